@@ -1,0 +1,523 @@
+//! Settings: built-in defaults, then `licensor.toml` (or `--config PATH`),
+//! then `LICENSOR_*` environment variables. Every value is parsed here, at
+//! the edge, so a bad one stops start-up with one line that names it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use url::Url;
+
+/// Where a raw setting value came from, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File(PathBuf),
+    Env(String),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => f.write_str("built-in default"),
+            Source::File(path) => write!(f, "{}", path.display()),
+            Source::Env(var) => write!(f, "environment variable {var}"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {reason}")]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("configuration file {path} is not valid TOML: {reason}")]
+    Syntax { path: PathBuf, reason: String },
+    #[error("unknown setting `{key}` in {origin}; known settings: {known}")]
+    UnknownKey {
+        key: String,
+        origin: Source,
+        known: String,
+    },
+    #[error("invalid value for setting `{key}` (from {origin}): {reason}")]
+    Invalid {
+        key: &'static str,
+        origin: Source,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Which database engine a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// How hard SQLite flushes. `Full` is the durable default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqliteSynchronous {
+    Full,
+    Normal,
+}
+
+impl SqliteSynchronous {
+    pub fn as_pragma(self) -> &'static str {
+        match self {
+            SqliteSynchronous::Full => "FULL",
+            SqliteSynchronous::Normal => "NORMAL",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub backend: Backend,
+    pub max_connections: u32,
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+/// The running configuration; every field already parsed.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    /// The URL customers reach the portal at; links in emails use it.
+    pub public_url: Url,
+    pub data_dir: PathBuf,
+    pub database: DatabaseSettings,
+    /// A file holding the server secret (generated on first start when absent).
+    pub secret_file: PathBuf,
+    pub vendor_name: String,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+}
+
+/// One setting: its name, its default and what it means. The README's
+/// configuration table is written from this list.
+pub struct Known {
+    pub key: &'static str,
+    pub default: &'static str,
+    pub help: &'static str,
+}
+
+pub const KNOWN: &[Known] = &[
+    Known {
+        key: "listen",
+        default: "127.0.0.1:8080",
+        help: "address and port the HTTP server binds",
+    },
+    Known {
+        key: "public_url",
+        default: "http://<listen>",
+        help: "URL customers reach the portal at; used in links and emails",
+    },
+    Known {
+        key: "data_dir",
+        default: "data",
+        help: "directory for the SQLite database, the server secret and mail files",
+    },
+    Known {
+        key: "database_url",
+        default: "sqlite://<data_dir>/licensor.db",
+        help: "sqlite://PATH or postgres://USER@HOST:PORT/DB; selects the backend",
+    },
+    Known {
+        key: "database_max_connections",
+        default: "10",
+        help: "size of the database connection pool",
+    },
+    Known {
+        key: "sqlite_synchronous",
+        default: "full",
+        help: "SQLite `synchronous` pragma: full (durable) or normal",
+    },
+    Known {
+        key: "secret_file",
+        default: "<data_dir>/secret.key",
+        help: "file holding the 32-byte server secret that encrypts keys at rest",
+    },
+    Known {
+        key: "vendor_name",
+        default: "Licensor",
+        help: "the vendor's name shown on pages and in emails",
+    },
+    Known {
+        key: "log_format",
+        default: "pretty",
+        help: "pretty or json",
+    },
+    Known {
+        key: "log",
+        default: "info",
+        help: "log filter, in tracing's EnvFilter syntax (e.g. info,sqlx=warn)",
+    },
+];
+
+/// Environment variables with the prefix that are not settings.
+const ENV_NOT_SETTINGS: &[&str] = &["LICENSOR_CONFIG"];
+
+/// Raw values by key, each with where it came from.
+#[derive(Debug, Default, Clone)]
+pub struct RawSettings {
+    values: BTreeMap<&'static str, (String, Source)>,
+}
+
+fn known_list() -> String {
+    KNOWN.iter().map(|k| k.key).collect::<Vec<_>>().join(", ")
+}
+
+fn known_key(key: &str, source: &Source) -> Result<&'static str, ConfigError> {
+    KNOWN
+        .iter()
+        .find(|k| k.key == key)
+        .map(|k| k.key)
+        .ok_or_else(|| ConfigError::UnknownKey {
+            key: key.to_owned(),
+            origin: source.clone(),
+            known: known_list(),
+        })
+}
+
+impl RawSettings {
+    /// Layers a TOML document over the values so far.
+    pub fn merge_toml(&mut self, text: &str, path: &Path) -> Result<(), ConfigError> {
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
+            path: path.to_owned(),
+            reason: e.message().to_owned(),
+        })?;
+        let source = Source::File(path.to_owned());
+        for (key, value) in table {
+            let key = known_key(&key, &source)?;
+            let text = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                other => {
+                    return Err(ConfigError::Invalid {
+                        key,
+                        origin: source,
+                        reason: format!("expected a string or a number, found {}", other.type_str()),
+                    });
+                }
+            };
+            self.values.insert(key, (text, source.clone()));
+        }
+        Ok(())
+    }
+
+    /// Layers `LICENSOR_*` variables over the values so far.
+    pub fn merge_env<I>(&mut self, vars: I) -> Result<(), ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        for (name, value) in vars {
+            let Some(suffix) = name.strip_prefix("LICENSOR_") else {
+                continue;
+            };
+            if ENV_NOT_SETTINGS.contains(&name.as_str()) {
+                continue;
+            }
+            let source = Source::Env(name.clone());
+            let key = known_key(&suffix.to_ascii_lowercase(), &source)?;
+            self.values.insert(key, (value, source));
+        }
+        Ok(())
+    }
+
+    pub fn set(&mut self, key: &'static str, value: impl Into<String>, source: Source) {
+        self.values.insert(key, (value.into(), source));
+    }
+
+    fn get(&self, key: &'static str) -> Option<(&str, &Source)> {
+        self.values.get(key).map(|(v, s)| (v.as_str(), s))
+    }
+
+    /// Parses one value, or its default when unset; defaults go through the
+    /// same parser, so a derived default is checked like a given value.
+    fn parse<T>(
+        &self,
+        key: &'static str,
+        default: impl FnOnce() -> String,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        let (value, source) = match self.get(key) {
+            Some((value, source)) => (value.trim().to_owned(), source.clone()),
+            None => (default(), Source::Default),
+        };
+        parse(&value).map_err(|reason| ConfigError::Invalid {
+            key,
+            origin: source,
+            reason,
+        })
+    }
+
+    pub fn build(&self) -> Result<Settings, ConfigError> {
+        let listen: SocketAddr = self.parse(
+            "listen",
+            || "127.0.0.1:8080".to_owned(),
+            |v| {
+                v.parse()
+                    .map_err(|_| format!("`{v}` is not an address like 127.0.0.1:8080"))
+            },
+        )?;
+        let public_url = self.parse(
+            "public_url",
+            || default_public_url(listen),
+            |v| {
+                let url = Url::parse(v).map_err(|e| format!("`{v}` is not a URL: {e}"))?;
+                match url.scheme() {
+                    "http" | "https" if url.host().is_some() => Ok(url),
+                    _ => Err(format!("`{v}` must be an http:// or https:// URL with a host")),
+                }
+            },
+        )?;
+        let data_dir = self.parse("data_dir", || "data".to_owned(), non_empty_path)?;
+        let (url, backend) = self.parse(
+            "database_url",
+            || format!("sqlite://{}", data_dir.join("licensor.db").display()),
+            |v| parse_backend(v).map(|backend| (v.to_owned(), backend)),
+        )?;
+        let max_connections = self.parse(
+            "database_max_connections",
+            || "10".to_owned(),
+            |v| match v.parse::<u32>() {
+                Ok(n) if (1..=1000).contains(&n) => Ok(n),
+                _ => Err(format!("`{v}` is not a whole number from 1 to 1000")),
+            },
+        )?;
+        let sqlite_synchronous = self.parse(
+            "sqlite_synchronous",
+            || "full".to_owned(),
+            |v| match v.to_ascii_lowercase().as_str() {
+                "full" => Ok(SqliteSynchronous::Full),
+                "normal" => Ok(SqliteSynchronous::Normal),
+                _ => Err(format!("`{v}` is neither full nor normal")),
+            },
+        )?;
+        let secret_file = self.parse(
+            "secret_file",
+            || data_dir.join("secret.key").display().to_string(),
+            non_empty_path,
+        )?;
+        let vendor_name = self.parse(
+            "vendor_name",
+            || "Licensor".to_owned(),
+            |v| {
+                if v.is_empty() || v.chars().count() > 100 || v.chars().any(char::is_control) {
+                    Err("must be 1 to 100 printable characters".to_owned())
+                } else {
+                    Ok(v.to_owned())
+                }
+            },
+        )?;
+        let log_format = self.parse(
+            "log_format",
+            || "pretty".to_owned(),
+            |v| match v.to_ascii_lowercase().as_str() {
+                "pretty" => Ok(LogFormat::Pretty),
+                "json" => Ok(LogFormat::Json),
+                _ => Err(format!("`{v}` is neither pretty nor json")),
+            },
+        )?;
+        let log_filter = self.parse(
+            "log",
+            || "info".to_owned(),
+            |v| {
+                tracing_subscriber::EnvFilter::try_new(v)
+                    .map(|_| v.to_owned())
+                    .map_err(|e| format!("`{v}` is not a log filter: {e}"))
+            },
+        )?;
+        Ok(Settings {
+            listen,
+            public_url,
+            data_dir,
+            database: DatabaseSettings {
+                url,
+                backend,
+                max_connections,
+                sqlite_synchronous,
+            },
+            secret_file,
+            vendor_name,
+            log_format,
+            log_filter,
+        })
+    }
+}
+
+fn default_public_url(listen: SocketAddr) -> String {
+    if listen.ip().is_unspecified() {
+        format!("http://localhost:{}/", listen.port())
+    } else {
+        format!("http://{listen}/")
+    }
+}
+
+fn non_empty_path(v: &str) -> Result<PathBuf, String> {
+    if v.is_empty() {
+        Err("must not be empty".to_owned())
+    } else {
+        Ok(PathBuf::from(v))
+    }
+}
+
+fn parse_backend(v: &str) -> Result<Backend, String> {
+    let scheme = v.split_once("://").map(|(s, _)| s).unwrap_or_default();
+    match scheme {
+        "sqlite" => {
+            if v.len() <= "sqlite://".len() {
+                Err("a sqlite:// URL needs a file path, e.g. sqlite://data/licensor.db".to_owned())
+            } else {
+                Ok(Backend::Sqlite)
+            }
+        }
+        "postgres" | "postgresql" => Url::parse(v)
+            .map(|_| Backend::Postgres)
+            .map_err(|e| format!("not a PostgreSQL URL: {e}")),
+        _ => Err("must start with sqlite:// or postgres://".to_owned()),
+    }
+}
+
+/// Loads the settings the way `licensor` does: defaults, then the file
+/// (an explicit `--config` must exist; `licensor.toml` in the working
+/// directory is read when present), then the environment.
+pub fn load(explicit_file: Option<&Path>) -> Result<Settings, ConfigError> {
+    let mut raw = RawSettings::default();
+    let (path, required) = match explicit_file {
+        Some(path) => (path.to_owned(), true),
+        None => (PathBuf::from("licensor.toml"), false),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => raw.merge_toml(&text, &path)?,
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(ConfigError::Unreadable {
+                path,
+                reason: e.to_string(),
+            });
+        }
+    }
+    raw.merge_env(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))))?;
+    raw.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        let s = RawSettings::default().build().unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.public_url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(s.database.url, "sqlite://data/licensor.db");
+        assert_eq!(s.database.backend, Backend::Sqlite);
+        assert_eq!(s.database.sqlite_synchronous, SqliteSynchronous::Full);
+        assert_eq!(s.secret_file, PathBuf::from("data/secret.key"));
+        assert_eq!(s.log_format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn file_then_environment_override_defaults() {
+        let mut raw = RawSettings::default();
+        raw.merge_toml(
+            "listen = \"0.0.0.0:9000\"\ndatabase_max_connections = 4\nvendor_name = \"Acme\"\n",
+            Path::new("licensor.toml"),
+        )
+        .unwrap();
+        raw.merge_env(env(&[
+            ("LICENSOR_LISTEN", "127.0.0.1:7000"),
+            ("LICENSOR_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/lic"),
+            ("LICENSOR_CONFIG", "ignored.toml"),
+            ("PATH", "/usr/bin"),
+        ]))
+        .unwrap();
+        let s = raw.build().unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:7000");
+        assert_eq!(s.database.max_connections, 4);
+        assert_eq!(s.database.backend, Backend::Postgres);
+        assert_eq!(s.vendor_name, "Acme");
+    }
+
+    #[test]
+    fn data_dir_moves_the_derived_defaults() {
+        let mut raw = RawSettings::default();
+        raw.merge_env(env(&[("LICENSOR_DATA_DIR", "/var/lib/licensor")]))
+            .unwrap();
+        let s = raw.build().unwrap();
+        assert_eq!(s.database.url, "sqlite:///var/lib/licensor/licensor.db");
+        assert_eq!(s.secret_file, PathBuf::from("/var/lib/licensor/secret.key"));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let mut raw = RawSettings::default();
+        let err = raw
+            .merge_toml("lisen = \"x\"", Path::new("licensor.toml"))
+            .unwrap_err();
+        assert!(err.to_string().contains("unknown setting `lisen` in licensor.toml"));
+        let err = raw
+            .merge_env(env(&[("LICENSOR_DATABSE_URL", "x")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("LICENSOR_DATABSE_URL"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_setting_and_the_source() {
+        let cases = [
+            ("LICENSOR_LISTEN", "localhost", "`listen`"),
+            ("LICENSOR_PUBLIC_URL", "not a url", "`public_url`"),
+            ("LICENSOR_PUBLIC_URL", "ftp://x.example", "`public_url`"),
+            ("LICENSOR_DATABASE_URL", "mysql://x", "`database_url`"),
+            ("LICENSOR_DATABASE_URL", "sqlite://", "`database_url`"),
+            ("LICENSOR_DATABASE_URL", "postgres://[::1", "`database_url`"),
+            ("LICENSOR_DATABASE_MAX_CONNECTIONS", "0", "`database_max_connections`"),
+            ("LICENSOR_SQLITE_SYNCHRONOUS", "off", "`sqlite_synchronous`"),
+            ("LICENSOR_LOG_FORMAT", "xml", "`log_format`"),
+            ("LICENSOR_LOG", "info,=[", "`log`"),
+            ("LICENSOR_VENDOR_NAME", "", "`vendor_name`"),
+        ];
+        for (var, value, named) in cases {
+            let mut raw = RawSettings::default();
+            raw.merge_env(env(&[(var, value)])).unwrap();
+            let err = raw.build().unwrap_err().to_string();
+            assert!(err.contains(named), "{var}={value}: {err}");
+            assert!(err.contains(var), "{var}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn bad_toml_is_reported_with_the_file() {
+        let mut raw = RawSettings::default();
+        let err = raw
+            .merge_toml("listen = ", Path::new("/etc/licensor.toml"))
+            .unwrap_err();
+        assert!(err.to_string().starts_with("configuration file /etc/licensor.toml is not valid TOML"));
+        let err = raw
+            .merge_toml("listen = [1]", Path::new("licensor.toml"))
+            .unwrap_err();
+        assert!(err.to_string().contains("`listen`"));
+    }
+
+    #[test]
+    fn a_missing_explicit_file_is_an_error() {
+        let err = load(Some(Path::new("/nonexistent/licensor.toml"))).unwrap_err();
+        assert!(err.to_string().contains("cannot read configuration file /nonexistent/licensor.toml"));
+    }
+}

@@ -1,0 +1,88 @@
+//! Instants as whole unix seconds (UTC): the one way times are stored on
+//! both backends.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    pub const fn from_unix(secs: i64) -> Self {
+        Self(secs)
+    }
+
+    pub const fn unix(self) -> i64 {
+        self.0
+    }
+
+    pub const fn plus_secs(self, secs: i64) -> Self {
+        Self(self.0.saturating_add(secs))
+    }
+
+    pub const fn plus_days(self, days: i64) -> Self {
+        self.plus_secs(days.saturating_mul(86_400))
+    }
+
+    /// The civil date and time in UTC, e.g. `2026-11-28 14:05 UTC`.
+    pub fn to_utc_string(self) -> String {
+        let days = self.0.div_euclid(86_400);
+        let rem = self.0.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        format!(
+            "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+            rem / 3600,
+            (rem % 3600) / 60
+        )
+    }
+
+    /// The civil date in UTC, e.g. `2026-11-28`.
+    pub fn to_date_string(self) -> String {
+        let (y, m, d) = civil_from_days(self.0.div_euclid(86_400));
+        format!("{y:04}-{m:02}-{d:02}")
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_utc_string())
+    }
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian
+/// calendar (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    // d is 1..=31 and m is 1..=12 by construction.
+    (y, u32::try_from(m).unwrap_or(1), u32::try_from(d).unwrap_or(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(Timestamp::from_unix(0).to_utc_string(), "1970-01-01 00:00 UTC");
+        assert_eq!(
+            Timestamp::from_unix(1_795_910_400).to_date_string(),
+            "2026-11-29"
+        );
+        assert_eq!(Timestamp::from_unix(951_782_400).to_date_string(), "2000-02-29");
+        assert_eq!(Timestamp::from_unix(-86_400).to_date_string(), "1969-12-31");
+    }
+
+    #[test]
+    fn arithmetic_saturates() {
+        assert_eq!(Timestamp::from_unix(10).plus_days(1).unix(), 86_410);
+        assert_eq!(Timestamp::from_unix(i64::MAX).plus_secs(5).unix(), i64::MAX);
+    }
+}

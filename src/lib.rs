@@ -1,0 +1,12 @@
+//! Licensor: a self-hosted software-licensing portal and API.
+
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod secret;
+pub mod services;
+pub mod signing;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod web;

@@ -1,0 +1,263 @@
+//! The `licensor` command: parses the command line and calls the library.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
+
+use licensor::clock::{Clock, SystemClock};
+use licensor::config::{self, LogFormat, Settings};
+use licensor::domain::audit::Actor;
+use licensor::domain::email::EmailAddress;
+use licensor::domain::password::Password;
+use licensor::domain::role::Role;
+use licensor::secret::ServerSecret;
+use licensor::services::{keys, staff};
+use licensor::signing::key_set_document;
+use licensor::startup::Application;
+use licensor::store::Db;
+use licensor::telemetry;
+
+/// Licensor: a self-hosted software-licensing portal and API.
+#[derive(Parser)]
+#[command(name = "licensor", version, about)]
+struct Cli {
+    /// Configuration file (default: ./licensor.toml when present).
+    #[arg(long, global = true, env = "LICENSOR_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Log format; overrides the `log_format` setting.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormatArg>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormatArg {
+    Pretty,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the portal and API (applies migrations first).
+    Serve {
+        /// Also seed a demo product and a self-service trial (idempotent).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage staff accounts.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Manage the license signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a staff account. The password is read from a prompt, or from
+    /// the first line of standard input when it is not a terminal.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_enum)]
+        role: StaffRoleArg,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StaffRoleArg {
+    Admin,
+    Support,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create the first signing key (the server also does this on first start).
+    Generate,
+    /// Make a new key the signing key; older keys stay published.
+    Rotate,
+    /// List the keys with their state.
+    List,
+    /// Print the public key set as JSON (the /.well-known/licensor-keys.json document).
+    ExportPublic,
+}
+
+/// Exit code for a configuration problem, as for a usage error.
+const EXIT_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut settings = match config::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match cli.log_format {
+        Some(LogFormatArg::Pretty) => settings.log_format = LogFormat::Pretty,
+        Some(LogFormatArg::Json) => settings.log_format = LogFormat::Json,
+        None => {}
+    }
+    // Only `serve` logs at the configured level; the one-shot verbs keep
+    // their output for their results.
+    let filter = match cli.command {
+        Command::Serve { .. } | Command::Migrate => settings.log_filter.clone(),
+        _ => "warn".to_owned(),
+    };
+    if let Err(e) = telemetry::init(settings.log_format, &filter) {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { demo } => serve(settings, demo).await,
+        Command::Migrate => {
+            let db = Db::connect(&settings.database).await?;
+            db.migrate().await?;
+            tracing::info!(database = %licensor::store::redact_url(&settings.database.url), "migrations applied");
+            db.close().await;
+            Ok(())
+        }
+        Command::Admin {
+            command: AdminCommand::Create { email, role },
+        } => admin_create(settings, &email, role).await,
+        Command::Keys { command } => keys_command(settings, command).await,
+    }
+}
+
+async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
+    let public_url = settings.public_url.clone();
+    let listen = settings.listen;
+    let app = Application::builder(settings).demo(demo).build().await?;
+    tracing::info!(
+        "Licensor listening on http://{}:{} (public URL {public_url})",
+        listen.ip(),
+        app.port()
+    );
+    app.run_until_stopped().await
+}
+
+async fn open_db(settings: &Settings) -> anyhow::Result<Db> {
+    let db = Db::connect(&settings.database).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+async fn admin_create(settings: Settings, email: &str, role: StaffRoleArg) -> anyhow::Result<()> {
+    let email = EmailAddress::parse(email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+    let role = match role {
+        StaffRoleArg::Admin => Role::Admin,
+        StaffRoleArg::Support => Role::Support,
+    };
+    let password = read_new_password()?;
+    let db = open_db(&settings).await?;
+    let clock = SystemClock;
+    let id = staff::create_staff(&db, &clock, &Actor::Cli, &email, role, password).await;
+    db.close().await;
+    let id = id?;
+    println!("created {role} account {} (id {id})", email.as_str());
+    Ok(())
+}
+
+/// A new password from a no-echo prompt (asked twice), or from the first
+/// line of standard input when it is not a terminal. Never an argument.
+fn read_new_password() -> anyhow::Result<Password> {
+    let text = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password (15 characters or more): ")
+            .context("cannot read the password")?;
+        let again = rpassword::prompt_password("Repeat the password: ")
+            .context("cannot read the password")?;
+        if first != again {
+            bail!("the two passwords differ");
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        let trimmed = line.trim_end_matches(['\n', '\r']).to_owned();
+        if trimmed.is_empty() {
+            bail!("no password on standard input");
+        }
+        trimmed
+    };
+    Password::parse(SecretString::from(text)).map_err(|e| anyhow::anyhow!("password: {e}"))
+}
+
+async fn keys_command(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
+    let db = open_db(&settings).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let result = async {
+        let cipher = || -> anyhow::Result<_> {
+            let (secret, _) = ServerSecret::load_or_generate(&settings.secret_file)?;
+            secret.data_cipher()
+        };
+        let mut out = std::io::stdout().lock();
+        match command {
+            KeysCommand::Generate => {
+                let kid = keys::generate(&db, &cipher()?, clock.as_ref(), &Actor::Cli).await?;
+                writeln!(out, "generated signing key {kid}")?;
+            }
+            KeysCommand::Rotate => {
+                let (old, new) = keys::rotate(&db, &cipher()?, clock.as_ref(), &Actor::Cli).await?;
+                match old {
+                    Some(old) => writeln!(out, "retired {old}; new signing key {new}")?,
+                    None => writeln!(out, "new signing key {new}")?,
+                }
+                writeln!(out, "restart running servers to sign with the new key")?;
+            }
+            KeysCommand::List => {
+                writeln!(out, "{:<18} {:<8} {:<22} RETIRED", "KID", "STATUS", "CREATED")?;
+                for key in keys::list(&db).await? {
+                    writeln!(
+                        out,
+                        "{:<18} {:<8} {:<22} {}",
+                        key.kid,
+                        if key.active { "active" } else { "retired" },
+                        key.created_at.to_utc_string(),
+                        key.retired_at.map(|t| t.to_utc_string()).unwrap_or_else(|| "-".to_owned())
+                    )?;
+                }
+            }
+            KeysCommand::ExportPublic => {
+                let doc = key_set_document(&keys::published(&db).await?);
+                writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    db.close().await;
+    result
+}

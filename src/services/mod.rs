@@ -1,0 +1,9 @@
+//! One function per use case. Each runs in one transaction, records an
+//! event in it, and is what the portal, the API, the console and the CLI
+//! all call.
+
+pub mod catalog;
+pub mod credentials;
+pub mod demo;
+pub mod keys;
+pub mod staff;

@@ -1,0 +1,171 @@
+//! Ed25519 signing keys with key ids, and the key ring that signs with the
+//! active key and publishes every key, retired ones included.
+
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::domain::time::Timestamp;
+
+/// A freshly made key pair.
+pub struct KeyPair {
+    pub kid: String,
+    signing: SigningKey,
+}
+
+impl fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyPair").field("kid", &self.kid).finish_non_exhaustive()
+    }
+}
+
+impl KeyPair {
+    /// A new key from the OS random source.
+    pub fn generate() -> anyhow::Result<Self> {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        getrandom::fill(seed.as_mut()).map_err(|e| anyhow::anyhow!("OS random source failed: {e}"))?;
+        Ok(Self::from_seed(&seed))
+    }
+
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        let signing = SigningKey::from_bytes(seed);
+        let kid = key_id(&signing.verifying_key());
+        Self { kid, signing }
+    }
+
+    pub fn public_key_bytes(&self) -> [u8; 32] {
+        self.signing.verifying_key().to_bytes()
+    }
+
+    /// The 32-byte seed, to be sealed before it is stored.
+    pub fn secret_seed(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.signing.to_bytes())
+    }
+}
+
+/// A key id derived from the public key: the first 8 bytes of its SHA-256
+/// in hex. Stable, unique in practice, and checkable by anyone.
+pub fn key_id(key: &VerifyingKey) -> String {
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A published public key.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublicKeyEntry {
+    pub kid: String,
+    pub alg: &'static str,
+    /// Standard base64 of the 32-byte ed25519 public key.
+    pub public_key: String,
+    pub created_at: i64,
+    pub active: bool,
+}
+
+impl PublicKeyEntry {
+    pub fn new(kid: &str, public_key: &[u8], created_at: Timestamp, active: bool) -> Self {
+        Self {
+            kid: kid.to_owned(),
+            alg: "ed25519",
+            public_key: STANDARD.encode(public_key),
+            created_at: created_at.unix(),
+            active,
+        }
+    }
+}
+
+/// The public key document served at `/.well-known/licensor-keys.json` and
+/// printed by `licensor keys export-public`: `{"keys": {kid: {...}}}`.
+pub fn key_set_document(entries: &[PublicKeyEntry]) -> serde_json::Value {
+    let keys: serde_json::Map<String, serde_json::Value> = entries
+        .iter()
+        .map(|k| {
+            (
+                k.kid.clone(),
+                serde_json::json!({
+                    "alg": k.alg,
+                    "public_key": k.public_key,
+                    "created_at": k.created_at,
+                    "active": k.active,
+                }),
+            )
+        })
+        .collect();
+    serde_json::json!({ "keys": keys })
+}
+
+/// The keys a running server holds: the one that signs, and all that are
+/// published.
+pub struct KeyRing {
+    active: Option<KeyPair>,
+    published: Vec<PublicKeyEntry>,
+}
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyRing")
+            .field("active", &self.active.as_ref().map(|k| &k.kid))
+            .field("published", &self.published.len())
+            .finish()
+    }
+}
+
+impl KeyRing {
+    pub fn new(active: Option<KeyPair>, published: Vec<PublicKeyEntry>) -> Self {
+        Self { active, published }
+    }
+
+    pub fn active_kid(&self) -> Option<&str> {
+        self.active.as_ref().map(|k| k.kid.as_str())
+    }
+
+    pub fn published(&self) -> &[PublicKeyEntry] {
+        &self.published
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_ids_are_derived_from_the_public_key() {
+        let a = KeyPair::from_seed(&[1; 32]);
+        let b = KeyPair::from_seed(&[1; 32]);
+        let c = KeyPair::from_seed(&[2; 32]);
+        assert_eq!(a.kid, b.kid);
+        assert_ne!(a.kid, c.kid);
+        assert_eq!(a.kid.len(), 16);
+        assert_eq!(a.public_key_bytes(), b.public_key_bytes());
+    }
+
+    #[test]
+    fn the_key_set_document_maps_kid_to_key() {
+        let pair = KeyPair::from_seed(&[3; 32]);
+        let entry = PublicKeyEntry::new(&pair.kid, &pair.public_key_bytes(), Timestamp::from_unix(5), true);
+        let doc = key_set_document(&[entry]);
+        let key = &doc["keys"][pair.kid.as_str()];
+        assert_eq!(key["alg"], "ed25519");
+        assert_eq!(key["created_at"], 5);
+        assert_eq!(key["active"], true);
+        let decoded = STANDARD.decode(key["public_key"].as_str().unwrap()).unwrap();
+        assert_eq!(decoded, pair.public_key_bytes());
+    }
+
+    #[test]
+    fn generated_keys_differ_and_debug_hides_the_secret() {
+        let a = KeyPair::generate().unwrap();
+        let b = KeyPair::generate().unwrap();
+        assert_ne!(a.kid, b.kid);
+        let shown = format!("{a:?}");
+        assert!(shown.contains(&a.kid));
+        assert!(!shown.contains("signing"));
+    }
+}

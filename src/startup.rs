@@ -1,0 +1,133 @@
+//! Builds the application from settings: database, migrations, secrets,
+//! key ring and the HTTP server. Tests use exactly this.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{ErrorHandlers, from_fn};
+use actix_web::web::Data;
+use actix_web::{App, HttpServer};
+use anyhow::Context;
+use tracing_actix_web::TracingLogger;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Settings;
+use crate::secret::ServerSecret;
+use crate::services::{demo, keys};
+use crate::store::Db;
+use crate::telemetry::RequestSpan;
+use crate::web;
+use crate::web::assets::Assets;
+use crate::web::layout::Site;
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    db: Db,
+}
+
+/// Options beyond the settings, for `serve --demo` and for tests.
+pub struct ApplicationBuilder {
+    settings: Settings,
+    clock: SharedClock,
+    demo: bool,
+}
+
+impl ApplicationBuilder {
+    /// Uses `clock` instead of the system clock.
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Seeds the demo product and trial (idempotent).
+    pub fn demo(mut self, demo: bool) -> Self {
+        self.demo = demo;
+        self
+    }
+
+    pub async fn build(self) -> anyhow::Result<Application> {
+        let Self {
+            settings,
+            clock,
+            demo,
+        } = self;
+        let (secret, _origin) = ServerSecret::load_or_generate(&settings.secret_file)?;
+        let cipher = secret.data_cipher()?;
+        let db = Db::connect(&settings.database).await?;
+        db.migrate().await?;
+        if demo {
+            demo::seed(&db, clock.as_ref()).await?;
+        }
+        keys::ensure_signing_key(&db, &cipher, clock.as_ref()).await?;
+        let ring = keys::load_ring(&db, &cipher).await?;
+
+        let listener = TcpListener::bind(settings.listen).with_context(|| {
+            format!("cannot listen on {} (setting `listen`)", settings.listen)
+        })?;
+        let port = listener.local_addr()?.port();
+
+        let assets = Assets::new();
+        let site = Data::new(Site::new(
+            settings.vendor_name.clone(),
+            settings.public_url.clone(),
+            &assets,
+        ));
+        let assets = Data::new(assets);
+        let db_data = Data::new(db.clone());
+        let clock_data: Data<dyn crate::clock::Clock> = Data::from(clock);
+        let ring = Data::new(ring);
+
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(ErrorHandlers::new().default_handler(web::error::render_error))
+                .wrap(from_fn(web::middleware::response_headers))
+                .wrap(TracingLogger::<RequestSpan>::new())
+                .app_data(site.clone())
+                .app_data(assets.clone())
+                .app_data(db_data.clone())
+                .app_data(clock_data.clone())
+                .app_data(ring.clone())
+                .configure(web::routes)
+                .default_service(actix_web::web::to(web::error::not_found))
+        })
+        .listen(listener)
+        .context("cannot start the HTTP server")?
+        .shutdown_timeout(10)
+        .run();
+
+        Ok(Application { port, server, db })
+    }
+}
+
+impl Application {
+    pub fn builder(settings: Settings) -> ApplicationBuilder {
+        ApplicationBuilder {
+            settings,
+            clock: Arc::new(SystemClock),
+            demo: false,
+        }
+    }
+
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::builder(settings).build().await
+    }
+
+    /// The bound port (useful when `listen` asked for port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Serves until SIGINT/SIGTERM, then drains and closes the pool.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let result = self.server.await.context("the HTTP server failed");
+        self.db.close().await;
+        result
+    }
+}

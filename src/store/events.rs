@@ -1,0 +1,85 @@
+//! The audit log: one row per change, written in the change's transaction.
+
+use sqlx::FromRow;
+
+use crate::domain::audit::Actor;
+use crate::domain::id::new_id;
+use crate::domain::time::Timestamp;
+use crate::store::Tx;
+
+/// An event about to be recorded.
+#[derive(Debug)]
+pub struct NewEvent<'a> {
+    pub kind: &'a str,
+    pub actor: &'a Actor,
+    pub request_id: Option<&'a str>,
+    pub organization_id: Option<&'a str>,
+    pub user_id: Option<&'a str>,
+    pub license_id: Option<&'a str>,
+    pub data: serde_json::Value,
+}
+
+impl<'a> NewEvent<'a> {
+    pub fn new(kind: &'a str, actor: &'a Actor) -> Self {
+        Self {
+            kind,
+            actor,
+            request_id: None,
+            organization_id: None,
+            user_id: None,
+            license_id: None,
+            data: serde_json::Value::Object(serde_json::Map::new()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct EventRow {
+    pub id: String,
+    pub occurred_at: i64,
+    pub kind: String,
+    pub actor_kind: String,
+    pub actor_id: Option<String>,
+    pub organization_id: Option<String>,
+    pub user_id: Option<String>,
+    pub license_id: Option<String>,
+    pub data: String,
+}
+
+#[tracing::instrument(level = "debug", skip_all, fields(kind = event.kind))]
+pub async fn insert(tx: &mut Tx, at: Timestamp, event: &NewEvent<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO events (id, occurred_at, kind, actor_kind, actor_id, request_id, \
+         organization_id, user_id, license_id, data) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(new_id())
+    .bind(at.unix())
+    .bind(event.kind)
+    .bind(event.actor.kind())
+    .bind(event.actor.id())
+    .bind(event.request_id)
+    .bind(event.organization_id)
+    .bind(event.user_id)
+    .bind(event.license_id)
+    .bind(event.data.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The newest events of one kind, newest first.
+pub async fn recent_of_kind(
+    pool: &sqlx::AnyPool,
+    kind: &str,
+    limit: i64,
+) -> Result<Vec<EventRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, occurred_at, kind, actor_kind, actor_id, organization_id, user_id, \
+         license_id, data FROM events WHERE kind = $1 ORDER BY occurred_at DESC, id DESC LIMIT $2",
+    )
+    .bind(kind)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

@@ -1,0 +1,60 @@
+use crate::domain::time::Timestamp;
+use crate::store::{Tx, flag};
+
+/// The rules of a license type, as stored.
+#[derive(Debug)]
+pub struct NewLicenseType<'a> {
+    pub id: &'a str,
+    pub product_id: &'a str,
+    pub name: &'a str,
+    pub duration_days: Option<i64>,
+    pub max_machines: i64,
+    pub floating: bool,
+    pub heartbeat_window_secs: Option<i64>,
+    pub grace_days: i64,
+    pub self_service_trial: bool,
+    pub customer_may_deactivate: bool,
+    pub deactivation_limit: Option<i64>,
+    pub deactivation_period_days: Option<i64>,
+    pub expiry_from_first_activation: bool,
+    pub offline_checkin_days: i64,
+}
+
+/// Inserts the type unless the product already has one by that name;
+/// returns whether it is new.
+#[tracing::instrument(level = "debug", skip_all, fields(name = lt.name))]
+pub async fn insert_if_absent(
+    tx: &mut Tx,
+    lt: &NewLicenseType<'_>,
+    now: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let inserted: Option<(String,)> = sqlx::query_as(
+        "INSERT INTO license_types (id, product_id, name, duration_days, max_machines, floating, \
+         heartbeat_window_secs, grace_days, self_service_trial, customer_may_deactivate, \
+         deactivation_limit, deactivation_period_days, expiry_from, offline_checkin_days, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         ON CONFLICT (product_id, name) DO NOTHING RETURNING id",
+    )
+    .bind(lt.id)
+    .bind(lt.product_id)
+    .bind(lt.name)
+    .bind(lt.duration_days)
+    .bind(lt.max_machines)
+    .bind(flag(lt.floating))
+    .bind(lt.heartbeat_window_secs)
+    .bind(lt.grace_days)
+    .bind(flag(lt.self_service_trial))
+    .bind(flag(lt.customer_may_deactivate))
+    .bind(lt.deactivation_limit)
+    .bind(lt.deactivation_period_days)
+    .bind(if lt.expiry_from_first_activation {
+        "first_activation"
+    } else {
+        "issue"
+    })
+    .bind(lt.offline_checkin_days)
+    .bind(now.unix())
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(inserted.is_some())
+}

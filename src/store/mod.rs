@@ -1,0 +1,197 @@
+//! sqlx, one file per aggregate: the only place with SQL. One code path for
+//! SQLite and PostgreSQL through sqlx's `Any` driver; the backend is chosen
+//! at run time by the database URL.
+
+pub mod events;
+pub mod license_types;
+pub mod products;
+pub mod signing_keys;
+pub mod users;
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+
+use crate::config::{Backend, DatabaseSettings, SqliteSynchronous};
+
+pub type Tx = Transaction<'static, Any>;
+
+/// How long a request waits for a connection before it answers 503.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long SQLite waits on a lock held by another writer.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The database: a pool and the backend it talks to.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Db {
+    /// Opens the pool. For SQLite the file (and its directory) is created
+    /// and every connection gets WAL, foreign keys and a busy timeout.
+    pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let url = match settings.backend {
+            Backend::Sqlite => sqlite_url_creating_dirs(&settings.url)?,
+            Backend::Postgres => settings.url.clone(),
+        };
+        let options: AnyConnectOptions = url
+            .parse()
+            .with_context(|| "invalid database_url".to_owned())?;
+        let backend = settings.backend;
+        let synchronous = settings.sqlite_synchronous;
+        let pool = AnyPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // Only our own constant PRAGMA text is assembled here.
+                        let pragmas = sqlx::AssertSqlSafe(sqlite_pragmas(synchronous));
+                        conn.execute(sqlx::raw_sql(pragmas)).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot open the database at {}", redact_url(&settings.url)))?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Applies the pending migrations of this backend.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATOR,
+            Backend::Postgres => &POSTGRES_MIGRATOR,
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .context("cannot apply database migrations")
+    }
+
+    /// Answers whether the database responds within `timeout`.
+    pub async fn ping(&self, timeout: Duration) -> bool {
+        let probe = async {
+            let mut conn = self.pool.acquire().await?;
+            sqlx::query("SELECT 1").execute(&mut *conn).await
+        };
+        matches!(tokio::time::timeout(timeout, probe).await, Ok(Ok(_)))
+    }
+
+    /// A transaction for a use case that writes. On SQLite it takes the
+    /// write lock at once (`BEGIN IMMEDIATE`): a deferred transaction that
+    /// reads and then writes fails with "database is locked" under load.
+    pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn sqlite_pragmas(synchronous: SqliteSynchronous) -> String {
+    format!(
+        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
+         PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA synchronous = {};",
+        synchronous.as_pragma()
+    )
+}
+
+/// `sqlite://path` as sqlx wants it: the directory exists and the file is
+/// created when missing (`mode=rwc`).
+fn sqlite_url_creating_dirs(url: &str) -> anyhow::Result<String> {
+    let rest = url.strip_prefix("sqlite://").unwrap_or(url);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path != ":memory:" {
+        if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create database directory {}", dir.display()))?;
+        }
+    }
+    let query = if query.is_empty() {
+        "mode=rwc".to_owned()
+    } else if query.contains("mode=") {
+        query.to_owned()
+    } else {
+        format!("{query}&mode=rwc")
+    };
+    Ok(format!("sqlite://{path}?{query}"))
+}
+
+/// The URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Whether an error means the database is out of reach (as opposed to a
+/// bad query): such errors answer 503 and `/readyz` fails.
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
+    matches!(
+        err,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_)
+    )
+}
+
+/// Converts the 0/1 integers that stand for booleans on both backends.
+pub(crate) fn flag(b: bool) -> i64 {
+    i64::from(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_get_create_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a/b/licensor.db");
+        let url = sqlite_url_creating_dirs(&format!("sqlite://{}", db.display())).unwrap();
+        assert_eq!(url, format!("sqlite://{}?mode=rwc", db.display()));
+        assert!(dir.path().join("a/b").is_dir());
+        assert_eq!(
+            sqlite_url_creating_dirs("sqlite://x.db?cache=shared").unwrap(),
+            "sqlite://x.db?cache=shared&mode=rwc"
+        );
+        assert_eq!(
+            sqlite_url_creating_dirs("sqlite://x.db?mode=ro").unwrap(),
+            "sqlite://x.db?mode=ro"
+        );
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db.example:5432/lic"),
+            "postgres://app:***@db.example:5432/lic"
+        );
+        assert_eq!(redact_url("sqlite://data/licensor.db"), "sqlite://data/licensor.db");
+    }
+}

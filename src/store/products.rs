@@ -1,0 +1,67 @@
+use sqlx::{AnyPool, FromRow};
+
+use crate::domain::time::Timestamp;
+use crate::store::Tx;
+
+/// A product as the home page lists it.
+#[derive(Debug, Clone, FromRow)]
+pub struct ProductListing {
+    pub id: String,
+    pub code: String,
+    pub name: String,
+    pub description: String,
+    /// How many open license types offer a self-service trial.
+    pub trial_types: i64,
+}
+
+#[derive(Debug)]
+pub struct NewProduct<'a> {
+    pub id: &'a str,
+    pub code: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub activation_instructions: &'a str,
+}
+
+/// Products on sale (not retired), by name.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn list_active(pool: &AnyPool) -> Result<Vec<ProductListing>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT p.id, p.code, p.name, p.description, \
+         (SELECT COUNT(*) FROM license_types lt WHERE lt.product_id = p.id \
+          AND lt.self_service_trial = 1 AND lt.retired_at IS NULL) AS trial_types \
+         FROM products p WHERE p.retired_at IS NULL ORDER BY p.name, p.id",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Inserts the product unless one with the same code exists; returns the
+/// id of the product with that code either way, and whether it is new.
+#[tracing::instrument(level = "debug", skip_all, fields(code = product.code))]
+pub async fn insert_if_absent(
+    tx: &mut Tx,
+    product: &NewProduct<'_>,
+    now: Timestamp,
+) -> Result<(String, bool), sqlx::Error> {
+    let inserted: Option<(String,)> = sqlx::query_as(
+        "INSERT INTO products (id, code, name, description, activation_instructions, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (code) DO NOTHING RETURNING id",
+    )
+    .bind(product.id)
+    .bind(product.code)
+    .bind(product.name)
+    .bind(product.description)
+    .bind(product.activation_instructions)
+    .bind(now.unix())
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some((id,)) = inserted {
+        return Ok((id, true));
+    }
+    let (id,): (String,) = sqlx::query_as("SELECT id FROM products WHERE code = $1")
+        .bind(product.code)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok((id, false))
+}

@@ -1,0 +1,72 @@
+use sqlx::{AnyPool, FromRow};
+
+use crate::domain::time::Timestamp;
+use crate::store::Tx;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct SigningKeyRow {
+    pub id: String,
+    pub algorithm: String,
+    pub public_key: Vec<u8>,
+    pub private_key_ciphertext: Vec<u8>,
+    pub is_active: i64,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+#[derive(Debug)]
+pub struct NewSigningKey<'a> {
+    pub id: &'a str,
+    pub public_key: &'a [u8],
+    pub private_key_ciphertext: &'a [u8],
+}
+
+/// Every key, oldest first; retired keys stay so old files still verify.
+pub async fn list(pool: &AnyPool) -> Result<Vec<SigningKeyRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, algorithm, public_key, private_key_ciphertext, is_active, created_at, retired_at \
+         FROM signing_keys ORDER BY created_at, id",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Whether any key exists (read inside the write transaction that would
+/// create the first one, so two starting instances create only one).
+pub async fn any_exists(tx: &mut Tx) -> Result<bool, sqlx::Error> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT id FROM signing_keys LIMIT 1")
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.is_some())
+}
+
+/// Retires the active key (it stays published) so a new one can sign.
+pub async fn retire_active(tx: &mut Tx, now: Timestamp) -> Result<Option<String>, sqlx::Error> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "UPDATE signing_keys SET is_active = 0, retired_at = $1 WHERE is_active = 1 RETURNING id",
+    )
+    .bind(now.unix())
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.map(|(id,)| id))
+}
+
+/// Inserts a key as the active one. The partial unique index on
+/// `is_active` refuses a second active key.
+pub async fn insert_active(
+    tx: &mut Tx,
+    key: &NewSigningKey<'_>,
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO signing_keys (id, algorithm, public_key, private_key_ciphertext, is_active, created_at) \
+         VALUES ($1, 'ed25519', $2, $3, 1, $4)",
+    )
+    .bind(key.id)
+    .bind(key.public_key)
+    .bind(key.private_key_ciphertext)
+    .bind(now.unix())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

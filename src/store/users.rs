@@ -1,0 +1,37 @@
+use crate::domain::email::EmailAddress;
+use crate::domain::role::Role;
+use crate::domain::time::Timestamp;
+use crate::store::Tx;
+
+#[derive(Debug)]
+pub struct NewUser<'a> {
+    pub id: &'a str,
+    pub organization_id: Option<&'a str>,
+    pub org_role: Option<&'a str>,
+    pub email: &'a EmailAddress,
+    pub password_hash: &'a str,
+    pub role: Role,
+    pub email_verified_at: Option<Timestamp>,
+}
+
+/// Inserts the user; `false` when the email is already registered (the
+/// unique constraint decides, so two racing sign-ups cannot both win).
+#[tracing::instrument(level = "debug", skip_all, fields(email = %user.email.masked()))]
+pub async fn insert(tx: &mut Tx, user: &NewUser<'_>, now: Timestamp) -> Result<bool, sqlx::Error> {
+    let inserted: Option<(String,)> = sqlx::query_as(
+        "INSERT INTO users (id, organization_id, org_role, email, password_hash, role, \
+         email_verified_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (email) DO NOTHING RETURNING id",
+    )
+    .bind(user.id)
+    .bind(user.organization_id)
+    .bind(user.org_role)
+    .bind(user.email.as_str())
+    .bind(user.password_hash)
+    .bind(user.role.as_str())
+    .bind(user.email_verified_at.map(Timestamp::unix))
+    .bind(now.unix())
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(inserted.is_some())
+}

@@ -1,0 +1,72 @@
+//! Logging: `tracing` with one line per request (request id, route, status,
+//! latency), pretty for people or JSON for machines.
+
+use std::time::Instant;
+
+use actix_web::Error;
+use actix_web::HttpMessage;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use tracing::Span;
+use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::FmtSpan;
+
+use crate::config::LogFormat;
+
+/// Installs the global subscriber. Call once, from the binary.
+pub fn init(format: LogFormat, filter: &str) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(filter)?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_span_events(FmtSpan::NONE)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let result = match format {
+        LogFormat::Pretty => builder.compact().try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
+    result.map_err(|e| anyhow::anyhow!("cannot install the logger: {e}"))
+}
+
+/// When the request arrived, kept in its extensions for the request line.
+#[derive(Clone, Copy)]
+struct RequestStart(Instant);
+
+/// The root span of every request, plus the request line when it ends:
+/// tracing-actix-web only opens and closes spans, it logs nothing itself.
+pub struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        request.extensions_mut().insert(RequestStart(Instant::now()));
+        tracing_actix_web::root_span!(level = tracing::Level::INFO, request)
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        DefaultRootSpanBuilder::on_request_end(span.clone(), outcome);
+        let Ok(response) = outcome else {
+            return;
+        };
+        let latency_ms = response
+            .request()
+            .extensions()
+            .get::<RequestStart>()
+            .map(|start| start.0.elapsed().as_secs_f64() * 1000.0)
+            .unwrap_or_default();
+        let status = response.status().as_u16();
+        // The span already carries the request id, method, route and client.
+        span.in_scope(|| {
+            if status >= 500 {
+                tracing::warn!(status, latency_ms, "request finished");
+            } else {
+                tracing::info!(status, latency_ms, "request finished");
+            }
+        });
+    }
+}

@@ -1,0 +1,260 @@
+//! The one place that turns errors into responses: an HTML page with a
+//! generic message and the request id for browsers, RFC 9457
+//! problem+json with a stable `code` under `/api/`. The cause chain goes
+//! to the log, never to the client.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::ServiceResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
+use askama::Template;
+use serde::Serialize;
+use tracing_actix_web::RequestId;
+
+use crate::store;
+use crate::web::layout::{Page, Site};
+
+/// What a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("There is nothing at this address.")]
+    NotFound,
+    #[error("{detail}")]
+    BadRequest { code: &'static str, detail: String },
+    #[error("the database is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("unexpected error")]
+    Unexpected(#[source] anyhow::Error),
+}
+
+impl WebError {
+    fn code(&self) -> &'static str {
+        match self {
+            WebError::NotFound => "not_found",
+            WebError::BadRequest { code, .. } => code,
+            WebError::Unavailable(_) => "unavailable",
+            WebError::Unexpected(_) => "internal_error",
+        }
+    }
+}
+
+impl From<anyhow::Error> for WebError {
+    fn from(err: anyhow::Error) -> Self {
+        let unavailable = err
+            .chain()
+            .any(|cause| cause.downcast_ref::<sqlx::Error>().is_some_and(store::is_unavailable));
+        if unavailable {
+            WebError::Unavailable(err)
+        } else {
+            WebError::Unexpected(err)
+        }
+    }
+}
+
+impl From<sqlx::Error> for WebError {
+    fn from(err: sqlx::Error) -> Self {
+        anyhow::Error::new(err).into()
+    }
+}
+
+impl ResponseError for WebError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            WebError::NotFound => StatusCode::NOT_FOUND,
+            WebError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        // The body is written by `render_error`, which knows the request.
+        let mut res = HttpResponse::new(self.status_code());
+        if matches!(self, WebError::Unavailable(_)) {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        res
+    }
+}
+
+/// Stable problem codes for statuses that actix or a guard produced.
+fn code_for_status(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        406 => "not_acceptable",
+        408 => "request_timeout",
+        409 => "conflict",
+        411 => "length_required",
+        413 => "payload_too_large",
+        414 => "uri_too_long",
+        415 => "unsupported_media_type",
+        422 => "unprocessable_content",
+        429 => "rate_limited",
+        431 => "headers_too_large",
+        500 => "internal_error",
+        503 => "unavailable",
+        s if s < 500 => "client_error",
+        _ => "server_error",
+    }
+}
+
+/// The sentence a person sees for a status.
+fn human_message(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "The request could not be understood. Check the address or the form and try again.",
+        403 => "You are not allowed to do that.",
+        404 => "There is nothing at this address. It may have moved, or the link may be mistyped.",
+        405 => "This address does not accept that kind of request.",
+        413 => "What you sent is too large.",
+        415 => "What you sent is in a format this address does not accept.",
+        429 => "Too many attempts. Wait a moment and try again.",
+        503 => "The service is briefly unavailable. Try again in a few seconds.",
+        s if s < 500 => "The request could not be completed.",
+        _ => "Something went wrong on our side. It has been logged; try again in a moment.",
+    }
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    title: &'a str,
+    status: u16,
+    code: &'a str,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    page: Page,
+    status: u16,
+    title: &'a str,
+    message: &'a str,
+    request_id: Option<String>,
+}
+
+fn is_api_path(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
+}
+
+/// `ErrorHandlers` default handler: gives every 4xx and 5xx response our
+/// body, whoever produced it (a handler, an extractor, the router).
+pub fn render_error<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let status = res.status();
+    let request_id = res
+        .request()
+        .extensions()
+        .get::<RequestId>()
+        .map(ToString::to_string);
+    let ours = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<WebError>());
+    let code = ours.map_or_else(|| code_for_status(status), WebError::code);
+
+    if status.is_server_error() {
+        let cause = res
+            .response()
+            .error()
+            .map(|e| match e.as_error::<WebError>() {
+                Some(WebError::Unavailable(inner) | WebError::Unexpected(inner)) => {
+                    format!("{inner:?}")
+                }
+                _ => format!("{e:?}"),
+            })
+            .unwrap_or_default();
+        tracing::error!(status = status.as_u16(), code, cause, "request failed");
+    }
+
+    // The detail for a client error is safe to show: it describes their
+    // input (e.g. "unknown field `x`"). A server error gets a generic one.
+    let detail = if status.is_client_error() {
+        res.response()
+            .error()
+            .map(ToString::to_string)
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| human_message(status).to_owned())
+    } else {
+        human_message(status).to_owned()
+    };
+    let title = status.canonical_reason().unwrap_or("Error");
+
+    let (content_type, body) = if is_api_path(res.request().path()) {
+        let problem = Problem {
+            kind: "about:blank",
+            title,
+            status: status.as_u16(),
+            code,
+            detail,
+            request_id: request_id.clone(),
+        };
+        let json = serde_json::to_string(&problem).unwrap_or_else(|_| "{}".to_owned());
+        ("application/problem+json", json)
+    } else {
+        let site = res.request().app_data::<web::Data<Site>>();
+        let page = site.map(|s| Page::new(s, None)).unwrap_or_default();
+        let html = ErrorPage {
+            page,
+            status: status.as_u16(),
+            title,
+            message: human_message(status),
+            request_id: request_id.clone(),
+        }
+        .render()
+        .unwrap_or_else(|_| format!("<!doctype html><title>{title}</title><h1>{title}</h1>"));
+        ("text/html; charset=utf-8", html)
+    };
+
+    let (req, old) = res.into_parts();
+    let mut new = HttpResponse::build(status);
+    for (name, value) in old.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            new.append_header((name.clone(), value.clone()));
+        }
+    }
+    new.insert_header((header::CONTENT_TYPE, content_type))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    let res = ServiceResponse::new(req, new.body(body)).map_into_right_body::<B>();
+    Ok(ErrorHandlerResponse::Response(res))
+}
+
+/// The fallback for every unmatched route.
+pub async fn not_found() -> Result<HttpResponse, WebError> {
+    Err(WebError::NotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_has_a_code() {
+        assert_eq!(code_for_status(StatusCode::NOT_FOUND), "not_found");
+        assert_eq!(code_for_status(StatusCode::IM_A_TEAPOT), "client_error");
+        assert_eq!(code_for_status(StatusCode::BAD_GATEWAY), "server_error");
+    }
+
+    #[test]
+    fn database_outages_are_503() {
+        let err: WebError = sqlx::Error::PoolTimedOut.into();
+        assert_eq!(err.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        let err: WebError = anyhow::Error::new(sqlx::Error::PoolTimedOut)
+            .context("loading products")
+            .into();
+        assert_eq!(err.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        let err: WebError = sqlx::Error::RowNotFound.into();
+        assert_eq!(err.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}

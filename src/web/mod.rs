@@ -1,0 +1,30 @@
+//! HTTP: actix lives here and nowhere else. Handlers parse input into domain
+//! types, call one service and render.
+
+pub mod assets;
+pub mod error;
+pub mod health;
+pub mod home;
+pub mod keys;
+pub mod layout;
+pub mod middleware;
+
+use actix_web::web;
+
+/// Largest request body any endpoint accepts.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Every route of the application.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+        .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES))
+        .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES))
+        .service(web::resource("/").route(web::get().to(home::home)))
+        .service(web::resource("/healthz").route(web::get().to(health::healthz)))
+        .service(web::resource("/readyz").route(web::get().to(health::readyz)))
+        .service(web::resource("/static/app.css").route(web::get().to(assets::app_css)))
+        .service(
+            web::resource("/.well-known/licensor-keys.json")
+                .route(web::get().to(keys::well_known_keys)),
+        );
+}
