@@ -188,10 +188,12 @@ fn known_key(key: &str, source: &Source) -> Result<&'static str, ConfigError> {
 impl RawSettings {
     /// Layers a TOML document over the values so far.
     pub fn merge_toml(&mut self, text: &str, path: &Path) -> Result<(), ConfigError> {
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
-            path: path.to_owned(),
-            reason: e.message().to_owned(),
-        })?;
+        let table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    path: path.to_owned(),
+                    reason: e.message().to_owned(),
+                })?;
         let source = Source::File(path.to_owned());
         for (key, value) in table {
             let key = known_key(&key, &source)?;
@@ -204,7 +206,10 @@ impl RawSettings {
                     return Err(ConfigError::Invalid {
                         key,
                         origin: source,
-                        reason: format!("expected a string or a number, found {}", other.type_str()),
+                        reason: format!(
+                            "expected a string or a number, found {}",
+                            other.type_str()
+                        ),
                     });
                 }
             };
@@ -275,7 +280,9 @@ impl RawSettings {
                 let url = Url::parse(v).map_err(|e| format!("`{v}` is not a URL: {e}"))?;
                 match url.scheme() {
                     "http" | "https" if url.host().is_some() => Ok(url),
-                    _ => Err(format!("`{v}` must be an http:// or https:// URL with a host")),
+                    _ => Err(format!(
+                        "`{v}` must be an http:// or https:// URL with a host"
+                    )),
                 }
             },
         )?;
@@ -406,7 +413,10 @@ pub fn load(explicit_file: Option<&Path>) -> Result<Settings, ConfigError> {
             });
         }
     }
-    raw.merge_env(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))))?;
+    raw.merge_env(
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+    )?;
     raw.build()
 }
 
@@ -443,7 +453,10 @@ mod tests {
         .unwrap();
         raw.merge_env(env(&[
             ("LICENSOR_LISTEN", "127.0.0.1:7000"),
-            ("LICENSOR_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/lic"),
+            (
+                "LICENSOR_DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/lic",
+            ),
             ("LICENSOR_CONFIG", "ignored.toml"),
             ("PATH", "/usr/bin"),
         ]))
@@ -471,7 +484,10 @@ mod tests {
         let err = raw
             .merge_toml("lisen = \"x\"", Path::new("licensor.toml"))
             .unwrap_err();
-        assert!(err.to_string().contains("unknown setting `lisen` in licensor.toml"));
+        assert!(
+            err.to_string()
+                .contains("unknown setting `lisen` in licensor.toml")
+        );
         let err = raw
             .merge_env(env(&[("LICENSOR_DATABSE_URL", "x")]))
             .unwrap_err();
@@ -487,7 +503,11 @@ mod tests {
             ("LICENSOR_DATABASE_URL", "mysql://x", "`database_url`"),
             ("LICENSOR_DATABASE_URL", "sqlite://", "`database_url`"),
             ("LICENSOR_DATABASE_URL", "postgres://[::1", "`database_url`"),
-            ("LICENSOR_DATABASE_MAX_CONNECTIONS", "0", "`database_max_connections`"),
+            (
+                "LICENSOR_DATABASE_MAX_CONNECTIONS",
+                "0",
+                "`database_max_connections`",
+            ),
             ("LICENSOR_SQLITE_SYNCHRONOUS", "off", "`sqlite_synchronous`"),
             ("LICENSOR_LOG_FORMAT", "xml", "`log_format`"),
             ("LICENSOR_LOG", "info,=[", "`log`"),
@@ -508,7 +528,10 @@ mod tests {
         let err = raw
             .merge_toml("listen = ", Path::new("/etc/licensor.toml"))
             .unwrap_err();
-        assert!(err.to_string().starts_with("configuration file /etc/licensor.toml is not valid TOML"));
+        assert!(
+            err.to_string()
+                .starts_with("configuration file /etc/licensor.toml is not valid TOML")
+        );
         let err = raw
             .merge_toml("listen = [1]", Path::new("licensor.toml"))
             .unwrap_err();
@@ -518,6 +541,9 @@ mod tests {
     #[test]
     fn a_missing_explicit_file_is_an_error() {
         let err = load(Some(Path::new("/nonexistent/licensor.toml"))).unwrap_err();
-        assert!(err.to_string().contains("cannot read configuration file /nonexistent/licensor.toml"));
+        assert!(
+            err.to_string()
+                .contains("cannot read configuration file /nonexistent/licensor.toml")
+        );
     }
 }

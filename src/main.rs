@@ -121,7 +121,10 @@ fn main() -> ExitCode {
         eprintln!("error: {e:#}");
         return ExitCode::FAILURE;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -238,7 +241,11 @@ async fn keys_command(settings: Settings, command: KeysCommand) -> anyhow::Resul
                 writeln!(out, "restart running servers to sign with the new key")?;
             }
             KeysCommand::List => {
-                writeln!(out, "{:<18} {:<8} {:<22} RETIRED", "KID", "STATUS", "CREATED")?;
+                writeln!(
+                    out,
+                    "{:<18} {:<8} {:<22} RETIRED",
+                    "KID", "STATUS", "CREATED"
+                )?;
                 for key in keys::list(&db).await? {
                     writeln!(
                         out,
@@ -246,7 +253,9 @@ async fn keys_command(settings: Settings, command: KeysCommand) -> anyhow::Resul
                         key.kid,
                         if key.active { "active" } else { "retired" },
                         key.created_at.to_utc_string(),
-                        key.retired_at.map(|t| t.to_utc_string()).unwrap_or_else(|| "-".to_owned())
+                        key.retired_at
+                            .map(|t| t.to_utc_string())
+                            .unwrap_or_else(|| "-".to_owned())
                     )?;
                 }
             }

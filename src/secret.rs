@@ -42,7 +42,8 @@ impl ServerSecret {
 
     pub fn random() -> anyhow::Result<Self> {
         let mut bytes = Zeroizing::new([0u8; 32]);
-        getrandom::fill(bytes.as_mut()).map_err(|e| anyhow::anyhow!("OS random source failed: {e}"))?;
+        getrandom::fill(bytes.as_mut())
+            .map_err(|e| anyhow::anyhow!("OS random source failed: {e}"))?;
         Ok(Self(bytes))
     }
 
@@ -52,11 +53,10 @@ impl ServerSecret {
         match std::fs::read_to_string(path) {
             Ok(text) => {
                 let text = Zeroizing::new(text);
-                let mut decoded = Zeroizing::new(
-                    STANDARD
-                        .decode(text.trim())
-                        .with_context(|| format!("server secret file {} is not base64", path.display()))?,
-                );
+                let mut decoded =
+                    Zeroizing::new(STANDARD.decode(text.trim()).with_context(|| {
+                        format!("server secret file {} is not base64", path.display())
+                    })?);
                 if decoded.len() != 32 {
                     bail!(
                         "server secret file {} must hold 32 bytes in base64, found {}",
@@ -75,13 +75,16 @@ impl ServerSecret {
                     std::fs::create_dir_all(dir)
                         .with_context(|| format!("cannot create directory {}", dir.display()))?;
                 }
-                let mut file = open_private(path)
-                    .with_context(|| format!("cannot create server secret file {}", path.display()))?;
+                let mut file = open_private(path).with_context(|| {
+                    format!("cannot create server secret file {}", path.display())
+                })?;
                 let encoded = Zeroizing::new(STANDARD.encode(secret.0.as_ref()));
                 file.write_all(encoded.as_bytes())
                     .and_then(|()| file.write_all(b"\n"))
                     .and_then(|()| file.sync_all())
-                    .with_context(|| format!("cannot write server secret file {}", path.display()))?;
+                    .with_context(|| {
+                        format!("cannot write server secret file {}", path.display())
+                    })?;
                 Ok((secret, SecretOrigin::Generated))
             }
             Err(e) => {
@@ -120,7 +123,10 @@ fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
 
 #[cfg(not(unix))]
 fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new().write(true).create_new(true).open(path)
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
 }
 
 /// AES-256-GCM under the data key. A sealed value is `nonce || ciphertext`;
@@ -140,11 +146,18 @@ impl fmt::Debug for DataCipher {
 impl DataCipher {
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> anyhow::Result<Vec<u8>> {
         let mut nonce_bytes = [0u8; NONCE_LEN];
-        getrandom::fill(&mut nonce_bytes).map_err(|e| anyhow::anyhow!("OS random source failed: {e}"))?;
+        getrandom::fill(&mut nonce_bytes)
+            .map_err(|e| anyhow::anyhow!("OS random source failed: {e}"))?;
         let nonce = Nonce::from(nonce_bytes);
         let sealed = self
             .cipher
-            .encrypt(&nonce, Payload { msg: plaintext, aad })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .map_err(|_| anyhow::anyhow!("encryption failed"))?;
         let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
         out.extend_from_slice(&nonce_bytes);
@@ -161,7 +174,13 @@ impl DataCipher {
         nonce_arr.copy_from_slice(nonce_bytes);
         let plaintext = self
             .cipher
-            .decrypt(&Nonce::from(nonce_arr), Payload { msg: ciphertext, aad })
+            .decrypt(
+                &Nonce::from(nonce_arr),
+                Payload {
+                    msg: ciphertext,
+                    aad,
+                },
+            )
             .map_err(|_| {
                 anyhow::anyhow!("sealed value does not open: wrong server secret or tampered data")
             })?;

@@ -64,9 +64,8 @@ impl ApplicationBuilder {
         keys::ensure_signing_key(&db, &cipher, clock.as_ref()).await?;
         let ring = keys::load_ring(&db, &cipher).await?;
 
-        let listener = TcpListener::bind(settings.listen).with_context(|| {
-            format!("cannot listen on {} (setting `listen`)", settings.listen)
-        })?;
+        let listener = TcpListener::bind(settings.listen)
+            .with_context(|| format!("cannot listen on {} (setting `listen`)", settings.listen))?;
         let port = listener.local_addr()?.port();
 
         let assets = Assets::new();

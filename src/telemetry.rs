@@ -44,7 +44,9 @@ pub struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        request.extensions_mut().insert(RequestStart(Instant::now()));
+        request
+            .extensions_mut()
+            .insert(RequestStart(Instant::now()));
         tracing_actix_web::root_span!(level = tracing::Level::INFO, request)
     }
 

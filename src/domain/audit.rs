@@ -7,11 +7,19 @@ pub enum Actor {
     System,
     /// Someone at the server's command line.
     Cli,
-    Customer { user_id: String },
-    Staff { user_id: String },
-    ApiToken { token_id: String },
+    Customer {
+        user_id: String,
+    },
+    Staff {
+        user_id: String,
+    },
+    ApiToken {
+        token_id: String,
+    },
     /// An application in the field, authenticated by the license key.
-    LicenseKey { license_id: String },
+    LicenseKey {
+        license_id: String,
+    },
 }
 
 impl Actor {

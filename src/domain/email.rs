@@ -127,7 +127,11 @@ mod tests {
             (too_long.as_str(), EmailError::TooLong),
         ];
         for (input, expected) in cases {
-            assert_eq!(EmailAddress::parse(input).as_ref().err(), Some(expected), "{input:?}");
+            assert_eq!(
+                EmailAddress::parse(input).as_ref().err(),
+                Some(expected),
+                "{input:?}"
+            );
         }
     }
 

@@ -53,13 +53,19 @@ mod tests {
 
     #[test]
     fn length_rules() {
-        assert_eq!(parse("fourteen chars").unwrap_err(), PasswordError::TooShort);
+        assert_eq!(
+            parse("fourteen chars").unwrap_err(),
+            PasswordError::TooShort
+        );
         assert!(parse("fifteen chars!!").is_ok());
         // Fifteen characters, counted as characters rather than bytes.
         assert!(parse("ééééééééééééééé").is_ok());
         assert!(parse(&"x".repeat(64)).is_ok());
         assert!(parse(&"x".repeat(MAX_BYTES)).is_ok());
-        assert_eq!(parse(&"x".repeat(MAX_BYTES + 1)).unwrap_err(), PasswordError::TooLong);
+        assert_eq!(
+            parse(&"x".repeat(MAX_BYTES + 1)).unwrap_err(),
+            PasswordError::TooLong
+        );
     }
 
     #[test]

@@ -62,7 +62,11 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
     // d is 1..=31 and m is 1..=12 by construction.
-    (y, u32::try_from(m).unwrap_or(1), u32::try_from(d).unwrap_or(1))
+    (
+        y,
+        u32::try_from(m).unwrap_or(1),
+        u32::try_from(d).unwrap_or(1),
+    )
 }
 
 #[cfg(test)]
@@ -71,12 +75,18 @@ mod tests {
 
     #[test]
     fn formats_known_instants() {
-        assert_eq!(Timestamp::from_unix(0).to_utc_string(), "1970-01-01 00:00 UTC");
+        assert_eq!(
+            Timestamp::from_unix(0).to_utc_string(),
+            "1970-01-01 00:00 UTC"
+        );
         assert_eq!(
             Timestamp::from_unix(1_795_910_400).to_date_string(),
             "2026-11-29"
         );
-        assert_eq!(Timestamp::from_unix(951_782_400).to_date_string(), "2000-02-29");
+        assert_eq!(
+            Timestamp::from_unix(951_782_400).to_date_string(),
+            "2000-02-29"
+        );
         assert_eq!(Timestamp::from_unix(-86_400).to_date_string(), "1969-12-31");
     }
 

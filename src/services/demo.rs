@@ -7,10 +7,10 @@ use serde_json::json;
 use crate::clock::Clock;
 use crate::domain::audit::Actor;
 use crate::domain::id::new_id;
+use crate::store::Db;
 use crate::store::events::{self, NewEvent};
 use crate::store::license_types::{self, NewLicenseType};
 use crate::store::products::{self, NewProduct};
-use crate::store::Db;
 
 pub const DEMO_PRODUCT_CODE: &str = "demo-app";
 pub const DEMO_TRIAL_NAME: &str = "Trial";

@@ -51,7 +51,9 @@ async fn insert_new_active(
     .context("storing the signing key")?;
     let mut event = NewEvent::new("signing_key.created", actor);
     event.data = json!({ "kid": pair.kid, "replaces": replaced });
-    events::insert(tx, now, &event).await.context("recording the event")?;
+    events::insert(tx, now, &event)
+        .await
+        .context("recording the event")?;
     Ok(pair.kid)
 }
 
@@ -64,7 +66,10 @@ pub async fn generate(
 ) -> Result<String, KeysError> {
     let now = clock.now();
     let mut tx = db.begin_write().await.context("starting the transaction")?;
-    if signing_keys::any_exists(&mut tx).await.context("reading keys")? {
+    if signing_keys::any_exists(&mut tx)
+        .await
+        .context("reading keys")?
+    {
         return Err(KeysError::AlreadyExists);
     }
     let kid = insert_new_active(&mut tx, cipher, actor, now, None).await?;
@@ -109,7 +114,9 @@ pub async fn ensure_signing_key(
 
 /// The public half of every key, for publication.
 pub async fn published(db: &Db) -> anyhow::Result<Vec<PublicKeyEntry>> {
-    let rows = signing_keys::list(db.pool()).await.context("listing keys")?;
+    let rows = signing_keys::list(db.pool())
+        .await
+        .context("listing keys")?;
     Ok(rows.iter().map(public_entry).collect())
 }
 
@@ -123,7 +130,9 @@ fn public_entry(row: &SigningKeyRow) -> PublicKeyEntry {
 }
 
 pub async fn list(db: &Db) -> anyhow::Result<Vec<KeyInfo>> {
-    let rows = signing_keys::list(db.pool()).await.context("listing keys")?;
+    let rows = signing_keys::list(db.pool())
+        .await
+        .context("listing keys")?;
     Ok(rows
         .into_iter()
         .map(|r| KeyInfo {
@@ -138,7 +147,9 @@ pub async fn list(db: &Db) -> anyhow::Result<Vec<KeyInfo>> {
 /// Loads the ring: opens the active private key (which proves the server
 /// secret is the one the key was sealed with) and publishes every key.
 pub async fn load_ring(db: &Db, cipher: &DataCipher) -> anyhow::Result<KeyRing> {
-    let rows = signing_keys::list(db.pool()).await.context("loading keys")?;
+    let rows = signing_keys::list(db.pool())
+        .await
+        .context("loading keys")?;
     let mut active = None;
     let mut published = Vec::with_capacity(rows.len());
     for row in rows {

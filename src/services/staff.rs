@@ -10,9 +10,9 @@ use crate::domain::id::new_id;
 use crate::domain::password::Password;
 use crate::domain::role::Role;
 use crate::services::credentials::hash_password;
+use crate::store::Db;
 use crate::store::events::{self, NewEvent};
 use crate::store::users::{self, NewUser};
-use crate::store::Db;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StaffError {

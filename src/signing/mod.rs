@@ -20,7 +20,9 @@ pub struct KeyPair {
 
 impl fmt::Debug for KeyPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyPair").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("KeyPair")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -28,7 +30,8 @@ impl KeyPair {
     /// A new key from the OS random source.
     pub fn generate() -> anyhow::Result<Self> {
         let mut seed = Zeroizing::new([0u8; 32]);
-        getrandom::fill(seed.as_mut()).map_err(|e| anyhow::anyhow!("OS random source failed: {e}"))?;
+        getrandom::fill(seed.as_mut())
+            .map_err(|e| anyhow::anyhow!("OS random source failed: {e}"))?;
         Ok(Self::from_seed(&seed))
     }
 
@@ -149,13 +152,20 @@ mod tests {
     #[test]
     fn the_key_set_document_maps_kid_to_key() {
         let pair = KeyPair::from_seed(&[3; 32]);
-        let entry = PublicKeyEntry::new(&pair.kid, &pair.public_key_bytes(), Timestamp::from_unix(5), true);
+        let entry = PublicKeyEntry::new(
+            &pair.kid,
+            &pair.public_key_bytes(),
+            Timestamp::from_unix(5),
+            true,
+        );
         let doc = key_set_document(&[entry]);
         let key = &doc["keys"][pair.kid.as_str()];
         assert_eq!(key["alg"], "ed25519");
         assert_eq!(key["created_at"], 5);
         assert_eq!(key["active"], true);
-        let decoded = STANDARD.decode(key["public_key"].as_str().unwrap()).unwrap();
+        let decoded = STANDARD
+            .decode(key["public_key"].as_str().unwrap())
+            .unwrap();
         assert_eq!(decoded, pair.public_key_bytes());
     }
 

@@ -63,7 +63,9 @@ impl Db {
             })
             .connect_with(options)
             .await
-            .with_context(|| format!("cannot open the database at {}", redact_url(&settings.url)))?;
+            .with_context(|| {
+                format!("cannot open the database at {}", redact_url(&settings.url))
+            })?;
         Ok(Self { pool, backend })
     }
 
@@ -124,11 +126,12 @@ fn sqlite_pragmas(synchronous: SqliteSynchronous) -> String {
 fn sqlite_url_creating_dirs(url: &str) -> anyhow::Result<String> {
     let rest = url.strip_prefix("sqlite://").unwrap_or(url);
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path != ":memory:" {
-        if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create database directory {}", dir.display()))?;
-        }
+    if let Some(dir) = Path::new(path)
+        .parent()
+        .filter(|d| path != ":memory:" && !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create database directory {}", dir.display()))?;
     }
     let query = if query.is_empty() {
         "mode=rwc".to_owned()
@@ -156,7 +159,10 @@ pub fn redact_url(url: &str) -> String {
 pub fn is_unavailable(err: &sqlx::Error) -> bool {
     matches!(
         err,
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_)
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
     )
 }
 
@@ -192,6 +198,9 @@ mod tests {
             redact_url("postgres://app:hunter2@db.example:5432/lic"),
             "postgres://app:***@db.example:5432/lic"
         );
-        assert_eq!(redact_url("sqlite://data/licensor.db"), "sqlite://data/licensor.db");
+        assert_eq!(
+            redact_url("sqlite://data/licensor.db"),
+            "sqlite://data/licensor.db"
+        );
     }
 }

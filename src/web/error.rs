@@ -3,7 +3,7 @@
 //! problem+json with a stable `code` under `/api/`. The cause chain goes
 //! to the log, never to the client.
 
-use actix_web::body::MessageBody;
+use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -42,9 +42,11 @@ impl WebError {
 
 impl From<anyhow::Error> for WebError {
     fn from(err: anyhow::Error) -> Self {
-        let unavailable = err
-            .chain()
-            .any(|cause| cause.downcast_ref::<sqlx::Error>().is_some_and(store::is_unavailable));
+        let unavailable = err.chain().any(|cause| {
+            cause
+                .downcast_ref::<sqlx::Error>()
+                .is_some_and(store::is_unavailable)
+        });
         if unavailable {
             WebError::Unavailable(err)
         } else {
@@ -152,6 +154,16 @@ fn is_api_path(path: &str) -> bool {
 pub fn render_error<B: MessageBody + 'static>(
     res: ServiceResponse<B>,
 ) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    // A handler that answered an error status with a body of its own (e.g.
+    // `/readyz`) meant it; only errors and empty bodies are rewritten.
+    let deliberate = res.response().error().is_none()
+        && !matches!(
+            res.response().body().size(),
+            BodySize::None | BodySize::Sized(0)
+        );
+    if deliberate {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
     let status = res.status();
     let request_id = res
         .request()

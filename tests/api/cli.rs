@@ -1,0 +1,329 @@
+//! The `licensor` binary itself, run as a user would.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::helpers::TestDatabase;
+
+const BIN: &str = env!("CARGO_BIN_EXE_licensor");
+
+/// A command in `dir` with no LICENSOR_* variables but the database.
+fn licensor(dir: &Path, database: &TestDatabase) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("LICENSOR_") {
+            cmd.env_remove(key);
+        }
+    }
+    if database.is_postgres() {
+        cmd.env("LICENSOR_DATABASE_URL", &database.url);
+    }
+    cmd
+}
+
+fn run(mut cmd: Command, stdin: Option<&str>) -> Output {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("licensor starts");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn serve_with_no_configuration_creates_its_data_and_answers() {
+    let database = TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = licensor(dir.path(), &database);
+    // Port 0: the default 8080 may be taken on a shared machine.
+    cmd.env("LICENSOR_LISTEN", "127.0.0.1:0")
+        .args(["serve", "--demo"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut port = None;
+    let mut seen = Vec::new();
+    while port.is_none() && Instant::now() < deadline {
+        let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else {
+            continue;
+        };
+        if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
+            port = rest
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .map(str::to_owned);
+        }
+        seen.push(line);
+    }
+    let port = port.unwrap_or_else(|| panic!("no URL logged: {seen:#?}"));
+    let res = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let home = reqwest::get(format!("http://127.0.0.1:{port}/"))
+        .await
+        .unwrap();
+    assert!(home.text().await.unwrap().contains("Demo App"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(dir.path().join("data/secret.key").is_file());
+    assert!(dir.path().join("data/licensor.db").is_file() || database.is_postgres());
+}
+
+#[tokio::test]
+async fn bad_configuration_stops_start_up_with_one_clear_line() {
+    let database = TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_addr = taken.local_addr().unwrap().to_string();
+    std::fs::write(dir.path().join("typo.toml"), "lissen = \"127.0.0.1:1\"\n").unwrap();
+    std::fs::write(dir.path().join("broken.toml"), "listen = \n").unwrap();
+
+    type Case<'a> = (Vec<(&'a str, &'a str)>, Vec<&'a str>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec![("LICENSOR_LISTEN", "nonsense")],
+            vec!["serve"],
+            "`listen`",
+        ),
+        (
+            vec![("LICENSOR_PUBLIC_URL", "ftp://x")],
+            vec!["serve"],
+            "`public_url`",
+        ),
+        (
+            vec![("LICENSOR_DATABASE_URL", "mysql://x/y")],
+            vec!["serve"],
+            "`database_url`",
+        ),
+        (
+            vec![("LICENSOR_LISTNE", "x")],
+            vec!["serve"],
+            "LICENSOR_LISTNE",
+        ),
+        (
+            vec![],
+            vec!["--config", "typo.toml", "serve"],
+            "unknown setting `lissen`",
+        ),
+        (
+            vec![],
+            vec!["--config", "broken.toml", "serve"],
+            "not valid TOML",
+        ),
+        (
+            vec![],
+            vec!["--config", "missing.toml", "serve"],
+            "cannot read configuration file",
+        ),
+        (
+            vec![("LICENSOR_LISTEN", taken_addr.as_str())],
+            vec!["serve"],
+            "cannot listen on",
+        ),
+        (
+            vec![(
+                "LICENSOR_DATABASE_URL",
+                "postgres://postgres@127.0.0.1:1/none",
+            )],
+            vec!["migrate"],
+            "cannot open the database",
+        ),
+    ];
+    for (env, args, expected) in cases {
+        let mut cmd = licensor(dir.path(), &database);
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        if !env.iter().any(|(k, _)| *k == "LICENSOR_LISTEN") {
+            cmd.env("LICENSOR_LISTEN", "127.0.0.1:0");
+        }
+        cmd.args(&args);
+        let out = run(cmd, None);
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{env:?} {args:?} must fail");
+        let error_lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(error_lines.len(), 1, "{env:?} {args:?}: {stderr}");
+        assert!(
+            error_lines[0].contains(expected),
+            "{env:?} {args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(!stderr.contains("RUST_BACKTRACE"), "{stderr}");
+    }
+    drop(taken);
+}
+
+#[tokio::test]
+async fn migrate_applies_the_schema_alone() {
+    let database = TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let out = run(
+            {
+                let mut c = licensor(dir.path(), &database);
+                c.arg("migrate");
+                c
+            },
+            None,
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let url = if database.is_postgres() {
+        database.url.clone()
+    } else {
+        format!("sqlite://{}", dir.path().join("data/licensor.db").display())
+    };
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM licenses")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn admin_create_reads_the_password_from_stdin_never_argv() {
+    let database = TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let password = "a long enough staff passphrase";
+    let create = |email: &str, role: &str| {
+        let mut c = licensor(dir.path(), &database);
+        c.args(["admin", "create", "--email", email, "--role", role]);
+        c
+    };
+
+    let out = run(
+        create("Ops@Example.com", "admin"),
+        Some(&format!("{password}\n")),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("created admin account ops@example.com"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(password) && !text(&out.stderr).contains(password));
+
+    let out = run(
+        create("ops@example.com", "support"),
+        Some(&format!("{password}\n")),
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("already exists"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run(create("new@example.com", "support"), Some("too short\n"));
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("at least 15 characters"));
+
+    let out = run(
+        create("not-an-email", "support"),
+        Some(&format!("{password}\n")),
+    );
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("--email"));
+
+    let out = run(
+        create("x@example.com", "customer"),
+        Some(&format!("{password}\n")),
+    );
+    assert!(!out.status.success(), "customers are not created here");
+
+    let out = run(create("y@example.com", "support"), Some(""));
+    assert!(text(&out.stderr).contains("no password on standard input"));
+}
+
+#[tokio::test]
+async fn keys_generate_rotate_list_and_export() {
+    let database = TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = |verb: &str| {
+        let mut c = licensor(dir.path(), &database);
+        c.args(["keys", verb]);
+        run(c, None)
+    };
+
+    let out = keys("generate");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let first = text(&out.stdout)
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(first.len(), 16);
+    assert!((dir.path().join("data/secret.key")).is_file());
+
+    let out = keys("generate");
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("keys rotate"));
+
+    let out = keys("rotate");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&format!("retired {first}")));
+
+    let out = keys("list");
+    let listing = text(&out.stdout);
+    assert_eq!(listing.lines().count(), 3, "{listing}");
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with(&first) && l.contains("retired"))
+    );
+    assert_eq!(
+        listing.lines().filter(|l| l.contains(" active ")).count(),
+        1
+    );
+
+    let out = keys("export-public");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let published = doc["keys"].as_object().unwrap();
+    assert_eq!(published.len(), 2);
+    assert_eq!(published[&first]["active"], false);
+}
+
+#[test]
+fn every_verb_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["admin", "create", "--help"],
+        vec!["keys", "--help"],
+        vec!["keys", "export-public", "--help"],
+    ] {
+        let out = Command::new(BIN).args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert!(text(&out.stdout).contains("Usage:"), "{args:?}");
+    }
+}

@@ -1,0 +1,263 @@
+use std::net::SocketAddr;
+use std::sync::{Arc, Once};
+
+use licensor::clock::ManualClock;
+use licensor::config::{RawSettings, Settings, Source};
+use licensor::domain::time::Timestamp;
+use licensor::startup::Application;
+use licensor::store::Db;
+use sqlx::Connection;
+use tempfile::TempDir;
+
+static TRACING: Once = Once::new();
+
+/// Logs stay silent unless `TEST_LOG` is set.
+fn init_test_logging() {
+    TRACING.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ =
+                licensor::telemetry::init(licensor::config::LogFormat::Pretty, "info,sqlx=warn");
+        }
+    });
+}
+
+/// A database of its own for one test: a SQLite file in a temporary
+/// directory, or a PostgreSQL database created on the server named by
+/// `TEST_DATABASE_URL` and dropped again when the test ends.
+pub struct TestDatabase {
+    pub url: String,
+    pg: Option<PgTestDb>,
+    _dir: TempDir,
+}
+
+struct PgTestDb {
+    admin_url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> Self {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().expect("temporary directory");
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(admin_url) if !admin_url.is_empty() => {
+                let name = format!("licensor_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = sqlx::AnyConnection::connect(&admin_url)
+                    .await
+                    .expect("connect to TEST_DATABASE_URL");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create the test database");
+                conn.close().await.ok();
+                let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
+                url.set_path(&name);
+                Self {
+                    url: url.to_string(),
+                    pg: Some(PgTestDb { admin_url, name }),
+                    _dir: dir,
+                }
+            }
+            _ => Self {
+                url: format!("sqlite://{}", dir.path().join("licensor.db").display()),
+                pg: None,
+                _dir: dir,
+            },
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.pg.is_some()
+    }
+
+    /// The URL with its host and port replaced (to go through a proxy).
+    pub fn url_via(&self, addr: SocketAddr) -> String {
+        let mut url = url::Url::parse(&self.url).expect("database URL");
+        url.set_host(Some(&addr.ip().to_string())).expect("host");
+        url.set_port(Some(addr.port())).expect("port");
+        url.to_string()
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(pg) = self.pg.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime; use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                if let Ok(mut conn) = sqlx::AnyConnection::connect(&pg.admin_url).await {
+                    let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", pg.name);
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut conn)
+                        .await;
+                    let _ = conn.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db: Db,
+    pub clock: Arc<ManualClock>,
+    pub database: TestDatabase,
+    _data_dir: TempDir,
+}
+
+/// Settings for a test: port 0, a temporary data directory, the given
+/// database; `configure` may change anything else.
+pub fn test_settings(
+    data_dir: &TempDir,
+    database_url: &str,
+    configure: impl FnOnce(&mut RawSettings),
+) -> Settings {
+    let mut raw = RawSettings::default();
+    raw.set("listen", "127.0.0.1:0", Source::Default);
+    raw.set(
+        "data_dir",
+        data_dir.path().display().to_string(),
+        Source::Default,
+    );
+    raw.set("database_url", database_url, Source::Default);
+    raw.set("database_max_connections", "5", Source::Default);
+    configure(&mut raw);
+    raw.build().expect("valid test settings")
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}, false).await
+}
+
+pub async fn spawn_demo_app() -> TestApp {
+    spawn_app_with(|_| {}, true).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut RawSettings), demo: bool) -> TestApp {
+    let database = TestDatabase::create().await;
+    let url = database.url.clone();
+    spawn_app_on(database, &url, configure, demo).await
+}
+
+/// Spawns the app on `database`, reaching it through `url` (which may go
+/// through a proxy).
+pub async fn spawn_app_on(
+    database: TestDatabase,
+    url: &str,
+    configure: impl FnOnce(&mut RawSettings),
+    demo: bool,
+) -> TestApp {
+    init_test_logging();
+    let data_dir = tempfile::tempdir().expect("temporary directory");
+    let settings = test_settings(&data_dir, url, configure);
+    let clock = Arc::new(ManualClock::new(Timestamp::from_unix(1_795_910_400)));
+    let app = Application::builder(settings)
+        .clock(clock.clone())
+        .demo(demo)
+        .build()
+        .await
+        .expect("the application builds");
+    let port = app.port();
+    let db = app.db().clone();
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .expect("HTTP client");
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client,
+        db,
+        clock,
+        database,
+        _data_dir: data_dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Counts the rows of a table.
+    pub async fn count(&self, table: &str) -> i64 {
+        let (n,): (i64,) =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                .fetch_one(self.db.pool())
+                .await
+                .expect("count rows");
+        n
+    }
+}
+
+/// A TCP proxy whose link can be cut and restored, to take the database
+/// away from a running server.
+pub struct CuttableProxy {
+    pub addr: SocketAddr,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl CuttableProxy {
+    pub async fn start(target: SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let (up, watch) = tokio::sync::watch::channel(true);
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut watch = watch.clone();
+                if !*watch.borrow() {
+                    drop(inbound);
+                    continue;
+                }
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = watch.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Self { addr, up }
+    }
+
+    pub fn cut(&self) {
+        let _ = self.up.send(false);
+    }
+
+    pub fn restore(&self) {
+        let _ = self.up.send(true);
+    }
+}
+
+/// Asserts a response carries a `X-Request-Id` and the security headers.
+pub fn assert_standard_headers(res: &reqwest::Response) {
+    let h = res.headers();
+    let request_id = h.get("x-request-id").expect("x-request-id header");
+    assert_eq!(request_id.len(), 36, "request id is a UUID");
+    assert_eq!(h.get("x-content-type-options").unwrap(), "nosniff");
+    let csp = h.get("content-security-policy").unwrap().to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(h.get("referrer-policy").is_some());
+}

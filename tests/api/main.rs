@@ -1,0 +1,12 @@
+//! The integration suite: one test binary. Every test spawns the real
+//! application on a random port against its own fresh database: a temporary
+//! SQLite file, or a new PostgreSQL database when `TEST_DATABASE_URL` is set.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cli;
+mod database;
+mod health;
+mod helpers;
+mod pages;
