@@ -547,3 +547,19 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod readme_tests {
+    use super::KNOWN;
+
+    /// The README's configuration table names every setting and its
+    /// environment variable, so the documentation cannot drift.
+    #[test]
+    fn the_readme_documents_every_setting() {
+        let readme = include_str!("../README.md");
+        for known in KNOWN {
+            let row = format!("| `{}` | `LICENSOR_{}` |", known.key, known.key.to_ascii_uppercase());
+            assert!(readme.contains(&row), "README.md lacks the row for `{}`", known.key);
+        }
+    }
+}
