@@ -558,8 +558,16 @@ mod readme_tests {
     fn the_readme_documents_every_setting() {
         let readme = include_str!("../README.md");
         for known in KNOWN {
-            let row = format!("| `{}` | `LICENSOR_{}` |", known.key, known.key.to_ascii_uppercase());
-            assert!(readme.contains(&row), "README.md lacks the row for `{}`", known.key);
+            let row = format!(
+                "| `{}` | `LICENSOR_{}` |",
+                known.key,
+                known.key.to_ascii_uppercase()
+            );
+            assert!(
+                readme.contains(&row),
+                "README.md lacks the row for `{}`",
+                known.key
+            );
         }
     }
 }

@@ -53,7 +53,7 @@ async fn serve_with_no_configuration_creates_its_data_and_answers() {
     let mut cmd = licensor(dir.path(), &database);
     // Port 0: the default 8080 may be taken on a shared machine.
     cmd.env("LICENSOR_LISTEN", "127.0.0.1:0")
-        .args(["serve", "--demo"])
+        .args(["--log-format", "json", "serve", "--demo"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();

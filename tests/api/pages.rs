@@ -184,3 +184,38 @@ async fn public_keys_are_published() {
         .unwrap();
     assert_eq!(&stored, kid);
 }
+
+#[tokio::test]
+async fn server_errors_get_a_generic_page_that_reveals_nothing() {
+    let app = spawn_demo_app().await;
+    // Break the schema under the running server: the home page's query fails.
+    sqlx::query("DROP TABLE license_type_entitlements")
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    sqlx::query("DROP TABLE license_types")
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    let res = app.get("/").await;
+    assert_eq!(res.status(), 500);
+    assert_standard_headers(&res);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let request_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Something went wrong on our side"));
+    assert!(html.contains(&request_id));
+    for secret in [
+        "license_types",
+        "sqlx",
+        "SELECT",
+        "relation",
+        "no such table",
+        "src/",
+    ] {
+        assert!(
+            !html.contains(secret),
+            "the page reveals {secret:?}: {html}"
+        );
+    }
+}
