@@ -2,7 +2,10 @@
 
 pub mod audit;
 pub mod email;
+pub mod fingerprint;
 pub mod id;
+pub mod license;
+pub mod license_key;
 pub mod password;
 pub mod role;
 pub mod time;

@@ -27,3 +27,245 @@ pub async fn list_products(db: &Db) -> anyhow::Result<Vec<ProductSummary>> {
         })
         .collect())
 }
+
+// ------------------------------------------------------------ provisioning
+
+use serde_json::json;
+
+use crate::domain::id::new_id;
+use crate::services::context::Ctx;
+use crate::store::events::{self, NewEvent};
+use crate::store::license_types;
+use crate::store::license_types::{LicenseTypeRow, NewLicenseType};
+use crate::store::products::{NewProduct, ProductRow};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for CatalogError {
+    fn from(e: sqlx::Error) -> Self {
+        CatalogError::Unexpected(e.into())
+    }
+}
+
+/// A product code: lower-case letters, digits and dashes, 2 to 64.
+pub fn check_code(code: &str) -> Result<(), CatalogError> {
+    let ok = (2..=64).contains(&code.len())
+        && code
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && !code.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(CatalogError::Invalid(
+            "code must be 2 to 64 lower-case letters, digits, - or _".to_owned(),
+        ))
+    }
+}
+
+fn check_text(field: &str, value: &str, min: usize, max: usize) -> Result<(), CatalogError> {
+    let n = value.chars().count();
+    if n < min
+        || n > max
+        || value
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
+        return Err(CatalogError::Invalid(format!(
+            "{field} must be {min} to {max} characters without control characters"
+        )));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct NewProductInput {
+    pub code: String,
+    pub name: String,
+    pub description: String,
+    pub activation_instructions: String,
+}
+
+pub async fn create_product(
+    ctx: &Ctx<'_>,
+    input: &NewProductInput,
+) -> Result<ProductRow, CatalogError> {
+    check_code(&input.code)?;
+    check_text("name", &input.name, 1, 200)?;
+    check_text("description", &input.description, 0, 5_000)?;
+    check_text(
+        "activation_instructions",
+        &input.activation_instructions,
+        0,
+        20_000,
+    )?;
+    let now = ctx.clock.now();
+    let id = new_id();
+    let mut tx = ctx.db.begin_write().await?;
+    let (stored_id, created) = products::insert_if_absent(
+        &mut tx,
+        &NewProduct {
+            id: &id,
+            code: &input.code,
+            name: &input.name,
+            description: &input.description,
+            activation_instructions: &input.activation_instructions,
+        },
+        now,
+    )
+    .await?;
+    if !created {
+        return Err(CatalogError::Conflict(format!(
+            "a product with code `{}` exists",
+            input.code
+        )));
+    }
+    let mut event = NewEvent::new("product.created", &ctx.actor);
+    event.request_id = ctx.request_id.as_deref();
+    event.data = json!({ "product_id": stored_id, "code": input.code });
+    events::insert(&mut tx, now, &event).await?;
+    tx.commit().await.context("committing the product")?;
+    products::find_by_id(ctx.db.pool(), &stored_id)
+        .await?
+        .ok_or(CatalogError::NotFound("product"))
+}
+
+/// The rules of a new license type, as given.
+#[derive(Debug, Clone)]
+pub struct NewLicenseTypeInput {
+    pub product_id: String,
+    pub name: String,
+    pub duration_days: Option<i64>,
+    pub max_machines: i64,
+    pub floating: bool,
+    pub heartbeat_window_secs: Option<i64>,
+    pub grace_days: i64,
+    pub self_service_trial: bool,
+    pub customer_may_deactivate: bool,
+    pub deactivation_limit: Option<i64>,
+    pub deactivation_period_days: Option<i64>,
+    pub expiry_from_first_activation: bool,
+    pub offline_checkin_days: i64,
+    pub entitlements: Vec<String>,
+}
+
+fn in_range(field: &str, v: i64, min: i64, max: i64) -> Result<(), CatalogError> {
+    if (min..=max).contains(&v) {
+        Ok(())
+    } else {
+        Err(CatalogError::Invalid(format!(
+            "{field} must be from {min} to {max}"
+        )))
+    }
+}
+
+pub async fn create_license_type(
+    ctx: &Ctx<'_>,
+    input: &NewLicenseTypeInput,
+) -> Result<(LicenseTypeRow, Vec<String>), CatalogError> {
+    check_text("name", &input.name, 1, 100)?;
+    if let Some(d) = input.duration_days {
+        in_range("duration_days", d, 1, 36_500)?;
+    }
+    in_range("max_machines", input.max_machines, 1, 100_000)?;
+    in_range("grace_days", input.grace_days, 0, 365)?;
+    in_range("offline_checkin_days", input.offline_checkin_days, 1, 3_650)?;
+    if let Some(w) = input.heartbeat_window_secs {
+        in_range("heartbeat_window_secs", w, 60, 30 * 86_400)?;
+    }
+    if input.floating && input.heartbeat_window_secs.is_none() {
+        return Err(CatalogError::Invalid(
+            "a floating license type needs heartbeat_window_secs, so idle seats free themselves"
+                .to_owned(),
+        ));
+    }
+    match (input.deactivation_limit, input.deactivation_period_days) {
+        (Some(limit), Some(days)) => {
+            in_range("deactivation_limit", limit, 0, 10_000)?;
+            in_range("deactivation_period_days", days, 1, 3_650)?;
+        }
+        (None, None) => {}
+        _ => {
+            return Err(CatalogError::Invalid(
+                "deactivation_limit and deactivation_period_days go together".to_owned(),
+            ));
+        }
+    }
+    if input.expiry_from_first_activation && input.duration_days.is_none() {
+        return Err(CatalogError::Invalid(
+            "expiry from first activation needs duration_days".to_owned(),
+        ));
+    }
+    for code in &input.entitlements {
+        check_code(code).map_err(|_| {
+            CatalogError::Invalid(format!(
+                "entitlement `{code}` must be 2 to 64 lower-case letters, digits, - or _"
+            ))
+        })?;
+    }
+    products::find_by_id(ctx.db.pool(), &input.product_id)
+        .await?
+        .ok_or(CatalogError::NotFound("product"))?;
+
+    let now = ctx.clock.now();
+    let id = new_id();
+    let mut tx = ctx.db.begin_write().await?;
+    let created = license_types::insert_if_absent(
+        &mut tx,
+        &NewLicenseType {
+            id: &id,
+            product_id: &input.product_id,
+            name: &input.name,
+            duration_days: input.duration_days,
+            max_machines: input.max_machines,
+            floating: input.floating,
+            heartbeat_window_secs: input.heartbeat_window_secs,
+            grace_days: input.grace_days,
+            self_service_trial: input.self_service_trial,
+            customer_may_deactivate: input.customer_may_deactivate,
+            deactivation_limit: input.deactivation_limit,
+            deactivation_period_days: input.deactivation_period_days,
+            expiry_from_first_activation: input.expiry_from_first_activation,
+            offline_checkin_days: input.offline_checkin_days,
+        },
+        now,
+    )
+    .await?;
+    if !created {
+        return Err(CatalogError::Conflict(format!(
+            "the product already has a license type named `{}`",
+            input.name
+        )));
+    }
+    let mut entitlements = input.entitlements.clone();
+    entitlements.sort();
+    entitlements.dedup();
+    license_types::add_entitlements(&mut tx, &id, &entitlements, now).await?;
+    let mut event = NewEvent::new("license_type.created", &ctx.actor);
+    event.request_id = ctx.request_id.as_deref();
+    event.data = json!({ "license_type_id": id, "product_id": input.product_id });
+    events::insert(&mut tx, now, &event).await?;
+    tx.commit().await.context("committing the license type")?;
+    let row = license_types::find_by_id(ctx.db.pool(), &id)
+        .await?
+        .ok_or(CatalogError::NotFound("license type"))?;
+    Ok((row, entitlements))
+}
+
+/// The entitlement codes of a type.
+pub async fn type_entitlements(
+    db: &Db,
+    license_type_id: &str,
+) -> Result<Vec<String>, CatalogError> {
+    Ok(crate::store::licenses::entitlements_of_type(db.pool(), license_type_id).await?)
+}

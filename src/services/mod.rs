@@ -2,8 +2,11 @@
 //! event in it, and is what the portal, the API, the console and the CLI
 //! all call.
 
+pub mod api_tokens;
 pub mod catalog;
+pub mod context;
 pub mod credentials;
 pub mod demo;
 pub mod keys;
+pub mod licensing;
 pub mod staff;

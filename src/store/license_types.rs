@@ -58,3 +58,91 @@ pub async fn insert_if_absent(
     .await?;
     Ok(inserted.is_some())
 }
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LicenseTypeRow {
+    pub id: String,
+    pub product_id: String,
+    pub name: String,
+    pub duration_days: Option<i64>,
+    pub max_machines: i64,
+    pub floating: i64,
+    pub heartbeat_window_secs: Option<i64>,
+    pub grace_days: i64,
+    pub self_service_trial: i64,
+    pub customer_may_deactivate: i64,
+    pub deactivation_limit: Option<i64>,
+    pub deactivation_period_days: Option<i64>,
+    pub expiry_from: String,
+    pub offline_checkin_days: i64,
+    pub retired_at: Option<i64>,
+    pub created_at: i64,
+}
+
+macro_rules! select_type {
+    () => {
+        "SELECT id, product_id, name, duration_days, max_machines, floating, \
+         heartbeat_window_secs, grace_days, self_service_trial, customer_may_deactivate, \
+         deactivation_limit, deactivation_period_days, expiry_from, offline_checkin_days, \
+         retired_at, created_at FROM license_types "
+    };
+}
+
+pub async fn find_by_id(
+    pool: &sqlx::AnyPool,
+    id: &str,
+) -> Result<Option<LicenseTypeRow>, sqlx::Error> {
+    sqlx::query_as(concat!(select_type!(), "WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// A page of license types in id order, after the cursor, optionally of
+/// one product.
+pub async fn list_page(
+    pool: &sqlx::AnyPool,
+    product_id: Option<&str>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<LicenseTypeRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        select_type!(),
+        "WHERE ($1 IS NULL OR product_id = $1) AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3"
+    ))
+    .bind(product_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Links entitlement codes to a type, creating the codes that are new.
+pub async fn add_entitlements(
+    tx: &mut Tx,
+    license_type_id: &str,
+    codes: &[String],
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
+    for code in codes {
+        sqlx::query(
+            "INSERT INTO entitlements (id, code, name, created_at) VALUES ($1, $2, $2, $3) \
+             ON CONFLICT (code) DO NOTHING",
+        )
+        .bind(crate::domain::id::new_id())
+        .bind(code)
+        .bind(now.unix())
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO license_type_entitlements (license_type_id, entitlement_id) \
+             SELECT $1, id FROM entitlements WHERE code = $2 \
+             ON CONFLICT (license_type_id, entitlement_id) DO NOTHING",
+        )
+        .bind(license_type_id)
+        .bind(code)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}

@@ -2,8 +2,13 @@
 //! SQLite and PostgreSQL through sqlx's `Any` driver; the backend is chosen
 //! at run time by the database URL.
 
+pub mod api_tokens;
 pub mod events;
+pub mod idempotency;
 pub mod license_types;
+pub mod licenses;
+pub mod machines;
+pub mod organizations;
 pub mod products;
 pub mod signing_keys;
 pub mod users;

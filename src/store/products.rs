@@ -65,3 +65,51 @@ pub async fn insert_if_absent(
         .await?;
     Ok((id, false))
 }
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ProductRow {
+    pub id: String,
+    pub code: String,
+    pub name: String,
+    pub description: String,
+    pub activation_instructions: String,
+    pub retired_at: Option<i64>,
+    pub created_at: i64,
+}
+
+macro_rules! select_product {
+    () => {
+        "SELECT id, code, name, description, activation_instructions, retired_at, created_at \
+         FROM products "
+    };
+}
+
+pub async fn find_by_id(pool: &AnyPool, id: &str) -> Result<Option<ProductRow>, sqlx::Error> {
+    sqlx::query_as(concat!(select_product!(), "WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn find_by_code(pool: &AnyPool, code: &str) -> Result<Option<ProductRow>, sqlx::Error> {
+    sqlx::query_as(concat!(select_product!(), "WHERE code = $1"))
+        .bind(code)
+        .fetch_optional(pool)
+        .await
+}
+
+/// A page of products in id order, after the cursor.
+pub async fn list_page(
+    pool: &AnyPool,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<ProductRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        select_product!(),
+        "WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
+    ))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

@@ -35,3 +35,27 @@ pub async fn insert(tx: &mut Tx, user: &NewUser<'_>, now: Timestamp) -> Result<b
     .await?;
     Ok(inserted.is_some())
 }
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: String,
+    pub organization_id: Option<String>,
+    pub org_role: Option<String>,
+    pub email: String,
+    pub role: String,
+    pub email_verified_at: Option<i64>,
+    pub created_at: i64,
+}
+
+pub async fn find_by_email(
+    pool: &sqlx::AnyPool,
+    email: &EmailAddress,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, organization_id, org_role, email, role, email_verified_at, created_at \
+         FROM users WHERE email = $1",
+    )
+    .bind(email.as_str())
+    .fetch_optional(pool)
+    .await
+}

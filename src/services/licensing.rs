@@ -1,0 +1,869 @@
+//! The license engine's use cases: issue, validate, activate, deactivate,
+//! heartbeat, suspend, reinstate, renew, revoke. Each writing use case runs
+//! in one write transaction and records its audit event in it; none waits
+//! on anything but the database inside it.
+
+use anyhow::Context;
+use serde_json::json;
+
+use crate::domain::email::EmailAddress;
+use crate::domain::fingerprint::Fingerprint;
+use crate::domain::id::new_id;
+use crate::domain::license::{
+    self, Decision, ExpiryFrom, LicenseFacts, LicenseStatus, Lookup, MachineFacts, SECS_PER_DAY,
+    ValidationCode, ValidationRequest,
+};
+use crate::domain::license_key::LicenseKey;
+use crate::domain::time::Timestamp;
+use crate::secret::DataCipher;
+use crate::services::context::Ctx;
+use crate::store::events::{self, NewEvent};
+use crate::store::licenses::{self, LicenseRow, NewLicense};
+use crate::store::machines::{self, DeactivatedBy, MachineRow, NewMachine};
+use crate::store::{Db, Tx, license_types, organizations};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LicensingError {
+    /// The license, machine or state does not allow it; the code says why.
+    #[error("{}", .0.detail())]
+    Refused(ValidationCode),
+    #[error("this license type does not let customers deactivate machines")]
+    DeactivationNotAllowed,
+    #[error("the deactivation limit of this license ({limit} per {period_days} days) is reached")]
+    DeactivationLimit { limit: i64, period_days: i64 },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for LicensingError {
+    fn from(e: sqlx::Error) -> Self {
+        LicensingError::Unexpected(e.into())
+    }
+}
+
+/// A license as every caller sees it (never the key, only its last four).
+#[derive(Debug, Clone)]
+pub struct LicenseView {
+    pub id: String,
+    pub key_last4: String,
+    pub product_id: String,
+    pub product_code: String,
+    pub product_name: String,
+    pub license_type_id: String,
+    pub license_type_name: String,
+    pub organization_id: Option<String>,
+    pub assigned_email: Option<String>,
+    pub status: LicenseStatus,
+    pub is_trial: bool,
+    pub max_machines: i64,
+    pub machines_used: i64,
+    pub issued_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub grace_days: i64,
+    pub floating: bool,
+    pub heartbeat_window_secs: Option<i64>,
+    pub offline_checkin_days: i64,
+    pub duration_days: Option<i64>,
+    pub expiry_from: ExpiryFrom,
+    pub customer_may_deactivate: bool,
+    pub deactivation_limit: Option<i64>,
+    pub deactivation_period_days: Option<i64>,
+    pub entitlements: Vec<String>,
+    pub updated_at: Timestamp,
+}
+
+impl LicenseView {
+    fn from_row(row: LicenseRow, entitlements: Vec<String>) -> anyhow::Result<Self> {
+        let status: LicenseStatus = row
+            .status
+            .parse()
+            .with_context(|| format!("license {} has a bad status", row.id))?;
+        Ok(Self {
+            id: row.id,
+            key_last4: row.key_last4,
+            product_id: row.product_id,
+            product_code: row.product_code,
+            product_name: row.product_name,
+            license_type_id: row.license_type_id,
+            license_type_name: row.license_type_name,
+            organization_id: row.organization_id,
+            assigned_email: row.assigned_email,
+            status,
+            is_trial: row.is_trial == 1,
+            max_machines: row.max_machines,
+            machines_used: row.machines_used,
+            issued_at: Timestamp::from_unix(row.issued_at),
+            expires_at: row.expires_at.map(Timestamp::from_unix),
+            grace_days: row.grace_days,
+            floating: row.floating == 1,
+            heartbeat_window_secs: row.heartbeat_window_secs,
+            offline_checkin_days: row.offline_checkin_days,
+            duration_days: row.duration_days,
+            expiry_from: ExpiryFrom::parse(&row.expiry_from).unwrap_or(ExpiryFrom::Issue),
+            customer_may_deactivate: row.customer_may_deactivate == 1,
+            deactivation_limit: row.deactivation_limit,
+            deactivation_period_days: row.deactivation_period_days,
+            entitlements,
+            updated_at: Timestamp::from_unix(row.updated_at),
+        })
+    }
+
+    pub fn facts(&self) -> LicenseFacts {
+        LicenseFacts {
+            product_code: self.product_code.clone(),
+            status: self.status,
+            expires_at: self.expires_at,
+            grace_days: self.grace_days,
+            floating: self.floating,
+            heartbeat_window_secs: self.heartbeat_window_secs,
+            entitlements: self.entitlements.clone(),
+        }
+    }
+
+    /// Expired past grace at `now`, or in grace.
+    pub fn expiry_state(&self, now: Timestamp) -> (bool, bool) {
+        license::expiry_state(self.expires_at, self.grace_days, now)
+    }
+
+    fn snapshot(&self) -> serde_json::Value {
+        json!({
+            "status": self.status.as_str(),
+            "expires_at": self.expires_at.map(Timestamp::unix),
+            "max_machines": self.max_machines,
+            "machines_used": self.machines_used,
+        })
+    }
+}
+
+/// A machine as callers see it.
+#[derive(Debug, Clone)]
+pub struct MachineView {
+    pub id: String,
+    pub fingerprint: String,
+    pub name: Option<String>,
+    pub platform: Option<String>,
+    pub activated_at: Timestamp,
+    pub last_heartbeat_at: Timestamp,
+    pub deactivated_at: Option<Timestamp>,
+}
+
+impl From<MachineRow> for MachineView {
+    fn from(row: MachineRow) -> Self {
+        Self {
+            id: row.id,
+            fingerprint: row.fingerprint,
+            name: row.name,
+            platform: row.platform,
+            activated_at: Timestamp::from_unix(row.activated_at),
+            last_heartbeat_at: Timestamp::from_unix(row.last_heartbeat_at),
+            deactivated_at: row.deactivated_at.map(Timestamp::from_unix),
+        }
+    }
+}
+
+async fn load_view<'e, E>(exec: E, row: LicenseRow) -> Result<LicenseView, LicensingError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let entitlements = licenses::entitlements_of_type(exec, &row.license_type_id).await?;
+    Ok(LicenseView::from_row(row, entitlements)?)
+}
+
+async fn record(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    kind: &str,
+    license: &LicenseView,
+    data: serde_json::Value,
+) -> anyhow::Result<()> {
+    let mut event = NewEvent::new(kind, &ctx.actor);
+    event.request_id = ctx.request_id.as_deref();
+    event.license_id = Some(&license.id);
+    event.organization_id = license.organization_id.as_deref();
+    event.data = data;
+    events::insert(tx, ctx.clock.now(), &event)
+        .await
+        .with_context(|| format!("recording {kind}"))
+}
+
+// ---------------------------------------------------------------- reading
+
+pub async fn get_license(db: &Db, id: &str) -> Result<LicenseView, LicensingError> {
+    let row = licenses::find_by_id(db.pool(), id)
+        .await?
+        .ok_or(LicensingError::NotFound("license"))?;
+    load_view(db.pool(), row).await
+}
+
+pub async fn list_licenses(
+    db: &Db,
+    filter: &licenses::LicenseFilter,
+    limit: i64,
+) -> Result<Vec<LicenseView>, LicensingError> {
+    let rows = licenses::list(db.pool(), filter, limit).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        out.push(load_view(db.pool(), row).await?);
+    }
+    Ok(out)
+}
+
+pub async fn active_machines(
+    db: &Db,
+    license_id: &str,
+) -> Result<Vec<MachineView>, LicensingError> {
+    Ok(machines::list_active(db.pool(), license_id)
+        .await?
+        .into_iter()
+        .map(MachineView::from)
+        .collect())
+}
+
+// ---------------------------------------------------------------- issuing
+
+/// Who a new license is for.
+#[derive(Debug, Clone)]
+pub enum Recipient {
+    Organization(String),
+    /// Someone who will claim it by email.
+    Email(EmailAddress),
+}
+
+#[derive(Debug, Clone)]
+pub struct IssueRequest {
+    pub license_type_id: String,
+    pub recipient: Option<Recipient>,
+    /// Overrides the type's seat count.
+    pub max_machines: Option<i64>,
+    /// Overrides the type's duration.
+    pub expires_at: Option<Timestamp>,
+    pub is_trial: bool,
+}
+
+/// A new license and its key: the only time the full key is returned.
+#[derive(Debug)]
+pub struct Issued {
+    pub license: LicenseView,
+    pub key: LicenseKey,
+}
+
+pub async fn issue_license(
+    ctx: &Ctx<'_>,
+    cipher: &DataCipher,
+    request: &IssueRequest,
+) -> Result<Issued, LicensingError> {
+    let now = ctx.clock.now();
+    let lt = license_types::find_by_id(ctx.db.pool(), &request.license_type_id)
+        .await?
+        .ok_or(LicensingError::NotFound("license type"))?;
+    if lt.retired_at.is_some() {
+        return Err(LicensingError::Invalid(
+            "this license type is retired; issue licenses of a current type".to_owned(),
+        ));
+    }
+    if let Some(n) = request.max_machines
+        && !(1..=100_000).contains(&n)
+    {
+        return Err(LicensingError::Invalid(
+            "max_machines must be from 1 to 100000".to_owned(),
+        ));
+    }
+    if let Some(at) = request.expires_at
+        && at <= now
+    {
+        return Err(LicensingError::Invalid(
+            "expires_at must be in the future".to_owned(),
+        ));
+    }
+    let (organization_id, assigned_email) = match &request.recipient {
+        None => (None, None),
+        Some(Recipient::Organization(id)) => {
+            organizations::find_by_id(ctx.db.pool(), id)
+                .await?
+                .ok_or(LicensingError::NotFound("organization"))?;
+            (Some(id.clone()), None)
+        }
+        Some(Recipient::Email(email)) => (None, Some(email.as_str().to_owned())),
+    };
+    let expiry_from = ExpiryFrom::parse(&lt.expiry_from).unwrap_or(ExpiryFrom::Issue);
+    let expires_at = request
+        .expires_at
+        .or(match (expiry_from, lt.duration_days) {
+            (ExpiryFrom::Issue, Some(days)) => Some(now.plus_days(days)),
+            _ => None,
+        });
+
+    let key = LicenseKey::generate()?;
+    let id = new_id();
+    let sealed = cipher.seal(key.canonical().as_bytes(), id.as_bytes())?;
+    let mut tx = ctx.db.begin_write().await?;
+    let inserted = licenses::insert(
+        &mut tx,
+        &NewLicense {
+            id: &id,
+            key_digest: &key.digest(),
+            key_ciphertext: &sealed,
+            key_last4: &key.last4(),
+            product_id: &lt.product_id,
+            license_type_id: &lt.id,
+            organization_id: organization_id.as_deref(),
+            assigned_email: assigned_email.as_deref(),
+            is_trial: request.is_trial,
+            max_machines: request.max_machines.unwrap_or(lt.max_machines),
+            issued_at: now,
+            expires_at,
+        },
+    )
+    .await;
+    if let Err(e) = inserted {
+        if e.as_database_error()
+            .is_some_and(|d| d.is_unique_violation())
+        {
+            return Err(LicensingError::Conflict(
+                "this organization already has a trial of this product".to_owned(),
+            ));
+        }
+        return Err(e.into());
+    }
+    let row = licenses::find_by_id(&mut *tx, &id)
+        .await?
+        .ok_or(LicensingError::NotFound("license"))?;
+    let license = load_view(&mut *tx, row).await?;
+    record(
+        ctx,
+        &mut tx,
+        "license.created",
+        &license,
+        json!({ "after": license.snapshot(), "license_type_id": license.license_type_id }),
+    )
+    .await?;
+    tx.commit().await.context("committing the license")?;
+    tracing::info!(license_id = %license.id, "license issued");
+    Ok(Issued { license, key })
+}
+
+/// Reveals the full key of a license (for its owner, after re-authentication).
+pub async fn reveal_key(
+    db: &Db,
+    cipher: &DataCipher,
+    license_id: &str,
+) -> Result<LicenseKey, LicensingError> {
+    let row = licenses::find_by_id(db.pool(), license_id)
+        .await?
+        .ok_or(LicensingError::NotFound("license"))?;
+    let plain = cipher.open(&row.key_ciphertext, row.id.as_bytes())?;
+    let text = std::str::from_utf8(&plain).context("stored key is not text")?;
+    LicenseKey::parse(text)
+        .map_err(|e| LicensingError::Unexpected(anyhow::anyhow!("stored key is damaged: {e}")))
+}
+
+// ---------------------------------------------------------------- validating
+
+/// A validation request as the API receives it, already shaped.
+#[derive(Debug, Clone, Default)]
+pub struct ValidateInput {
+    pub key: String,
+    pub fingerprint: Option<Fingerprint>,
+    pub product: Option<String>,
+    pub entitlements: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ValidationOutcome {
+    pub decision: Decision,
+    pub license: Option<LicenseView>,
+    pub machine: Option<MachineView>,
+}
+
+/// The validation decision for a request, read from the database.
+pub async fn validate(
+    db: &Db,
+    now: Timestamp,
+    input: &ValidateInput,
+) -> Result<ValidationOutcome, LicensingError> {
+    let request = ValidationRequest {
+        fingerprint: input.fingerprint.as_ref().map(Fingerprint::as_str),
+        product: input.product.as_deref(),
+        entitlements: &input.entitlements,
+    };
+    let Ok(key) = LicenseKey::parse(&input.key) else {
+        let decision = license::validate(Lookup::Malformed, None, &request, now);
+        return Ok(ValidationOutcome {
+            decision,
+            license: None,
+            machine: None,
+        });
+    };
+    let Some(row) = licenses::find_by_digest(db.pool(), &key.digest()).await? else {
+        let decision = license::validate(Lookup::NotFound, None, &request, now);
+        return Ok(ValidationOutcome {
+            decision,
+            license: None,
+            machine: None,
+        });
+    };
+    let view = load_view(db.pool(), row).await?;
+    let machine = match &input.fingerprint {
+        Some(fp) => machines::find_active(db.pool(), &view.id, fp.as_str())
+            .await?
+            .map(MachineView::from),
+        None => None,
+    };
+    let facts = view.facts();
+    let machine_facts = machine.as_ref().map(|m| MachineFacts {
+        last_heartbeat_at: m.last_heartbeat_at,
+    });
+    let decision = license::validate(Lookup::Found(&facts), machine_facts.as_ref(), &request, now);
+    Ok(ValidationOutcome {
+        decision,
+        license: Some(view),
+        machine,
+    })
+}
+
+// ---------------------------------------------------------------- machines
+
+#[derive(Debug, Clone)]
+pub struct ActivateInput {
+    pub key: String,
+    pub fingerprint: Fingerprint,
+    pub name: Option<String>,
+    pub platform: Option<String>,
+    pub ip: Option<String>,
+    pub product: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Activation {
+    pub license: LicenseView,
+    pub machine: MachineView,
+    /// False when the fingerprint was already active (no seat taken).
+    pub created: bool,
+}
+
+fn parse_key(input: &str) -> Result<LicenseKey, LicensingError> {
+    LicenseKey::parse(input).map_err(|_| LicensingError::Refused(ValidationCode::MalformedKey))
+}
+
+async fn license_in_tx(tx: &mut Tx, key: &LicenseKey) -> Result<LicenseView, LicensingError> {
+    let row = licenses::find_by_digest(&mut **tx, &key.digest())
+        .await?
+        .ok_or(LicensingError::Refused(ValidationCode::NotFound))?;
+    load_view(&mut **tx, row).await
+}
+
+/// Frees the seats of floating machines whose heartbeat window passed.
+async fn reap_dead_seats(
+    tx: &mut Tx,
+    license: &LicenseView,
+    now: Timestamp,
+) -> Result<i64, LicensingError> {
+    let (true, Some(window)) = (license.floating, license.heartbeat_window_secs) else {
+        return Ok(0);
+    };
+    let reaped = machines::reap_dead(tx, &license.id, now.plus_secs(-window), now).await?;
+    if reaped > 0 {
+        licenses::release_seats(tx, &license.id, reaped, now).await?;
+    }
+    Ok(reaped)
+}
+
+/// Activates a machine. Idempotent per fingerprint: an already active
+/// fingerprint returns its machine and takes no second seat.
+pub async fn activate(ctx: &Ctx<'_>, input: &ActivateInput) -> Result<Activation, LicensingError> {
+    let key = parse_key(&input.key)?;
+    match activate_once(ctx, &key, input).await {
+        // A concurrent activation of the same fingerprint won the unique
+        // index; it holds the seat, so answer with its machine.
+        Err(LicensingError::Conflict(_)) => {
+            let row = licenses::find_by_digest(ctx.db.pool(), &key.digest())
+                .await?
+                .ok_or(LicensingError::Refused(ValidationCode::NotFound))?;
+            let license = load_view(ctx.db.pool(), row).await?;
+            let machine =
+                machines::find_active(ctx.db.pool(), &license.id, input.fingerprint.as_str())
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("the concurrent activation disappeared"))?;
+            Ok(Activation {
+                license,
+                machine: machine.into(),
+                created: false,
+            })
+        }
+        other => other,
+    }
+}
+
+async fn activate_once(
+    ctx: &Ctx<'_>,
+    key: &LicenseKey,
+    input: &ActivateInput,
+) -> Result<Activation, LicensingError> {
+    let now = ctx.clock.now();
+    let mut tx = ctx.db.begin_write().await?;
+    let license = license_in_tx(&mut tx, key).await?;
+    let facts = license.facts();
+    if let Some(code) =
+        license::activation_refusal(Lookup::Found(&facts), input.product.as_deref(), now)
+    {
+        return Err(LicensingError::Refused(code));
+    }
+    if let Some(existing) =
+        machines::find_active(&mut *tx, &license.id, input.fingerprint.as_str()).await?
+    {
+        tx.commit().await?;
+        return Ok(Activation {
+            license,
+            machine: existing.into(),
+            created: false,
+        });
+    }
+    reap_dead_seats(&mut tx, &license, now).await?;
+    let expires_if_unset = match (license.expiry_from, license.duration_days) {
+        (ExpiryFrom::FirstActivation, Some(days)) => Some(now.plus_days(days)),
+        _ => None,
+    };
+    if !licenses::take_seat(&mut tx, &license.id, now, expires_if_unset).await? {
+        return Err(LicensingError::Refused(ValidationCode::TooManyMachines));
+    }
+    let machine_id = new_id();
+    let inserted = machines::insert(
+        &mut tx,
+        &NewMachine {
+            id: &machine_id,
+            license_id: &license.id,
+            fingerprint: input.fingerprint.as_str(),
+            name: input.name.as_deref(),
+            platform: input.platform.as_deref(),
+            ip: input.ip.as_deref(),
+        },
+        now,
+    )
+    .await;
+    let machine = match inserted {
+        Ok(m) => m,
+        Err(e)
+            if e.as_database_error()
+                .is_some_and(|d| d.is_unique_violation()) =>
+        {
+            return Err(LicensingError::Conflict(
+                "fingerprint activated concurrently".to_owned(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let row = licenses::find_by_id(&mut *tx, &license.id)
+        .await?
+        .ok_or(LicensingError::Refused(ValidationCode::NotFound))?;
+    let after = load_view(&mut *tx, row).await?;
+    record(
+        ctx,
+        &mut tx,
+        "license.activated",
+        &after,
+        json!({
+            "machine_id": machine.id,
+            "fingerprint": machine.fingerprint,
+            "before": license.snapshot(),
+            "after": after.snapshot(),
+        }),
+    )
+    .await?;
+    tx.commit().await.context("committing the activation")?;
+    tracing::info!(license_id = %after.id, machine_id = %machine.id, "machine activated");
+    Ok(Activation {
+        license: after,
+        machine: machine.into(),
+        created: true,
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct Deactivation {
+    pub license: LicenseView,
+    pub machine: MachineView,
+}
+
+/// Deactivates the machine with this fingerprint, by key (the application
+/// or the customer): the type must allow it, within its limit.
+pub async fn deactivate(
+    ctx: &Ctx<'_>,
+    key: &str,
+    fingerprint: &Fingerprint,
+    by: DeactivatedBy,
+) -> Result<Deactivation, LicensingError> {
+    let key = parse_key(key)?;
+    let now = ctx.clock.now();
+    let mut tx = ctx.db.begin_write().await?;
+    let license = license_in_tx(&mut tx, &key).await?;
+    let machine = machines::find_active(&mut *tx, &license.id, fingerprint.as_str())
+        .await?
+        .ok_or(LicensingError::Refused(ValidationCode::NotActivated))?;
+    if matches!(by, DeactivatedBy::Customer | DeactivatedBy::Application) {
+        if !license.customer_may_deactivate {
+            return Err(LicensingError::DeactivationNotAllowed);
+        }
+        if let (Some(limit), Some(period_days)) =
+            (license.deactivation_limit, license.deactivation_period_days)
+        {
+            let since = now.plus_secs(-period_days * SECS_PER_DAY);
+            let used =
+                machines::count_self_deactivations_since(&mut *tx, &license.id, since).await?;
+            if used >= limit {
+                return Err(LicensingError::DeactivationLimit { limit, period_days });
+            }
+        }
+    }
+    finish_deactivation(ctx, tx, license, machine, by, now).await
+}
+
+async fn finish_deactivation(
+    ctx: &Ctx<'_>,
+    mut tx: Tx,
+    license: LicenseView,
+    machine: MachineRow,
+    by: DeactivatedBy,
+    now: Timestamp,
+) -> Result<Deactivation, LicensingError> {
+    if !machines::deactivate(&mut tx, &machine.id, by, now).await? {
+        return Err(LicensingError::Refused(ValidationCode::NotActivated));
+    }
+    licenses::release_seats(&mut tx, &license.id, 1, now).await?;
+    let row = licenses::find_by_id(&mut *tx, &license.id)
+        .await?
+        .ok_or(LicensingError::NotFound("license"))?;
+    let after = load_view(&mut *tx, row).await?;
+    record(
+        ctx,
+        &mut tx,
+        "license.deactivated",
+        &after,
+        json!({
+            "machine_id": machine.id,
+            "fingerprint": machine.fingerprint,
+            "by": by.as_str(),
+            "before": license.snapshot(),
+            "after": after.snapshot(),
+        }),
+    )
+    .await?;
+    tx.commit().await.context("committing the deactivation")?;
+    let mut machine = MachineView::from(machine);
+    machine.deactivated_at = Some(now);
+    Ok(Deactivation {
+        license: after,
+        machine,
+    })
+}
+
+/// Deactivates a machine by id (support staff), outside any limit.
+pub async fn deactivate_machine_by_id(
+    ctx: &Ctx<'_>,
+    license_id: &str,
+    machine_id: &str,
+) -> Result<Deactivation, LicensingError> {
+    let now = ctx.clock.now();
+    let mut tx = ctx.db.begin_write().await?;
+    let row = licenses::find_by_id(&mut *tx, license_id)
+        .await?
+        .ok_or(LicensingError::NotFound("license"))?;
+    let license = load_view(&mut *tx, row).await?;
+    let machine = machines::list_active(&mut *tx, license_id)
+        .await?
+        .into_iter()
+        .find(|m| m.id == machine_id)
+        .ok_or(LicensingError::NotFound("machine"))?;
+    finish_deactivation(ctx, tx, license, machine, DeactivatedBy::Staff, now).await
+}
+
+#[derive(Debug, Clone)]
+pub struct Heartbeat {
+    pub license: LicenseView,
+    pub machine: MachineView,
+    /// When the next heartbeat is due at the latest (floating licenses).
+    pub next_deadline: Option<Timestamp>,
+}
+
+/// Records a heartbeat. A machine already past its window has lost its
+/// seat and must activate again.
+pub async fn heartbeat(
+    ctx: &Ctx<'_>,
+    key: &str,
+    fingerprint: &Fingerprint,
+) -> Result<Heartbeat, LicensingError> {
+    let key = parse_key(key)?;
+    let now = ctx.clock.now();
+    let mut tx = ctx.db.begin_write().await?;
+    let license = license_in_tx(&mut tx, &key).await?;
+    let facts = license.facts();
+    let machine = machines::find_active(&mut *tx, &license.id, fingerprint.as_str()).await?;
+    let machine_facts = machine.as_ref().map(|m| MachineFacts {
+        last_heartbeat_at: Timestamp::from_unix(m.last_heartbeat_at),
+    });
+    let request = ValidationRequest {
+        fingerprint: Some(fingerprint.as_str()),
+        product: None,
+        entitlements: &[],
+    };
+    let decision = license::validate(Lookup::Found(&facts), machine_facts.as_ref(), &request, now);
+    if decision.code == ValidationCode::HeartbeatDead {
+        reap_dead_seats(&mut tx, &license, now).await?;
+        tx.commit().await?;
+        return Err(LicensingError::Refused(ValidationCode::HeartbeatDead));
+    }
+    if !decision.is_valid() {
+        return Err(LicensingError::Refused(decision.code));
+    }
+    let Some(machine) = machine else {
+        return Err(LicensingError::Refused(ValidationCode::NotActivated));
+    };
+    machines::touch_heartbeat(&mut tx, &machine.id, now).await?;
+    tx.commit().await?;
+    let mut machine = MachineView::from(machine);
+    machine.last_heartbeat_at = now;
+    let next_deadline = match (license.floating, license.heartbeat_window_secs) {
+        (true, Some(window)) => Some(now.plus_secs(window)),
+        _ => None,
+    };
+    Ok(Heartbeat {
+        license,
+        machine,
+        next_deadline,
+    })
+}
+
+// ---------------------------------------------------------------- status
+
+/// The actions support and provisioning take on a license.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LicenseAction {
+    Suspend,
+    Reinstate,
+    Revoke,
+}
+
+impl LicenseAction {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "suspend" => Some(LicenseAction::Suspend),
+            "reinstate" => Some(LicenseAction::Reinstate),
+            "revoke" => Some(LicenseAction::Revoke),
+            _ => None,
+        }
+    }
+
+    fn transition(self) -> (&'static [&'static str], LicenseStatus, &'static str) {
+        match self {
+            LicenseAction::Suspend => (&["active"], LicenseStatus::Suspended, "license.suspended"),
+            LicenseAction::Reinstate => {
+                (&["suspended"], LicenseStatus::Active, "license.reinstated")
+            }
+            LicenseAction::Revoke => (
+                &["active", "suspended"],
+                LicenseStatus::Revoked,
+                "license.revoked",
+            ),
+        }
+    }
+}
+
+pub async fn change_status(
+    ctx: &Ctx<'_>,
+    license_id: &str,
+    action: LicenseAction,
+    reason: Option<&str>,
+) -> Result<LicenseView, LicensingError> {
+    let now = ctx.clock.now();
+    let (from, to, event) = action.transition();
+    let mut tx = ctx.db.begin_write().await?;
+    let row = licenses::find_by_id(&mut *tx, license_id)
+        .await?
+        .ok_or(LicensingError::NotFound("license"))?;
+    let before = load_view(&mut *tx, row).await?;
+    if !licenses::set_status(&mut tx, license_id, from, to.as_str(), now).await? {
+        return Err(LicensingError::Conflict(format!(
+            "the license is {}; it cannot be made {}",
+            before.status, to
+        )));
+    }
+    let row = licenses::find_by_id(&mut *tx, license_id)
+        .await?
+        .ok_or(LicensingError::NotFound("license"))?;
+    let after = load_view(&mut *tx, row).await?;
+    record(
+        ctx,
+        &mut tx,
+        event,
+        &after,
+        json!({ "before": before.snapshot(), "after": after.snapshot(), "reason": reason }),
+    )
+    .await?;
+    tx.commit().await.context("committing the status change")?;
+    Ok(after)
+}
+
+/// How a renewal sets the new expiry.
+#[derive(Debug, Clone, Copy)]
+pub enum Renewal {
+    /// Adds days to the later of the current expiry and now.
+    ExtendDays(i64),
+    /// Sets the expiry.
+    Until(Timestamp),
+}
+
+pub async fn renew(
+    ctx: &Ctx<'_>,
+    license_id: &str,
+    renewal: Renewal,
+    reason: Option<&str>,
+) -> Result<LicenseView, LicensingError> {
+    let now = ctx.clock.now();
+    let mut tx = ctx.db.begin_write().await?;
+    let row = licenses::find_by_id(&mut *tx, license_id)
+        .await?
+        .ok_or(LicensingError::NotFound("license"))?;
+    let before = load_view(&mut *tx, row).await?;
+    if before.status == LicenseStatus::Revoked {
+        return Err(LicensingError::Conflict(
+            "a revoked license cannot be renewed".to_owned(),
+        ));
+    }
+    let new_expiry = match renewal {
+        Renewal::ExtendDays(days) if (1..=36_500).contains(&days) => {
+            let base = before.expires_at.map_or(now, |at| at.max(now));
+            base.plus_days(days)
+        }
+        Renewal::ExtendDays(_) => {
+            return Err(LicensingError::Invalid(
+                "days must be from 1 to 36500".to_owned(),
+            ));
+        }
+        Renewal::Until(at) if at > now => at,
+        Renewal::Until(_) => {
+            return Err(LicensingError::Invalid(
+                "expires_at must be in the future".to_owned(),
+            ));
+        }
+    };
+    licenses::set_expiry(&mut tx, license_id, Some(new_expiry), now).await?;
+    let row = licenses::find_by_id(&mut *tx, license_id)
+        .await?
+        .ok_or(LicensingError::NotFound("license"))?;
+    let after = load_view(&mut *tx, row).await?;
+    record(
+        ctx,
+        &mut tx,
+        "license.renewed",
+        &after,
+        json!({ "before": before.snapshot(), "after": after.snapshot(), "reason": reason }),
+    )
+    .await?;
+    tx.commit().await.context("committing the renewal")?;
+    Ok(after)
+}

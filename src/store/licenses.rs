@@ -1,0 +1,266 @@
+//! Licenses, read together with their product and type rules.
+
+use sqlx::{Any, AnyPool, Executor, FromRow, QueryBuilder};
+
+use crate::domain::time::Timestamp;
+use crate::store::{Tx, flag};
+
+/// One license with what its product and type say about it.
+#[derive(Debug, Clone, FromRow)]
+pub struct LicenseRow {
+    pub id: String,
+    pub key_last4: String,
+    pub key_ciphertext: Vec<u8>,
+    pub product_id: String,
+    pub product_code: String,
+    pub product_name: String,
+    pub license_type_id: String,
+    pub license_type_name: String,
+    pub organization_id: Option<String>,
+    pub assigned_email: Option<String>,
+    pub status: String,
+    pub is_trial: i64,
+    pub max_machines: i64,
+    pub machines_used: i64,
+    pub issued_at: i64,
+    pub expires_at: Option<i64>,
+    pub first_activated_at: Option<i64>,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub duration_days: Option<i64>,
+    pub floating: i64,
+    pub heartbeat_window_secs: Option<i64>,
+    pub grace_days: i64,
+    pub customer_may_deactivate: i64,
+    pub deactivation_limit: Option<i64>,
+    pub deactivation_period_days: Option<i64>,
+    pub expiry_from: String,
+    pub offline_checkin_days: i64,
+}
+
+macro_rules! select_license {
+    () => {
+        "SELECT l.id, l.key_last4, l.key_ciphertext, l.product_id, p.code AS product_code, \
+         p.name AS product_name, l.license_type_id, lt.name AS license_type_name, \
+         l.organization_id, l.assigned_email, l.status, l.is_trial, l.max_machines, \
+         l.machines_used, l.issued_at, l.expires_at, l.first_activated_at, l.version, \
+         l.created_at, l.updated_at, lt.duration_days, lt.floating, lt.heartbeat_window_secs, \
+         lt.grace_days, lt.customer_may_deactivate, lt.deactivation_limit, \
+         lt.deactivation_period_days, lt.expiry_from, lt.offline_checkin_days \
+         FROM licenses l JOIN products p ON p.id = l.product_id \
+         JOIN license_types lt ON lt.id = l.license_type_id "
+    };
+}
+
+#[derive(Debug)]
+pub struct NewLicense<'a> {
+    pub id: &'a str,
+    pub key_digest: &'a str,
+    pub key_ciphertext: &'a [u8],
+    pub key_last4: &'a str,
+    pub product_id: &'a str,
+    pub license_type_id: &'a str,
+    pub organization_id: Option<&'a str>,
+    pub assigned_email: Option<&'a str>,
+    pub is_trial: bool,
+    pub max_machines: i64,
+    pub issued_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+}
+
+#[tracing::instrument(level = "debug", skip_all, fields(license_id = license.id))]
+pub async fn insert(tx: &mut Tx, license: &NewLicense<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO licenses (id, key_digest, key_ciphertext, key_last4, product_id, \
+         license_type_id, organization_id, assigned_email, status, is_trial, max_machines, \
+         machines_used, issued_at, expires_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $10, 0, $11, $12, $11, $11)",
+    )
+    .bind(license.id)
+    .bind(license.key_digest)
+    .bind(license.key_ciphertext)
+    .bind(license.key_last4)
+    .bind(license.product_id)
+    .bind(license.license_type_id)
+    .bind(license.organization_id)
+    .bind(license.assigned_email)
+    .bind(flag(license.is_trial))
+    .bind(license.max_machines)
+    .bind(license.issued_at.unix())
+    .bind(license.expires_at.map(Timestamp::unix))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn find_by_digest<'e, E>(exec: E, digest: &str) -> Result<Option<LicenseRow>, sqlx::Error>
+where
+    E: Executor<'e, Database = Any>,
+{
+    sqlx::query_as(concat!(select_license!(), "WHERE l.key_digest = $1"))
+        .bind(digest)
+        .fetch_optional(exec)
+        .await
+}
+
+#[tracing::instrument(level = "debug", skip_all, fields(license_id = id))]
+pub async fn find_by_id<'e, E>(exec: E, id: &str) -> Result<Option<LicenseRow>, sqlx::Error>
+where
+    E: Executor<'e, Database = Any>,
+{
+    sqlx::query_as(concat!(select_license!(), "WHERE l.id = $1"))
+        .bind(id)
+        .fetch_optional(exec)
+        .await
+}
+
+/// The entitlement codes of a license type, sorted.
+pub async fn entitlements_of_type<'e, E>(
+    exec: E,
+    license_type_id: &str,
+) -> Result<Vec<String>, sqlx::Error>
+where
+    E: Executor<'e, Database = Any>,
+{
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT e.code FROM license_type_entitlements lte \
+         JOIN entitlements e ON e.id = lte.entitlement_id \
+         WHERE lte.license_type_id = $1 ORDER BY e.code",
+    )
+    .bind(license_type_id)
+    .fetch_all(exec)
+    .await?;
+    Ok(rows.into_iter().map(|(c,)| c).collect())
+}
+
+/// Filters for listing licenses; all optional, combined with AND.
+#[derive(Debug, Default, Clone)]
+pub struct LicenseFilter {
+    pub email: Option<String>,
+    pub organization_id: Option<String>,
+    pub status: Option<String>,
+    pub license_type_id: Option<String>,
+    pub product_id: Option<String>,
+    /// Only ids after this one (the page cursor).
+    pub after: Option<String>,
+}
+
+/// A page of licenses in id order (ids are time-ordered UUIDv7).
+pub async fn list(
+    pool: &AnyPool,
+    filter: &LicenseFilter,
+    limit: i64,
+) -> Result<Vec<LicenseRow>, sqlx::Error> {
+    let mut qb: QueryBuilder<Any> = QueryBuilder::new(concat!(select_license!(), "WHERE 1 = 1"));
+    if let Some(email) = &filter.email {
+        qb.push(" AND (l.assigned_email = ")
+            .push_bind(email.clone())
+            .push(" OR l.organization_id IN (SELECT organization_id FROM users WHERE email = ")
+            .push_bind(email.clone())
+            .push("))");
+    }
+    if let Some(org) = &filter.organization_id {
+        qb.push(" AND l.organization_id = ").push_bind(org.clone());
+    }
+    if let Some(status) = &filter.status {
+        qb.push(" AND l.status = ").push_bind(status.clone());
+    }
+    if let Some(lt) = &filter.license_type_id {
+        qb.push(" AND l.license_type_id = ").push_bind(lt.clone());
+    }
+    if let Some(p) = &filter.product_id {
+        qb.push(" AND l.product_id = ").push_bind(p.clone());
+    }
+    if let Some(after) = &filter.after {
+        qb.push(" AND l.id > ").push_bind(after.clone());
+    }
+    qb.push(" ORDER BY l.id LIMIT ").push_bind(limit);
+    qb.build_query_as().fetch_all(pool).await
+}
+
+/// Takes one seat if one is free and the license is active: the conditional
+/// UPDATE is what keeps the seat limit under any concurrency. On the first
+/// activation it stamps `first_activated_at` and, for terms that start
+/// then, `expires_at`.
+pub async fn take_seat(
+    tx: &mut Tx,
+    id: &str,
+    now: Timestamp,
+    expires_if_unset: Option<Timestamp>,
+) -> Result<bool, sqlx::Error> {
+    let res = sqlx::query(
+        "UPDATE licenses SET machines_used = machines_used + 1, \
+         first_activated_at = COALESCE(first_activated_at, $2), \
+         expires_at = COALESCE(expires_at, $3), version = version + 1, updated_at = $2 \
+         WHERE id = $1 AND machines_used < max_machines AND status = 'active'",
+    )
+    .bind(id)
+    .bind(now.unix())
+    .bind(expires_if_unset.map(Timestamp::unix))
+    .execute(&mut **tx)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+/// Gives back `n` seats.
+pub async fn release_seats(
+    tx: &mut Tx,
+    id: &str,
+    n: i64,
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE licenses SET machines_used = machines_used - $2, version = version + 1, \
+         updated_at = $3 WHERE id = $1 AND machines_used >= $2",
+    )
+    .bind(id)
+    .bind(n)
+    .bind(now.unix())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Moves the status from one of `from` to `to`; false when the license was
+/// not in one of those states.
+pub async fn set_status(
+    tx: &mut Tx,
+    id: &str,
+    from: &[&str],
+    to: &str,
+    now: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let mut qb: QueryBuilder<Any> = QueryBuilder::new("UPDATE licenses SET status = ");
+    qb.push_bind(to.to_owned())
+        .push(", version = version + 1, updated_at = ")
+        .push_bind(now.unix())
+        .push(" WHERE id = ")
+        .push_bind(id.to_owned())
+        .push(" AND status IN (");
+    let mut sep = qb.separated(", ");
+    for status in from {
+        sep.push_bind((*status).to_owned());
+    }
+    qb.push(")");
+    let res = qb.build().execute(&mut **tx).await?;
+    Ok(res.rows_affected() == 1)
+}
+
+pub async fn set_expiry(
+    tx: &mut Tx,
+    id: &str,
+    expires_at: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let res = sqlx::query(
+        "UPDATE licenses SET expires_at = $2, version = version + 1, updated_at = $3 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(expires_at.map(Timestamp::unix))
+    .bind(now.unix())
+    .execute(&mut **tx)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}

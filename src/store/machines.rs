@@ -1,0 +1,186 @@
+//! Machines: one row per activation; a deactivated row stays for history.
+
+use sqlx::{Any, Executor, FromRow};
+
+use crate::domain::time::Timestamp;
+use crate::store::Tx;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct MachineRow {
+    pub id: String,
+    pub license_id: String,
+    pub fingerprint: String,
+    pub name: Option<String>,
+    pub platform: Option<String>,
+    pub ip: Option<String>,
+    pub activated_at: i64,
+    pub last_heartbeat_at: i64,
+    pub deactivated_at: Option<i64>,
+    pub deactivated_by: Option<String>,
+}
+
+const COLUMNS: &str = "id, license_id, fingerprint, name, platform, ip, activated_at, \
+     last_heartbeat_at, deactivated_at, deactivated_by";
+
+macro_rules! select_machine {
+    () => {
+        "SELECT id, license_id, fingerprint, name, platform, ip, activated_at, \
+         last_heartbeat_at, deactivated_at, deactivated_by FROM machines "
+    };
+}
+
+#[derive(Debug)]
+pub struct NewMachine<'a> {
+    pub id: &'a str,
+    pub license_id: &'a str,
+    pub fingerprint: &'a str,
+    pub name: Option<&'a str>,
+    pub platform: Option<&'a str>,
+    pub ip: Option<&'a str>,
+}
+
+/// Who ended an activation; customer and application deactivations count
+/// against the license type's deactivation limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeactivatedBy {
+    Application,
+    Customer,
+    Staff,
+    Heartbeat,
+}
+
+impl DeactivatedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeactivatedBy::Application => "application",
+            DeactivatedBy::Customer => "customer",
+            DeactivatedBy::Staff => "staff",
+            DeactivatedBy::Heartbeat => "heartbeat",
+        }
+    }
+}
+
+/// The live machine with this fingerprint on this license.
+pub async fn find_active<'e, E>(
+    exec: E,
+    license_id: &str,
+    fingerprint: &str,
+) -> Result<Option<MachineRow>, sqlx::Error>
+where
+    E: Executor<'e, Database = Any>,
+{
+    sqlx::query_as(concat!(
+        select_machine!(),
+        "WHERE license_id = $1 AND fingerprint = $2 AND deactivated_at IS NULL"
+    ))
+    .bind(license_id)
+    .bind(fingerprint)
+    .fetch_optional(exec)
+    .await
+}
+
+/// Live machines of a license, oldest first.
+pub async fn list_active<'e, E>(exec: E, license_id: &str) -> Result<Vec<MachineRow>, sqlx::Error>
+where
+    E: Executor<'e, Database = Any>,
+{
+    sqlx::query_as(concat!(
+        select_machine!(),
+        "WHERE license_id = $1 AND deactivated_at IS NULL ORDER BY activated_at, id"
+    ))
+    .bind(license_id)
+    .fetch_all(exec)
+    .await
+}
+
+pub async fn insert(
+    tx: &mut Tx,
+    machine: &NewMachine<'_>,
+    now: Timestamp,
+) -> Result<MachineRow, sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO machines (id, license_id, fingerprint, name, platform, ip, activated_at, \
+         last_heartbeat_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {COLUMNS}"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(machine.id)
+        .bind(machine.license_id)
+        .bind(machine.fingerprint)
+        .bind(machine.name)
+        .bind(machine.platform)
+        .bind(machine.ip)
+        .bind(now.unix())
+        .fetch_one(&mut **tx)
+        .await
+}
+
+/// Ends one activation; false when it had already ended.
+pub async fn deactivate(
+    tx: &mut Tx,
+    id: &str,
+    by: DeactivatedBy,
+    now: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let res = sqlx::query(
+        "UPDATE machines SET deactivated_at = $2, deactivated_by = $3 \
+         WHERE id = $1 AND deactivated_at IS NULL",
+    )
+    .bind(id)
+    .bind(now.unix())
+    .bind(by.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+/// Ends the activations of a license whose last heartbeat is before
+/// `cutoff`; returns how many.
+pub async fn reap_dead(
+    tx: &mut Tx,
+    license_id: &str,
+    cutoff: Timestamp,
+    now: Timestamp,
+) -> Result<i64, sqlx::Error> {
+    let res = sqlx::query(
+        "UPDATE machines SET deactivated_at = $3, deactivated_by = 'heartbeat' \
+         WHERE license_id = $1 AND deactivated_at IS NULL AND last_heartbeat_at < $2",
+    )
+    .bind(license_id)
+    .bind(cutoff.unix())
+    .bind(now.unix())
+    .execute(&mut **tx)
+    .await?;
+    Ok(i64::try_from(res.rows_affected()).unwrap_or(i64::MAX))
+}
+
+pub async fn touch_heartbeat(tx: &mut Tx, id: &str, now: Timestamp) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE machines SET last_heartbeat_at = $2 WHERE id = $1 AND deactivated_at IS NULL",
+    )
+    .bind(id)
+    .bind(now.unix())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Deactivations by customers or applications since `since` (the ones the
+/// deactivation limit counts).
+pub async fn count_self_deactivations_since<'e, E>(
+    exec: E,
+    license_id: &str,
+    since: Timestamp,
+) -> Result<i64, sqlx::Error>
+where
+    E: Executor<'e, Database = Any>,
+{
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM machines WHERE license_id = $1 AND deactivated_at >= $2 \
+         AND deactivated_by IN ('customer', 'application')",
+    )
+    .bind(license_id)
+    .bind(since.unix())
+    .fetch_one(exec)
+    .await?;
+    Ok(n)
+}
