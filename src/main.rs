@@ -16,6 +16,8 @@ use licensor::domain::email::EmailAddress;
 use licensor::domain::password::Password;
 use licensor::domain::role::Role;
 use licensor::secret::ServerSecret;
+use licensor::services::api_tokens::{self, Scope};
+use licensor::services::context::Ctx;
 use licensor::services::{keys, staff};
 use licensor::signing::key_set_document;
 use licensor::startup::Application;
@@ -74,6 +76,29 @@ enum AdminCommand {
         #[arg(long, value_enum)]
         role: StaffRoleArg,
     },
+    /// Manage API tokens for provisioning and integrations.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API token and print it once on standard output.
+    Create {
+        #[arg(long, value_enum)]
+        scope: ScopeArg,
+        /// A name to recognize the token by (e.g. the integration using it).
+        #[arg(long, default_value = "api")]
+        name: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ScopeArg {
+    Read,
+    Write,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -153,6 +178,12 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Admin {
             command: AdminCommand::Create { email, role },
         } => admin_create(settings, &email, role).await,
+        Command::Admin {
+            command:
+                AdminCommand::Token {
+                    command: TokenCommand::Create { scope, name },
+                },
+        } => token_create(settings, scope, &name).await,
         Command::Keys { command } => keys_command(settings, command).await,
     }
 }
@@ -188,6 +219,25 @@ async fn admin_create(settings: Settings, email: &str, role: StaffRoleArg) -> an
     db.close().await;
     let id = id?;
     println!("created {role} account {} (id {id})", email.as_str());
+    Ok(())
+}
+
+async fn token_create(settings: Settings, scope: ScopeArg, name: &str) -> anyhow::Result<()> {
+    let scope = match scope {
+        ScopeArg::Read => Scope::Read,
+        ScopeArg::Write => Scope::Write,
+    };
+    let db = open_db(&settings).await?;
+    let clock = SystemClock;
+    let ctx = Ctx::new(&db, &clock, Actor::Cli);
+    let created = api_tokens::create(&ctx, name, scope).await;
+    db.close().await;
+    let (id, token) = created?;
+    eprintln!(
+        "created {} token {id}; it is shown once, store it now:",
+        scope.as_str()
+    );
+    println!("{}", token.expose());
     Ok(())
 }
 

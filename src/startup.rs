@@ -78,6 +78,7 @@ impl ApplicationBuilder {
         let db_data = Data::new(db.clone());
         let clock_data: Data<dyn crate::clock::Clock> = Data::from(clock);
         let ring = Data::new(ring);
+        let cipher = Data::new(cipher);
 
         let server = HttpServer::new(move || {
             App::new()
@@ -89,6 +90,7 @@ impl ApplicationBuilder {
                 .app_data(db_data.clone())
                 .app_data(clock_data.clone())
                 .app_data(ring.clone())
+                .app_data(cipher.clone())
                 .configure(web::routes)
                 .default_service(actix_web::web::to(web::error::not_found))
         })

@@ -16,10 +16,9 @@ pub enum Actor {
     ApiToken {
         token_id: String,
     },
-    /// An application in the field, authenticated by the license key.
-    LicenseKey {
-        license_id: String,
-    },
+    /// An application in the field, authenticated by a license key (the
+    /// event names the license).
+    Application,
 }
 
 impl Actor {
@@ -30,16 +29,15 @@ impl Actor {
             Actor::Customer { .. } => "customer",
             Actor::Staff { .. } => "staff",
             Actor::ApiToken { .. } => "api_token",
-            Actor::LicenseKey { .. } => "license_key",
+            Actor::Application => "license_key",
         }
     }
 
     pub fn id(&self) -> Option<&str> {
         match self {
-            Actor::System | Actor::Cli => None,
+            Actor::System | Actor::Cli | Actor::Application => None,
             Actor::Customer { user_id } | Actor::Staff { user_id } => Some(user_id),
             Actor::ApiToken { token_id } => Some(token_id),
-            Actor::LicenseKey { license_id } => Some(license_id),
         }
     }
 }

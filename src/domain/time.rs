@@ -35,6 +35,26 @@ impl Timestamp {
         )
     }
 
+    /// The HTTP date (RFC 9110 IMF-fixdate), e.g.
+    /// `Sun, 29 Nov 2026 00:00:00 GMT`.
+    pub fn to_http_date(self) -> String {
+        const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let days = self.0.div_euclid(86_400);
+        let rem = self.0.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        let weekday = DAYS[usize::try_from(days.rem_euclid(7)).unwrap_or(0)];
+        let month = MONTHS[usize::try_from(m.saturating_sub(1)).unwrap_or(0).min(11)];
+        format!(
+            "{weekday}, {d:02} {month} {y:04} {:02}:{:02}:{:02} GMT",
+            rem / 3600,
+            (rem % 3600) / 60,
+            rem % 60
+        )
+    }
+
     /// The civil date in UTC, e.g. `2026-11-28`.
     pub fn to_date_string(self) -> String {
         let (y, m, d) = civil_from_days(self.0.div_euclid(86_400));
@@ -88,6 +108,18 @@ mod tests {
             "2000-02-29"
         );
         assert_eq!(Timestamp::from_unix(-86_400).to_date_string(), "1969-12-31");
+    }
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(
+            Timestamp::from_unix(0).to_http_date(),
+            "Thu, 01 Jan 1970 00:00:00 GMT"
+        );
+        assert_eq!(
+            Timestamp::from_unix(784_111_777).to_http_date(),
+            "Sun, 06 Nov 1994 08:49:37 GMT"
+        );
     }
 
     #[test]

@@ -132,6 +132,31 @@ impl KeyRing {
     pub fn published(&self) -> &[PublicKeyEntry] {
         &self.published
     }
+
+    /// Signs `message` with the active key: (kid, signature bytes).
+    pub fn sign(&self, message: &[u8]) -> Option<(&str, [u8; 64])> {
+        use ed25519_dalek::Signer;
+        self.active
+            .as_ref()
+            .map(|k| (k.kid.as_str(), k.signing.sign(message).to_bytes()))
+    }
+
+    /// The public key of `kid`, if it is published.
+    pub fn verifying_key(&self, kid: &str) -> Option<VerifyingKey> {
+        let entry = self.published.iter().find(|k| k.kid == kid)?;
+        let bytes = STANDARD.decode(&entry.public_key).ok()?;
+        let bytes: [u8; 32] = bytes.try_into().ok()?;
+        VerifyingKey::from_bytes(&bytes).ok()
+    }
+}
+
+/// The message a response signature covers: a domain tag, the request id,
+/// the Date header and the SHA-256 of the body (base64url, no padding), one
+/// per line.
+pub fn response_signing_message(request_id: &str, date: &str, body: &[u8]) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let digest = URL_SAFE_NO_PAD.encode(Sha256::digest(body));
+    format!("licensor-response-v1\n{request_id}\n{date}\n{digest}")
 }
 
 #[cfg(test)]
@@ -167,6 +192,28 @@ mod tests {
             .decode(key["public_key"].as_str().unwrap())
             .unwrap();
         assert_eq!(decoded, pair.public_key_bytes());
+    }
+
+    #[test]
+    fn ring_signatures_verify_with_the_published_key() {
+        use ed25519_dalek::{Signature, Verifier};
+        let pair = KeyPair::from_seed(&[9; 32]);
+        let entry = PublicKeyEntry::new(
+            &pair.kid,
+            &pair.public_key_bytes(),
+            Timestamp::from_unix(1),
+            true,
+        );
+        let ring = KeyRing::new(Some(pair), vec![entry]);
+        let msg = response_signing_message("rid", "Thu, 01 Jan 1970 00:00:00 GMT", b"{}");
+        assert!(msg.starts_with("licensor-response-v1\nrid\n"));
+        let (kid, sig) = ring.sign(msg.as_bytes()).unwrap();
+        let key = ring.verifying_key(kid).unwrap();
+        assert!(
+            key.verify(msg.as_bytes(), &Signature::from_bytes(&sig))
+                .is_ok()
+        );
+        assert!(key.verify(b"other", &Signature::from_bytes(&sig)).is_err());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Licenses, read together with their product and type rules.
 
-use sqlx::{Any, AnyPool, Executor, FromRow, QueryBuilder};
+use sqlx::{Any, AnyPool, Executor, FromRow};
 
 use crate::domain::time::Timestamp;
 use crate::store::{Tx, flag};
@@ -147,37 +147,34 @@ pub struct LicenseFilter {
     pub after: Option<String>,
 }
 
-/// A page of licenses in id order (ids are time-ordered UUIDv7).
+/// A page of licenses in id order (ids are time-ordered UUIDv7). Static
+/// SQL with optional parameters: sqlx's `QueryBuilder` writes `?`
+/// placeholders through the `Any` driver, which PostgreSQL refuses.
 pub async fn list(
     pool: &AnyPool,
     filter: &LicenseFilter,
     limit: i64,
 ) -> Result<Vec<LicenseRow>, sqlx::Error> {
-    let mut qb: QueryBuilder<Any> = QueryBuilder::new(concat!(select_license!(), "WHERE 1 = 1"));
-    if let Some(email) = &filter.email {
-        qb.push(" AND (l.assigned_email = ")
-            .push_bind(email.clone())
-            .push(" OR l.organization_id IN (SELECT organization_id FROM users WHERE email = ")
-            .push_bind(email.clone())
-            .push("))");
-    }
-    if let Some(org) = &filter.organization_id {
-        qb.push(" AND l.organization_id = ").push_bind(org.clone());
-    }
-    if let Some(status) = &filter.status {
-        qb.push(" AND l.status = ").push_bind(status.clone());
-    }
-    if let Some(lt) = &filter.license_type_id {
-        qb.push(" AND l.license_type_id = ").push_bind(lt.clone());
-    }
-    if let Some(p) = &filter.product_id {
-        qb.push(" AND l.product_id = ").push_bind(p.clone());
-    }
-    if let Some(after) = &filter.after {
-        qb.push(" AND l.id > ").push_bind(after.clone());
-    }
-    qb.push(" ORDER BY l.id LIMIT ").push_bind(limit);
-    qb.build_query_as().fetch_all(pool).await
+    sqlx::query_as(concat!(
+        select_license!(),
+        "WHERE ($1 IS NULL OR l.assigned_email = $1 OR l.organization_id IN \
+         (SELECT u.organization_id FROM users u WHERE u.email = $1)) \
+         AND ($2 IS NULL OR l.organization_id = $2) \
+         AND ($3 IS NULL OR l.status = $3) \
+         AND ($4 IS NULL OR l.license_type_id = $4) \
+         AND ($5 IS NULL OR l.product_id = $5) \
+         AND ($6 IS NULL OR l.id > $6) \
+         ORDER BY l.id LIMIT $7"
+    ))
+    .bind(filter.email.as_deref())
+    .bind(filter.organization_id.as_deref())
+    .bind(filter.status.as_deref())
+    .bind(filter.license_type_id.as_deref())
+    .bind(filter.product_id.as_deref())
+    .bind(filter.after.as_deref())
+    .bind(limit)
+    .fetch_all(pool)
+    .await
 }
 
 /// Takes one seat if one is free and the license is active: the conditional
@@ -223,8 +220,8 @@ pub async fn release_seats(
     Ok(())
 }
 
-/// Moves the status from one of `from` to `to`; false when the license was
-/// not in one of those states.
+/// Moves the status from `from` (one or two states) to `to`; false when
+/// the license was in neither.
 pub async fn set_status(
     tx: &mut Tx,
     id: &str,
@@ -232,19 +229,22 @@ pub async fn set_status(
     to: &str,
     now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
-    let mut qb: QueryBuilder<Any> = QueryBuilder::new("UPDATE licenses SET status = ");
-    qb.push_bind(to.to_owned())
-        .push(", version = version + 1, updated_at = ")
-        .push_bind(now.unix())
-        .push(" WHERE id = ")
-        .push_bind(id.to_owned())
-        .push(" AND status IN (");
-    let mut sep = qb.separated(", ");
-    for status in from {
-        sep.push_bind((*status).to_owned());
-    }
-    qb.push(")");
-    let res = qb.build().execute(&mut **tx).await?;
+    let (first, second) = match from {
+        [one] => (*one, *one),
+        [one, two] => (*one, *two),
+        _ => return Ok(false),
+    };
+    let res = sqlx::query(
+        "UPDATE licenses SET status = $1, version = version + 1, updated_at = $2 \
+         WHERE id = $3 AND (status = $4 OR status = $5)",
+    )
+    .bind(to)
+    .bind(now.unix())
+    .bind(id)
+    .bind(first)
+    .bind(second)
+    .execute(&mut **tx)
+    .await?;
     Ok(res.rows_affected() == 1)
 }
 

@@ -23,10 +23,52 @@ pub enum WebError {
     NotFound,
     #[error("{detail}")]
     BadRequest { code: &'static str, detail: String },
+    /// A refusal with its own status, stable code and extra members.
+    #[error("{}", .0.detail)]
+    Problem(Box<Problem>),
     #[error("the database is unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error("unexpected error")]
     Unexpected(#[source] anyhow::Error),
+}
+
+/// An RFC 9457 problem a handler chose: status, stable code, a sentence,
+/// and extension members (e.g. the validation code and next action).
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+    pub extensions: serde_json::Map<String, serde_json::Value>,
+    pub headers: Vec<(header::HeaderName, String)>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            extensions: serde_json::Map::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with(mut self, name: &str, value: serde_json::Value) -> Self {
+        self.extensions.insert(name.to_owned(), value);
+        self
+    }
+
+    pub fn header(mut self, name: header::HeaderName, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+impl From<Problem> for WebError {
+    fn from(p: Problem) -> Self {
+        WebError::Problem(Box::new(p))
+    }
 }
 
 impl WebError {
@@ -34,6 +76,7 @@ impl WebError {
         match self {
             WebError::NotFound => "not_found",
             WebError::BadRequest { code, .. } => code,
+            WebError::Problem(p) => p.code,
             WebError::Unavailable(_) => "unavailable",
             WebError::Unexpected(_) => "internal_error",
         }
@@ -66,6 +109,7 @@ impl ResponseError for WebError {
         match self {
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            WebError::Problem(p) => p.status,
             WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -74,9 +118,19 @@ impl ResponseError for WebError {
     fn error_response(&self) -> HttpResponse {
         // The body is written by `render_error`, which knows the request.
         let mut res = HttpResponse::new(self.status_code());
-        if matches!(self, WebError::Unavailable(_)) {
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        match self {
+            WebError::Unavailable(_) => {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            WebError::Problem(p) => {
+                for (name, value) in &p.headers {
+                    if let Ok(value) = HeaderValue::from_str(value) {
+                        res.headers_mut().insert(name.clone(), value);
+                    }
+                }
+            }
+            _ => {}
         }
         res
     }
@@ -124,7 +178,7 @@ fn human_message(status: StatusCode) -> &'static str {
 }
 
 #[derive(Serialize)]
-struct Problem<'a> {
+struct ProblemDocument<'a> {
     #[serde(rename = "type")]
     kind: &'a str,
     title: &'a str,
@@ -133,6 +187,8 @@ struct Problem<'a> {
     detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<String>,
+    #[serde(flatten)]
+    extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Template)]
@@ -182,9 +238,9 @@ pub fn render_error<B: MessageBody + 'static>(
             .error()
             .map(|e| match e.as_error::<WebError>() {
                 Some(WebError::Unavailable(inner) | WebError::Unexpected(inner)) => {
-                    format!("{inner:?}")
+                    format!("{inner:#}")
                 }
-                _ => format!("{e:?}"),
+                _ => format!("{e}"),
             })
             .unwrap_or_default();
         tracing::error!(status = status.as_u16(), code, cause, "request failed");
@@ -204,13 +260,18 @@ pub fn render_error<B: MessageBody + 'static>(
     let title = status.canonical_reason().unwrap_or("Error");
 
     let (content_type, body) = if is_api_path(res.request().path()) {
-        let problem = Problem {
+        let extensions = match ours {
+            Some(WebError::Problem(p)) => p.extensions.clone(),
+            _ => serde_json::Map::new(),
+        };
+        let problem = ProblemDocument {
             kind: "about:blank",
             title,
             status: status.as_u16(),
             code,
             detail,
             request_id: request_id.clone(),
+            extensions,
         };
         let json = serde_json::to_string(&problem).unwrap_or_else(|_| "{}".to_owned());
         ("application/problem+json", json)

@@ -261,3 +261,116 @@ pub fn assert_standard_headers(res: &reqwest::Response) {
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert!(h.get("referrer-policy").is_some());
 }
+
+/// A vendor's view of the API: a token and typed calls.
+impl TestApp {
+    /// A new API token of the given scope.
+    pub async fn api_token(&self, scope: licensor::services::api_tokens::Scope) -> String {
+        let ctx = licensor::services::context::Ctx::new(
+            &self.db,
+            self.clock.as_ref(),
+            licensor::domain::audit::Actor::Cli,
+        );
+        let (_, token) = licensor::services::api_tokens::create(&ctx, "test", scope)
+            .await
+            .expect("token created");
+        token.expose().to_owned()
+    }
+
+    pub async fn post_json(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        let mut req = self.client.post(self.url(path)).json(body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    pub async fn get_json(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Creates a product, a license type with `rules` (merged over a
+    /// 30-day, 3-seat default) and one license; returns it.
+    pub async fn provision(&self, rules: serde_json::Value) -> Provisioned {
+        let token = self
+            .api_token(licensor::services::api_tokens::Scope::Write)
+            .await;
+        let code = format!("p-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let res = self
+            .post_json(
+                "/api/v1/products",
+                Some(&token),
+                &serde_json::json!({ "code": code, "name": "Product", "activation_instructions": "Open Help > Activate." }),
+            )
+            .await;
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        let product: serde_json::Value = res.json().await.unwrap();
+        let mut body = serde_json::json!({
+            "product_id": product["id"],
+            "name": "Standard",
+            "duration_days": 30,
+            "max_machines": 3,
+            "entitlements": ["pro", "export"],
+        });
+        for (k, v) in rules.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let res = self
+            .post_json("/api/v1/license-types", Some(&token), &body)
+            .await;
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        let license_type: serde_json::Value = res.json().await.unwrap();
+        let res = self
+            .post_json(
+                "/api/v1/licenses",
+                Some(&token),
+                &serde_json::json!({ "license_type_id": license_type["id"], "email": "buyer@example.com" }),
+            )
+            .await;
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        let created: serde_json::Value = res.json().await.unwrap();
+        Provisioned {
+            token,
+            product_code: code,
+            license_type_id: license_type["id"].as_str().unwrap().to_owned(),
+            license_id: created["license"]["id"].as_str().unwrap().to_owned(),
+            key: created["key"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub async fn validate(&self, body: serde_json::Value) -> serde_json::Value {
+        let res = self
+            .post_json("/api/v1/licenses/validate", None, &body)
+            .await;
+        assert_eq!(res.status(), 200, "validation answers 200");
+        res.json().await.unwrap()
+    }
+
+    pub async fn activate(&self, key: &str, fingerprint: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/machines/activate",
+            None,
+            &serde_json::json!({ "key": key, "fingerprint": fingerprint, "name": "Workstation", "platform": "linux" }),
+        )
+        .await
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Provisioned {
+    pub token: String,
+    pub product_code: String,
+    pub license_type_id: String,
+    pub license_id: String,
+    pub key: String,
+}

@@ -9,4 +9,7 @@ mod cli;
 mod database;
 mod health;
 mod helpers;
+mod licensing;
+mod malformed;
 mod pages;
+mod provisioning;

@@ -1,0 +1,241 @@
+//! Products and license types (API tokens).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use crate::clock::Clock;
+use crate::domain::audit::Actor;
+use crate::domain::id::is_well_formed;
+use crate::services::api_tokens::Scope;
+use crate::services::catalog::{self, CatalogError, NewLicenseTypeInput, NewProductInput};
+use crate::services::context::Ctx;
+use crate::store::{Db, license_types, products};
+use crate::web::api::auth::ApiClient;
+use crate::web::api::idempotency::{self, Reply};
+use crate::web::api::views::{LicenseTypeJson, ProductJson};
+use crate::web::api::{Page, Paged, invalid, parse_json, request_id};
+use crate::web::error::{Problem, WebError};
+
+impl From<CatalogError> for WebError {
+    fn from(err: CatalogError) -> Self {
+        match err {
+            CatalogError::Invalid(msg) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", msg).into()
+            }
+            CatalogError::Conflict(msg) => {
+                Problem::new(StatusCode::CONFLICT, "conflict", msg).into()
+            }
+            CatalogError::NotFound(what) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "not_found",
+                format!("No such {what}."),
+            )
+            .into(),
+            CatalogError::Unexpected(e) => e.into(),
+        }
+    }
+}
+
+fn token_ctx<'a>(
+    db: &'a Db,
+    clock: &'a dyn Clock,
+    client: &ApiClient,
+    req: &HttpRequest,
+) -> Ctx<'a> {
+    Ctx::new(
+        db,
+        clock,
+        Actor::ApiToken {
+            token_id: client.token_id.clone(),
+        },
+    )
+    .with_request_id(Some(request_id(req)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductBody {
+    code: String,
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    activation_instructions: String,
+}
+
+/// `POST /api/v1/products` (write)
+pub async fn create_product(
+    req: HttpRequest,
+    client: ApiClient,
+    body: web::Bytes,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+) -> Result<HttpResponse, WebError> {
+    client.require(Scope::Write)?;
+    let parsed: ProductBody = parse_json(&req, &body)?;
+    let input = NewProductInput {
+        code: parsed.code,
+        name: parsed.name,
+        description: parsed.description,
+        activation_instructions: parsed.activation_instructions,
+    };
+    let ctx = token_ctx(&db, clock.as_ref(), &client, &req);
+    let reply = idempotency::run(
+        &req,
+        &db,
+        clock.as_ref(),
+        &client.token_id,
+        &body,
+        || async {
+            let product = catalog::create_product(&ctx, &input).await?;
+            let location = format!("/api/v1/products/{}", product.id);
+            Ok(Reply::json(StatusCode::CREATED, &ProductJson::from(product))?.at(location))
+        },
+    )
+    .await?;
+    Ok(reply.into_response())
+}
+
+/// `GET /api/v1/products` (read)
+pub async fn list_products(
+    _client: ApiClient,
+    page: web::Query<Page>,
+    db: web::Data<Db>,
+) -> Result<HttpResponse, WebError> {
+    let limit = page.limit()?;
+    let rows = products::list_page(db.pool(), page.after()?.as_deref(), limit).await?;
+    let data: Vec<ProductJson> = rows.into_iter().map(ProductJson::from).collect();
+    Ok(HttpResponse::Ok().json(Paged::new(data, limit, |p| p.id.clone())))
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_checkin() -> i64 {
+    30
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LicenseTypeBody {
+    product_id: String,
+    name: String,
+    /// Absent or null: perpetual.
+    duration_days: Option<i64>,
+    max_machines: i64,
+    #[serde(default)]
+    floating: bool,
+    heartbeat_window_secs: Option<i64>,
+    #[serde(default)]
+    grace_days: i64,
+    #[serde(default)]
+    self_service_trial: bool,
+    #[serde(default = "default_true")]
+    customer_may_deactivate: bool,
+    deactivation_limit: Option<i64>,
+    deactivation_period_days: Option<i64>,
+    /// "issue" (default) or "first_activation".
+    expiry_from: Option<String>,
+    #[serde(default = "default_checkin")]
+    offline_checkin_days: i64,
+    #[serde(default)]
+    entitlements: Vec<String>,
+}
+
+/// `POST /api/v1/license-types` (write)
+pub async fn create_license_type(
+    req: HttpRequest,
+    client: ApiClient,
+    body: web::Bytes,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+) -> Result<HttpResponse, WebError> {
+    client.require(Scope::Write)?;
+    let parsed: LicenseTypeBody = parse_json(&req, &body)?;
+    if !is_well_formed(&parsed.product_id) {
+        return Err(invalid("product_id", "is not an id"));
+    }
+    let from_first_activation = match parsed.expiry_from.as_deref() {
+        None | Some("issue") => false,
+        Some("first_activation") => true,
+        Some(_) => return Err(invalid("expiry_from", "must be issue or first_activation")),
+    };
+    if parsed.entitlements.len() > 100 {
+        return Err(invalid("entitlements", "at most 100 codes"));
+    }
+    let input = NewLicenseTypeInput {
+        product_id: parsed.product_id,
+        name: parsed.name,
+        duration_days: parsed.duration_days,
+        max_machines: parsed.max_machines,
+        floating: parsed.floating,
+        heartbeat_window_secs: parsed.heartbeat_window_secs,
+        grace_days: parsed.grace_days,
+        self_service_trial: parsed.self_service_trial,
+        customer_may_deactivate: parsed.customer_may_deactivate,
+        deactivation_limit: parsed.deactivation_limit,
+        deactivation_period_days: parsed.deactivation_period_days,
+        expiry_from_first_activation: from_first_activation,
+        offline_checkin_days: parsed.offline_checkin_days,
+        entitlements: parsed.entitlements,
+    };
+    let ctx = token_ctx(&db, clock.as_ref(), &client, &req);
+    let reply = idempotency::run(
+        &req,
+        &db,
+        clock.as_ref(),
+        &client.token_id,
+        &body,
+        || async {
+            let (row, entitlements) = catalog::create_license_type(&ctx, &input).await?;
+            let location = format!("/api/v1/license-types/{}", row.id);
+            Ok(Reply::json(
+                StatusCode::CREATED,
+                &LicenseTypeJson::new(row, entitlements),
+            )?
+            .at(location))
+        },
+    )
+    .await?;
+    Ok(reply.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypeQuery {
+    product_id: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /api/v1/license-types` (read)
+pub async fn list_license_types(
+    _client: ApiClient,
+    query: web::Query<TypeQuery>,
+    db: web::Data<Db>,
+) -> Result<HttpResponse, WebError> {
+    let q = query.into_inner();
+    if q.product_id.as_deref().is_some_and(|p| !is_well_formed(p)) {
+        return Err(invalid("product_id", "is not an id"));
+    }
+    let page = Page {
+        cursor: q.cursor,
+        limit: q.limit,
+    };
+    let limit = page.limit()?;
+    let rows = license_types::list_page(
+        db.pool(),
+        q.product_id.as_deref(),
+        page.after()?.as_deref(),
+        limit,
+    )
+    .await?;
+    let mut data = Vec::with_capacity(rows.len());
+    for row in rows {
+        let entitlements = catalog::type_entitlements(&db, &row.id).await?;
+        data.push(LicenseTypeJson::new(row, entitlements));
+    }
+    Ok(HttpResponse::Ok().json(Paged::new(data, limit, |t| t.id.clone())))
+}

@@ -1,0 +1,80 @@
+//! `GET /api/v1/customers?email=`: a customer and their licenses, for a CRM
+//! or a support tool.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
+use crate::domain::email::EmailAddress;
+use crate::services::licensing;
+use crate::store::licenses::LicenseFilter;
+use crate::store::{Db, organizations, users};
+use crate::web::api::auth::ApiClient;
+use crate::web::api::views::LicenseJson;
+use crate::web::api::{MAX_PAGE, invalid};
+use crate::web::error::WebError;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerQuery {
+    email: String,
+}
+
+#[derive(Serialize)]
+struct UserJson {
+    id: String,
+    email: String,
+    email_verified: bool,
+    created_at: i64,
+}
+
+#[derive(Serialize)]
+struct OrganizationJson {
+    id: String,
+    name: String,
+}
+
+#[derive(Serialize)]
+struct CustomerJson {
+    user: Option<UserJson>,
+    organization: Option<OrganizationJson>,
+    licenses: Vec<LicenseJson>,
+}
+
+pub async fn find(
+    _client: ApiClient,
+    query: web::Query<CustomerQuery>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+) -> Result<HttpResponse, WebError> {
+    let email = EmailAddress::parse(&query.email).map_err(|e| invalid("email", e))?;
+    let user = users::find_by_email(db.pool(), &email)
+        .await?
+        .filter(|u| u.role == "customer");
+    let organization = match user.as_ref().and_then(|u| u.organization_id.as_deref()) {
+        Some(id) => organizations::find_by_id(db.pool(), id).await?,
+        None => None,
+    };
+    let filter = LicenseFilter {
+        email: Some(email.as_str().to_owned()),
+        ..LicenseFilter::default()
+    };
+    let now = clock.now();
+    let licenses = licensing::list_licenses(&db, &filter, MAX_PAGE).await?;
+    if user.is_none() && licenses.is_empty() {
+        return Err(WebError::NotFound);
+    }
+    Ok(HttpResponse::Ok().json(CustomerJson {
+        user: user.map(|u| UserJson {
+            id: u.id,
+            email: u.email,
+            email_verified: u.email_verified_at.is_some(),
+            created_at: u.created_at,
+        }),
+        organization: organization.map(|o| OrganizationJson {
+            id: o.id,
+            name: o.name,
+        }),
+        licenses: licenses.iter().map(|l| LicenseJson::new(l, now)).collect(),
+    }))
+}

@@ -1,0 +1,348 @@
+//! Validation (by key) and license provisioning (by API token).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
+use crate::domain::audit::Actor;
+use crate::domain::email::EmailAddress;
+use crate::domain::id::is_well_formed;
+use crate::domain::time::Timestamp;
+use crate::secret::DataCipher;
+use crate::services::api_tokens::Scope;
+use crate::services::context::Ctx;
+use crate::services::licensing::{
+    self, IssueRequest, LicenseAction, Recipient, Renewal, ValidateInput,
+};
+use crate::signing::KeyRing;
+use crate::store::Db;
+use crate::store::licenses::LicenseFilter;
+use crate::web::api::auth::ApiClient;
+use crate::web::api::idempotency::{self, Reply};
+use crate::web::api::machines::parse_fingerprint;
+use crate::web::api::views::{LicenseJson, MachineJson, NextAction, next_action};
+use crate::web::api::{Page, Paged, invalid, parse_json, request_id, signed_json};
+use crate::web::error::WebError;
+use crate::web::layout::Site;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateBody {
+    key: String,
+    fingerprint: Option<String>,
+    product: Option<String>,
+    entitlements: Option<Vec<String>>,
+    nonce: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Meta {
+    request_id: String,
+    ts: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ValidationAnswer {
+    valid: bool,
+    code: &'static str,
+    detail: &'static str,
+    in_grace: bool,
+    next_action: Option<NextAction>,
+    license: Option<LicenseJson>,
+    machine: Option<MachineJson>,
+    meta: Meta,
+}
+
+/// `POST /api/v1/licenses/validate`: 200 with the same shape for every
+/// outcome; the code says which.
+pub async fn validate(
+    req: HttpRequest,
+    body: web::Bytes,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+    ring: web::Data<KeyRing>,
+    site: web::Data<Site>,
+) -> Result<HttpResponse, WebError> {
+    let parsed: ValidateBody = parse_json(&req, &body)?;
+    let fingerprint = parsed
+        .fingerprint
+        .as_deref()
+        .map(parse_fingerprint)
+        .transpose()?;
+    let entitlements = parsed.entitlements.unwrap_or_default();
+    if entitlements.len() > 50 || entitlements.iter().any(|e| e.is_empty() || e.len() > 64) {
+        return Err(invalid(
+            "entitlements",
+            "at most 50 codes of 1 to 64 characters",
+        ));
+    }
+    if let Some(product) = &parsed.product
+        && (product.is_empty() || product.len() > 64)
+    {
+        return Err(invalid("product", "a product code of 1 to 64 characters"));
+    }
+    if let Some(nonce) = &parsed.nonce
+        && (nonce.is_empty() || nonce.len() > 128 || nonce.chars().any(char::is_control))
+    {
+        return Err(invalid("nonce", "1 to 128 printable characters"));
+    }
+    let now = clock.now();
+    let input = ValidateInput {
+        key: parsed.key,
+        fingerprint,
+        product: parsed.product,
+        entitlements,
+    };
+    let outcome = licensing::validate(&db, now, &input).await?;
+    let code = outcome.decision.code;
+    let rid = request_id(&req);
+    let answer = ValidationAnswer {
+        valid: outcome.decision.is_valid(),
+        code: code.as_str(),
+        detail: code.detail(),
+        in_grace: outcome.decision.in_grace,
+        next_action: next_action(code, outcome.license.as_ref().map(|l| l.id.as_str()), &site),
+        license: outcome.license.as_ref().map(|l| LicenseJson::new(l, now)),
+        machine: outcome.machine.as_ref().map(MachineJson::from),
+        meta: Meta {
+            request_id: rid.clone(),
+            ts: now.unix(),
+            nonce: parsed.nonce,
+        },
+    };
+    signed_json(StatusCode::OK, &answer, &rid, &ring, clock.as_ref())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    license_type_id: String,
+    organization_id: Option<String>,
+    email: Option<String>,
+    max_machines: Option<i64>,
+    expires_at: Option<i64>,
+    #[serde(default)]
+    trial: bool,
+}
+
+#[derive(Serialize)]
+struct Created {
+    license: LicenseJson,
+    /// The full key: shown here once and never again.
+    key: String,
+}
+
+/// `POST /api/v1/licenses` (write): 201 with the license and its full key.
+pub async fn create(
+    req: HttpRequest,
+    client: ApiClient,
+    body: web::Bytes,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+    cipher: web::Data<DataCipher>,
+) -> Result<HttpResponse, WebError> {
+    client.require(Scope::Write)?;
+    let parsed: CreateBody = parse_json(&req, &body)?;
+    if !is_well_formed(&parsed.license_type_id) {
+        return Err(invalid("license_type_id", "is not an id"));
+    }
+    let recipient = match (parsed.organization_id, parsed.email) {
+        (Some(_), Some(_)) => {
+            return Err(invalid("email", "give organization_id or email, not both"));
+        }
+        (Some(org), None) if is_well_formed(&org) => Some(Recipient::Organization(org)),
+        (Some(_), None) => return Err(invalid("organization_id", "is not an id")),
+        (None, Some(email)) => Some(Recipient::Email(
+            EmailAddress::parse(&email).map_err(|e| invalid("email", e))?,
+        )),
+        (None, None) => None,
+    };
+    let request = IssueRequest {
+        license_type_id: parsed.license_type_id,
+        recipient,
+        max_machines: parsed.max_machines,
+        expires_at: parsed.expires_at.map(Timestamp::from_unix),
+        is_trial: parsed.trial,
+    };
+    let rid = request_id(&req);
+    let ctx = Ctx::new(
+        &db,
+        clock.as_ref(),
+        Actor::ApiToken {
+            token_id: client.token_id.clone(),
+        },
+    )
+    .with_request_id(Some(rid));
+    let reply = idempotency::run(
+        &req,
+        &db,
+        clock.as_ref(),
+        &client.token_id,
+        &body,
+        || async {
+            let issued = licensing::issue_license(&ctx, &cipher, &request).await?;
+            let location = format!("/api/v1/licenses/{}", issued.license.id);
+            Ok(Reply::json(
+                StatusCode::CREATED,
+                &Created {
+                    license: LicenseJson::new(&issued.license, clock.now()),
+                    key: issued.key.expose(),
+                },
+            )?
+            .at(location))
+        },
+    )
+    .await?;
+    Ok(reply.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    email: Option<String>,
+    organization_id: Option<String>,
+    status: Option<String>,
+    license_type_id: Option<String>,
+    product_id: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /api/v1/licenses` (read): filtered, paginated by cursor.
+pub async fn list(
+    _client: ApiClient,
+    query: web::Query<ListQuery>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+) -> Result<HttpResponse, WebError> {
+    let q = query.into_inner();
+    let page = Page {
+        cursor: q.cursor,
+        limit: q.limit,
+    };
+    let limit = page.limit()?;
+    let email = q
+        .email
+        .map(|e| EmailAddress::parse(&e).map_err(|err| invalid("email", err)))
+        .transpose()?;
+    for (field, value) in [
+        ("organization_id", &q.organization_id),
+        ("license_type_id", &q.license_type_id),
+        ("product_id", &q.product_id),
+    ] {
+        if value.as_deref().is_some_and(|v| !is_well_formed(v)) {
+            return Err(invalid(field, "is not an id"));
+        }
+    }
+    if let Some(status) = &q.status {
+        status
+            .parse::<crate::domain::license::LicenseStatus>()
+            .map_err(|e| invalid("status", e))?;
+    }
+    let filter = LicenseFilter {
+        email: email.map(|e| e.as_str().to_owned()),
+        organization_id: q.organization_id,
+        status: q.status,
+        license_type_id: q.license_type_id,
+        product_id: q.product_id,
+        after: page.after()?,
+    };
+    let now = clock.now();
+    let licenses = licensing::list_licenses(&db, &filter, limit).await?;
+    let data: Vec<LicenseJson> = licenses.iter().map(|l| LicenseJson::new(l, now)).collect();
+    Ok(HttpResponse::Ok().json(Paged::new(data, limit, |l| l.id.clone())))
+}
+
+#[derive(Serialize)]
+struct LicenseDetail {
+    license: LicenseJson,
+    machines: Vec<MachineJson>,
+}
+
+fn license_id(path: &str) -> Result<&str, WebError> {
+    if is_well_formed(path) {
+        Ok(path)
+    } else {
+        Err(WebError::NotFound)
+    }
+}
+
+/// `GET /api/v1/licenses/{id}` (read)
+pub async fn get(
+    _client: ApiClient,
+    path: web::Path<String>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+) -> Result<HttpResponse, WebError> {
+    let id = license_id(&path)?;
+    let license = licensing::get_license(&db, id).await?;
+    let machines = licensing::active_machines(&db, id).await?;
+    Ok(HttpResponse::Ok().json(LicenseDetail {
+        license: LicenseJson::new(&license, clock.now()),
+        machines: machines.iter().map(MachineJson::from).collect(),
+    }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionBody {
+    reason: Option<String>,
+    /// renew: days to add to the later of the expiry and now.
+    days: Option<i64>,
+    /// renew: the new expiry instead.
+    expires_at: Option<i64>,
+}
+
+/// `POST /api/v1/licenses/{id}/actions/{suspend|reinstate|renew|revoke}` (write)
+pub async fn action(
+    req: HttpRequest,
+    client: ApiClient,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+) -> Result<HttpResponse, WebError> {
+    client.require(Scope::Write)?;
+    let (id, action) = path.into_inner();
+    let id = license_id(&id)?;
+    let parsed: ActionBody = if body.is_empty() {
+        ActionBody::default()
+    } else {
+        parse_json(&req, &body)?
+    };
+    if let Some(reason) = &parsed.reason
+        && reason.chars().count() > 500
+    {
+        return Err(invalid("reason", "at most 500 characters"));
+    }
+    let ctx = Ctx::new(
+        &db,
+        clock.as_ref(),
+        Actor::ApiToken {
+            token_id: client.token_id.clone(),
+        },
+    )
+    .with_request_id(Some(request_id(&req)));
+    let reason = parsed.reason.as_deref();
+    let license = if action == "renew" {
+        let renewal = match (parsed.days, parsed.expires_at) {
+            (Some(days), None) => Renewal::ExtendDays(days),
+            (None, Some(at)) => Renewal::Until(Timestamp::from_unix(at)),
+            _ => return Err(invalid("days", "give days or expires_at (one of them)")),
+        };
+        licensing::renew(&ctx, id, renewal, reason).await?
+    } else {
+        let Some(action) = LicenseAction::parse(&action) else {
+            return Err(WebError::NotFound);
+        };
+        if parsed.days.is_some() || parsed.expires_at.is_some() {
+            return Err(invalid("days", "only renew takes days or expires_at"));
+        }
+        licensing::change_status(&ctx, id, action, reason).await?
+    };
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({ "license": LicenseJson::new(&license, clock.now()) })))
+}

@@ -1,0 +1,180 @@
+//! Activation, deactivation and heartbeats, authenticated by the license
+//! key. Answers are signed.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
+use crate::domain::audit::Actor;
+use crate::domain::fingerprint::Fingerprint;
+use crate::domain::license_key::LicenseKey;
+use crate::services::context::Ctx;
+use crate::services::licensing::{self, ActivateInput};
+use crate::signing::KeyRing;
+use crate::store::Db;
+use crate::store::machines::DeactivatedBy;
+use crate::web::api::idempotency::{self, Reply};
+use crate::web::api::views::{LicenseJson, MachineJson};
+use crate::web::api::{invalid, parse_json, request_id, signed_json};
+use crate::web::error::WebError;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivateBody {
+    key: String,
+    fingerprint: String,
+    name: Option<String>,
+    platform: Option<String>,
+    product: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MachineBody {
+    key: String,
+    fingerprint: String,
+}
+
+#[derive(Serialize)]
+struct MachineAnswer {
+    machine: MachineJson,
+    license: LicenseJson,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_heartbeat_before: Option<i64>,
+}
+
+pub fn parse_fingerprint(s: &str) -> Result<Fingerprint, WebError> {
+    Fingerprint::parse(s).map_err(|e| invalid("fingerprint", e))
+}
+
+fn optional_text(
+    field: &str,
+    value: Option<String>,
+    max: usize,
+) -> Result<Option<String>, WebError> {
+    match value.map(|v| v.trim().to_owned()) {
+        None => Ok(None),
+        Some(v) if v.is_empty() => Ok(None),
+        Some(v) if v.chars().count() > max || v.chars().any(char::is_control) => Err(invalid(
+            field,
+            format!("must be at most {max} characters without control characters"),
+        )),
+        Some(v) => Ok(Some(v)),
+    }
+}
+
+/// `POST /api/v1/machines/activate`: 201 with the new machine, 200 when
+/// the fingerprint was already active (no second seat).
+pub async fn activate(
+    req: HttpRequest,
+    body: web::Bytes,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+    ring: web::Data<KeyRing>,
+) -> Result<HttpResponse, WebError> {
+    let parsed: ActivateBody = parse_json(&req, &body)?;
+    let input = ActivateInput {
+        fingerprint: parse_fingerprint(&parsed.fingerprint)?,
+        name: optional_text("name", parsed.name, 200)?,
+        platform: optional_text("platform", parsed.platform, 100)?,
+        product: optional_text("product", parsed.product, 64)?,
+        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        key: parsed.key,
+    };
+    let rid = request_id(&req);
+    // Retries are scoped to the key, so one key's retries never meet another's.
+    let scope = LicenseKey::parse(&input.key)
+        .map(|k| format!("key:{}", k.digest()))
+        .unwrap_or_else(|_| "key:malformed".to_owned());
+    let ctx = Ctx::new(&db, clock.as_ref(), Actor::Application).with_request_id(Some(rid.clone()));
+    let reply = idempotency::run(&req, &db, clock.as_ref(), &scope, &body, || async {
+        let activation = licensing::activate(&ctx, &input).await?;
+        let status = if activation.created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        Reply::json(
+            status,
+            &MachineAnswer {
+                machine: (&activation.machine).into(),
+                license: LicenseJson::new(&activation.license, clock.now()),
+                next_heartbeat_before: None,
+            },
+        )
+    })
+    .await?;
+    signed_reply(reply, &rid, &ring, clock.as_ref())
+}
+
+fn signed_reply(
+    reply: Reply,
+    rid: &str,
+    ring: &KeyRing,
+    clock: &dyn Clock,
+) -> Result<HttpResponse, WebError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(&reply.body).map_err(|e| WebError::Unexpected(e.into()))?;
+    let mut res = signed_json(reply.status, &value, rid, ring, clock)?;
+    if reply.replayed {
+        res.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("idempotent-replayed"),
+            actix_web::http::header::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(res)
+}
+
+/// `POST /api/v1/machines/deactivate`
+pub async fn deactivate(
+    req: HttpRequest,
+    body: web::Bytes,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+    ring: web::Data<KeyRing>,
+) -> Result<HttpResponse, WebError> {
+    let parsed: MachineBody = parse_json(&req, &body)?;
+    let fingerprint = parse_fingerprint(&parsed.fingerprint)?;
+    let rid = request_id(&req);
+    let ctx = Ctx::new(&db, clock.as_ref(), Actor::Application).with_request_id(Some(rid.clone()));
+    let done =
+        licensing::deactivate(&ctx, &parsed.key, &fingerprint, DeactivatedBy::Application).await?;
+    signed_json(
+        StatusCode::OK,
+        &MachineAnswer {
+            machine: (&done.machine).into(),
+            license: LicenseJson::new(&done.license, clock.now()),
+            next_heartbeat_before: None,
+        },
+        &rid,
+        &ring,
+        clock.as_ref(),
+    )
+}
+
+/// `POST /api/v1/machines/heartbeat`
+pub async fn heartbeat(
+    req: HttpRequest,
+    body: web::Bytes,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+    ring: web::Data<KeyRing>,
+) -> Result<HttpResponse, WebError> {
+    let parsed: MachineBody = parse_json(&req, &body)?;
+    let fingerprint = parse_fingerprint(&parsed.fingerprint)?;
+    let rid = request_id(&req);
+    let ctx = Ctx::new(&db, clock.as_ref(), Actor::Application).with_request_id(Some(rid.clone()));
+    let beat = licensing::heartbeat(&ctx, &parsed.key, &fingerprint).await?;
+    signed_json(
+        StatusCode::OK,
+        &MachineAnswer {
+            machine: (&beat.machine).into(),
+            license: LicenseJson::new(&beat.license, clock.now()),
+            next_heartbeat_before: beat.next_deadline.map(|t| t.unix()),
+        },
+        &rid,
+        &ring,
+        clock.as_ref(),
+    )
+}

@@ -1,0 +1,280 @@
+//! The JSON API, `/api/v1`. Machine endpoints authenticate with the license
+//! key itself; provisioning endpoints with a bearer API token.
+
+pub mod auth;
+pub mod catalog;
+pub mod customers;
+pub mod idempotency;
+pub mod licenses;
+pub mod machines;
+pub mod views;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+use crate::clock::Clock;
+use crate::services::licensing::LicensingError;
+use crate::signing::{KeyRing, response_signing_message};
+use crate::web::error::{Problem, WebError};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1")
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(crate::web::MAX_BODY_BYTES)
+                    .error_handler(json_error),
+            )
+            .app_data(web::QueryConfig::default().error_handler(query_error))
+            .app_data(web::PathConfig::default().error_handler(path_error))
+            .service(web::resource("/licenses/validate").route(web::post().to(licenses::validate)))
+            .service(web::resource("/machines/activate").route(web::post().to(machines::activate)))
+            .service(
+                web::resource("/machines/deactivate").route(web::post().to(machines::deactivate)),
+            )
+            .service(
+                web::resource("/machines/heartbeat").route(web::post().to(machines::heartbeat)),
+            )
+            .service(
+                web::resource("/products")
+                    .route(web::get().to(catalog::list_products))
+                    .route(web::post().to(catalog::create_product)),
+            )
+            .service(
+                web::resource("/license-types")
+                    .route(web::get().to(catalog::list_license_types))
+                    .route(web::post().to(catalog::create_license_type)),
+            )
+            .service(
+                web::resource("/licenses")
+                    .route(web::get().to(licenses::list))
+                    .route(web::post().to(licenses::create)),
+            )
+            .service(web::resource("/licenses/{id}").route(web::get().to(licenses::get)))
+            .service(
+                web::resource("/licenses/{id}/actions/{action}")
+                    .route(web::post().to(licenses::action)),
+            )
+            .service(web::resource("/customers").route(web::get().to(customers::find))),
+    );
+}
+
+fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError as E;
+    let problem = match &err {
+        E::OverflowKnownLength { .. } | E::Overflow { .. } => Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "The body is over the limit of {} bytes.",
+                crate::web::MAX_BODY_BYTES
+            ),
+        ),
+        E::ContentType => Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Send the body as JSON with Content-Type: application/json.",
+        ),
+        E::Deserialize(e) => serde_problem(e),
+        other => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("The body could not be read: {other}."),
+        ),
+    };
+    WebError::from(problem).into()
+}
+
+fn serde_problem(e: &serde_json::Error) -> Problem {
+    if e.is_data() {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!("The JSON does not fit: {e}."),
+        )
+    } else {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("The body is not valid JSON: {e}."),
+        )
+    }
+}
+
+/// Parses a JSON body read as bytes (handlers that also need the raw bytes,
+/// for idempotency); the same answers as actix's JSON extractor.
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<T, WebError> {
+    let json_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .is_some_and(|v| {
+            v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
+        });
+    if !json_type {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Send the body as JSON with Content-Type: application/json.",
+        )
+        .into());
+    }
+    serde_json::from_slice(body).map_err(|e| serde_problem(&e).into())
+}
+
+fn query_error(err: actix_web::error::QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    WebError::from(Problem::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+        format!("The query string does not fit: {err}."),
+    ))
+    .into()
+}
+
+fn path_error(err: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
+    WebError::from(Problem::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("No such resource: {err}."),
+    ))
+    .into()
+}
+
+/// A field that failed its rules.
+pub fn invalid(field: &str, detail: impl std::fmt::Display) -> WebError {
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+        format!("{field}: {detail}"),
+    )
+    .with("field", serde_json::Value::String(field.to_owned()))
+    .into()
+}
+
+impl From<LicensingError> for WebError {
+    fn from(err: LicensingError) -> Self {
+        match err {
+            LicensingError::Refused(code) => {
+                let status = if code == crate::domain::license::ValidationCode::TooManyMachines {
+                    StatusCode::CONFLICT
+                } else {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                };
+                Problem::new(status, code.as_str(), code.detail()).into()
+            }
+            LicensingError::DeactivationNotAllowed => Problem::new(
+                StatusCode::FORBIDDEN,
+                "DEACTIVATION_NOT_ALLOWED",
+                err.to_string(),
+            )
+            .into(),
+            LicensingError::DeactivationLimit { .. } => Problem::new(
+                StatusCode::CONFLICT,
+                "DEACTIVATION_LIMIT_REACHED",
+                err.to_string(),
+            )
+            .into(),
+            LicensingError::NotFound(what) => Problem::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("No such {what}."),
+            )
+            .into(),
+            LicensingError::Invalid(msg) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", msg).into()
+            }
+            LicensingError::Conflict(msg) => {
+                Problem::new(StatusCode::CONFLICT, "conflict", msg).into()
+            }
+            LicensingError::Unexpected(e) => e.into(),
+        }
+    }
+}
+
+/// A JSON answer signed with the active key: `Licensor-Signature` covers
+/// the request id, the `Date` header and the body's digest, so an
+/// application can tell a genuine answer from a spoofed local server.
+pub fn signed_json<T: Serialize>(
+    status: StatusCode,
+    value: &T,
+    request_id: &str,
+    ring: &KeyRing,
+    clock: &dyn Clock,
+) -> Result<HttpResponse, WebError> {
+    let body = serde_json::to_vec(value).map_err(|e| WebError::Unexpected(e.into()))?;
+    let date = clock.now().to_http_date();
+    let mut res = HttpResponse::build(status);
+    res.content_type("application/json")
+        .insert_header(("Date", date.clone()))
+        .insert_header(("Cache-Control", "no-store"));
+    if let Some((kid, sig)) =
+        ring.sign(response_signing_message(request_id, &date, &body).as_bytes())
+    {
+        use base64::Engine;
+        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig);
+        res.insert_header((
+            "Licensor-Signature",
+            format!("kid=\"{kid}\", alg=\"ed25519\", sig=\"{sig}\""),
+        ));
+    }
+    Ok(res.body(body))
+}
+
+/// Page size and cursor of list endpoints.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+pub const DEFAULT_PAGE: i64 = 50;
+pub const MAX_PAGE: i64 = 200;
+
+impl Page {
+    pub fn limit(&self) -> Result<i64, WebError> {
+        match self.limit {
+            None => Ok(DEFAULT_PAGE),
+            Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+            Some(_) => Err(invalid("limit", format!("must be from 1 to {MAX_PAGE}"))),
+        }
+    }
+
+    pub fn after(&self) -> Result<Option<String>, WebError> {
+        match &self.cursor {
+            None => Ok(None),
+            Some(c) if crate::domain::id::is_well_formed(c) => Ok(Some(c.clone())),
+            Some(_) => Err(invalid("cursor", "is not a cursor this API returned")),
+        }
+    }
+}
+
+/// `{data, next_cursor}`: the cursor is the last id when the page was full.
+#[derive(Serialize)]
+pub struct Paged<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Paged<T> {
+    pub fn new(data: Vec<T>, limit: i64, last_id: impl Fn(&T) -> String) -> Self {
+        let full = i64::try_from(data.len()).unwrap_or(i64::MAX) >= limit;
+        let next_cursor = if full { data.last().map(last_id) } else { None };
+        Self { data, next_cursor }
+    }
+}
+
+/// The request id actix-tracing gave this request.
+pub fn request_id(req: &HttpRequest) -> String {
+    use actix_web::HttpMessage;
+    req.extensions()
+        .get::<tracing_actix_web::RequestId>()
+        .map(ToString::to_string)
+        .unwrap_or_default()
+}
