@@ -95,6 +95,10 @@ pub struct Settings {
     /// A file holding the server secret (generated on first start when absent).
     pub secret_file: PathBuf,
     pub vendor_name: String,
+    /// Requests per minute per client IP to the key-authenticated API; 0 = off.
+    pub api_rate_limit_ip: u32,
+    /// Requests per minute per license key; 0 = off.
+    pub api_rate_limit_key: u32,
     pub log_format: LogFormat,
     pub log_filter: String,
 }
@@ -147,6 +151,16 @@ pub const KNOWN: &[Known] = &[
         key: "vendor_name",
         default: "Licensor",
         help: "the vendor's name shown on pages and in emails",
+    },
+    Known {
+        key: "api_rate_limit_ip",
+        default: "600",
+        help: "requests per minute per client IP to validate/activate/deactivate/heartbeat; 0 turns it off",
+    },
+    Known {
+        key: "api_rate_limit_key",
+        default: "120",
+        help: "requests per minute per license key to the same endpoints; 0 turns it off",
     },
     Known {
         key: "log_format",
@@ -325,6 +339,17 @@ impl RawSettings {
                 }
             },
         )?;
+        let per_minute = |v: &str| {
+            v.parse::<u32>()
+                .ok()
+                .filter(|n| *n <= 10_000_000)
+                .ok_or_else(|| {
+                    format!("`{v}` is not a whole number of requests per minute (0 = off)")
+                })
+        };
+        let api_rate_limit_ip = self.parse("api_rate_limit_ip", || "600".to_owned(), per_minute)?;
+        let api_rate_limit_key =
+            self.parse("api_rate_limit_key", || "120".to_owned(), per_minute)?;
         let log_format = self.parse(
             "log_format",
             || "pretty".to_owned(),
@@ -355,6 +380,8 @@ impl RawSettings {
             },
             secret_file,
             vendor_name,
+            api_rate_limit_ip,
+            api_rate_limit_key,
             log_format,
             log_filter,
         })
@@ -512,6 +539,12 @@ mod tests {
             ("LICENSOR_LOG_FORMAT", "xml", "`log_format`"),
             ("LICENSOR_LOG", "info,=[", "`log`"),
             ("LICENSOR_VENDOR_NAME", "", "`vendor_name`"),
+            ("LICENSOR_API_RATE_LIMIT_IP", "-1", "`api_rate_limit_ip`"),
+            (
+                "LICENSOR_API_RATE_LIMIT_KEY",
+                "lots",
+                "`api_rate_limit_key`",
+            ),
         ];
         for (var, value, named) in cases {
             let mut raw = RawSettings::default();

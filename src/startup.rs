@@ -13,6 +13,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
+use crate::jobs;
 use crate::secret::ServerSecret;
 use crate::services::{demo, keys};
 use crate::store::Db;
@@ -20,12 +21,15 @@ use crate::telemetry::RequestSpan;
 use crate::web;
 use crate::web::assets::Assets;
 use crate::web::layout::Site;
+use crate::web::ratelimit::ApiLimits;
 
 /// A built, bound, not yet running server.
 pub struct Application {
     port: u16,
     server: Server,
     db: Db,
+    clock: SharedClock,
+    limits: Data<ApiLimits>,
 }
 
 /// Options beyond the settings, for `serve --demo` and for tests.
@@ -76,10 +80,15 @@ impl ApplicationBuilder {
         ));
         let assets = Data::new(assets);
         let db_data = Data::new(db.clone());
-        let clock_data: Data<dyn crate::clock::Clock> = Data::from(clock);
+        let clock_data: Data<dyn crate::clock::Clock> = Data::from(clock.clone());
         let ring = Data::new(ring);
         let cipher = Data::new(cipher);
+        let limits = Data::new(ApiLimits::new(
+            settings.api_rate_limit_ip,
+            settings.api_rate_limit_key,
+        ));
 
+        let app_limits = limits.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(ErrorHandlers::new().default_handler(web::error::render_error))
@@ -91,6 +100,7 @@ impl ApplicationBuilder {
                 .app_data(clock_data.clone())
                 .app_data(ring.clone())
                 .app_data(cipher.clone())
+                .app_data(app_limits.clone())
                 .configure(web::routes)
                 .default_service(actix_web::web::to(web::error::not_found))
         })
@@ -99,7 +109,13 @@ impl ApplicationBuilder {
         .shutdown_timeout(10)
         .run();
 
-        Ok(Application { port, server, db })
+        Ok(Application {
+            port,
+            server,
+            db,
+            clock,
+            limits,
+        })
     }
 }
 
@@ -125,9 +141,21 @@ impl Application {
         &self.db
     }
 
-    /// Serves until SIGINT/SIGTERM, then drains and closes the pool.
+    /// Serves until SIGINT/SIGTERM, with the background jobs beside the
+    /// server; then drains and closes the pool.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let maintenance = tokio::spawn(jobs::run_maintenance(self.db.clone(), self.clock.clone()));
+        let limits = self.limits.clone();
+        let pruning = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(jobs::MAINTENANCE_EVERY);
+            loop {
+                tick.tick().await;
+                limits.prune();
+            }
+        });
         let result = self.server.await.context("the HTTP server failed");
+        maintenance.abort();
+        pruning.abort();
         self.db.close().await;
         result
     }

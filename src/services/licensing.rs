@@ -738,6 +738,43 @@ pub async fn heartbeat(
     })
 }
 
+/// Frees the seats of every floating machine whose heartbeat window passed
+/// (the background reaper); returns how many seats were freed.
+pub async fn reap_dead_machines(ctx: &Ctx<'_>, batch: i64) -> Result<i64, LicensingError> {
+    let now = ctx.clock.now();
+    let mut freed = 0;
+    for license_id in machines::licenses_with_dead_seats(ctx.db.pool(), now, batch).await? {
+        let mut tx = ctx.db.begin_write().await?;
+        let Some(row) = licenses::find_by_id(&mut *tx, &license_id).await? else {
+            continue;
+        };
+        let before = load_view(&mut *tx, row).await?;
+        let reaped = reap_dead_seats(&mut tx, &before, now).await?;
+        if reaped > 0 {
+            let row = licenses::find_by_id(&mut *tx, &license_id)
+                .await?
+                .ok_or(LicensingError::NotFound("license"))?;
+            let after = load_view(&mut *tx, row).await?;
+            record(
+                ctx,
+                &mut tx,
+                "license.deactivated",
+                &after,
+                json!({
+                    "by": DeactivatedBy::Heartbeat.as_str(),
+                    "machines": reaped,
+                    "before": before.snapshot(),
+                    "after": after.snapshot(),
+                }),
+            )
+            .await?;
+        }
+        tx.commit().await.context("committing the reaping")?;
+        freed += reaped;
+    }
+    Ok(freed)
+}
+
 // ---------------------------------------------------------------- status
 
 /// The actions support and provisioning take on a license.

@@ -184,3 +184,26 @@ where
     .await?;
     Ok(n)
 }
+
+/// Live machines of floating licenses whose heartbeat window has passed:
+/// (license id), at most `limit` licenses.
+pub async fn licenses_with_dead_seats(
+    pool: &sqlx::AnyPool,
+    now: Timestamp,
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT DISTINCT m.license_id FROM machines m \
+         JOIN licenses l ON l.id = m.license_id \
+         JOIN license_types lt ON lt.id = l.license_type_id \
+         WHERE m.deactivated_at IS NULL AND lt.floating = 1 \
+         AND lt.heartbeat_window_secs IS NOT NULL \
+         AND m.last_heartbeat_at < $1 - lt.heartbeat_window_secs \
+         ORDER BY m.license_id LIMIT $2",
+    )
+    .bind(now.unix())
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}

@@ -428,7 +428,16 @@ async fn the_term_can_start_at_first_activation() {
 
 #[tokio::test]
 async fn two_hundred_concurrent_activations_take_exactly_five_seats() {
-    let app = spawn_app().await;
+    // One client and one key send all 200: the rate limits are lifted, as
+    // for a benchmark.
+    let app = crate::helpers::spawn_app_with(
+        |raw| {
+            raw.set("api_rate_limit_ip", "0", licensor::config::Source::Default);
+            raw.set("api_rate_limit_key", "0", licensor::config::Source::Default);
+        },
+        false,
+    )
+    .await;
     let p = app.provision(json!({ "max_machines": 5 })).await;
     let tasks: Vec<_> = (0..200)
         .map(|i| {
@@ -555,6 +564,116 @@ async fn every_change_writes_an_audit_event_with_its_actor() {
     assert_eq!(data["before"]["status"], "active");
     assert_eq!(data["after"]["status"], "suspended");
     assert_eq!(data["reason"], "fraud check");
+}
+
+#[tokio::test]
+async fn validation_is_rate_limited_per_key_and_per_ip() {
+    let app = crate::helpers::spawn_app_with(
+        |raw| {
+            raw.set("api_rate_limit_ip", "8", licensor::config::Source::Default);
+            raw.set("api_rate_limit_key", "3", licensor::config::Source::Default);
+        },
+        false,
+    )
+    .await;
+    let p = app.provision(json!({})).await;
+    let send = |key: String| {
+        let req = app
+            .client
+            .post(app.url("/api/v1/licenses/validate"))
+            .json(&json!({ "key": key, "fingerprint": "fp" }));
+        async move { req.send().await.unwrap() }
+    };
+    for remaining in (0..3).rev() {
+        let res = send(p.key.clone()).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["ratelimit-limit"], "3");
+        assert_eq!(
+            res.headers()["ratelimit-remaining"],
+            remaining.to_string().as_str()
+        );
+    }
+    let res = send(p.key.clone()).await;
+    assert_eq!(res.status(), 429);
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(res.headers()["ratelimit-remaining"], "0");
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["code"], "rate_limited");
+    // Other keys from the same address go on until the address's limit.
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let other = licensor::domain::license_key::LicenseKey::generate()
+            .unwrap()
+            .expose();
+        statuses.push(send(other).await.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 429, 429]);
+}
+
+#[tokio::test]
+async fn the_maintenance_pass_frees_dead_seats_and_old_idempotency_keys() {
+    let app = spawn_app().await;
+    let p = app
+        .provision(json!({ "floating": true, "heartbeat_window_secs": 300, "max_machines": 2 }))
+        .await;
+    for fp in ["fp-1", "fp-2"] {
+        let res = app
+            .client
+            .post(app.url("/api/v1/machines/activate"))
+            .header("Idempotency-Key", fp)
+            .json(&json!({ "key": p.key, "fingerprint": fp }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+    }
+    let clock: licensor::clock::SharedClock = app.clock.clone();
+    app.clock.advance_secs(200);
+    let beat = app
+        .post_json(
+            "/api/v1/machines/heartbeat",
+            None,
+            &json!({ "key": p.key, "fingerprint": "fp-2" }),
+        )
+        .await;
+    assert_eq!(beat.status(), 200);
+    app.clock.advance_secs(200);
+    let done = licensor::jobs::maintenance_pass(&app.db, &clock)
+        .await
+        .unwrap();
+    assert_eq!(done.seats_freed, 1, "fp-1 missed its window, fp-2 did not");
+    assert_eq!(done.idempotency_keys_purged, 0, "keys are kept 24 hours");
+    let (used,): (i64,) = sqlx::query_as("SELECT machines_used FROM licenses WHERE id = $1")
+        .bind(&p.license_id)
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(used, 1);
+    let (by,): (Option<String>,) =
+        sqlx::query_as("SELECT deactivated_by FROM machines WHERE fingerprint = 'fp-1'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(by.as_deref(), Some("heartbeat"));
+    let (events,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM events WHERE kind = 'license.deactivated' AND actor_kind = 'system'",
+    )
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(events, 1);
+
+    app.clock.advance_secs(DAY);
+    let done = licensor::jobs::maintenance_pass(&app.db, &clock)
+        .await
+        .unwrap();
+    assert_eq!(done.idempotency_keys_purged, 2);
+    assert_eq!(done.seats_freed, 1, "fp-2 has been silent a day too");
 }
 
 impl TestApp {

@@ -22,9 +22,10 @@ use crate::web::api::auth::ApiClient;
 use crate::web::api::idempotency::{self, Reply};
 use crate::web::api::machines::parse_fingerprint;
 use crate::web::api::views::{LicenseJson, MachineJson, NextAction, next_action};
-use crate::web::api::{Page, Paged, invalid, parse_json, request_id, signed_json};
+use crate::web::api::{Page, Paged, invalid, limit, parse_json, request_id, signed_json};
 use crate::web::error::WebError;
 use crate::web::layout::Site;
+use crate::web::ratelimit::{ApiLimits, annotate};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,8 +66,10 @@ pub async fn validate(
     clock: web::Data<dyn Clock>,
     ring: web::Data<KeyRing>,
     site: web::Data<Site>,
+    limits: web::Data<ApiLimits>,
 ) -> Result<HttpResponse, WebError> {
     let parsed: ValidateBody = parse_json(&req, &body)?;
+    let allowance = limit(&limits, &req, &parsed.key)?;
     let fingerprint = parsed
         .fingerprint
         .as_deref()
@@ -113,7 +116,9 @@ pub async fn validate(
             nonce: parsed.nonce,
         },
     };
-    signed_json(StatusCode::OK, &answer, &rid, &ring, clock.as_ref())
+    let mut res = signed_json(StatusCode::OK, &answer, &rid, &ring, clock.as_ref())?;
+    annotate(&mut res, allowance);
+    Ok(res)
 }
 
 #[derive(Debug, Deserialize)]

@@ -16,8 +16,9 @@ use crate::store::Db;
 use crate::store::machines::DeactivatedBy;
 use crate::web::api::idempotency::{self, Reply};
 use crate::web::api::views::{LicenseJson, MachineJson};
-use crate::web::api::{invalid, parse_json, request_id, signed_json};
+use crate::web::api::{client_ip, invalid, limit, parse_json, request_id, signed_json};
 use crate::web::error::WebError;
+use crate::web::ratelimit::{ApiLimits, annotate};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,14 +73,16 @@ pub async fn activate(
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
     ring: web::Data<KeyRing>,
+    limits: web::Data<ApiLimits>,
 ) -> Result<HttpResponse, WebError> {
     let parsed: ActivateBody = parse_json(&req, &body)?;
+    let allowance = limit(&limits, &req, &parsed.key)?;
     let input = ActivateInput {
         fingerprint: parse_fingerprint(&parsed.fingerprint)?,
         name: optional_text("name", parsed.name, 200)?,
         platform: optional_text("platform", parsed.platform, 100)?,
         product: optional_text("product", parsed.product, 64)?,
-        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        ip: client_ip(&req).map(|ip| ip.to_string()),
         key: parsed.key,
     };
     let rid = request_id(&req);
@@ -105,7 +108,9 @@ pub async fn activate(
         )
     })
     .await?;
-    signed_reply(reply, &rid, &ring, clock.as_ref())
+    let mut res = signed_reply(reply, &rid, &ring, clock.as_ref())?;
+    annotate(&mut res, allowance);
+    Ok(res)
 }
 
 fn signed_reply(
@@ -133,14 +138,16 @@ pub async fn deactivate(
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
     ring: web::Data<KeyRing>,
+    limits: web::Data<ApiLimits>,
 ) -> Result<HttpResponse, WebError> {
     let parsed: MachineBody = parse_json(&req, &body)?;
+    let allowance = limit(&limits, &req, &parsed.key)?;
     let fingerprint = parse_fingerprint(&parsed.fingerprint)?;
     let rid = request_id(&req);
     let ctx = Ctx::new(&db, clock.as_ref(), Actor::Application).with_request_id(Some(rid.clone()));
     let done =
         licensing::deactivate(&ctx, &parsed.key, &fingerprint, DeactivatedBy::Application).await?;
-    signed_json(
+    let mut res = signed_json(
         StatusCode::OK,
         &MachineAnswer {
             machine: (&done.machine).into(),
@@ -150,7 +157,9 @@ pub async fn deactivate(
         &rid,
         &ring,
         clock.as_ref(),
-    )
+    )?;
+    annotate(&mut res, allowance);
+    Ok(res)
 }
 
 /// `POST /api/v1/machines/heartbeat`
@@ -160,13 +169,15 @@ pub async fn heartbeat(
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
     ring: web::Data<KeyRing>,
+    limits: web::Data<ApiLimits>,
 ) -> Result<HttpResponse, WebError> {
     let parsed: MachineBody = parse_json(&req, &body)?;
+    let allowance = limit(&limits, &req, &parsed.key)?;
     let fingerprint = parse_fingerprint(&parsed.fingerprint)?;
     let rid = request_id(&req);
     let ctx = Ctx::new(&db, clock.as_ref(), Actor::Application).with_request_id(Some(rid.clone()));
     let beat = licensing::heartbeat(&ctx, &parsed.key, &fingerprint).await?;
-    signed_json(
+    let mut res = signed_json(
         StatusCode::OK,
         &MachineAnswer {
             machine: (&beat.machine).into(),
@@ -176,5 +187,7 @@ pub async fn heartbeat(
         &rid,
         &ring,
         clock.as_ref(),
-    )
+    )?;
+    annotate(&mut res, allowance);
+    Ok(res)
 }

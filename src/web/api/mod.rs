@@ -270,6 +270,23 @@ impl<T> Paged<T> {
     }
 }
 
+/// The client's address (the TCP peer; proxies are not trusted here).
+pub fn client_ip(req: &HttpRequest) -> Option<std::net::IpAddr> {
+    req.peer_addr().map(|a| a.ip())
+}
+
+/// Applies the key-API rate limits for a request naming `key` (as typed).
+pub fn limit(
+    limits: &crate::web::ratelimit::ApiLimits,
+    req: &HttpRequest,
+    key: &str,
+) -> Result<Option<crate::web::ratelimit::Allowance>, WebError> {
+    let digest = crate::domain::license_key::LicenseKey::parse(key)
+        .ok()
+        .map(|k| k.digest());
+    limits.check(client_ip(req), digest.as_deref())
+}
+
 /// The request id actix-tracing gave this request.
 pub fn request_id(req: &HttpRequest) -> String {
     use actix_web::HttpMessage;

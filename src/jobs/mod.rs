@@ -1,0 +1,55 @@
+//! Background loops started by `serve`. Each pass is a plain function the
+//! tests call directly; the loop only repeats it.
+
+use std::time::Duration;
+
+use crate::clock::SharedClock;
+use crate::domain::audit::Actor;
+use crate::services::context::Ctx;
+use crate::services::licensing;
+use crate::store::{Db, idempotency};
+
+/// How often housekeeping runs.
+pub const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
+
+/// What one housekeeping pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Maintenance {
+    pub seats_freed: i64,
+    pub idempotency_keys_purged: u64,
+}
+
+/// One pass: frees floating seats whose heartbeats stopped and forgets
+/// idempotency keys past their retention.
+pub async fn maintenance_pass(db: &Db, clock: &SharedClock) -> anyhow::Result<Maintenance> {
+    let ctx = Ctx::new(db, clock.as_ref(), Actor::System);
+    let seats_freed = licensing::reap_dead_machines(&ctx, 500)
+        .await
+        .map_err(|e| anyhow::anyhow!("reaping dead seats: {e}"))?;
+    let idempotency_keys_purged = idempotency::purge_expired(db.pool(), clock.now()).await?;
+    Ok(Maintenance {
+        seats_freed,
+        idempotency_keys_purged,
+    })
+}
+
+/// Runs [`maintenance_pass`] forever; a failed pass is logged and retried
+/// at the next tick.
+pub async fn run_maintenance(db: Db, clock: SharedClock) {
+    let mut tick = tokio::time::interval(MAINTENANCE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match maintenance_pass(&db, &clock).await {
+            Ok(done) if done != Maintenance::default() => {
+                tracing::info!(
+                    seats_freed = done.seats_freed,
+                    idempotency_keys_purged = done.idempotency_keys_purged,
+                    "maintenance pass"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "maintenance pass failed"),
+        }
+    }
+}
