@@ -269,3 +269,49 @@ pub async fn type_entitlements(
 ) -> Result<Vec<String>, CatalogError> {
     Ok(crate::store::licenses::entitlements_of_type(db.pool(), license_type_id).await?)
 }
+
+async fn record_type_event(
+    ctx: &Ctx<'_>,
+    tx: &mut crate::store::Tx,
+    kind: &str,
+    id: &str,
+) -> Result<(), CatalogError> {
+    let mut event = NewEvent::new(kind, &ctx.actor);
+    event.request_id = ctx.request_id.as_deref();
+    event.data = json!({ "license_type_id": id });
+    events::insert(tx, ctx.clock.now(), &event).await?;
+    Ok(())
+}
+
+/// Deletes a license type that no license uses; one in use can only be
+/// retired.
+pub async fn delete_license_type(ctx: &Ctx<'_>, id: &str) -> Result<(), CatalogError> {
+    let mut tx = ctx.db.begin_write().await?;
+    if !license_types::delete_unused(&mut tx, id).await? {
+        let exists = license_types::find_by_id(ctx.db.pool(), id)
+            .await?
+            .is_some();
+        return Err(if exists {
+            CatalogError::Conflict(
+                "licenses of this type exist; retire the type instead of deleting it".to_owned(),
+            )
+        } else {
+            CatalogError::NotFound("license type")
+        });
+    }
+    record_type_event(ctx, &mut tx, "license_type.deleted", id).await?;
+    tx.commit().await.context("committing the deletion")?;
+    Ok(())
+}
+
+/// Retires a license type: no new licenses; existing ones keep working.
+pub async fn retire_license_type(ctx: &Ctx<'_>, id: &str) -> Result<LicenseTypeRow, CatalogError> {
+    let mut tx = ctx.db.begin_write().await?;
+    if license_types::retire(&mut tx, id, ctx.clock.now()).await? {
+        record_type_event(ctx, &mut tx, "license_type.retired", id).await?;
+    }
+    tx.commit().await.context("committing the retirement")?;
+    license_types::find_by_id(ctx.db.pool(), id)
+        .await?
+        .ok_or(CatalogError::NotFound("license type"))
+}

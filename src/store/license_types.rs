@@ -146,3 +146,27 @@ pub async fn add_entitlements(
     }
     Ok(())
 }
+
+/// Deletes a type no license uses; false when it is in use or absent.
+pub async fn delete_unused(tx: &mut Tx, id: &str) -> Result<bool, sqlx::Error> {
+    let res = sqlx::query(
+        "DELETE FROM license_types WHERE id = $1 \
+         AND NOT EXISTS (SELECT 1 FROM licenses WHERE license_type_id = $1)",
+    )
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+/// Retires a type: no new licenses of it; existing ones go on.
+pub async fn retire(tx: &mut Tx, id: &str, now: Timestamp) -> Result<bool, sqlx::Error> {
+    let res = sqlx::query(
+        "UPDATE license_types SET retired_at = $2 WHERE id = $1 AND retired_at IS NULL",
+    )
+    .bind(id)
+    .bind(now.unix())
+    .execute(&mut **tx)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}

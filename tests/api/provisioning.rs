@@ -261,3 +261,130 @@ async fn the_cli_prints_a_token_that_works() {
     assert_eq!(name, "crm");
     assert_ne!(digest, token, "stored hashed");
 }
+
+#[tokio::test]
+async fn a_type_in_use_is_retired_not_deleted() {
+    let app = spawn_app().await;
+    let p = app.provision(json!({})).await;
+    let type_url = format!("/api/v1/license-types/{}", p.license_type_id);
+    let del = app
+        .client
+        .delete(app.url(&type_url))
+        .bearer_auth(&p.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), 409);
+    assert_eq!(
+        del.json::<Value>().await.unwrap()["code"],
+        "license_type_in_use"
+    );
+
+    let res = app
+        .post_json(&format!("{type_url}/retire"), Some(&p.token), &json!({}))
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["retired"], true);
+    let res = app
+        .post_json(
+            "/api/v1/licenses",
+            Some(&p.token),
+            &json!({ "license_type_id": p.license_type_id }),
+        )
+        .await;
+    assert_eq!(res.status(), 422, "no new licenses of a retired type");
+    assert_eq!(
+        app.activate(&p.key, "fp-1").await.status(),
+        201,
+        "existing licenses go on"
+    );
+
+    // A type nobody uses can be deleted; its Location no longer answers.
+    let product: Value = app
+        .get_json("/api/v1/products", &p.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let product_id = product["data"][0]["id"].as_str().unwrap().to_owned();
+    let res = app
+        .post_json(
+            "/api/v1/license-types",
+            Some(&p.token),
+            &json!({ "product_id": product_id, "name": "Unused", "max_machines": 1 }),
+        )
+        .await;
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(app.get_json(&location, &p.token).await.status(), 200);
+    let del = app
+        .client
+        .delete(app.url(&location))
+        .bearer_auth(&p.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), 204);
+    assert_eq!(app.get_json(&location, &p.token).await.status(), 404);
+    let product = app
+        .get_json(&format!("/api/v1/products/{product_id}"), &p.token)
+        .await;
+    assert_eq!(product.status(), 200);
+}
+
+#[tokio::test]
+async fn the_openapi_document_covers_every_endpoint() {
+    let app = spawn_app().await;
+    let res = app.get("/api/openapi.json").await;
+    assert_eq!(res.status(), 200);
+    let doc: Value = res.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let expected = [
+        ("post", "/api/v1/licenses/validate"),
+        ("post", "/api/v1/machines/activate"),
+        ("post", "/api/v1/machines/deactivate"),
+        ("post", "/api/v1/machines/heartbeat"),
+        ("get", "/api/v1/products"),
+        ("post", "/api/v1/products"),
+        ("get", "/api/v1/products/{id}"),
+        ("get", "/api/v1/license-types"),
+        ("post", "/api/v1/license-types"),
+        ("get", "/api/v1/license-types/{id}"),
+        ("delete", "/api/v1/license-types/{id}"),
+        ("post", "/api/v1/license-types/{id}/retire"),
+        ("get", "/api/v1/licenses"),
+        ("post", "/api/v1/licenses"),
+        ("get", "/api/v1/licenses/{id}"),
+        ("post", "/api/v1/licenses/{id}/actions/{action}"),
+        ("get", "/api/v1/customers"),
+    ];
+    let documented: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|item| item.as_object().unwrap().len())
+        .sum();
+    assert_eq!(documented, expected.len());
+    for (method, path) in expected {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} is documented"
+        );
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["token"]["scheme"],
+        "bearer"
+    );
+    // The document describes what the API really answers: check one shape.
+    let p = app.provision(json!({})).await;
+    let v = app
+        .validate(json!({ "key": p.key, "fingerprint": "fp" }))
+        .await;
+    let props = doc["components"]["schemas"]["ValidationAnswer"]["properties"]
+        .as_object()
+        .unwrap();
+    let mut documented: Vec<&String> = props.keys().collect();
+    let mut answered: Vec<&String> = v.as_object().unwrap().keys().collect();
+    documented.sort();
+    answered.sort();
+    assert_eq!(documented, answered);
+}

@@ -11,6 +11,7 @@ use crate::services::api_tokens::Scope;
 use crate::services::catalog::{self, CatalogError, NewLicenseTypeInput, NewProductInput};
 use crate::services::context::Ctx;
 use crate::store::{Db, license_types, products};
+use crate::web::api::ProblemDoc;
 use crate::web::api::auth::ApiClient;
 use crate::web::api::idempotency::{self, Reply};
 use crate::web::api::views::{LicenseTypeJson, ProductJson};
@@ -53,7 +54,7 @@ fn token_ctx<'a>(
     .with_request_id(Some(request_id(req)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductBody {
     code: String,
@@ -64,7 +65,11 @@ pub struct ProductBody {
     activation_instructions: String,
 }
 
-/// `POST /api/v1/products` (write)
+/// Create a product
+#[utoipa::path(post, path = "/api/v1/products", tag = "provisioning",
+    request_body = ProductBody, security(("token" = ["write"])),
+    responses((status = 201, body = ProductJson), (status = 409, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn create_product(
     req: HttpRequest,
     client: ApiClient,
@@ -97,7 +102,10 @@ pub async fn create_product(
     Ok(reply.into_response())
 }
 
-/// `GET /api/v1/products` (read)
+/// List products
+#[utoipa::path(get, path = "/api/v1/products", tag = "provisioning",
+    params(Page), security(("token" = ["read"])),
+    responses((status = 200, body = Paged<ProductJson>)))]
 pub async fn list_products(
     _client: ApiClient,
     page: web::Query<Page>,
@@ -117,7 +125,7 @@ fn default_checkin() -> i64 {
     30
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LicenseTypeBody {
     product_id: String,
@@ -144,7 +152,11 @@ pub struct LicenseTypeBody {
     entitlements: Vec<String>,
 }
 
-/// `POST /api/v1/license-types` (write)
+/// Create a license type (a policy)
+#[utoipa::path(post, path = "/api/v1/license-types", tag = "provisioning",
+    request_body = LicenseTypeBody, security(("token" = ["write"])),
+    responses((status = 201, body = LicenseTypeJson), (status = 409, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn create_license_type(
     req: HttpRequest,
     client: ApiClient,
@@ -202,7 +214,7 @@ pub async fn create_license_type(
     Ok(reply.into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct TypeQuery {
     product_id: Option<String>,
@@ -210,7 +222,10 @@ pub struct TypeQuery {
     limit: Option<i64>,
 }
 
-/// `GET /api/v1/license-types` (read)
+/// List license types
+#[utoipa::path(get, path = "/api/v1/license-types", tag = "provisioning",
+    params(TypeQuery), security(("token" = ["read"])),
+    responses((status = 200, body = Paged<LicenseTypeJson>)))]
 pub async fn list_license_types(
     _client: ApiClient,
     query: web::Query<TypeQuery>,
@@ -238,4 +253,94 @@ pub async fn list_license_types(
         data.push(LicenseTypeJson::new(row, entitlements));
     }
     Ok(HttpResponse::Ok().json(Paged::new(data, limit, |t| t.id.clone())))
+}
+
+fn id_from(path: &str) -> Result<&str, WebError> {
+    if is_well_formed(path) {
+        Ok(path)
+    } else {
+        Err(WebError::NotFound)
+    }
+}
+
+/// One product
+#[utoipa::path(get, path = "/api/v1/products/{id}", tag = "provisioning",
+    params(("id" = String, Path)), security(("token" = ["read"])),
+    responses((status = 200, body = ProductJson), (status = 404, body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn get_product(
+    _client: ApiClient,
+    path: web::Path<String>,
+    db: web::Data<Db>,
+) -> Result<HttpResponse, WebError> {
+    let product = products::find_by_id(db.pool(), id_from(&path)?)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    Ok(HttpResponse::Ok().json(ProductJson::from(product)))
+}
+
+/// One license type
+#[utoipa::path(get, path = "/api/v1/license-types/{id}", tag = "provisioning",
+    params(("id" = String, Path)), security(("token" = ["read"])),
+    responses((status = 200, body = LicenseTypeJson), (status = 404, body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn get_license_type(
+    _client: ApiClient,
+    path: web::Path<String>,
+    db: web::Data<Db>,
+) -> Result<HttpResponse, WebError> {
+    let id = id_from(&path)?;
+    let row = license_types::find_by_id(db.pool(), id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let entitlements = catalog::type_entitlements(&db, id).await?;
+    Ok(HttpResponse::Ok().json(LicenseTypeJson::new(row, entitlements)))
+}
+
+/// Delete a license type no license uses
+///
+/// A type in use answers 409 `license_type_in_use`: retire it instead.
+#[utoipa::path(delete, path = "/api/v1/license-types/{id}", tag = "provisioning",
+    params(("id" = String, Path)), security(("token" = ["write"])),
+    responses((status = 204), (status = 409, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn delete_license_type(
+    req: HttpRequest,
+    client: ApiClient,
+    path: web::Path<String>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+) -> Result<HttpResponse, WebError> {
+    client.require(Scope::Write)?;
+    let ctx = token_ctx(&db, clock.as_ref(), &client, &req);
+    match catalog::delete_license_type(&ctx, id_from(&path)?).await {
+        Ok(()) => Ok(HttpResponse::NoContent().finish()),
+        Err(CatalogError::Conflict(msg)) => {
+            Err(Problem::new(StatusCode::CONFLICT, "license_type_in_use", msg).into())
+        }
+        Err(CatalogError::NotFound(_)) => Err(WebError::NotFound),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Retire a license type
+///
+/// No new licenses of it can be issued; existing licenses keep working.
+#[utoipa::path(post, path = "/api/v1/license-types/{id}/retire", tag = "provisioning",
+    params(("id" = String, Path)), security(("token" = ["write"])),
+    responses((status = 200, body = LicenseTypeJson), (status = 404, body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn retire_license_type(
+    req: HttpRequest,
+    client: ApiClient,
+    path: web::Path<String>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+) -> Result<HttpResponse, WebError> {
+    client.require(Scope::Write)?;
+    let id = id_from(&path)?;
+    let ctx = token_ctx(&db, clock.as_ref(), &client, &req);
+    let row = match catalog::retire_license_type(&ctx, id).await {
+        Err(CatalogError::NotFound(_)) => return Err(WebError::NotFound),
+        other => other?,
+    };
+    let entitlements = catalog::type_entitlements(&db, id).await?;
+    Ok(HttpResponse::Ok().json(LicenseTypeJson::new(row, entitlements)))
 }

@@ -9,38 +9,43 @@ use crate::domain::email::EmailAddress;
 use crate::services::licensing;
 use crate::store::licenses::LicenseFilter;
 use crate::store::{Db, organizations, users};
+use crate::web::api::ProblemDoc;
 use crate::web::api::auth::ApiClient;
 use crate::web::api::views::LicenseJson;
 use crate::web::api::{MAX_PAGE, invalid};
 use crate::web::error::WebError;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerQuery {
     email: String,
 }
 
-#[derive(Serialize)]
-struct UserJson {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct UserJson {
     id: String,
     email: String,
     email_verified: bool,
     created_at: i64,
 }
 
-#[derive(Serialize)]
-struct OrganizationJson {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct OrganizationJson {
     id: String,
     name: String,
 }
 
-#[derive(Serialize)]
-struct CustomerJson {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct CustomerJson {
     user: Option<UserJson>,
     organization: Option<OrganizationJson>,
     licenses: Vec<LicenseJson>,
 }
 
+/// A customer and their licenses, by email
+#[utoipa::path(get, path = "/api/v1/customers", tag = "provisioning",
+    params(CustomerQuery), security(("token" = ["read"])),
+    responses((status = 200, body = CustomerJson), (status = 404, body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn find(
     _client: ApiClient,
     query: web::Query<CustomerQuery>,

@@ -18,6 +18,7 @@ use crate::services::licensing::{
 use crate::signing::KeyRing;
 use crate::store::Db;
 use crate::store::licenses::LicenseFilter;
+use crate::web::api::ProblemDoc;
 use crate::web::api::auth::ApiClient;
 use crate::web::api::idempotency::{self, Reply};
 use crate::web::api::machines::parse_fingerprint;
@@ -27,28 +28,36 @@ use crate::web::error::WebError;
 use crate::web::layout::Site;
 use crate::web::ratelimit::{ApiLimits, annotate};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ValidateBody {
+    /// The license key as the user typed it (case, spaces and dashes ignored).
     key: String,
+    /// The machine's fingerprint, as the application computes it.
     fingerprint: Option<String>,
+    /// A product code the key must belong to.
     product: Option<String>,
+    /// Feature codes the license must include.
     entitlements: Option<Vec<String>>,
+    /// Echoed in `meta.nonce`, to tell a fresh answer from a replayed one.
     nonce: Option<String>,
 }
 
-#[derive(Serialize)]
-struct Meta {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Meta {
     request_id: String,
     ts: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     nonce: Option<String>,
 }
 
-#[derive(Serialize)]
-struct ValidationAnswer {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ValidationAnswer {
     valid: bool,
+    /// One of the validation codes (docs/api.md).
+    #[schema(value_type = String)]
     code: &'static str,
+    #[schema(value_type = String)]
     detail: &'static str,
     in_grace: bool,
     next_action: Option<NextAction>,
@@ -57,8 +66,18 @@ struct ValidationAnswer {
     meta: Meta,
 }
 
-/// `POST /api/v1/licenses/validate`: 200 with the same shape for every
-/// outcome; the code says which.
+/// Validate a license key
+///
+/// Answers 200 with the same shape for every outcome; `code` says which.
+/// Authenticated by the key itself; the answer is signed (`Licensor-Signature`).
+#[utoipa::path(post, path = "/api/v1/licenses/validate", tag = "validation",
+    request_body = ValidateBody,
+    responses(
+        (status = 200, description = "The decision", body = ValidationAnswer),
+        (status = 400, description = "Malformed JSON or body", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "A field breaks its rules", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = ProblemDoc, content_type = "application/problem+json"),
+    ))]
 pub async fn validate(
     req: HttpRequest,
     body: web::Bytes,
@@ -121,26 +140,43 @@ pub async fn validate(
     Ok(res)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     license_type_id: String,
+    /// Assign to an existing organization...
     organization_id: Option<String>,
+    /// ...or to an email that will claim it (not both).
     email: Option<String>,
+    /// Overrides the type's seats.
     max_machines: Option<i64>,
+    /// Overrides the type's duration (unix seconds).
     expires_at: Option<i64>,
     #[serde(default)]
     trial: bool,
 }
 
-#[derive(Serialize)]
-struct Created {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Created {
     license: LicenseJson,
     /// The full key: shown here once and never again.
     key: String,
 }
 
-/// `POST /api/v1/licenses` (write): 201 with the license and its full key.
+/// Issue a license
+///
+/// 201 with the license and its full key: the only time the key is shown.
+/// Accepts `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/v1/licenses", tag = "provisioning",
+    request_body = CreateBody, security(("token" = ["write"])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer on retry")),
+    responses(
+        (status = 201, body = Created),
+        (status = 401, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, body = ProblemDoc, content_type = "application/problem+json"),
+    ))]
 pub async fn create(
     req: HttpRequest,
     client: ApiClient,
@@ -204,7 +240,7 @@ pub async fn create(
     Ok(reply.into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     email: Option<String>,
@@ -216,7 +252,13 @@ pub struct ListQuery {
     limit: Option<i64>,
 }
 
-/// `GET /api/v1/licenses` (read): filtered, paginated by cursor.
+/// List licenses
+///
+/// Filtered by any of the parameters, paginated by `cursor` (the
+/// `next_cursor` of the previous page).
+#[utoipa::path(get, path = "/api/v1/licenses", tag = "provisioning",
+    params(ListQuery), security(("token" = ["read"])),
+    responses((status = 200, body = Paged<LicenseJson>), (status = 401, body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn list(
     _client: ApiClient,
     query: web::Query<ListQuery>,
@@ -261,8 +303,8 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(Paged::new(data, limit, |l| l.id.clone())))
 }
 
-#[derive(Serialize)]
-struct LicenseDetail {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct LicenseDetail {
     license: LicenseJson,
     machines: Vec<MachineJson>,
 }
@@ -275,7 +317,10 @@ fn license_id(path: &str) -> Result<&str, WebError> {
     }
 }
 
-/// `GET /api/v1/licenses/{id}` (read)
+/// One license and its active machines
+#[utoipa::path(get, path = "/api/v1/licenses/{id}", tag = "provisioning",
+    params(("id" = String, Path)), security(("token" = ["read"])),
+    responses((status = 200, body = LicenseDetail), (status = 404, body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn get(
     _client: ApiClient,
     path: web::Path<String>,
@@ -291,7 +336,7 @@ pub async fn get(
     }))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActionBody {
     reason: Option<String>,
@@ -301,7 +346,19 @@ pub struct ActionBody {
     expires_at: Option<i64>,
 }
 
-/// `POST /api/v1/licenses/{id}/actions/{suspend|reinstate|renew|revoke}` (write)
+/// Suspend, reinstate, renew or revoke a license
+///
+/// `renew` takes `days` (added to the later of the expiry and now) or
+/// `expires_at`; every action takes an optional `reason` for the audit log.
+#[utoipa::path(post, path = "/api/v1/licenses/{id}/actions/{action}", tag = "provisioning",
+    params(("id" = String, Path), ("action" = String, Path, description = "suspend, reinstate, renew or revoke")),
+    request_body(content = Option<ActionBody>), security(("token" = ["write"])),
+    responses(
+        (status = 200, body = LicenseJson),
+        (status = 404, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, body = ProblemDoc, content_type = "application/problem+json"),
+    ))]
 pub async fn action(
     req: HttpRequest,
     client: ApiClient,

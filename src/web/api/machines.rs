@@ -14,13 +14,14 @@ use crate::services::licensing::{self, ActivateInput};
 use crate::signing::KeyRing;
 use crate::store::Db;
 use crate::store::machines::DeactivatedBy;
+use crate::web::api::ProblemDoc;
 use crate::web::api::idempotency::{self, Reply};
 use crate::web::api::views::{LicenseJson, MachineJson};
 use crate::web::api::{client_ip, invalid, limit, parse_json, request_id, signed_json};
 use crate::web::error::WebError;
 use crate::web::ratelimit::{ApiLimits, annotate};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActivateBody {
     key: String,
@@ -30,15 +31,15 @@ pub struct ActivateBody {
     product: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MachineBody {
     key: String,
     fingerprint: String,
 }
 
-#[derive(Serialize)]
-struct MachineAnswer {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct MachineAnswer {
     machine: MachineJson,
     license: LicenseJson,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -65,8 +66,19 @@ fn optional_text(
     }
 }
 
-/// `POST /api/v1/machines/activate`: 201 with the new machine, 200 when
-/// the fingerprint was already active (no second seat).
+/// Activate a machine
+///
+/// 201 with the new machine; 200 when the fingerprint was already active
+/// (it takes no second seat). Refusals: 409 `TOO_MANY_MACHINES`, 422 with
+/// the validation code. Signed; accepts `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/v1/machines/activate", tag = "machines",
+    request_body = ActivateBody,
+    responses(
+        (status = 201, body = MachineAnswer), (status = 200, body = MachineAnswer),
+        (status = 409, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 429, body = ProblemDoc, content_type = "application/problem+json"),
+    ))]
 pub async fn activate(
     req: HttpRequest,
     body: web::Bytes,
@@ -131,7 +143,18 @@ fn signed_reply(
     Ok(res)
 }
 
-/// `POST /api/v1/machines/deactivate`
+/// Deactivate a machine
+///
+/// Frees its seat, if the license type lets customers deactivate and its
+/// deactivation limit is not reached. Signed.
+#[utoipa::path(post, path = "/api/v1/machines/deactivate", tag = "machines",
+    request_body = MachineBody,
+    responses(
+        (status = 200, body = MachineAnswer),
+        (status = 403, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, body = ProblemDoc, content_type = "application/problem+json"),
+    ))]
 pub async fn deactivate(
     req: HttpRequest,
     body: web::Bytes,
@@ -162,7 +185,16 @@ pub async fn deactivate(
     Ok(res)
 }
 
-/// `POST /api/v1/machines/heartbeat`
+/// Send a heartbeat
+///
+/// Keeps a floating seat; `next_heartbeat_before` says when the next one is
+/// due. Signed.
+#[utoipa::path(post, path = "/api/v1/machines/heartbeat", tag = "machines",
+    request_body = MachineBody,
+    responses(
+        (status = 200, body = MachineAnswer),
+        (status = 422, body = ProblemDoc, content_type = "application/problem+json"),
+    ))]
 pub async fn heartbeat(
     req: HttpRequest,
     body: web::Bytes,

@@ -7,6 +7,7 @@ pub mod customers;
 pub mod idempotency;
 pub mod licenses;
 pub mod machines;
+pub mod openapi;
 pub mod views;
 
 use actix_web::http::StatusCode;
@@ -19,6 +20,7 @@ use crate::signing::{KeyRing, response_signing_message};
 use crate::web::error::{Problem, WebError};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/api/openapi.json").route(web::get().to(openapi::document)));
     cfg.service(
         web::scope("/api/v1")
             .app_data(
@@ -41,10 +43,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(catalog::list_products))
                     .route(web::post().to(catalog::create_product)),
             )
+            .service(web::resource("/products/{id}").route(web::get().to(catalog::get_product)))
             .service(
                 web::resource("/license-types")
                     .route(web::get().to(catalog::list_license_types))
                     .route(web::post().to(catalog::create_license_type)),
+            )
+            .service(
+                web::resource("/license-types/{id}")
+                    .route(web::get().to(catalog::get_license_type))
+                    .route(web::delete().to(catalog::delete_license_type)),
+            )
+            .service(
+                web::resource("/license-types/{id}/retire")
+                    .route(web::post().to(catalog::retire_license_type)),
             )
             .service(
                 web::resource("/licenses")
@@ -146,6 +158,22 @@ fn path_error(err: actix_web::error::PathError, _req: &HttpRequest) -> actix_web
     .into()
 }
 
+/// The RFC 9457 problem document every non-2xx answer carries (for the
+/// OpenAPI document; `web::error` writes it).
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+pub struct ProblemDoc {
+    /// Always `about:blank`: `code` is the stable identifier.
+    #[schema(rename = "type")]
+    kind: String,
+    title: String,
+    status: u16,
+    /// Stable and documented in docs/api.md (e.g. `TOO_MANY_MACHINES`, `invalid_field`).
+    code: String,
+    detail: String,
+    request_id: Option<String>,
+}
+
 /// A field that failed its rules.
 pub fn invalid(field: &str, detail: impl std::fmt::Display) -> WebError {
     Problem::new(
@@ -227,7 +255,7 @@ pub fn signed_json<T: Serialize>(
 }
 
 /// Page size and cursor of list endpoints.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
     pub cursor: Option<String>,
@@ -256,7 +284,7 @@ impl Page {
 }
 
 /// `{data, next_cursor}`: the cursor is the last id when the page was full.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Paged<T> {
     pub data: Vec<T>,
     pub next_cursor: Option<String>,

@@ -9,20 +9,20 @@ use crate::store::license_types::LicenseTypeRow;
 use crate::store::products::ProductRow;
 use crate::web::layout::Site;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProductRef {
     pub id: String,
     pub code: String,
     pub name: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TypeRef {
     pub id: String,
     pub name: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LicenseJson {
     pub id: String,
     /// The key is never returned after creation; this is its last four.
@@ -31,6 +31,8 @@ pub struct LicenseJson {
     pub license_type: TypeRef,
     pub organization_id: Option<String>,
     pub assigned_email: Option<String>,
+    /// active, suspended or revoked.
+    #[schema(value_type = String)]
     pub status: &'static str,
     pub trial: bool,
     pub max_machines: i64,
@@ -78,7 +80,7 @@ impl LicenseJson {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MachineJson {
     pub id: String,
     pub fingerprint: String,
@@ -103,7 +105,7 @@ impl From<&MachineView> for MachineJson {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProductJson {
     pub id: String,
     pub code: String,
@@ -128,7 +130,7 @@ impl From<ProductRow> for ProductJson {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LicenseTypeJson {
     pub id: String,
     pub product_id: String,
@@ -174,7 +176,7 @@ impl LicenseTypeJson {
 }
 
 /// What an application should show its user to fix a refusal.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct NextAction {
     pub message: String,
     pub url: Option<String>,

@@ -1,0 +1,66 @@
+//! The OpenAPI 3.1 document of `/api/v1`, generated from the handlers'
+//! annotations and served at `/api/openapi.json`.
+
+use actix_web::HttpResponse;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::web::api::{ProblemDoc, catalog, customers, licenses, machines, views};
+
+struct BearerTokens;
+
+impl Modify for BearerTokens {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Licensor API", description = "License validation, machine activation and provisioning. Every non-2xx answer is application/problem+json with a stable `code`; see docs/api.md."),
+    paths(
+        licenses::validate,
+        machines::activate,
+        machines::deactivate,
+        machines::heartbeat,
+        catalog::create_product,
+        catalog::list_products,
+        catalog::get_product,
+        catalog::create_license_type,
+        catalog::list_license_types,
+        catalog::get_license_type,
+        catalog::delete_license_type,
+        catalog::retire_license_type,
+        licenses::create,
+        licenses::list,
+        licenses::get,
+        licenses::action,
+        customers::find,
+    ),
+    components(schemas(ProblemDoc, views::NextAction)),
+    modifiers(&BearerTokens),
+    tags(
+        (name = "validation", description = "Authenticated by the license key; answers are signed"),
+        (name = "machines", description = "Authenticated by the license key; answers are signed"),
+        (name = "provisioning", description = "Bearer API tokens, scoped read or write"),
+    )
+)]
+pub struct ApiDoc;
+
+/// `GET /api/openapi.json`
+pub async fn document() -> HttpResponse {
+    match ApiDoc::openapi().to_json() {
+        Ok(json) => HttpResponse::Ok()
+            .content_type("application/json")
+            .insert_header(("Cache-Control", "public, max-age=300"))
+            .body(json),
+        Err(e) => {
+            tracing::error!(error = %e, "the OpenAPI document does not serialize");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}
