@@ -24,9 +24,13 @@ use crate::store::{Db, Tx, license_types, organizations};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LicensingError {
-    /// The license, machine or state does not allow it; the code says why.
-    #[error("{}", .0.detail())]
-    Refused(ValidationCode),
+    /// The license, machine or state does not allow it; the code says why,
+    /// and the license is named when the key was found.
+    #[error("{}", .code.detail())]
+    Refused {
+        code: ValidationCode,
+        license_id: Option<String>,
+    },
     #[error("this license type does not let customers deactivate machines")]
     DeactivationNotAllowed,
     #[error("the deactivation limit of this license ({limit} per {period_days} days) is reached")]
@@ -39,6 +43,22 @@ pub enum LicensingError {
     Conflict(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+impl LicensingError {
+    fn refused(code: ValidationCode) -> Self {
+        LicensingError::Refused {
+            code,
+            license_id: None,
+        }
+    }
+
+    fn refused_for(code: ValidationCode, license: &LicenseView) -> Self {
+        LicensingError::Refused {
+            code,
+            license_id: Some(license.id.clone()),
+        }
+    }
 }
 
 impl From<sqlx::Error> for LicensingError {
@@ -448,13 +468,13 @@ pub struct Activation {
 }
 
 fn parse_key(input: &str) -> Result<LicenseKey, LicensingError> {
-    LicenseKey::parse(input).map_err(|_| LicensingError::Refused(ValidationCode::MalformedKey))
+    LicenseKey::parse(input).map_err(|_| LicensingError::refused(ValidationCode::MalformedKey))
 }
 
 async fn license_in_tx(tx: &mut Tx, key: &LicenseKey) -> Result<LicenseView, LicensingError> {
     let row = licenses::find_by_digest(&mut **tx, &key.digest())
         .await?
-        .ok_or(LicensingError::Refused(ValidationCode::NotFound))?;
+        .ok_or(LicensingError::refused(ValidationCode::NotFound))?;
     load_view(&mut **tx, row).await
 }
 
@@ -484,7 +504,7 @@ pub async fn activate(ctx: &Ctx<'_>, input: &ActivateInput) -> Result<Activation
         Err(LicensingError::Conflict(_)) => {
             let row = licenses::find_by_digest(ctx.db.pool(), &key.digest())
                 .await?
-                .ok_or(LicensingError::Refused(ValidationCode::NotFound))?;
+                .ok_or(LicensingError::refused(ValidationCode::NotFound))?;
             let license = load_view(ctx.db.pool(), row).await?;
             let machine =
                 machines::find_active(ctx.db.pool(), &license.id, input.fingerprint.as_str())
@@ -512,7 +532,7 @@ async fn activate_once(
     if let Some(code) =
         license::activation_refusal(Lookup::Found(&facts), input.product.as_deref(), now)
     {
-        return Err(LicensingError::Refused(code));
+        return Err(LicensingError::refused_for(code, &license));
     }
     if let Some(existing) =
         machines::find_active(&mut *tx, &license.id, input.fingerprint.as_str()).await?
@@ -530,7 +550,10 @@ async fn activate_once(
         _ => None,
     };
     if !licenses::take_seat(&mut tx, &license.id, now, expires_if_unset).await? {
-        return Err(LicensingError::Refused(ValidationCode::TooManyMachines));
+        return Err(LicensingError::refused_for(
+            ValidationCode::TooManyMachines,
+            &license,
+        ));
     }
     let machine_id = new_id();
     let inserted = machines::insert(
@@ -560,7 +583,7 @@ async fn activate_once(
     };
     let row = licenses::find_by_id(&mut *tx, &license.id)
         .await?
-        .ok_or(LicensingError::Refused(ValidationCode::NotFound))?;
+        .ok_or(LicensingError::refused(ValidationCode::NotFound))?;
     let after = load_view(&mut *tx, row).await?;
     record(
         ctx,
@@ -604,7 +627,7 @@ pub async fn deactivate(
     let license = license_in_tx(&mut tx, &key).await?;
     let machine = machines::find_active(&mut *tx, &license.id, fingerprint.as_str())
         .await?
-        .ok_or(LicensingError::Refused(ValidationCode::NotActivated))?;
+        .ok_or_else(|| LicensingError::refused_for(ValidationCode::NotActivated, &license))?;
     if matches!(by, DeactivatedBy::Customer | DeactivatedBy::Application) {
         if !license.customer_may_deactivate {
             return Err(LicensingError::DeactivationNotAllowed);
@@ -632,7 +655,10 @@ async fn finish_deactivation(
     now: Timestamp,
 ) -> Result<Deactivation, LicensingError> {
     if !machines::deactivate(&mut tx, &machine.id, by, now).await? {
-        return Err(LicensingError::Refused(ValidationCode::NotActivated));
+        return Err(LicensingError::refused_for(
+            ValidationCode::NotActivated,
+            &license,
+        ));
     }
     licenses::release_seats(&mut tx, &license.id, 1, now).await?;
     let row = licenses::find_by_id(&mut *tx, &license.id)
@@ -715,13 +741,19 @@ pub async fn heartbeat(
     if decision.code == ValidationCode::HeartbeatDead {
         reap_dead_seats(&mut tx, &license, now).await?;
         tx.commit().await?;
-        return Err(LicensingError::Refused(ValidationCode::HeartbeatDead));
+        return Err(LicensingError::refused_for(
+            ValidationCode::HeartbeatDead,
+            &license,
+        ));
     }
     if !decision.is_valid() {
-        return Err(LicensingError::Refused(decision.code));
+        return Err(LicensingError::refused_for(decision.code, &license));
     }
     let Some(machine) = machine else {
-        return Err(LicensingError::Refused(ValidationCode::NotActivated));
+        return Err(LicensingError::refused_for(
+            ValidationCode::NotActivated,
+            &license,
+        ));
     };
     machines::touch_heartbeat(&mut tx, &machine.id, now).await?;
     tx.commit().await?;

@@ -17,8 +17,11 @@ use crate::store::machines::DeactivatedBy;
 use crate::web::api::ProblemDoc;
 use crate::web::api::idempotency::{self, Reply};
 use crate::web::api::views::{LicenseJson, MachineJson};
-use crate::web::api::{client_ip, invalid, limit, parse_json, request_id, signed_json};
+use crate::web::api::{
+    client_ip, invalid, licensing_problem, limit, parse_json, request_id, signed_body, signed_json,
+};
 use crate::web::error::WebError;
+use crate::web::layout::Site;
 use crate::web::ratelimit::{ApiLimits, annotate};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -86,6 +89,7 @@ pub async fn activate(
     clock: web::Data<dyn Clock>,
     ring: web::Data<KeyRing>,
     limits: web::Data<ApiLimits>,
+    site: web::Data<Site>,
 ) -> Result<HttpResponse, WebError> {
     let parsed: ActivateBody = parse_json(&req, &body)?;
     let allowance = limit(&limits, &req, &parsed.key)?;
@@ -104,7 +108,9 @@ pub async fn activate(
         .unwrap_or_else(|_| "key:malformed".to_owned());
     let ctx = Ctx::new(&db, clock.as_ref(), Actor::Application).with_request_id(Some(rid.clone()));
     let reply = idempotency::run(&req, &db, clock.as_ref(), &scope, &body, || async {
-        let activation = licensing::activate(&ctx, &input).await?;
+        let activation = licensing::activate(&ctx, &input)
+            .await
+            .map_err(|e| licensing_problem(e, Some(&site)))?;
         let status = if activation.created {
             StatusCode::CREATED
         } else {
@@ -120,27 +126,20 @@ pub async fn activate(
         )
     })
     .await?;
-    let mut res = signed_reply(reply, &rid, &ring, clock.as_ref())?;
+    let mut res = signed_reply(reply, &rid, &ring, clock.as_ref());
     annotate(&mut res, allowance);
     Ok(res)
 }
 
-fn signed_reply(
-    reply: Reply,
-    rid: &str,
-    ring: &KeyRing,
-    clock: &dyn Clock,
-) -> Result<HttpResponse, WebError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(&reply.body).map_err(|e| WebError::Unexpected(e.into()))?;
-    let mut res = signed_json(reply.status, &value, rid, ring, clock)?;
+fn signed_reply(reply: Reply, rid: &str, ring: &KeyRing, clock: &dyn Clock) -> HttpResponse {
+    let mut res = signed_body(reply.status, reply.body, rid, ring, clock);
     if reply.replayed {
         res.headers_mut().insert(
             actix_web::http::header::HeaderName::from_static("idempotent-replayed"),
             actix_web::http::header::HeaderValue::from_static("true"),
         );
     }
-    Ok(res)
+    res
 }
 
 /// Deactivate a machine
@@ -162,14 +161,16 @@ pub async fn deactivate(
     clock: web::Data<dyn Clock>,
     ring: web::Data<KeyRing>,
     limits: web::Data<ApiLimits>,
+    site: web::Data<Site>,
 ) -> Result<HttpResponse, WebError> {
     let parsed: MachineBody = parse_json(&req, &body)?;
     let allowance = limit(&limits, &req, &parsed.key)?;
     let fingerprint = parse_fingerprint(&parsed.fingerprint)?;
     let rid = request_id(&req);
     let ctx = Ctx::new(&db, clock.as_ref(), Actor::Application).with_request_id(Some(rid.clone()));
-    let done =
-        licensing::deactivate(&ctx, &parsed.key, &fingerprint, DeactivatedBy::Application).await?;
+    let done = licensing::deactivate(&ctx, &parsed.key, &fingerprint, DeactivatedBy::Application)
+        .await
+        .map_err(|e| licensing_problem(e, Some(&site)))?;
     let mut res = signed_json(
         StatusCode::OK,
         &MachineAnswer {
@@ -202,13 +203,16 @@ pub async fn heartbeat(
     clock: web::Data<dyn Clock>,
     ring: web::Data<KeyRing>,
     limits: web::Data<ApiLimits>,
+    site: web::Data<Site>,
 ) -> Result<HttpResponse, WebError> {
     let parsed: MachineBody = parse_json(&req, &body)?;
     let allowance = limit(&limits, &req, &parsed.key)?;
     let fingerprint = parse_fingerprint(&parsed.fingerprint)?;
     let rid = request_id(&req);
     let ctx = Ctx::new(&db, clock.as_ref(), Actor::Application).with_request_id(Some(rid.clone()));
-    let beat = licensing::heartbeat(&ctx, &parsed.key, &fingerprint).await?;
+    let beat = licensing::heartbeat(&ctx, &parsed.key, &fingerprint)
+        .await
+        .map_err(|e| licensing_problem(e, Some(&site)))?;
     let mut res = signed_json(
         StatusCode::OK,
         &MachineAnswer {

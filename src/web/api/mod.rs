@@ -187,41 +187,53 @@ pub fn invalid(field: &str, detail: impl std::fmt::Display) -> WebError {
 
 impl From<LicensingError> for WebError {
     fn from(err: LicensingError) -> Self {
-        match err {
-            LicensingError::Refused(code) => {
-                let status = if code == crate::domain::license::ValidationCode::TooManyMachines {
-                    StatusCode::CONFLICT
-                } else {
-                    StatusCode::UNPROCESSABLE_ENTITY
-                };
-                Problem::new(status, code.as_str(), code.detail()).into()
+        licensing_problem(err, None)
+    }
+}
+
+/// The problem for a licensing error; with the site, a refusal also tells
+/// the application what its user should do next (`next_action`).
+pub fn licensing_problem(err: LicensingError, site: Option<&crate::web::layout::Site>) -> WebError {
+    match err {
+        LicensingError::Refused { code, license_id } => {
+            let status = if code == crate::domain::license::ValidationCode::TooManyMachines {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            let mut problem = Problem::new(status, code.as_str(), code.detail());
+            if let Some(site) = site {
+                let next = views::next_action(code, license_id.as_deref(), site);
+                problem = problem.with(
+                    "next_action",
+                    serde_json::to_value(next).unwrap_or(serde_json::Value::Null),
+                );
             }
-            LicensingError::DeactivationNotAllowed => Problem::new(
-                StatusCode::FORBIDDEN,
-                "DEACTIVATION_NOT_ALLOWED",
-                err.to_string(),
-            )
-            .into(),
-            LicensingError::DeactivationLimit { .. } => Problem::new(
-                StatusCode::CONFLICT,
-                "DEACTIVATION_LIMIT_REACHED",
-                err.to_string(),
-            )
-            .into(),
-            LicensingError::NotFound(what) => Problem::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("No such {what}."),
-            )
-            .into(),
-            LicensingError::Invalid(msg) => {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", msg).into()
-            }
-            LicensingError::Conflict(msg) => {
-                Problem::new(StatusCode::CONFLICT, "conflict", msg).into()
-            }
-            LicensingError::Unexpected(e) => e.into(),
+            problem.into()
         }
+        LicensingError::DeactivationNotAllowed => Problem::new(
+            StatusCode::FORBIDDEN,
+            "DEACTIVATION_NOT_ALLOWED",
+            err.to_string(),
+        )
+        .into(),
+        LicensingError::DeactivationLimit { .. } => Problem::new(
+            StatusCode::CONFLICT,
+            "DEACTIVATION_LIMIT_REACHED",
+            err.to_string(),
+        )
+        .into(),
+        LicensingError::NotFound(what) => Problem::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("No such {what}."),
+        )
+        .into(),
+        LicensingError::Invalid(msg) => {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", msg).into()
+        }
+        LicensingError::Conflict(msg) => Problem::new(StatusCode::CONFLICT, "conflict", msg).into(),
+        LicensingError::Unexpected(e) => e.into(),
     }
 }
 
@@ -236,6 +248,17 @@ pub fn signed_json<T: Serialize>(
     clock: &dyn Clock,
 ) -> Result<HttpResponse, WebError> {
     let body = serde_json::to_vec(value).map_err(|e| WebError::Unexpected(e.into()))?;
+    Ok(signed_body(status, body, request_id, ring, clock))
+}
+
+/// [`signed_json`] for a body already serialized (e.g. a replayed answer).
+pub fn signed_body(
+    status: StatusCode,
+    body: Vec<u8>,
+    request_id: &str,
+    ring: &KeyRing,
+    clock: &dyn Clock,
+) -> HttpResponse {
     let date = clock.now().to_http_date();
     let mut res = HttpResponse::build(status);
     res.content_type("application/json")
@@ -251,7 +274,7 @@ pub fn signed_json<T: Serialize>(
             format!("kid=\"{kid}\", alg=\"ed25519\", sig=\"{sig}\""),
         ));
     }
-    Ok(res.body(body))
+    res.body(body)
 }
 
 /// Page size and cursor of list endpoints.
