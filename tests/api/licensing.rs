@@ -327,8 +327,16 @@ async fn activation_is_idempotent_per_fingerprint_and_refuses_past_the_seats() {
     let problem: Value = refused.json().await.unwrap();
     assert_eq!(problem["code"], "TOO_MANY_MACHINES");
     let url = problem["next_action"]["url"].as_str().unwrap();
-    assert!(url.ends_with(&format!("/licenses/{}", p.license_id)), "{url}");
-    assert!(problem["next_action"]["message"].as_str().unwrap().contains("Deactivate"));
+    assert!(
+        url.ends_with(&format!("/licenses/{}", p.license_id)),
+        "{url}"
+    );
+    assert!(
+        problem["next_action"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Deactivate")
+    );
 
     // Deactivating frees a seat.
     let res = app

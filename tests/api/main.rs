@@ -9,6 +9,7 @@ mod cli;
 mod database;
 mod health;
 mod helpers;
+mod interop;
 mod licensing;
 mod malformed;
 mod pages;

@@ -388,3 +388,68 @@ async fn the_openapi_document_covers_every_endpoint() {
     answered.sort();
     assert_eq!(documented, answered);
 }
+
+/// docs/api.md names every code the API can answer and every endpoint.
+#[test]
+fn the_api_doc_lists_every_code_and_endpoint() {
+    let doc = include_str!("../../docs/api.md");
+    let mut codes: Vec<&str> = licensor::domain::license::ValidationCode::ORDER
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    codes.extend([
+        "TOO_MANY_MACHINES",
+        "DEACTIVATION_NOT_ALLOWED",
+        "DEACTIVATION_LIMIT_REACHED",
+        "malformed_json",
+        "invalid_body",
+        "invalid_query",
+        "bad_request",
+        "invalid_idempotency_key",
+        "unauthorized",
+        "invalid_token",
+        "insufficient_scope",
+        "not_found",
+        "method_not_allowed",
+        "conflict",
+        "license_type_in_use",
+        "idempotency_key_in_use",
+        "payload_too_large",
+        "unsupported_media_type",
+        "invalid_field",
+        "idempotency_key_reused",
+        "rate_limited",
+        "internal_error",
+        "unavailable",
+    ]);
+    for code in codes {
+        assert!(
+            doc.contains(&format!("| `{code}` |")),
+            "docs/api.md lacks a row for {code}"
+        );
+    }
+    for endpoint in [
+        "`POST /licenses/validate`",
+        "`POST /machines/activate`",
+        "`POST /machines/deactivate`",
+        "`POST /machines/heartbeat`",
+        "`POST /products`",
+        "`GET /products`",
+        "`GET /products/{id}`",
+        "`POST /license-types`",
+        "`GET /license-types`",
+        "`GET /license-types/{id}`",
+        "`DELETE /license-types/{id}`",
+        "`POST /license-types/{id}/retire`",
+        "`POST /licenses`",
+        "`GET /licenses`",
+        "`GET /licenses/{id}`",
+        "`POST /licenses/{id}/actions/suspend`",
+        "`POST /licenses/{id}/actions/reinstate`",
+        "`POST /licenses/{id}/actions/renew`",
+        "`POST /licenses/{id}/actions/revoke`",
+        "`GET /customers?email=`",
+    ] {
+        assert!(doc.contains(endpoint), "docs/api.md lacks {endpoint}");
+    }
+}
