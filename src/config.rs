@@ -84,6 +84,17 @@ pub struct DatabaseSettings {
     pub sqlite_synchronous: SqliteSynchronous,
 }
 
+/// Where email goes.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// SMTP server URL; `None` writes `.eml` files into `<data_dir>/mail`.
+    pub smtp_url: Option<String>,
+    pub from: String,
+    pub reply_to: Option<String>,
+    /// How often the outbox worker looks for due messages.
+    pub poll: std::time::Duration,
+}
+
 /// The running configuration; every field already parsed.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -95,6 +106,7 @@ pub struct Settings {
     /// A file holding the server secret (generated on first start when absent).
     pub secret_file: PathBuf,
     pub vendor_name: String,
+    pub mail: MailSettings,
     /// Requests per minute per client IP to the key-authenticated API; 0 = off.
     pub api_rate_limit_ip: u32,
     /// Requests per minute per license key; 0 = off.
@@ -151,6 +163,26 @@ pub const KNOWN: &[Known] = &[
         key: "vendor_name",
         default: "Licensor",
         help: "the vendor's name shown on pages and in emails",
+    },
+    Known {
+        key: "smtp_url",
+        default: "(none: .eml files in <data_dir>/mail)",
+        help: "smtp://user:pass@host:587?tls=required, smtps://user:pass@host:465 or smtp://host:25",
+    },
+    Known {
+        key: "mail_from",
+        default: "Licensor <licensing@localhost>",
+        help: "the From of every email",
+    },
+    Known {
+        key: "mail_reply_to",
+        default: "(none)",
+        help: "a Reply-To for every email, e.g. the support address",
+    },
+    Known {
+        key: "outbox_poll_ms",
+        default: "1000",
+        help: "how often the outbox worker looks for due emails and webhooks",
     },
     Known {
         key: "api_rate_limit_ip",
@@ -339,6 +371,33 @@ impl RawSettings {
                 }
             },
         )?;
+        let smtp_url = self.parse(
+            "smtp_url",
+            String::new,
+            |v| {
+                if v.is_empty() {
+                    return Ok(None);
+                }
+                let url = Url::parse(v).map_err(|e| format!("not a URL: {e}"))?;
+                match url.scheme() {
+                    "smtp" | "smtps" if url.host().is_some() => Ok(Some(v.to_owned())),
+                    _ => Err("must be smtp://HOST[:PORT] or smtps://HOST[:PORT]".to_owned()),
+                }
+            },
+        )?;
+        let mailbox = |v: &str| {
+            v.parse::<lettre::message::Mailbox>()
+                .map(|_| v.to_owned())
+                .map_err(|e| format!("`{v}` is not a mailbox like `Name <addr@example.com>`: {e}"))
+        };
+        let mail_from = self.parse("mail_from", || "Licensor <licensing@localhost>".to_owned(), mailbox)?;
+        let mail_reply_to = self.parse("mail_reply_to", String::new, |v| {
+            if v.is_empty() { Ok(None) } else { mailbox(v).map(Some) }
+        })?;
+        let outbox_poll = self.parse("outbox_poll_ms", || "1000".to_owned(), |v| match v.parse::<u64>() {
+            Ok(ms) if (10..=3_600_000).contains(&ms) => Ok(std::time::Duration::from_millis(ms)),
+            _ => Err(format!("`{v}` is not a number of milliseconds from 10 to 3600000")),
+        })?;
         let per_minute = |v: &str| {
             v.parse::<u32>()
                 .ok()
@@ -380,6 +439,12 @@ impl RawSettings {
             },
             secret_file,
             vendor_name,
+            mail: MailSettings {
+                smtp_url,
+                from: mail_from,
+                reply_to: mail_reply_to,
+                poll: outbox_poll,
+            },
             api_rate_limit_ip,
             api_rate_limit_key,
             log_format,
@@ -540,6 +605,9 @@ mod tests {
             ("LICENSOR_LOG", "info,=[", "`log`"),
             ("LICENSOR_VENDOR_NAME", "", "`vendor_name`"),
             ("LICENSOR_API_RATE_LIMIT_IP", "-1", "`api_rate_limit_ip`"),
+            ("LICENSOR_SMTP_URL", "http://mail.example.com", "`smtp_url`"),
+            ("LICENSOR_MAIL_FROM", "not a mailbox <", "`mail_from`"),
+            ("LICENSOR_OUTBOX_POLL_MS", "0", "`outbox_poll_ms`"),
             (
                 "LICENSOR_API_RATE_LIMIT_KEY",
                 "lots",

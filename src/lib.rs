@@ -3,6 +3,7 @@
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod mail;
 pub mod jobs;
 pub mod secret;
 pub mod services;

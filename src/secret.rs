@@ -93,10 +93,11 @@ impl ServerSecret {
         }
     }
 
-    /// A 32-byte key for one purpose, derived with HKDF-SHA256.
-    fn derive(&self, purpose: &str) -> anyhow::Result<Zeroizing<[u8; 32]>> {
+    /// `N` bytes for one purpose, derived with HKDF-SHA256 (e.g. the key
+    /// that protects session cookies).
+    pub fn derive_bytes<const N: usize>(&self, purpose: &str) -> anyhow::Result<Zeroizing<[u8; N]>> {
         let hk = Hkdf::<Sha256>::new(Some(b"licensor"), self.0.as_ref());
-        let mut okm = Zeroizing::new([0u8; 32]);
+        let mut okm = Zeroizing::new([0u8; N]);
         hk.expand(purpose.as_bytes(), okm.as_mut())
             .map_err(|_| anyhow::anyhow!("HKDF output length rejected"))?;
         Ok(okm)
@@ -104,7 +105,7 @@ impl ServerSecret {
 
     /// The AEAD that seals values at rest.
     pub fn data_cipher(&self) -> anyhow::Result<DataCipher> {
-        let key = self.derive("data-encryption-v1")?;
+        let key = self.derive_bytes::<32>("data-encryption-v1")?;
         let cipher = Aes256Gcm::new_from_slice(key.as_ref())
             .map_err(|_| anyhow::anyhow!("AES-256-GCM key length rejected"))?;
         Ok(DataCipher { cipher })

@@ -22,6 +22,17 @@ use crate::web;
 use crate::web::assets::Assets;
 use crate::web::layout::Site;
 use crate::web::ratelimit::ApiLimits;
+use crate::web::session::DbSessionStore;
+use crate::mail::Mailer;
+use crate::services::context::Brand;
+use actix_session::SessionMiddleware;
+use actix_session::config::BrowserSession;
+use actix_web::cookie::{Key, SameSite, time::Duration as CookieDuration};
+
+/// A session ends after this long without a request.
+pub const SESSION_IDLE_SECS: i64 = 24 * 3600;
+/// A session ends this long after sign-in, however busy.
+pub const SESSION_ABSOLUTE_SECS: i64 = 7 * 24 * 3600;
 
 /// A built, bound, not yet running server.
 pub struct Application {
@@ -30,6 +41,8 @@ pub struct Application {
     db: Db,
     clock: SharedClock,
     limits: Data<ApiLimits>,
+    mailer: Arc<Mailer>,
+    outbox_poll: std::time::Duration,
 }
 
 /// Options beyond the settings, for `serve --demo` and for tests.
@@ -67,6 +80,14 @@ impl ApplicationBuilder {
         }
         keys::ensure_signing_key(&db, &cipher, clock.as_ref()).await?;
         let ring = keys::load_ring(&db, &cipher).await?;
+        let mailer = Arc::new(Mailer::new(
+            settings.mail.smtp_url.as_deref(),
+            settings.data_dir.join("mail"),
+            &settings.mail.from,
+            settings.mail.reply_to.as_deref(),
+        )?);
+        let session_key = Key::from(&secret.derive_bytes::<64>("session-cookie-v1")?[..]);
+        let secure_cookies = settings.public_url.scheme() == "https";
 
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {} (setting `listen`)", settings.listen))?;
@@ -89,8 +110,32 @@ impl ApplicationBuilder {
         ));
 
         let app_limits = limits.clone();
+        let brand = Data::new(Brand {
+            vendor_name: settings.vendor_name.clone(),
+            public_url: settings.public_url.clone(),
+        });
+        let session_db = db.clone();
+        let session_clock = clock.clone();
         let server = HttpServer::new(move || {
+            let sessions = SessionMiddleware::builder(
+                DbSessionStore::new(
+                    session_db.clone(),
+                    session_clock.clone(),
+                    SESSION_ABSOLUTE_SECS,
+                ),
+                session_key.clone(),
+            )
+            .cookie_name("licensor_session".to_owned())
+            .cookie_secure(secure_cookies)
+            .cookie_http_only(true)
+            .cookie_same_site(SameSite::Lax)
+            .session_lifecycle(
+                BrowserSession::default()
+                    .state_ttl(CookieDuration::seconds(SESSION_IDLE_SECS)),
+            )
+            .build();
             App::new()
+                .wrap(sessions)
                 .wrap(ErrorHandlers::new().default_handler(web::error::render_error))
                 .wrap(from_fn(web::middleware::response_headers))
                 .wrap(TracingLogger::<RequestSpan>::new())
@@ -101,6 +146,7 @@ impl ApplicationBuilder {
                 .app_data(ring.clone())
                 .app_data(cipher.clone())
                 .app_data(app_limits.clone())
+                .app_data(brand.clone())
                 .configure(web::routes)
                 .default_service(actix_web::web::to(web::error::not_found))
         })
@@ -115,6 +161,8 @@ impl ApplicationBuilder {
             db,
             clock,
             limits,
+            mailer,
+            outbox_poll: settings.mail.poll,
         })
     }
 }
@@ -141,6 +189,10 @@ impl Application {
         &self.db
     }
 
+    pub fn mailer(&self) -> Arc<Mailer> {
+        self.mailer.clone()
+    }
+
     /// Serves until SIGINT/SIGTERM, with the background jobs beside the
     /// server; then drains and closes the pool.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
@@ -153,7 +205,14 @@ impl Application {
                 limits.prune();
             }
         });
+        let outbox = tokio::spawn(jobs::outbox::run(
+            self.db.clone(),
+            self.mailer.clone(),
+            self.clock.clone(),
+            self.outbox_poll,
+        ));
         let result = self.server.await.context("the HTTP server failed");
+        outbox.abort();
         maintenance.abort();
         pruning.abort();
         self.db.close().await;

@@ -1,6 +1,8 @@
 //! Background loops started by `serve`. Each pass is a plain function the
 //! tests call directly; the loop only repeats it.
 
+pub mod outbox;
+
 use std::time::Duration;
 
 use crate::clock::SharedClock;

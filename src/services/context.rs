@@ -27,3 +27,19 @@ impl<'a> Ctx<'a> {
         self
     }
 }
+
+/// What messages and links say about the vendor: its name and the public
+/// URL links point at.
+#[derive(Debug, Clone)]
+pub struct Brand {
+    pub vendor_name: String,
+    pub public_url: url::Url,
+}
+
+impl Brand {
+    /// An absolute link to `path` (which starts with `/`).
+    pub fn link(&self, path: &str) -> String {
+        let base = self.public_url.as_str().trim_end_matches('/');
+        format!("{base}{path}")
+    }
+}

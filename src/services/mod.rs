@@ -2,6 +2,7 @@
 //! event in it, and is what the portal, the API, the console and the CLI
 //! all call.
 
+pub mod accounts;
 pub mod api_tokens;
 pub mod catalog;
 pub mod context;
@@ -9,4 +10,5 @@ pub mod credentials;
 pub mod demo;
 pub mod keys;
 pub mod licensing;
+pub mod notify;
 pub mod staff;

@@ -7,10 +7,13 @@ pub mod events;
 pub mod idempotency;
 pub mod license_types;
 pub mod licenses;
+pub mod outbox;
 pub mod machines;
 pub mod organizations;
 pub mod products;
+pub mod sessions;
 pub mod signing_keys;
+pub mod tokens;
 pub mod users;
 
 use std::path::Path;

@@ -59,3 +59,57 @@ pub async fn find_by_email(
     .fetch_optional(pool)
     .await
 }
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Credentials {
+    pub id: String,
+    pub password_hash: String,
+    pub role: String,
+    pub disabled_at: Option<i64>,
+}
+
+pub async fn credentials(pool: &sqlx::AnyPool, email: &EmailAddress) -> Result<Option<Credentials>, sqlx::Error> {
+    sqlx::query_as("SELECT id, password_hash, role, disabled_at FROM users WHERE email = $1")
+        .bind(email.as_str())
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn credentials_by_id(pool: &sqlx::AnyPool, id: &str) -> Result<Option<Credentials>, sqlx::Error> {
+    sqlx::query_as("SELECT id, password_hash, role, disabled_at FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn find_by_id(pool: &sqlx::AnyPool, id: &str) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, organization_id, org_role, email, role, email_verified_at, created_at \
+         FROM users WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Marks the email verified (once); false when it already was.
+pub async fn mark_verified(tx: &mut Tx, id: &str, now: Timestamp) -> Result<bool, sqlx::Error> {
+    let res = sqlx::query(
+        "UPDATE users SET email_verified_at = $2, updated_at = $2 WHERE id = $1 AND email_verified_at IS NULL",
+    )
+    .bind(id)
+    .bind(now.unix())
+    .execute(&mut **tx)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+pub async fn set_password_hash(tx: &mut Tx, id: &str, hash: &str, now: Timestamp) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(hash)
+        .bind(now.unix())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

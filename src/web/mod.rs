@@ -9,6 +9,7 @@ pub mod home;
 pub mod keys;
 pub mod layout;
 pub mod middleware;
+pub mod session;
 pub mod ratelimit;
 
 use actix_web::web;

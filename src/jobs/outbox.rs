@@ -1,0 +1,91 @@
+//! Delivers the outbox. A message goes out at least once: it is marked sent
+//! after the transport accepted it, so a crash between the two sends it
+//! again, with the same Message-ID.
+
+use std::time::Duration;
+
+use crate::clock::SharedClock;
+use crate::domain::time::Timestamp;
+use crate::mail::{Email, Mailer};
+use crate::store::{Db, outbox};
+
+/// Attempts before a message is dead.
+pub const MAX_ATTEMPTS: i64 = 10;
+/// How long a claimed message is hidden from other workers.
+const LEASE_SECS: i64 = 120;
+const BATCH: i64 = 20;
+
+/// The wait before attempt `attempts + 1`: 30 s, doubling, at most 6 hours.
+pub fn backoff_secs(attempts: i64) -> i64 {
+    let exp = u32::try_from(attempts.clamp(1, 20) - 1).unwrap_or(0);
+    30i64.saturating_mul(2i64.saturating_pow(exp)).min(6 * 3600)
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    pub sent: usize,
+    pub retrying: usize,
+    pub dead: usize,
+}
+
+/// One pass over the due messages.
+pub async fn deliver_pass(db: &Db, mailer: &Mailer, clock: &SharedClock) -> anyhow::Result<Delivery> {
+    let now = clock.now();
+    let mut report = Delivery::default();
+    for row in outbox::claim_due(db, now, BATCH, LEASE_SECS).await? {
+        let result = match row.channel.as_str() {
+            "email" => match serde_json::from_str::<Email>(&row.payload) {
+                Ok(email) => mailer.send(&email).await,
+                Err(e) => Err(anyhow::anyhow!("the stored message is not an email: {e}")),
+            },
+            other => Err(anyhow::anyhow!("no deliverer for channel {other}")),
+        };
+        match result {
+            Ok(()) => {
+                outbox::mark_sent(db, &row.id, clock.now()).await?;
+                tracing::info!(outbox_id = %row.id, topic = %row.topic, "message delivered");
+                report.sent += 1;
+            }
+            Err(e) => {
+                let error = format!("{e:#}");
+                let retry_at = (row.attempts < MAX_ATTEMPTS)
+                    .then(|| Timestamp::from_unix(clock.now().unix() + backoff_secs(row.attempts)));
+                outbox::mark_failed(db, &row.id, &error, retry_at).await?;
+                if retry_at.is_some() {
+                    tracing::warn!(outbox_id = %row.id, attempts = row.attempts, error, "delivery failed; will retry");
+                    report.retrying += 1;
+                } else {
+                    tracing::error!(outbox_id = %row.id, attempts = row.attempts, error, "delivery failed for good");
+                    report.dead += 1;
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Runs [`deliver_pass`] every `every`.
+pub async fn run(db: Db, mailer: std::sync::Arc<Mailer>, clock: SharedClock, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = deliver_pass(&db, &mailer, &clock).await {
+            tracing::warn!(error = %format!("{e:#}"), "outbox pass failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff_secs(1), 30);
+        assert_eq!(backoff_secs(2), 60);
+        assert_eq!(backoff_secs(5), 480);
+        assert_eq!(backoff_secs(15), 6 * 3600);
+        assert_eq!(backoff_secs(0), 30);
+    }
+}

@@ -1,0 +1,101 @@
+//! Single-use tokens (email verification, password reset, invitations),
+//! stored as a SHA-256 digest with an expiry.
+
+use sqlx::{AnyPool, FromRow};
+
+use crate::domain::time::Timestamp;
+use crate::store::Tx;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct TokenRow {
+    pub id: String,
+    pub kind: String,
+    pub user_id: Option<String>,
+    pub email: Option<String>,
+    pub organization_id: Option<String>,
+    pub license_id: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+#[derive(Debug)]
+pub struct NewToken<'a> {
+    pub id: &'a str,
+    pub digest: &'a str,
+    pub kind: &'a str,
+    pub user_id: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub organization_id: Option<&'a str>,
+    pub license_id: Option<&'a str>,
+    pub expires_at: Timestamp,
+}
+
+pub async fn insert(tx: &mut Tx, token: &NewToken<'_>, now: Timestamp) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO tokens (id, digest, kind, user_id, email, organization_id, license_id, \
+         created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(token.id)
+    .bind(token.digest)
+    .bind(token.kind)
+    .bind(token.user_id)
+    .bind(token.email)
+    .bind(token.organization_id)
+    .bind(token.license_id)
+    .bind(now.unix())
+    .bind(token.expires_at.unix())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn find_by_digest(pool: &AnyPool, digest: &str, kind: &str) -> Result<Option<TokenRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, kind, user_id, email, organization_id, license_id, created_at, expires_at, used_at \
+         FROM tokens WHERE digest = $1 AND kind = $2",
+    )
+    .bind(digest)
+    .bind(kind)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Uses a token once: false when it was used or expired meanwhile.
+pub async fn consume(tx: &mut Tx, id: &str, now: Timestamp) -> Result<bool, sqlx::Error> {
+    let res = sqlx::query(
+        "UPDATE tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2",
+    )
+    .bind(id)
+    .bind(now.unix())
+    .execute(&mut **tx)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+/// The newest token of a kind for a user (for resend cooldowns).
+pub async fn newest_for_user(
+    pool: &AnyPool,
+    user_id: &str,
+    kind: &str,
+) -> Result<Option<TokenRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, kind, user_id, email, organization_id, license_id, created_at, expires_at, used_at \
+         FROM tokens WHERE user_id = $1 AND kind = $2 ORDER BY created_at DESC, id DESC LIMIT 1",
+    )
+    .bind(user_id)
+    .bind(kind)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Spends every unused token of a kind for a user (e.g. after a reset).
+pub async fn revoke_for_user(tx: &mut Tx, user_id: &str, kind: &str, now: Timestamp) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE tokens SET used_at = $3 WHERE user_id = $1 AND kind = $2 AND used_at IS NULL")
+        .bind(user_id)
+        .bind(kind)
+        .bind(now.unix())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
