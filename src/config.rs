@@ -101,6 +101,9 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// The URL customers reach the portal at; links in emails use it.
     pub public_url: Url,
+    /// True when `public_url` was not given and follows `listen` (so a
+    /// server bound to port 0 can put its real port in).
+    pub public_url_from_listen: bool,
     pub data_dir: PathBuf,
     pub database: DatabaseSettings,
     /// A file holding the server secret (generated on first start when absent).
@@ -332,6 +335,7 @@ impl RawSettings {
                 }
             },
         )?;
+        let public_url_from_listen = self.get("public_url").is_none();
         let data_dir = self.parse("data_dir", || "data".to_owned(), non_empty_path)?;
         let (url, backend) = self.parse(
             "database_url",
@@ -371,33 +375,45 @@ impl RawSettings {
                 }
             },
         )?;
-        let smtp_url = self.parse(
-            "smtp_url",
-            String::new,
-            |v| {
-                if v.is_empty() {
-                    return Ok(None);
-                }
-                let url = Url::parse(v).map_err(|e| format!("not a URL: {e}"))?;
-                match url.scheme() {
-                    "smtp" | "smtps" if url.host().is_some() => Ok(Some(v.to_owned())),
-                    _ => Err("must be smtp://HOST[:PORT] or smtps://HOST[:PORT]".to_owned()),
-                }
-            },
-        )?;
+        let smtp_url = self.parse("smtp_url", String::new, |v| {
+            if v.is_empty() {
+                return Ok(None);
+            }
+            let url = Url::parse(v).map_err(|e| format!("not a URL: {e}"))?;
+            match url.scheme() {
+                "smtp" | "smtps" if url.host().is_some() => Ok(Some(v.to_owned())),
+                _ => Err("must be smtp://HOST[:PORT] or smtps://HOST[:PORT]".to_owned()),
+            }
+        })?;
         let mailbox = |v: &str| {
             v.parse::<lettre::message::Mailbox>()
                 .map(|_| v.to_owned())
                 .map_err(|e| format!("`{v}` is not a mailbox like `Name <addr@example.com>`: {e}"))
         };
-        let mail_from = self.parse("mail_from", || "Licensor <licensing@localhost>".to_owned(), mailbox)?;
+        let mail_from = self.parse(
+            "mail_from",
+            || "Licensor <licensing@localhost>".to_owned(),
+            mailbox,
+        )?;
         let mail_reply_to = self.parse("mail_reply_to", String::new, |v| {
-            if v.is_empty() { Ok(None) } else { mailbox(v).map(Some) }
+            if v.is_empty() {
+                Ok(None)
+            } else {
+                mailbox(v).map(Some)
+            }
         })?;
-        let outbox_poll = self.parse("outbox_poll_ms", || "1000".to_owned(), |v| match v.parse::<u64>() {
-            Ok(ms) if (10..=3_600_000).contains(&ms) => Ok(std::time::Duration::from_millis(ms)),
-            _ => Err(format!("`{v}` is not a number of milliseconds from 10 to 3600000")),
-        })?;
+        let outbox_poll = self.parse(
+            "outbox_poll_ms",
+            || "1000".to_owned(),
+            |v| match v.parse::<u64>() {
+                Ok(ms) if (10..=3_600_000).contains(&ms) => {
+                    Ok(std::time::Duration::from_millis(ms))
+                }
+                _ => Err(format!(
+                    "`{v}` is not a number of milliseconds from 10 to 3600000"
+                )),
+            },
+        )?;
         let per_minute = |v: &str| {
             v.parse::<u32>()
                 .ok()
@@ -430,6 +446,7 @@ impl RawSettings {
         Ok(Settings {
             listen,
             public_url,
+            public_url_from_listen,
             data_dir,
             database: DatabaseSettings {
                 url,

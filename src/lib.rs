@@ -3,8 +3,8 @@
 pub mod clock;
 pub mod config;
 pub mod domain;
-pub mod mail;
 pub mod jobs;
+pub mod mail;
 pub mod secret;
 pub mod services;
 pub mod signing;

@@ -95,7 +95,10 @@ impl ServerSecret {
 
     /// `N` bytes for one purpose, derived with HKDF-SHA256 (e.g. the key
     /// that protects session cookies).
-    pub fn derive_bytes<const N: usize>(&self, purpose: &str) -> anyhow::Result<Zeroizing<[u8; N]>> {
+    pub fn derive_bytes<const N: usize>(
+        &self,
+        purpose: &str,
+    ) -> anyhow::Result<Zeroizing<[u8; N]>> {
         let hk = Hkdf::<Sha256>::new(Some(b"licensor"), self.0.as_ref());
         let mut okm = Zeroizing::new([0u8; N]);
         hk.expand(purpose.as_bytes(), okm.as_mut())

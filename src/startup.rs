@@ -14,7 +14,9 @@ use tracing_actix_web::TracingLogger;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
 use crate::jobs;
+use crate::mail::Mailer;
 use crate::secret::ServerSecret;
+use crate::services::context::Brand;
 use crate::services::{demo, keys};
 use crate::store::Db;
 use crate::telemetry::RequestSpan;
@@ -23,8 +25,6 @@ use crate::web::assets::Assets;
 use crate::web::layout::Site;
 use crate::web::ratelimit::ApiLimits;
 use crate::web::session::DbSessionStore;
-use crate::mail::Mailer;
-use crate::services::context::Brand;
 use actix_session::SessionMiddleware;
 use actix_session::config::BrowserSession;
 use actix_web::cookie::{Key, SameSite, time::Duration as CookieDuration};
@@ -92,6 +92,13 @@ impl ApplicationBuilder {
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {} (setting `listen`)", settings.listen))?;
         let port = listener.local_addr()?.port();
+        let mut settings = settings;
+        if settings.public_url_from_listen {
+            let mut url = settings.public_url.clone();
+            if url.set_port(Some(port)).is_ok() {
+                settings.public_url = url;
+            }
+        }
 
         let assets = Assets::new();
         let site = Data::new(Site::new(
@@ -130,8 +137,7 @@ impl ApplicationBuilder {
             .cookie_http_only(true)
             .cookie_same_site(SameSite::Lax)
             .session_lifecycle(
-                BrowserSession::default()
-                    .state_ttl(CookieDuration::seconds(SESSION_IDLE_SECS)),
+                BrowserSession::default().state_ttl(CookieDuration::seconds(SESSION_IDLE_SECS)),
             )
             .build();
             App::new()

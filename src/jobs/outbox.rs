@@ -29,7 +29,11 @@ pub struct Delivery {
 }
 
 /// One pass over the due messages.
-pub async fn deliver_pass(db: &Db, mailer: &Mailer, clock: &SharedClock) -> anyhow::Result<Delivery> {
+pub async fn deliver_pass(
+    db: &Db,
+    mailer: &Mailer,
+    clock: &SharedClock,
+) -> anyhow::Result<Delivery> {
     let now = clock.now();
     let mut report = Delivery::default();
     for row in outbox::claim_due(db, now, BATCH, LEASE_SECS).await? {

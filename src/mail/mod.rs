@@ -40,7 +40,9 @@ impl std::fmt::Debug for Mailer {
             Transport::Smtp(_) => "smtp".to_owned(),
             Transport::File(_, dir) => format!("file:{}", dir.display()),
         };
-        f.debug_struct("Mailer").field("transport", &kind).finish_non_exhaustive()
+        f.debug_struct("Mailer")
+            .field("transport", &kind)
+            .finish_non_exhaustive()
     }
 }
 
@@ -53,9 +55,14 @@ impl Mailer {
         from: &str,
         reply_to: Option<&str>,
     ) -> anyhow::Result<Self> {
-        let from: Mailbox = from.parse().with_context(|| format!("mail_from `{from}` is not a mailbox"))?;
+        let from: Mailbox = from
+            .parse()
+            .with_context(|| format!("mail_from `{from}` is not a mailbox"))?;
         let reply_to = reply_to
-            .map(|r| r.parse::<Mailbox>().with_context(|| format!("mail_reply_to `{r}` is not a mailbox")))
+            .map(|r| {
+                r.parse::<Mailbox>()
+                    .with_context(|| format!("mail_reply_to `{r}` is not a mailbox"))
+            })
             .transpose()?;
         let transport = match smtp_url {
             Some(url) => Transport::Smtp(
@@ -65,8 +72,9 @@ impl Mailer {
                     .build(),
             ),
             None => {
-                std::fs::create_dir_all(&mail_dir)
-                    .with_context(|| format!("cannot create mail directory {}", mail_dir.display()))?;
+                std::fs::create_dir_all(&mail_dir).with_context(|| {
+                    format!("cannot create mail directory {}", mail_dir.display())
+                })?;
                 Transport::File(AsyncFileTransport::new(&mail_dir), mail_dir)
             }
         };
@@ -92,7 +100,10 @@ impl Mailer {
             builder = builder.reply_to(reply_to.clone());
         }
         builder
-            .multipart(MultiPart::alternative_plain_html(email.text.clone(), email.html.clone()))
+            .multipart(MultiPart::alternative_plain_html(
+                email.text.clone(),
+                email.html.clone(),
+            ))
             .context("building the message")
     }
 
@@ -103,7 +114,9 @@ impl Mailer {
                 smtp.send(message).await.context("SMTP delivery failed")?;
             }
             Transport::File(file, _) => {
-                file.send(message).await.context("writing the mail file failed")?;
+                file.send(message)
+                    .await
+                    .context("writing the mail file failed")?;
             }
         }
         Ok(())

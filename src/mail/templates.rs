@@ -86,11 +86,30 @@ mod tests {
         };
         let email = mail.email("jane@example.com", "<1@x>".to_owned()).unwrap();
         assert_eq!(email.subject, "Confirm your email for Acme <Tools>");
-        assert!(email.html.contains("https://licenses.example.com/verify?token=abc&#38;x=1")
-            || email.html.contains("https://licenses.example.com/verify?token=abc&amp;x=1"));
-        assert!(email.html.contains("Acme &#60;Tools&#62;") || email.html.contains("Acme &lt;Tools&gt;"));
-        assert!(email.text.contains("https://licenses.example.com/verify?token=abc&x=1"));
-        assert!(email.text.contains("Acme <Tools>"), "plain text is not HTML-escaped");
-        assert!(!email.html.contains("http://") || !email.html.contains("<img"), "no remote images");
+        assert!(
+            email
+                .html
+                .contains("https://licenses.example.com/verify?token=abc&#38;x=1")
+                || email
+                    .html
+                    .contains("https://licenses.example.com/verify?token=abc&amp;x=1")
+        );
+        assert!(
+            email.html.contains("Acme &#60;Tools&#62;")
+                || email.html.contains("Acme &lt;Tools&gt;")
+        );
+        assert!(
+            email
+                .text
+                .contains("https://licenses.example.com/verify?token=abc&x=1")
+        );
+        assert!(
+            email.text.contains("Acme <Tools>"),
+            "plain text is not HTML-escaped"
+        );
+        assert!(
+            !email.html.contains("http://") || !email.html.contains("<img"),
+            "no remote images"
+        );
     }
 }

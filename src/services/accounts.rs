@@ -67,13 +67,22 @@ pub fn token_digest(text: &str) -> String {
         .collect()
 }
 
-async fn record(ctx: &Ctx<'_>, tx: &mut Tx, kind: &str, user_id: &str, org: Option<&str>, data: serde_json::Value) -> anyhow::Result<()> {
+async fn record(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    kind: &str,
+    user_id: &str,
+    org: Option<&str>,
+    data: serde_json::Value,
+) -> anyhow::Result<()> {
     let mut event = NewEvent::new(kind, &ctx.actor);
     event.request_id = ctx.request_id.as_deref();
     event.user_id = Some(user_id);
     event.organization_id = org;
     event.data = data;
-    events::insert(tx, ctx.clock.now(), &event).await.with_context(|| format!("recording {kind}"))
+    events::insert(tx, ctx.clock.now(), &event)
+        .await
+        .with_context(|| format!("recording {kind}"))
 }
 
 async fn enqueue_verification(
@@ -106,7 +115,19 @@ async fn enqueue_verification(
         link: brand.link(&format!("/verify-email?token={text}")),
         hours_valid: VERIFY_HOURS,
     };
-    enqueue_email(tx, brand, "verify_email", email, &mail, About { organization_id: org, license_id: None }, now).await
+    enqueue_email(
+        tx,
+        brand,
+        "verify_email",
+        email,
+        &mail,
+        About {
+            organization_id: org,
+            license_id: None,
+        },
+        now,
+    )
+    .await
 }
 
 /// Signs a customer up: a new organization they own, an unverified
@@ -153,16 +174,34 @@ pub async fn sign_up(
         return Ok(None);
     }
     enqueue_verification(&mut tx, brand, &user_id, email.as_str(), Some(&org_id), now).await?;
-    let mut ctx_actor = Ctx::new(ctx.db, ctx.clock, Actor::Customer { user_id: user_id.clone() });
+    let mut ctx_actor = Ctx::new(
+        ctx.db,
+        ctx.clock,
+        Actor::Customer {
+            user_id: user_id.clone(),
+        },
+    );
     ctx_actor.request_id = ctx.request_id.clone();
-    record(&ctx_actor, &mut tx, "customer.created", &user_id, Some(&org_id), json!({ "organization_name": organization_name })).await?;
+    record(
+        &ctx_actor,
+        &mut tx,
+        "customer.created",
+        &user_id,
+        Some(&org_id),
+        json!({ "organization_name": organization_name }),
+    )
+    .await?;
     tx.commit().await.context("committing the sign-up")?;
     tracing::info!(user_id = %user_id, "customer signed up");
     Ok(Some(user_id))
 }
 
 /// Checks a single-use token of `kind`.
-async fn check_token(ctx: &Ctx<'_>, text: &str, kind: &str) -> Result<tokens::TokenRow, AccountError> {
+async fn check_token(
+    ctx: &Ctx<'_>,
+    text: &str,
+    kind: &str,
+) -> Result<tokens::TokenRow, AccountError> {
     if text.len() != 64 || !text.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(AccountError::BadToken);
     }
@@ -190,34 +229,66 @@ pub async fn verify_email(ctx: &Ctx<'_>, token: &str) -> Result<String, AccountE
     if users::mark_verified(&mut tx, &user_id, now).await? {
         let user = users::find_by_id(ctx.db.pool(), &user_id).await?;
         let org = user.as_ref().and_then(|u| u.organization_id.clone());
-        let actor = Ctx::new(ctx.db, ctx.clock, Actor::Customer { user_id: user_id.clone() });
-        record(&actor, &mut tx, "customer.email_verified", &user_id, org.as_deref(), json!({})).await?;
+        let actor = Ctx::new(
+            ctx.db,
+            ctx.clock,
+            Actor::Customer {
+                user_id: user_id.clone(),
+            },
+        );
+        record(
+            &actor,
+            &mut tx,
+            "customer.email_verified",
+            &user_id,
+            org.as_deref(),
+            json!({}),
+        )
+        .await?;
     }
     tx.commit().await.context("committing the verification")?;
     Ok(user_id)
 }
 
 /// Sends a new verification email, at most once a minute.
-pub async fn resend_verification(ctx: &Ctx<'_>, brand: &Brand, user: &UserRow) -> Result<(), AccountError> {
+pub async fn resend_verification(
+    ctx: &Ctx<'_>,
+    brand: &Brand,
+    user: &UserRow,
+) -> Result<(), AccountError> {
     if user.email_verified_at.is_some() {
         return Ok(());
     }
     let now = ctx.clock.now();
-    if let Some(last) = tokens::newest_for_user(ctx.db.pool(), &user.id, "email_verification").await? {
+    if let Some(last) =
+        tokens::newest_for_user(ctx.db.pool(), &user.id, "email_verification").await?
+    {
         let wait = last.created_at + RESEND_COOLDOWN_SECS - now.unix();
         if wait > 0 {
             return Err(AccountError::Cooldown(wait));
         }
     }
     let mut tx = ctx.db.begin_write().await?;
-    enqueue_verification(&mut tx, brand, &user.id, &user.email, user.organization_id.as_deref(), now).await?;
+    enqueue_verification(
+        &mut tx,
+        brand,
+        &user.id,
+        &user.email,
+        user.organization_id.as_deref(),
+        now,
+    )
+    .await?;
     tx.commit().await.context("committing the resend")?;
     Ok(())
 }
 
 /// Checks an email and password; the same answer and about the same time
 /// for an unknown email as for a wrong password.
-pub async fn authenticate(ctx: &Ctx<'_>, email: &EmailAddress, password: SecretString) -> Result<UserRow, AccountError> {
+pub async fn authenticate(
+    ctx: &Ctx<'_>,
+    email: &EmailAddress,
+    password: SecretString,
+) -> Result<UserRow, AccountError> {
     let creds = users::credentials(ctx.db.pool(), email).await?;
     let hash = creds.as_ref().map(|c| c.password_hash.clone());
     let ok = verify_password(hash, password).await?;
@@ -230,7 +301,11 @@ pub async fn authenticate(ctx: &Ctx<'_>, email: &EmailAddress, password: SecretS
 }
 
 /// Emails a reset link if the address has an account; silent otherwise.
-pub async fn request_password_reset(ctx: &Ctx<'_>, brand: &Brand, email: &EmailAddress) -> Result<(), AccountError> {
+pub async fn request_password_reset(
+    ctx: &Ctx<'_>,
+    brand: &Brand,
+    email: &EmailAddress,
+) -> Result<(), AccountError> {
     let Some(user) = users::find_by_email(ctx.db.pool(), email).await? else {
         tracing::info!(email = %email.masked(), "password reset for an unknown email");
         return Ok(());
@@ -258,7 +333,19 @@ pub async fn request_password_reset(ctx: &Ctx<'_>, brand: &Brand, email: &EmailA
         link: brand.link(&format!("/reset-password?token={text}")),
         minutes_valid: RESET_MINUTES,
     };
-    enqueue_email(&mut tx, brand, "password_reset", &user.email, &mail, About { organization_id: user.organization_id.as_deref(), license_id: None }, now).await?;
+    enqueue_email(
+        &mut tx,
+        brand,
+        "password_reset",
+        &user.email,
+        &mail,
+        About {
+            organization_id: user.organization_id.as_deref(),
+            license_id: None,
+        },
+        now,
+    )
+    .await?;
     tx.commit().await.context("committing the reset request")?;
     Ok(())
 }
@@ -284,8 +371,28 @@ async fn replace_password(
         vendor_name: brand.vendor_name.clone(),
         reset_link: brand.link("/forgot-password"),
     };
-    enqueue_email(&mut tx, brand, "password_changed", &user.email, &mail, About { organization_id: user.organization_id.as_deref(), license_id: None }, now).await?;
-    record(ctx, &mut tx, kind, &user.id, user.organization_id.as_deref(), json!({})).await?;
+    enqueue_email(
+        &mut tx,
+        brand,
+        "password_changed",
+        &user.email,
+        &mail,
+        About {
+            organization_id: user.organization_id.as_deref(),
+            license_id: None,
+        },
+        now,
+    )
+    .await?;
+    record(
+        ctx,
+        &mut tx,
+        kind,
+        &user.id,
+        user.organization_id.as_deref(),
+        json!({}),
+    )
+    .await?;
     tx.commit().await.context("committing the new password")?;
     // Every session of the user ends; the caller starts a fresh one.
     sessions::delete_for_user(ctx.db.pool(), &user.id).await?;
@@ -293,10 +400,17 @@ async fn replace_password(
 }
 
 /// Sets a new password from a reset link; every session ends.
-pub async fn reset_password(ctx: &Ctx<'_>, brand: &Brand, token: &str, password: Password) -> Result<UserRow, AccountError> {
+pub async fn reset_password(
+    ctx: &Ctx<'_>,
+    brand: &Brand,
+    token: &str,
+    password: Password,
+) -> Result<UserRow, AccountError> {
     let row = check_token(ctx, token, "password_reset").await?;
     let user_id = row.user_id.clone().ok_or(AccountError::BadToken)?;
-    let user = users::find_by_id(ctx.db.pool(), &user_id).await?.ok_or(AccountError::BadToken)?;
+    let user = users::find_by_id(ctx.db.pool(), &user_id)
+        .await?
+        .ok_or(AccountError::BadToken)?;
     let mut tx = ctx.db.begin_write().await?;
     if !tokens::consume(&mut tx, &row.id, ctx.clock.now()).await? {
         return Err(AccountError::UsedToken);

@@ -48,7 +48,10 @@ fn dummy_hash() -> anyhow::Result<&'static str> {
 
 /// Whether `password` matches `hash`; with no hash (unknown account) it
 /// does the same work and answers false.
-pub async fn verify_password(hash: Option<String>, password: secrecy::SecretString) -> anyhow::Result<bool> {
+pub async fn verify_password(
+    hash: Option<String>,
+    password: secrecy::SecretString,
+) -> anyhow::Result<bool> {
     use argon2::{PasswordHash, PasswordVerifier};
     use secrecy::ExposeSecret;
     tokio::task::spawn_blocking(move || -> anyhow::Result<bool> {
@@ -57,7 +60,8 @@ pub async fn verify_password(hash: Option<String>, password: secrecy::SecretStri
             Some(h) => h.as_str(),
             None => dummy_hash()?,
         };
-        let parsed = PasswordHash::new(phc).map_err(|e| anyhow::anyhow!("stored hash is damaged: {e}"))?;
+        let parsed =
+            PasswordHash::new(phc).map_err(|e| anyhow::anyhow!("stored hash is damaged: {e}"))?;
         // Over-long input is refused before hashing, in constant work.
         let input = password.expose_secret();
         if input.len() > crate::domain::password::MAX_BYTES {
@@ -80,9 +84,14 @@ mod tests {
         let password = Password::parse(SecretString::from("correct horse battery staple")).unwrap();
         let hash = hash_password(password).await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        let ok = verify_password(Some(hash.clone()), SecretString::from("correct horse battery staple")).await;
+        let ok = verify_password(
+            Some(hash.clone()),
+            SecretString::from("correct horse battery staple"),
+        )
+        .await;
         assert!(ok.unwrap());
-        let wrong = verify_password(Some(hash), SecretString::from("incorrect horse battery")).await;
+        let wrong =
+            verify_password(Some(hash), SecretString::from("incorrect horse battery")).await;
         assert!(!wrong.unwrap());
         let unknown = verify_password(None, SecretString::from("anything at all here")).await;
         assert!(!unknown.unwrap());

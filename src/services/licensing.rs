@@ -628,21 +628,7 @@ pub async fn deactivate(
     let machine = machines::find_active(&mut *tx, &license.id, fingerprint.as_str())
         .await?
         .ok_or_else(|| LicensingError::refused_for(ValidationCode::NotActivated, &license))?;
-    if matches!(by, DeactivatedBy::Customer | DeactivatedBy::Application) {
-        if !license.customer_may_deactivate {
-            return Err(LicensingError::DeactivationNotAllowed);
-        }
-        if let (Some(limit), Some(period_days)) =
-            (license.deactivation_limit, license.deactivation_period_days)
-        {
-            let since = now.plus_secs(-period_days * SECS_PER_DAY);
-            let used =
-                machines::count_self_deactivations_since(&mut *tx, &license.id, since).await?;
-            if used >= limit {
-                return Err(LicensingError::DeactivationLimit { limit, period_days });
-            }
-        }
-    }
+    check_self_deactivation(&mut tx, &license, by, now).await?;
     finish_deactivation(ctx, tx, license, machine, by, now).await
 }
 
@@ -688,11 +674,13 @@ async fn finish_deactivation(
     })
 }
 
-/// Deactivates a machine by id (support staff), outside any limit.
-pub async fn deactivate_machine_by_id(
+/// Deactivates one machine of a license by id: by a customer in the portal
+/// (the type's rules and limit apply) or by support staff (they do not).
+pub async fn deactivate_machine(
     ctx: &Ctx<'_>,
     license_id: &str,
     machine_id: &str,
+    by: DeactivatedBy,
 ) -> Result<Deactivation, LicensingError> {
     let now = ctx.clock.now();
     let mut tx = ctx.db.begin_write().await?;
@@ -705,7 +693,33 @@ pub async fn deactivate_machine_by_id(
         .into_iter()
         .find(|m| m.id == machine_id)
         .ok_or(LicensingError::NotFound("machine"))?;
-    finish_deactivation(ctx, tx, license, machine, DeactivatedBy::Staff, now).await
+    check_self_deactivation(&mut tx, &license, by, now).await?;
+    finish_deactivation(ctx, tx, license, machine, by, now).await
+}
+
+/// The type's rules for deactivations by customers and applications.
+async fn check_self_deactivation(
+    tx: &mut Tx,
+    license: &LicenseView,
+    by: DeactivatedBy,
+    now: Timestamp,
+) -> Result<(), LicensingError> {
+    if !matches!(by, DeactivatedBy::Customer | DeactivatedBy::Application) {
+        return Ok(());
+    }
+    if !license.customer_may_deactivate {
+        return Err(LicensingError::DeactivationNotAllowed);
+    }
+    if let (Some(limit), Some(period_days)) =
+        (license.deactivation_limit, license.deactivation_period_days)
+    {
+        let since = now.plus_secs(-period_days * SECS_PER_DAY);
+        let used = machines::count_self_deactivations_since(&mut **tx, &license.id, since).await?;
+        if used >= limit {
+            return Err(LicensingError::DeactivationLimit { limit, period_days });
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone)]

@@ -11,4 +11,5 @@ pub mod demo;
 pub mod keys;
 pub mod licensing;
 pub mod notify;
+pub mod onboarding;
 pub mod staff;

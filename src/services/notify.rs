@@ -7,8 +7,8 @@ use crate::domain::id::new_id;
 use crate::domain::time::Timestamp;
 use crate::mail::templates::EmailTemplate;
 use crate::services::context::Brand;
-use crate::store::outbox::{self, NewMessage};
 use crate::store::Tx;
+use crate::store::outbox::{self, NewMessage};
 
 /// Who a message is about, for the customer's history.
 #[derive(Debug, Default, Clone, Copy)]

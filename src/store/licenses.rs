@@ -264,3 +264,83 @@ pub async fn set_expiry(
     .await?;
     Ok(res.rows_affected() == 1)
 }
+
+/// Licenses assigned to an email and not yet claimed by an organization.
+pub async fn unclaimed_for_email(
+    pool: &AnyPool,
+    email: &str,
+) -> Result<Vec<LicenseRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        select_license!(),
+        "WHERE l.assigned_email = $1 AND l.organization_id IS NULL ORDER BY l.id"
+    ))
+    .bind(email)
+    .fetch_all(pool)
+    .await
+}
+
+/// Gives an unclaimed license assigned to `email` to an organization.
+pub async fn claim_for_organization(
+    tx: &mut Tx,
+    id: &str,
+    email: &str,
+    organization_id: &str,
+    now: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let res = sqlx::query(
+        "UPDATE licenses SET organization_id = $3, version = version + 1, updated_at = $4 \
+         WHERE id = $1 AND assigned_email = $2 AND organization_id IS NULL",
+    )
+    .bind(id)
+    .bind(email)
+    .bind(organization_id)
+    .bind(now.unix())
+    .execute(&mut **tx)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+/// Whether any machine was ever activated on the organization's licenses.
+pub async fn organization_has_activated(
+    pool: &AnyPool,
+    organization_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT m.id FROM machines m JOIN licenses l ON l.id = m.license_id \
+         WHERE l.organization_id = $1 LIMIT 1",
+    )
+    .bind(organization_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.is_some())
+}
+
+/// A self-service trial an organization can still claim.
+#[derive(Debug, Clone, FromRow)]
+pub struct TrialOffer {
+    pub license_type_id: String,
+    pub license_type_name: String,
+    pub product_code: String,
+    pub product_name: String,
+    pub product_description: String,
+    pub duration_days: Option<i64>,
+    pub max_machines: i64,
+}
+
+pub async fn trial_offers(
+    pool: &AnyPool,
+    organization_id: &str,
+) -> Result<Vec<TrialOffer>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT lt.id AS license_type_id, lt.name AS license_type_name, p.code AS product_code, \
+         p.name AS product_name, p.description AS product_description, lt.duration_days, lt.max_machines \
+         FROM license_types lt JOIN products p ON p.id = lt.product_id \
+         WHERE lt.self_service_trial = 1 AND lt.retired_at IS NULL AND p.retired_at IS NULL \
+         AND NOT EXISTS (SELECT 1 FROM licenses l WHERE l.organization_id = $1 \
+                         AND l.product_id = p.id AND l.is_trial = 1) \
+         ORDER BY p.name, lt.name",
+    )
+    .bind(organization_id)
+    .fetch_all(pool)
+    .await
+}

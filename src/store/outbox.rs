@@ -28,7 +28,11 @@ pub struct NewMessage<'a> {
     pub payload: &'a str,
 }
 
-pub async fn insert(tx: &mut Tx, message: &NewMessage<'_>, now: Timestamp) -> Result<(), sqlx::Error> {
+pub async fn insert(
+    tx: &mut Tx,
+    message: &NewMessage<'_>,
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO outbox (id, channel, topic, recipient, organization_id, license_id, payload, \
          status, attempts, next_attempt_at, created_at) \

@@ -64,7 +64,12 @@ pub async fn update(
     Ok(res.rows_affected() == 1)
 }
 
-pub async fn touch(pool: &AnyPool, digest: &str, now: Timestamp, expires_at: Timestamp) -> Result<(), sqlx::Error> {
+pub async fn touch(
+    pool: &AnyPool,
+    digest: &str,
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE sessions SET last_seen_at = $2, expires_at = $3 WHERE id = $1")
         .bind(digest)
         .bind(now.unix())

@@ -50,7 +50,11 @@ pub async fn insert(tx: &mut Tx, token: &NewToken<'_>, now: Timestamp) -> Result
     Ok(())
 }
 
-pub async fn find_by_digest(pool: &AnyPool, digest: &str, kind: &str) -> Result<Option<TokenRow>, sqlx::Error> {
+pub async fn find_by_digest(
+    pool: &AnyPool,
+    digest: &str,
+    kind: &str,
+) -> Result<Option<TokenRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, kind, user_id, email, organization_id, license_id, created_at, expires_at, used_at \
          FROM tokens WHERE digest = $1 AND kind = $2",
@@ -90,12 +94,19 @@ pub async fn newest_for_user(
 }
 
 /// Spends every unused token of a kind for a user (e.g. after a reset).
-pub async fn revoke_for_user(tx: &mut Tx, user_id: &str, kind: &str, now: Timestamp) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE tokens SET used_at = $3 WHERE user_id = $1 AND kind = $2 AND used_at IS NULL")
-        .bind(user_id)
-        .bind(kind)
-        .bind(now.unix())
-        .execute(&mut **tx)
-        .await?;
+pub async fn revoke_for_user(
+    tx: &mut Tx,
+    user_id: &str,
+    kind: &str,
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE tokens SET used_at = $3 WHERE user_id = $1 AND kind = $2 AND used_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(kind)
+    .bind(now.unix())
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }

@@ -68,14 +68,20 @@ pub struct Credentials {
     pub disabled_at: Option<i64>,
 }
 
-pub async fn credentials(pool: &sqlx::AnyPool, email: &EmailAddress) -> Result<Option<Credentials>, sqlx::Error> {
+pub async fn credentials(
+    pool: &sqlx::AnyPool,
+    email: &EmailAddress,
+) -> Result<Option<Credentials>, sqlx::Error> {
     sqlx::query_as("SELECT id, password_hash, role, disabled_at FROM users WHERE email = $1")
         .bind(email.as_str())
         .fetch_optional(pool)
         .await
 }
 
-pub async fn credentials_by_id(pool: &sqlx::AnyPool, id: &str) -> Result<Option<Credentials>, sqlx::Error> {
+pub async fn credentials_by_id(
+    pool: &sqlx::AnyPool,
+    id: &str,
+) -> Result<Option<Credentials>, sqlx::Error> {
     sqlx::query_as("SELECT id, password_hash, role, disabled_at FROM users WHERE id = $1")
         .bind(id)
         .fetch_optional(pool)
@@ -104,7 +110,12 @@ pub async fn mark_verified(tx: &mut Tx, id: &str, now: Timestamp) -> Result<bool
     Ok(res.rows_affected() == 1)
 }
 
-pub async fn set_password_hash(tx: &mut Tx, id: &str, hash: &str, now: Timestamp) -> Result<(), sqlx::Error> {
+pub async fn set_password_hash(
+    tx: &mut Tx,
+    id: &str,
+    hash: &str,
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
         .bind(id)
         .bind(hash)

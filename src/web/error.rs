@@ -8,19 +8,22 @@ use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::ErrorHandlerResponse;
-use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
+use actix_web::{HttpMessage, HttpResponse, ResponseError};
 use askama::Template;
 use serde::Serialize;
 use tracing_actix_web::RequestId;
 
 use crate::store;
-use crate::web::layout::{Page, Site};
+use crate::web::layout::Page;
 
 /// What a handler can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
     #[error("There is nothing at this address.")]
     NotFound,
+    /// Not an error for the person: go there instead (e.g. to sign in).
+    #[error("see {0}")]
+    Redirect(String),
     #[error("{detail}")]
     BadRequest { code: &'static str, detail: String },
     /// A refusal with its own status, stable code and extra members.
@@ -75,6 +78,7 @@ impl WebError {
     fn code(&self) -> &'static str {
         match self {
             WebError::NotFound => "not_found",
+            WebError::Redirect(_) => "redirect",
             WebError::BadRequest { code, .. } => code,
             WebError::Problem(p) => p.code,
             WebError::Unavailable(_) => "unavailable",
@@ -108,6 +112,7 @@ impl ResponseError for WebError {
     fn status_code(&self) -> StatusCode {
         match self {
             WebError::NotFound => StatusCode::NOT_FOUND,
+            WebError::Redirect(_) => StatusCode::SEE_OTHER,
             WebError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             WebError::Problem(p) => p.status,
             WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -122,6 +127,11 @@ impl ResponseError for WebError {
             WebError::Unavailable(_) => {
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            WebError::Redirect(location) => {
+                if let Ok(value) = HeaderValue::from_str(location) {
+                    res.headers_mut().insert(header::LOCATION, value);
+                }
             }
             WebError::Problem(p) => {
                 for (name, value) in &p.headers {
@@ -276,13 +286,18 @@ pub fn render_error<B: MessageBody + 'static>(
         let json = serde_json::to_string(&problem).unwrap_or_else(|_| "{}".to_owned());
         ("application/problem+json", json)
     } else {
-        let site = res.request().app_data::<web::Data<Site>>();
-        let page = site.map(|s| Page::new(s, None)).unwrap_or_default();
+        let page = Page::for_request(res.request());
+        // A refusal we chose explains itself; anything else gets the
+        // generic sentence for its status.
+        let message = match ours {
+            Some(WebError::Problem(p)) if status.is_client_error() => p.detail.clone(),
+            _ => human_message(status).to_owned(),
+        };
         let html = ErrorPage {
             page,
             status: status.as_u16(),
             title,
-            message: human_message(status),
+            message: &message,
             request_id: request_id.clone(),
         }
         .render()

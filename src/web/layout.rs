@@ -1,14 +1,22 @@
-//! What every page shares: the vendor's name, the stylesheet's address and
-//! (once sign-in exists) the signed-in user. Templates get it as `page`.
+//! What every page shares: the vendor's name, the stylesheet, the signed-in
+//! user, the CSRF token for its forms and a one-time flash message.
+//! Templates get it as `page`.
 
 use std::future::{Ready, ready};
 
+use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use crate::web::assets::Assets;
-use crate::web::error::WebError;
+use crate::web::error::{Problem, WebError};
+
+/// Session entries the layout reads.
+pub const CSRF: &str = "csrf";
+pub const USER_EMAIL: &str = "user_email";
+pub const FLASH: &str = "flash";
 
 /// Site-wide facts, built once at start-up.
 #[derive(Debug, Clone)]
@@ -34,6 +42,11 @@ pub struct Page {
     pub vendor_name: String,
     pub css_href: String,
     pub title: Option<String>,
+    /// The signed-in user's email, for the header.
+    pub user_email: Option<String>,
+    /// The session's CSRF token, for every form.
+    pub csrf: String,
+    pub flash: Option<String>,
 }
 
 impl Default for Page {
@@ -42,8 +55,63 @@ impl Default for Page {
             vendor_name: "Licensor".to_owned(),
             css_href: "/static/app.css".to_owned(),
             title: None,
+            user_email: None,
+            csrf: String::new(),
+            flash: None,
         }
     }
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    if getrandom::fill(&mut bytes).is_err() {
+        return String::new();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The session's CSRF token, created on first use.
+pub fn csrf_token(session: &Session) -> String {
+    match session.get::<String>(CSRF) {
+        Ok(Some(token)) if !token.is_empty() => token,
+        _ => {
+            let token = random_token();
+            let _ = session.insert(CSRF, &token);
+            token
+        }
+    }
+}
+
+/// Refuses a state-changing form whose token is missing or wrong; nothing
+/// is changed and the person sees a page that says what to do.
+pub fn check_csrf(session: &Session, submitted: &str) -> Result<(), WebError> {
+    let expected = session
+        .get::<String>(CSRF)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let equal = !expected.is_empty()
+        && expected.len() == submitted.len()
+        && expected
+            .bytes()
+            .zip(submitted.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if equal {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "This form has expired or did not come from this site. Go back, reload the page and try again.",
+        )
+        .into())
+    }
+}
+
+/// Sets the message the next page shows once.
+pub fn flash(session: &Session, message: &str) {
+    let _ = session.insert(FLASH, message);
 }
 
 impl Page {
@@ -52,12 +120,33 @@ impl Page {
             vendor_name: site.vendor_name.clone(),
             css_href: site.css_href.clone(),
             title: title.map(str::to_owned),
+            ..Self::default()
         }
     }
 
     pub fn titled(mut self, title: &str) -> Self {
         self.title = Some(title.to_owned());
         self
+    }
+
+    /// The page for a request. It only reads the session (an anonymous
+    /// visit to a page without a form writes nothing); see [`FormPage`].
+    pub fn for_request(req: &HttpRequest) -> Self {
+        let mut page = req
+            .app_data::<web::Data<Site>>()
+            .map(|site| Page::new(site, None))
+            .unwrap_or_default();
+        let session = req.get_session();
+        page.csrf = session
+            .get::<String>(CSRF)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        page.user_email = session.get::<String>(USER_EMAIL).ok().flatten();
+        if session.contains_key(FLASH) {
+            page.flash = session.remove_as::<String>(FLASH).and_then(Result::ok);
+        }
+        page
     }
 }
 
@@ -66,20 +155,56 @@ impl FromRequest for Page {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let page = req
-            .app_data::<web::Data<Site>>()
-            .map(|site| Page::new(site, None))
-            .unwrap_or_default();
-        ready(Ok(page))
+        ready(Ok(Page::for_request(req)))
+    }
+}
+
+/// A page that shows a form: its session gets a CSRF token if it had none.
+pub struct FormPage(pub Page);
+
+impl FromRequest for FormPage {
+    type Error = WebError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let mut page = Page::for_request(req);
+        page.csrf = csrf_token(&req.get_session());
+        ready(Ok(FormPage(page)))
     }
 }
 
 /// Renders a template as an HTML response.
 pub fn render(template: &impl Template) -> Result<HttpResponse, WebError> {
+    render_status(StatusCode::OK, template)
+}
+
+/// Renders a template with a status (e.g. 422 for a form with errors).
+pub fn render_status(
+    status: StatusCode,
+    template: &impl Template,
+) -> Result<HttpResponse, WebError> {
     let html = template
         .render()
         .map_err(|e| WebError::Unexpected(anyhow::Error::new(e).context("rendering a page")))?;
-    Ok(HttpResponse::Ok()
+    Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .body(html))
+}
+
+/// A page that holds personal data: never stored by caches.
+pub fn render_private(template: &impl Template) -> Result<HttpResponse, WebError> {
+    let mut res = render(template)?;
+    res.headers_mut().insert(
+        actix_web::http::header::CACHE_CONTROL,
+        actix_web::http::header::HeaderValue::from_static("no-store"),
+    );
+    Ok(res)
+}
+
+/// 303 See Other to `location` (after a form post).
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, location))
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .finish()
 }

@@ -9,8 +9,9 @@ pub mod home;
 pub mod keys;
 pub mod layout;
 pub mod middleware;
-pub mod session;
+pub mod portal;
 pub mod ratelimit;
+pub mod session;
 
 use actix_web::web;
 
@@ -23,6 +24,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES))
         .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES))
         .configure(api::routes)
+        .configure(portal::routes)
         .service(web::resource("/").route(web::get().to(home::home)))
         .service(web::resource("/healthz").route(web::get().to(health::healthz)))
         .service(web::resource("/readyz").route(web::get().to(health::readyz)))

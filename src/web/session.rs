@@ -80,7 +80,11 @@ impl SessionStore for DbSessionStore {
             .map_err(|e| LoadError::Deserialization(e.into()))
     }
 
-    async fn save(&self, state: HashMap<String, String>, ttl: &Duration) -> Result<SessionKey, SaveError> {
+    async fn save(
+        &self,
+        state: HashMap<String, String>,
+        ttl: &Duration,
+    ) -> Result<SessionKey, SaveError> {
         let key = new_key().map_err(SaveError::Other)?;
         let json = serde_json::to_string(&state).map_err(|e| SaveError::Serialization(e.into()))?;
         let now = self.clock.now();
@@ -103,7 +107,8 @@ impl SessionStore for DbSessionStore {
         state: HashMap<String, String>,
         ttl: &Duration,
     ) -> Result<SessionKey, UpdateError> {
-        let json = serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
+        let json =
+            serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
         let now = self.clock.now();
         let updated = sessions::update(
             self.db.pool(),

@@ -110,7 +110,9 @@ pub struct TestApp {
     pub db: Db,
     pub clock: Arc<ManualClock>,
     pub database: TestDatabase,
-    _data_dir: TempDir,
+    /// The SMTP server the app sends its email to.
+    pub mail: crate::smtp::SmtpSink,
+    pub _data_dir: TempDir,
 }
 
 /// Settings for a test: port 0, a temporary data directory, the given
@@ -128,7 +130,7 @@ pub fn test_settings(
         Source::Default,
     );
     raw.set("database_url", database_url, Source::Default);
-    raw.set("database_max_connections", "5", Source::Default);
+    raw.set("database_max_connections", "10", Source::Default);
     configure(&mut raw);
     raw.build().expect("valid test settings")
 }
@@ -157,7 +159,13 @@ pub async fn spawn_app_on(
 ) -> TestApp {
     init_test_logging();
     let data_dir = tempfile::tempdir().expect("temporary directory");
-    let settings = test_settings(&data_dir, url, configure);
+    let mail = crate::smtp::SmtpSink::start().await;
+    let smtp_url = mail.url();
+    let settings = test_settings(&data_dir, url, |raw| {
+        raw.set("smtp_url", smtp_url, Source::Default);
+        raw.set("outbox_poll_ms", "50", Source::Default);
+        configure(raw);
+    });
     let clock = Arc::new(ManualClock::new(Timestamp::from_unix(1_795_910_400)));
     let app = Application::builder(settings)
         .clock(clock.clone())
@@ -179,6 +187,7 @@ pub async fn spawn_app_on(
         db,
         clock,
         database,
+        mail,
         _data_dir: data_dir,
     }
 }
@@ -373,4 +382,11 @@ pub struct Provisioned {
     pub license_type_id: String,
     pub license_id: String,
     pub key: String,
+}
+
+/// The data cipher of a test app (its secret file is in the data dir).
+pub fn cipher_of(app: &TestApp) -> licensor::secret::DataCipher {
+    let path = app._data_dir.path().join("secret.key");
+    let (secret, _) = licensor::secret::ServerSecret::load_or_generate(&path).unwrap();
+    secret.data_cipher().unwrap()
 }

@@ -13,4 +13,6 @@ mod interop;
 mod licensing;
 mod malformed;
 mod pages;
+mod portal;
 mod provisioning;
+mod smtp;

@@ -1,0 +1,560 @@
+//! Sign-up, email verification, sign-in and out, password reset and change.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::clock::Clock;
+use crate::domain::audit::Actor;
+use crate::domain::email::EmailAddress;
+use crate::domain::password::Password;
+use crate::services::accounts::{self, AccountError};
+use crate::services::context::{Brand, Ctx};
+use crate::store::users::UserRow;
+use crate::store::{Db, organizations};
+use crate::web::error::WebError;
+use crate::web::layout::{
+    FormPage, Page, USER_EMAIL, check_csrf, flash, render, render_private, render_status, see_other,
+};
+use crate::web::portal::{SignedIn, customer_ctx};
+use crate::web::session::USER_ID;
+
+const RESET_TOKEN: &str = "reset_token";
+
+fn anonymous_ctx<'a>(db: &'a Db, clock: &'a dyn Clock, req: &HttpRequest) -> Ctx<'a> {
+    Ctx::new(db, clock, Actor::System).with_request_id(Some(crate::web::api::request_id(req)))
+}
+
+/// Starts a fresh session for a user (a new id: no fixation).
+fn sign_in(session: &Session, user: &UserRow) -> Result<(), WebError> {
+    session.renew();
+    session
+        .insert(USER_ID, &user.id)
+        .and_then(|()| session.insert(USER_EMAIL, &user.email))
+        .map_err(|e| WebError::Unexpected(anyhow::anyhow!("session insert failed: {e}")))
+}
+
+impl From<AccountError> for WebError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Unexpected(e) => e.into(),
+            other => WebError::BadRequest {
+                code: "account",
+                detail: other.to_string(),
+            },
+        }
+    }
+}
+
+// ------------------------------------------------------------------ sign-up
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SignupForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    organization: String,
+}
+
+#[derive(Debug, Default)]
+struct SignupErrors {
+    email: Option<String>,
+    password: Option<String>,
+    organization: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "portal/signup.html")]
+struct SignupPage<'a> {
+    page: Page,
+    form: &'a SignupForm,
+    errors: SignupErrors,
+}
+
+#[derive(Template)]
+#[template(path = "portal/check_email.html")]
+struct CheckEmailPage {
+    page: Page,
+    email: String,
+}
+
+pub async fn signup_form(FormPage(page): FormPage) -> Result<HttpResponse, WebError> {
+    render(&SignupPage {
+        page: page.titled("Create your account"),
+        form: &SignupForm::default(),
+        errors: SignupErrors::default(),
+    })
+}
+
+pub async fn signup(
+    req: HttpRequest,
+    FormPage(page): FormPage,
+    session: Session,
+    form: web::Form<SignupForm>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+    brand: web::Data<Brand>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    let mut errors = SignupErrors::default();
+    let email = EmailAddress::parse(&form.email)
+        .map_err(|e| errors.email = Some(e.to_string()))
+        .ok();
+    let password = Password::parse(SecretString::from(form.password.clone()))
+        .map_err(|e| errors.password = Some(e.to_string()))
+        .ok();
+    let organization = form.organization.trim();
+    if organization.is_empty() || organization.chars().count() > 100 {
+        errors.organization =
+            Some("Enter your organization's name (up to 100 characters).".to_owned());
+    }
+    let (Some(email), Some(password), None) = (email, password, &errors.organization) else {
+        return render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &SignupPage {
+                page: page.titled("Create your account"),
+                form: &form,
+                errors,
+            },
+        );
+    };
+    let ctx = anonymous_ctx(&db, clock.as_ref(), &req);
+    accounts::sign_up(&ctx, &brand, &email, password, organization).await?;
+    render(&CheckEmailPage {
+        page: page.titled("Check your inbox"),
+        email: email.as_str().to_owned(),
+    })
+}
+
+// ------------------------------------------------------------ verification
+
+#[derive(Debug, Deserialize)]
+pub struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/message.html")]
+struct MessagePage<'a> {
+    page: Page,
+    heading: &'a str,
+    message: &'a str,
+    link: &'a str,
+    link_text: &'a str,
+}
+
+/// `GET /verify-email?token=…`: confirms, then redirects so the token
+/// leaves the address bar.
+pub async fn verify_email(
+    req: HttpRequest,
+    FormPage(page): FormPage,
+    session: Session,
+    query: web::Query<TokenQuery>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+) -> Result<HttpResponse, WebError> {
+    let ctx = anonymous_ctx(&db, clock.as_ref(), &req);
+    match accounts::verify_email(&ctx, &query.token).await {
+        Ok(user_id) => {
+            flash(&session, "Your email address is confirmed.");
+            let signed_in = session.get::<String>(USER_ID).ok().flatten();
+            Ok(see_other(
+                if signed_in.as_deref() == Some(user_id.as_str()) {
+                    "/onboarding"
+                } else {
+                    "/login"
+                },
+            ))
+        }
+        Err(AccountError::Unexpected(e)) => Err(e.into()),
+        Err(e) => {
+            let mut res = render_status(
+                StatusCode::BAD_REQUEST,
+                &MessagePage {
+                    page: page.titled("Link not valid"),
+                    heading: "This confirmation link does not work",
+                    message: &e.to_string(),
+                    link: "/onboarding",
+                    link_text: "Sign in and send a new link",
+                },
+            )?;
+            no_referrer(&mut res);
+            Ok(res)
+        }
+    }
+}
+
+fn no_referrer(res: &mut HttpResponse) {
+    res.headers_mut().insert(
+        actix_web::http::header::REFERRER_POLICY,
+        actix_web::http::header::HeaderValue::from_static("no-referrer"),
+    );
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn resend_verification(
+    req: HttpRequest,
+    who: SignedIn,
+    session: Session,
+    form: web::Form<CsrfForm>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+    brand: web::Data<Brand>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
+    match accounts::resend_verification(&ctx, &brand, &who.user).await {
+        Ok(()) => flash(&session, "We sent a new link. It works for 24 hours."),
+        Err(AccountError::Cooldown(secs)) => {
+            flash(
+                &session,
+                &format!("We just sent a link. Wait {secs} seconds before asking again."),
+            );
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(see_other("/onboarding"))
+}
+
+// ------------------------------------------------------------- sign in/out
+
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/login.html")]
+struct LoginPage<'a> {
+    page: Page,
+    email: &'a str,
+    error: Option<&'a str>,
+}
+
+pub async fn login_form(FormPage(page): FormPage) -> Result<HttpResponse, WebError> {
+    render(&LoginPage {
+        page: page.titled("Sign in"),
+        email: "",
+        error: None,
+    })
+}
+
+pub async fn login(
+    req: HttpRequest,
+    FormPage(page): FormPage,
+    session: Session,
+    form: web::Form<LoginForm>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    let refused = |page: Page| {
+        render_status(
+            StatusCode::UNAUTHORIZED,
+            &LoginPage {
+                page: page.titled("Sign in"),
+                email: &form.email,
+                error: Some("The email or password is not right."),
+            },
+        )
+    };
+    let Ok(email) = EmailAddress::parse(&form.email) else {
+        return refused(page);
+    };
+    let ctx = anonymous_ctx(&db, clock.as_ref(), &req);
+    match accounts::authenticate(&ctx, &email, SecretString::from(form.password.clone())).await {
+        Ok(user) => {
+            sign_in(&session, &user)?;
+            tracing::info!(user_id = %user.id, "signed in");
+            Ok(see_other("/onboarding"))
+        }
+        Err(AccountError::BadCredentials) => refused(page),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn logout(session: Session, form: web::Form<CsrfForm>) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    session.purge();
+    Ok(see_other("/"))
+}
+
+// ----------------------------------------------------------- password reset
+
+#[derive(Debug, Default, Deserialize)]
+pub struct EmailForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/forgot.html")]
+struct ForgotPage<'a> {
+    page: Page,
+    email: &'a str,
+    sent: bool,
+    error: Option<String>,
+}
+
+pub async fn forgot_form(FormPage(page): FormPage) -> Result<HttpResponse, WebError> {
+    render(&ForgotPage {
+        page: page.titled("Reset your password"),
+        email: "",
+        sent: false,
+        error: None,
+    })
+}
+
+pub async fn forgot(
+    req: HttpRequest,
+    FormPage(page): FormPage,
+    session: Session,
+    form: web::Form<EmailForm>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+    brand: web::Data<Brand>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    let email = match EmailAddress::parse(&form.email) {
+        Ok(email) => email,
+        Err(e) => {
+            return render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &ForgotPage {
+                    page: page.titled("Reset your password"),
+                    email: &form.email,
+                    sent: false,
+                    error: Some(e.to_string()),
+                },
+            );
+        }
+    };
+    let ctx = anonymous_ctx(&db, clock.as_ref(), &req);
+    accounts::request_password_reset(&ctx, &brand, &email).await?;
+    render(&ForgotPage {
+        page: page.titled("Reset your password"),
+        email: "",
+        sent: true,
+        error: None,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "portal/reset.html")]
+struct ResetPage {
+    page: Page,
+    usable: bool,
+    error: Option<String>,
+}
+
+/// `GET /reset-password?token=…` keeps the token in the session and
+/// redirects, so it leaves the address bar; the form then posts without it.
+pub async fn reset_form(
+    req: HttpRequest,
+    FormPage(page): FormPage,
+    session: Session,
+    query: web::Query<std::collections::HashMap<String, String>>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+) -> Result<HttpResponse, WebError> {
+    if let Some(token) = query.get("token") {
+        let _ = session.insert(RESET_TOKEN, token);
+        let mut res = see_other("/reset-password");
+        no_referrer(&mut res);
+        return Ok(res);
+    }
+    let token = session
+        .get::<String>(RESET_TOKEN)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let ctx = anonymous_ctx(&db, clock.as_ref(), &req);
+    let (usable, error) = match accounts::check_reset_token(&ctx, &token).await {
+        Ok(()) => (true, None),
+        Err(AccountError::Unexpected(e)) => return Err(e.into()),
+        Err(e) => (false, Some(e.to_string())),
+    };
+    let mut res = render_private(&ResetPage {
+        page: page.titled("Choose a new password"),
+        usable,
+        error,
+    })?;
+    no_referrer(&mut res);
+    Ok(res)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn reset(
+    req: HttpRequest,
+    FormPage(page): FormPage,
+    session: Session,
+    form: web::Form<PasswordForm>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+    brand: web::Data<Brand>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    let token = session
+        .get::<String>(RESET_TOKEN)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let password = match Password::parse(SecretString::from(form.password.clone())) {
+        Ok(p) => p,
+        Err(e) => {
+            return render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &ResetPage {
+                    page: page.titled("Choose a new password"),
+                    usable: true,
+                    error: Some(e.to_string()),
+                },
+            );
+        }
+    };
+    let ctx = anonymous_ctx(&db, clock.as_ref(), &req);
+    match accounts::reset_password(&ctx, &brand, &token, password).await {
+        Ok(user) => {
+            let _ = session.remove(RESET_TOKEN);
+            sign_in(&session, &user)?;
+            flash(
+                &session,
+                "Your password is changed and every other session is signed out.",
+            );
+            Ok(see_other("/onboarding"))
+        }
+        Err(AccountError::Unexpected(e)) => Err(e.into()),
+        Err(e) => render_status(
+            StatusCode::BAD_REQUEST,
+            &ResetPage {
+                page: page.titled("Choose a new password"),
+                usable: false,
+                error: Some(e.to_string()),
+            },
+        ),
+    }
+}
+
+// ------------------------------------------------------------------ account
+
+#[derive(Template)]
+#[template(path = "portal/account.html")]
+struct AccountPage<'a> {
+    page: Page,
+    user: &'a UserRow,
+    organization: String,
+    error: Option<String>,
+}
+
+async fn organization_name(db: &Db, who: &SignedIn) -> Result<String, WebError> {
+    Ok(match who.user.organization_id.as_deref() {
+        Some(id) => organizations::find_by_id(db.pool(), id)
+            .await?
+            .map(|o| o.name)
+            .unwrap_or_default(),
+        None => String::new(),
+    })
+}
+
+pub async fn account(
+    FormPage(page): FormPage,
+    who: SignedIn,
+    db: web::Data<Db>,
+) -> Result<HttpResponse, WebError> {
+    render_private(&AccountPage {
+        page: page.titled("Your account"),
+        organization: organization_name(&db, &who).await?,
+        user: &who.user,
+        error: None,
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ChangePasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new: String,
+}
+
+pub async fn change_password(
+    req: HttpRequest,
+    FormPage(page): FormPage,
+    who: SignedIn,
+    session: Session,
+    form: web::Form<ChangePasswordForm>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+    brand: web::Data<Brand>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    let refuse = |page: Page, message: String, organization: String| {
+        render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &AccountPage {
+                page: page.titled("Your account"),
+                user: &who.user,
+                organization,
+                error: Some(message),
+            },
+        )
+    };
+    let new = match Password::parse(SecretString::from(form.new.clone())) {
+        Ok(p) => p,
+        Err(e) => return refuse(page, e.to_string(), organization_name(&db, &who).await?),
+    };
+    let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
+    match accounts::change_password(
+        &ctx,
+        &brand,
+        &who.user,
+        SecretString::from(form.current.clone()),
+        new,
+    )
+    .await
+    {
+        Ok(()) => {
+            sign_in(&session, &who.user)?;
+            flash(
+                &session,
+                "Your password is changed and your other sessions are signed out.",
+            );
+            Ok(see_other("/account"))
+        }
+        Err(AccountError::WrongCurrentPassword) => refuse(
+            page,
+            AccountError::WrongCurrentPassword.to_string(),
+            organization_name(&db, &who).await?,
+        ),
+        Err(e) => Err(e.into()),
+    }
+}

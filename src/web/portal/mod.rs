@@ -1,0 +1,127 @@
+//! The customer portal: server-rendered pages that work without JavaScript.
+
+pub mod account;
+pub mod licenses;
+pub mod onboarding;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_session::SessionExt;
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest, web};
+
+use crate::domain::audit::Actor;
+use crate::services::context::Ctx;
+use crate::store::Db;
+use crate::store::users::{self, UserRow};
+use crate::web::error::{Problem, WebError};
+use crate::web::session::USER_ID;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/signup")
+            .route(web::get().to(account::signup_form))
+            .route(web::post().to(account::signup)),
+    )
+    .service(web::resource("/verify-email").route(web::get().to(account::verify_email)))
+    .service(
+        web::resource("/verify-email/resend").route(web::post().to(account::resend_verification)),
+    )
+    .service(
+        web::resource("/login")
+            .route(web::get().to(account::login_form))
+            .route(web::post().to(account::login)),
+    )
+    .service(web::resource("/logout").route(web::post().to(account::logout)))
+    .service(
+        web::resource("/forgot-password")
+            .route(web::get().to(account::forgot_form))
+            .route(web::post().to(account::forgot)),
+    )
+    .service(
+        web::resource("/reset-password")
+            .route(web::get().to(account::reset_form))
+            .route(web::post().to(account::reset)),
+    )
+    .service(web::resource("/account").route(web::get().to(account::account)))
+    .service(web::resource("/account/password").route(web::post().to(account::change_password)))
+    .service(web::resource("/onboarding").route(web::get().to(onboarding::page)))
+    .service(web::resource("/onboarding/trial").route(web::post().to(onboarding::claim_trial)))
+    .service(web::resource("/onboarding/accept/{id}").route(web::post().to(onboarding::accept)))
+    .service(web::resource("/licenses").route(web::get().to(licenses::list)))
+    .service(web::resource("/licenses/{id}").route(web::get().to(licenses::detail)))
+    .service(web::resource("/licenses/{id}/reveal").route(web::post().to(licenses::reveal)))
+    .service(
+        web::resource("/licenses/{id}/machines/{machine}/deactivate")
+            .route(web::post().to(licenses::deactivate)),
+    );
+}
+
+/// A signed-in customer. Pages that need one redirect to sign-in without.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub user: UserRow,
+}
+
+impl SignedIn {
+    /// The rest of the portal waits until the email is confirmed.
+    pub fn require_verified(&self) -> Result<(), WebError> {
+        if self.user.email_verified_at.is_some() {
+            Ok(())
+        } else {
+            Err(WebError::Redirect("/onboarding".to_owned()))
+        }
+    }
+
+    pub fn organization_id(&self) -> Result<&str, WebError> {
+        self.user
+            .organization_id
+            .as_deref()
+            .ok_or(WebError::NotFound)
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor::Customer {
+            user_id: self.user.id.clone(),
+        }
+    }
+}
+
+impl FromRequest for SignedIn {
+    type Error = WebError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let user_id = req.get_session().get::<String>(USER_ID).ok().flatten();
+        let db = req.app_data::<web::Data<Db>>().cloned();
+        Box::pin(async move {
+            let (Some(user_id), Some(db)) = (user_id, db) else {
+                return Err(WebError::Redirect("/login".to_owned()));
+            };
+            let user = users::find_by_id(db.pool(), &user_id)
+                .await?
+                .ok_or_else(|| WebError::Redirect("/login".to_owned()))?;
+            if user.role != "customer" {
+                return Err(Problem::new(
+                    StatusCode::FORBIDDEN,
+                    "customers_only",
+                    "The portal is for customers; staff use the support console.",
+                )
+                .into());
+            }
+            Ok(SignedIn { user })
+        })
+    }
+}
+
+/// The context for a use case run by a signed-in customer.
+pub fn customer_ctx<'a>(
+    db: &'a Db,
+    clock: &'a dyn crate::clock::Clock,
+    who: &SignedIn,
+    req: &HttpRequest,
+) -> Ctx<'a> {
+    Ctx::new(db, clock, who.actor()).with_request_id(Some(crate::web::api::request_id(req)))
+}

@@ -1,0 +1,160 @@
+//! The onboarding stepper: Account → Verify email → Get a license →
+//! Activate → Done, resumed from what is stored.
+
+use actix_session::Session;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::clock::Clock;
+use crate::domain::id::is_well_formed;
+use crate::secret::DataCipher;
+use crate::services::licensing::{self, LicensingError};
+use crate::services::onboarding::{self, Step};
+use crate::store::licenses::TrialOffer;
+use crate::store::{Db, products};
+use crate::web::error::WebError;
+use crate::web::layout::{FormPage, Page, check_csrf, flash, render_private, see_other};
+use crate::web::portal::licenses::LicenseItem;
+use crate::web::portal::{SignedIn, customer_ctx};
+
+struct StepView {
+    label: &'static str,
+    done: bool,
+    current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "portal/onboarding.html")]
+struct OnboardingPage {
+    page: Page,
+    steps: Vec<StepView>,
+    step: &'static str,
+    email: String,
+    assigned: Vec<LicenseItem>,
+    trials: Vec<TrialOffer>,
+    first: Option<LicenseItem>,
+    key: String,
+    instructions: String,
+}
+
+pub async fn page(
+    req: HttpRequest,
+    FormPage(page): FormPage,
+    who: SignedIn,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+    cipher: web::Data<DataCipher>,
+) -> Result<HttpResponse, WebError> {
+    let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
+    let state = onboarding::state(&ctx, &who.user).await?;
+    let now = clock.now();
+    let steps = Step::ALL
+        .iter()
+        .map(|s| StepView {
+            label: s.label(),
+            done: *s < state.step || state.step == Step::Done,
+            current: *s == state.step && state.step != Step::Done,
+        })
+        .collect();
+    // While the first machine is not activated, the key is shown in full:
+    // the customer needs it now, and nobody else sees this page.
+    let (first, key, instructions) = match (state.step, state.licenses.first()) {
+        (Step::Activate, Some(l)) => {
+            let key = licensing::reveal_key(&db, &cipher, &l.id).await?;
+            let instructions = products::find_by_id(db.pool(), &l.product_id)
+                .await?
+                .map(|p| p.activation_instructions)
+                .unwrap_or_default();
+            (Some(LicenseItem::new(l, now)), key.expose(), instructions)
+        }
+        _ => (None, String::new(), String::new()),
+    };
+    render_private(&OnboardingPage {
+        page: page.titled("Get started"),
+        steps,
+        step: state.step.as_str(),
+        email: who.user.email.clone(),
+        assigned: state
+            .assigned
+            .iter()
+            .map(|l| LicenseItem::new(l, now))
+            .collect(),
+        trials: state.trials,
+        first,
+        key,
+        instructions,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TrialForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    license_type_id: String,
+}
+
+fn friendly(e: LicensingError) -> Result<String, WebError> {
+    match e {
+        LicensingError::Unexpected(e) => Err(e.into()),
+        LicensingError::NotFound(_) => Ok("That offer is no longer available.".to_owned()),
+        other => Ok(other.to_string()),
+    }
+}
+
+pub async fn claim_trial(
+    req: HttpRequest,
+    who: SignedIn,
+    session: Session,
+    form: web::Form<TrialForm>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+    cipher: web::Data<DataCipher>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    who.require_verified()?;
+    if !is_well_formed(&form.license_type_id) {
+        return Err(WebError::NotFound);
+    }
+    let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
+    match onboarding::claim_trial(&ctx, &cipher, &who.user, &form.license_type_id).await {
+        Ok(license) => flash(
+            &session,
+            &format!("Your {} trial has started.", license.product_name),
+        ),
+        Err(e) => flash(&session, &friendly(e)?),
+    }
+    Ok(see_other("/onboarding"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn accept(
+    req: HttpRequest,
+    who: SignedIn,
+    session: Session,
+    path: web::Path<String>,
+    form: web::Form<CsrfOnly>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    who.require_verified()?;
+    if !is_well_formed(&path) {
+        return Err(WebError::NotFound);
+    }
+    let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
+    match onboarding::accept_assigned(&ctx, &who.user, &path).await {
+        Ok(license) => flash(
+            &session,
+            &format!("{} is now in your organization.", license.product_name),
+        ),
+        Err(e) => flash(&session, &friendly(e)?),
+    }
+    Ok(see_other("/onboarding"))
+}

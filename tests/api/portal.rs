@@ -1,0 +1,673 @@
+//! The customer portal through its real forms, with a cookie jar, on both
+//! backends: what a browser without JavaScript does.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_demo_app};
+
+pub const PASSWORD: &str = "a long enough passphrase";
+
+/// One browser: its own cookie jar.
+pub struct Browser {
+    pub client: reqwest::Client,
+    base: String,
+}
+
+pub fn csrf_from(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).expect("a form with a CSRF token") + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+impl Browser {
+    pub fn new(app: &TestApp) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .cookie_store(true)
+                .build()
+                .unwrap(),
+            base: app.address.clone(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        let url = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        };
+        self.client.get(url).send().await.unwrap()
+    }
+
+    pub async fn html(&self, path: &str) -> String {
+        self.get(path).await.text().await.unwrap()
+    }
+
+    pub async fn csrf(&self) -> String {
+        csrf_from(&self.html("/login").await)
+    }
+
+    /// Posts a form with this session's CSRF token.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let token = self.csrf().await;
+        let mut form: Vec<(&str, &str)> = vec![("csrf", token.as_str())];
+        form.extend_from_slice(fields);
+        self.client
+            .post(format!("{}{path}", self.base))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn sign_up(&self, email: &str, organization: &str) -> reqwest::Response {
+        self.post(
+            "/signup",
+            &[
+                ("email", email),
+                ("password", PASSWORD),
+                ("organization", organization),
+            ],
+        )
+        .await
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post("/login", &[("email", email), ("password", password)])
+            .await
+    }
+}
+
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// A customer who signed up, confirmed the email and signed in.
+pub async fn verified_customer(app: &TestApp, email: &str) -> Browser {
+    let browser = Browser::new(app);
+    assert_eq!(browser.sign_up(email, "Acme Ltd").await.status(), 200);
+    let mail = app.mail.wait_for(email, "Confirm your email").await;
+    let res = browser.get(&mail.link("/verify-email?token=")).await;
+    assert_eq!(res.status(), 303);
+    let res = browser.sign_in(email, PASSWORD).await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    browser
+}
+
+#[tokio::test]
+async fn a_new_customer_goes_from_sign_up_to_an_activated_machine() {
+    let app = spawn_demo_app().await;
+    let b = Browser::new(&app);
+
+    // Home page leads to sign-up.
+    let home = b.html("/").await;
+    assert!(home.contains("href=\"/signup\"") && home.contains("href=\"/login\""));
+
+    let res = b.sign_up("jane@example.com", "Jane's Studio").await;
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("Check your inbox"));
+
+    // The verification email: both parts, a working link, a stable Message-ID.
+    let mail = app
+        .mail
+        .wait_for("jane@example.com", "Confirm your email")
+        .await;
+    assert!(
+        mail.header("Content-Type")
+            .unwrap()
+            .contains("multipart/alternative")
+    );
+    assert!(mail.header("Message-ID").is_some());
+    assert!(mail.part("text/html").unwrap().contains("Confirm my email"));
+    let link = mail.link("/verify-email?token=");
+    assert!(
+        link.starts_with(&app.address),
+        "links use the public URL: {link}"
+    );
+
+    // Signing in before confirming shows only the verify step.
+    let res = b.sign_in("jane@example.com", PASSWORD).await;
+    assert_eq!(location(&res), "/onboarding");
+    let page = b.html("/onboarding").await;
+    assert!(page.contains("id=\"step-verify\""), "{page}");
+    assert_eq!(location(&b.get("/licenses").await), "/onboarding");
+
+    // The link confirms, then leaves the address bar.
+    let res = b.get(&link).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/onboarding");
+    let page = b.html("/onboarding").await;
+    assert!(page.contains("Your email address is confirmed."));
+    assert!(page.contains("id=\"step-license\""));
+    assert!(page.contains("Start the Demo App trial"));
+
+    // Claim the trial: the next step shows the key and the instructions.
+    let type_id = {
+        let marker = "name=\"license_type_id\" value=\"";
+        let s = page.find(marker).unwrap() + marker.len();
+        page[s..s + 36].to_owned()
+    };
+    let res = b
+        .post(
+            "/onboarding/trial",
+            &[("license_type_id", type_id.as_str())],
+        )
+        .await;
+    assert_eq!(location(&res), "/onboarding");
+    let page = b.html("/onboarding").await;
+    assert!(page.contains("id=\"step-activate\""), "{page}");
+    assert!(page.contains("Help &gt; Activate") || page.contains("Help &#62; Activate"));
+    let key = {
+        let s = page.find("<code id=\"license-key\">").unwrap() + "<code id=\"license-key\">".len();
+        page[s..s + 29].to_owned()
+    };
+    assert!(page.contains("waiting for the first activation"));
+
+    // The application activates through the API; a reload shows it.
+    assert_eq!(app.activate(&key, "laptop-1").await.status(), 201);
+    let page = b.html("/onboarding").await;
+    assert!(page.contains("id=\"step-done\""));
+    assert!(page.contains("<strong>activated</strong>"));
+
+    // The license page masks the key and lists the machine.
+    let list = b.html("/licenses").await;
+    assert!(list.contains(&key[key.len() - 4..]));
+    assert!(!list.contains(&key));
+    let (license_id,): (String,) = sqlx::query_as("SELECT id FROM licenses")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    let detail = b.html(&format!("/licenses/{license_id}")).await;
+    assert!(detail.contains("Workstation"));
+    assert!(
+        !detail.contains(&key),
+        "the key stays masked until revealed"
+    );
+}
+
+#[tokio::test]
+async fn sign_up_never_reveals_a_registered_email() {
+    let app = spawn_demo_app().await;
+    let first = Browser::new(&app);
+    assert_eq!(
+        first.sign_up("taken@example.com", "First").await.status(),
+        200
+    );
+    app.mail
+        .wait_for("taken@example.com", "Confirm your email")
+        .await;
+
+    let second = Browser::new(&app);
+    let res = second.sign_up("Taken@Example.com", "Second").await;
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Check your inbox"), "the same answer");
+    assert_eq!(app.count("users").await, 1);
+    assert_eq!(
+        app.count("organizations").await,
+        1,
+        "the second organization was rolled back"
+    );
+
+    // Sign-in: the same words for an unknown email and a wrong password.
+    let unknown = second.sign_in("nobody@example.com", PASSWORD).await;
+    let wrong = second
+        .sign_in("taken@example.com", "not the right password")
+        .await;
+    assert_eq!(unknown.status(), 401);
+    assert_eq!(wrong.status(), 401);
+    let a = unknown.text().await.unwrap();
+    let b = wrong.text().await.unwrap();
+    assert!(a.contains("The email or password is not right."));
+    assert!(b.contains("The email or password is not right."));
+}
+
+#[tokio::test]
+async fn sign_up_errors_are_shown_next_to_the_fields_with_the_input_kept() {
+    let app = spawn_demo_app().await;
+    let b = Browser::new(&app);
+    let res = b
+        .post(
+            "/signup",
+            &[
+                ("email", "not-an-email"),
+                ("password", "short"),
+                ("organization", "Kept Org"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("id=\"email-error\""));
+    assert!(page.contains("id=\"password-error\""));
+    assert!(page.contains("value=\"Kept Org\""));
+    assert!(page.contains("value=\"not-an-email\""));
+    let long = "x".repeat(2000);
+    let res = b
+        .post(
+            "/signup",
+            &[
+                ("email", "a@b.co"),
+                ("password", long.as_str()),
+                ("organization", "O"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 422, "an over-long password is a form error");
+    assert_eq!(app.count("users").await, 0);
+}
+
+#[tokio::test]
+async fn verification_links_expire_and_work_once() {
+    let app = spawn_demo_app().await;
+    let b = Browser::new(&app);
+    b.sign_up("late@example.com", "Late").await;
+    let link = app
+        .mail
+        .wait_for("late@example.com", "Confirm")
+        .await
+        .link("verify-email");
+    app.clock.advance_secs(25 * 3600);
+    let res = b.get(&link).await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.headers()["referrer-policy"], "no-referrer");
+    assert!(res.text().await.unwrap().contains("expired"));
+
+    // A new link, from the verify step's resend button.
+    b.sign_in("late@example.com", PASSWORD).await;
+    let res = b.post("/verify-email/resend", &[]).await;
+    assert_eq!(location(&res), "/onboarding");
+    let page = b.html("/onboarding").await;
+    assert!(page.contains("We sent a new link"));
+    // A second resend within the cooldown is refused, politely.
+    b.post("/verify-email/resend", &[]).await;
+    assert!(b.html("/onboarding").await.contains("Wait"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.mail.count_to("late@example.com") < 2 {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let fresh = app.mail.all().last().unwrap().link("verify-email");
+    assert_ne!(fresh, link);
+    assert_eq!(b.get(&fresh).await.status(), 303);
+    let res = b.get(&fresh).await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("already used"));
+}
+
+#[tokio::test]
+async fn a_second_trial_of_a_product_is_refused() {
+    let app = spawn_demo_app().await;
+    let b = verified_customer(&app, "twice@example.com").await;
+    let page = b.html("/onboarding").await;
+    let marker = "name=\"license_type_id\" value=\"";
+    let s = page.find(marker).unwrap() + marker.len();
+    let type_id = page[s..s + 36].to_owned();
+    b.post(
+        "/onboarding/trial",
+        &[("license_type_id", type_id.as_str())],
+    )
+    .await;
+    let res = b
+        .post(
+            "/onboarding/trial",
+            &[("license_type_id", type_id.as_str())],
+        )
+        .await;
+    assert_eq!(location(&res), "/onboarding");
+    assert!(b.html("/onboarding").await.contains("already had a trial"));
+    assert_eq!(app.count("licenses").await, 1);
+}
+
+#[tokio::test]
+async fn forms_without_the_csrf_token_change_nothing() {
+    let app = spawn_demo_app().await;
+    let b = Browser::new(&app);
+    let res = b
+        .client
+        .post(format!("{}/signup", app.address))
+        .form(&[
+            ("email", "x@example.com"),
+            ("password", PASSWORD),
+            ("organization", "X"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(res.text().await.unwrap().contains("This form has expired"));
+    let res = b
+        .client
+        .post(format!("{}/signup", app.address))
+        .form(&[
+            ("csrf", "forged"),
+            ("email", "x@example.com"),
+            ("password", PASSWORD),
+            ("organization", "X"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(app.count("users").await, 0);
+    // Sign-out is a POST with the token; GET does nothing.
+    assert_eq!(b.get("/logout").await.status(), 405);
+}
+
+#[tokio::test]
+async fn customers_see_only_their_own_organization() {
+    let app = spawn_demo_app().await;
+    let alice = verified_customer(&app, "alice@example.com").await;
+    let bob = verified_customer(&app, "bob@example.com").await;
+    let page = alice.html("/onboarding").await;
+    let marker = "name=\"license_type_id\" value=\"";
+    let s = page.find(marker).unwrap() + marker.len();
+    alice
+        .post(
+            "/onboarding/trial",
+            &[("license_type_id", &page[s..s + 36])],
+        )
+        .await;
+    let (license_id,): (String,) = sqlx::query_as("SELECT id FROM licenses")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    let key = licensor::services::licensing::reveal_key(
+        &app.db,
+        &crate::helpers::cipher_of(&app),
+        &license_id,
+    )
+    .await
+    .unwrap()
+    .expose();
+    assert_eq!(app.activate(&key, "alice-pc").await.status(), 201);
+    let (machine_id,): (String,) = sqlx::query_as("SELECT id FROM machines")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+
+    assert_eq!(
+        alice.get(&format!("/licenses/{license_id}")).await.status(),
+        200
+    );
+    assert_eq!(
+        bob.get(&format!("/licenses/{license_id}")).await.status(),
+        404
+    );
+    assert!(!bob.html("/licenses").await.contains(&license_id));
+    let res = bob
+        .post(
+            &format!("/licenses/{license_id}/machines/{machine_id}/deactivate"),
+            &[],
+        )
+        .await;
+    assert_eq!(res.status(), 404);
+    let res = bob
+        .post(
+            &format!("/licenses/{license_id}/reveal"),
+            &[("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(bob.get("/licenses/not-an-id").await.status(), 404);
+    let (used,): (i64,) = sqlx::query_as("SELECT machines_used FROM licenses")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(used, 1, "bob changed nothing");
+
+    // Alice reveals her key with her password, and deactivates her machine.
+    let res = alice
+        .post(
+            &format!("/licenses/{license_id}/reveal"),
+            &[("password", "wrong password here")],
+        )
+        .await;
+    assert_eq!(res.status(), 401);
+    let page = alice
+        .post(
+            &format!("/licenses/{license_id}/reveal"),
+            &[("password", PASSWORD)],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&key));
+    let (reveals,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM events WHERE kind = 'license.key_revealed'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(reveals, 1);
+    let res = alice
+        .post(
+            &format!("/licenses/{license_id}/machines/{machine_id}/deactivate"),
+            &[],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let page = alice.html(&format!("/licenses/{license_id}")).await;
+    assert!(page.contains("is deactivated; its seat is free"));
+    assert!(page.contains("0 of 2 in use"));
+}
+
+#[tokio::test]
+async fn a_password_reset_ends_every_session() {
+    let app = spawn_demo_app().await;
+    let laptop = verified_customer(&app, "reset@example.com").await;
+    let phone = Browser::new(&app);
+    assert_eq!(
+        phone.sign_in("reset@example.com", PASSWORD).await.status(),
+        303
+    );
+    assert_eq!(phone.get("/account").await.status(), 200);
+
+    let stranger = Browser::new(&app);
+    let res = stranger
+        .post("/forgot-password", &[("email", "reset@example.com")])
+        .await;
+    let same_for_unknown = stranger
+        .post("/forgot-password", &[("email", "ghost@example.com")])
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(same_for_unknown.status(), 200);
+    assert!(
+        same_for_unknown
+            .text()
+            .await
+            .unwrap()
+            .contains("If an account uses that address")
+    );
+    let link = app
+        .mail
+        .wait_for("reset@example.com", "Reset your")
+        .await
+        .link("reset-password");
+    let res = stranger.get(&link).await;
+    assert_eq!(
+        location(&res),
+        "/reset-password",
+        "the token leaves the URL"
+    );
+    assert_eq!(res.headers()["referrer-policy"], "no-referrer");
+    let form = stranger.html("/reset-password").await;
+    assert!(form.contains("Choose a new password"));
+    let res = stranger
+        .post("/reset-password", &[("password", "a brand new passphrase")])
+        .await;
+    assert_eq!(location(&res), "/onboarding");
+
+    assert_eq!(
+        location(&laptop.get("/account").await),
+        "/login",
+        "the old sessions ended"
+    );
+    assert_eq!(location(&phone.get("/account").await), "/login");
+    assert_eq!(
+        Browser::new(&app)
+            .sign_in("reset@example.com", PASSWORD)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        Browser::new(&app)
+            .sign_in("reset@example.com", "a brand new passphrase")
+            .await
+            .status(),
+        303
+    );
+    app.mail
+        .wait_for("reset@example.com", "password was changed")
+        .await;
+    // The link worked once.
+    let again = Browser::new(&app);
+    again.get(&link).await;
+    assert!(again.html("/reset-password").await.contains("already used"));
+}
+
+#[tokio::test]
+async fn changing_the_password_needs_the_current_one_and_signs_out_elsewhere() {
+    let app = spawn_demo_app().await;
+    let b = verified_customer(&app, "change@example.com").await;
+    let other = Browser::new(&app);
+    other.sign_in("change@example.com", PASSWORD).await;
+    let res = b
+        .post(
+            "/account/password",
+            &[
+                ("current", "wrong current pass"),
+                ("new", "another long passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("The current password is not right.")
+    );
+    let res = b
+        .post(
+            "/account/password",
+            &[("current", PASSWORD), ("new", "another long passphrase")],
+        )
+        .await;
+    assert_eq!(location(&res), "/account");
+    assert_eq!(
+        b.get("/account").await.status(),
+        200,
+        "this session goes on"
+    );
+    assert_eq!(location(&other.get("/account").await), "/login");
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_guarded_and_rotates_at_sign_in() {
+    let app = spawn_demo_app().await;
+    let b = Browser::new(&app);
+    b.sign_up("cookie@example.com", "C").await;
+    let before = b.get("/login").await;
+    let cookie = before
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let res = b.sign_in("cookie@example.com", PASSWORD).await;
+    let set = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set.contains("HttpOnly"));
+    assert!(set.contains("SameSite=Lax"));
+    assert!(!set.contains("Secure"), "http public URL: not Secure");
+    if let Some(cookie) = cookie {
+        assert_ne!(
+            cookie.split(';').next(),
+            set.split(';').next(),
+            "a new session id"
+        );
+    }
+    // A tampered cookie is no session at all.
+    let forged = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = forged
+        .get(format!("{}/account", app.address))
+        .header("Cookie", "licensor_session=forged-value")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), "/login");
+    // Idle timeout: a day without requests ends the session.
+    app.clock.advance_secs(24 * 3600 + 1);
+    assert_eq!(location(&b.get("/account").await), "/login");
+}
+
+#[tokio::test]
+async fn a_license_assigned_to_an_email_is_accepted_after_verification() {
+    let app = spawn_demo_app().await;
+    let p = app.provision(json!({})).await;
+    let res = app
+        .post_json(
+            "/api/v1/licenses",
+            Some(&p.token),
+            &json!({ "license_type_id": p.license_type_id, "email": "assigned@example.com" }),
+        )
+        .await;
+    let created: Value = res.json().await.unwrap();
+    let license_id = created["license"]["id"].as_str().unwrap().to_owned();
+    let b = verified_customer(&app, "assigned@example.com").await;
+    let page = b.html("/onboarding").await;
+    assert!(page.contains("assigned to you"), "{page}");
+    let res = b
+        .post(&format!("/onboarding/accept/{license_id}"), &[])
+        .await;
+    assert_eq!(location(&res), "/onboarding");
+    let page = b.html("/onboarding").await;
+    assert!(page.contains("id=\"step-activate\""));
+    let (org,): (Option<String>,) =
+        sqlx::query_as("SELECT organization_id FROM licenses WHERE id = $1")
+            .bind(&license_id)
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert!(org.is_some());
+}
+
+#[tokio::test]
+async fn mail_waits_in_the_outbox_while_smtp_is_down() {
+    let app = spawn_demo_app().await;
+    app.mail.set_up(false);
+    let b = Browser::new(&app);
+    b.sign_up("patient@example.com", "Patient").await;
+    // The worker tries, fails, and keeps the message for later.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, attempts, error): (String, i64, Option<String>) =
+            sqlx::query_as("SELECT status, attempts, last_error FROM outbox")
+                .fetch_one(app.db.pool())
+                .await
+                .unwrap();
+        if attempts >= 1 && error.is_some() {
+            assert_eq!(status, "queued");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no delivery attempt");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.mail.count_to("patient@example.com"), 0);
+    app.mail.set_up(true);
+    app.clock.advance_secs(10 * 60);
+    let mail = app
+        .mail
+        .wait_for("patient@example.com", "Confirm your email")
+        .await;
+    assert!(mail.link("verify-email").contains("token="));
+    let (status,): (String,) = sqlx::query_as("SELECT status FROM outbox")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(status, "sent");
+    assert_eq!(app.mail.count_to("patient@example.com"), 1, "sent once");
+}
