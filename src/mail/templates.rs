@@ -113,3 +113,11 @@ mod tests {
         );
     }
 }
+
+email_template!(TeamInvitation, TeamInvitationHtml, TeamInvitationText, "email/team_invitation.html", "email/team_invitation.txt", {
+    vendor_name: String,
+    organization: String,
+    inviter: String,
+    link: String,
+    days_valid: i64,
+}, |m| format!("Join {} on {}", m.organization, m.vendor_name));

@@ -13,3 +13,4 @@ pub mod licensing;
 pub mod notify;
 pub mod onboarding;
 pub mod staff;
+pub mod team;

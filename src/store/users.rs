@@ -124,3 +124,36 @@ pub async fn set_password_hash(
         .await?;
     Ok(())
 }
+
+/// The members of an organization, owners first.
+pub async fn members(
+    pool: &sqlx::AnyPool,
+    organization_id: &str,
+) -> Result<Vec<UserRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, organization_id, org_role, email, role, email_verified_at, created_at \
+         FROM users WHERE organization_id = $1 ORDER BY org_role DESC, email",
+    )
+    .bind(organization_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// Takes a member (never an owner) out of an organization.
+pub async fn remove_member(
+    tx: &mut Tx,
+    id: &str,
+    organization_id: &str,
+    now: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let res = sqlx::query(
+        "UPDATE users SET organization_id = NULL, org_role = NULL, updated_at = $3 \
+         WHERE id = $1 AND organization_id = $2 AND org_role = 'member'",
+    )
+    .bind(id)
+    .bind(organization_id)
+    .bind(now.unix())
+    .execute(&mut **tx)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}

@@ -11,7 +11,11 @@ async fn the_home_page_names_the_products() {
     assert!(html.contains("<h3>Demo App</h3>"), "{html}");
     assert!(html.contains("Free trial available"));
     assert!(html.contains("/static/app.css?v="));
-    assert_eq!(app.count("sessions").await, 0, "an anonymous visit writes no session");
+    assert_eq!(
+        app.count("sessions").await,
+        0,
+        "an anonymous visit writes no session"
+    );
 }
 
 #[tokio::test]

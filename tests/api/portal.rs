@@ -671,3 +671,77 @@ async fn mail_waits_in_the_outbox_while_smtp_is_down() {
     assert_eq!(status, "sent");
     assert_eq!(app.mail.count_to("patient@example.com"), 1, "sent once");
 }
+
+#[tokio::test]
+async fn the_owner_invites_a_member_who_sees_the_licenses_until_removed() {
+    let app = spawn_demo_app().await;
+    let owner = verified_customer(&app, "owner@example.com").await;
+    let page = owner.html("/onboarding").await;
+    let marker = "name=\"license_type_id\" value=\"";
+    let s = page.find(marker).unwrap() + marker.len();
+    owner
+        .post(
+            "/onboarding/trial",
+            &[("license_type_id", &page[s..s + 36])],
+        )
+        .await;
+    let (license_id,): (String,) = sqlx::query_as("SELECT id FROM licenses")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+
+    let res = owner
+        .post("/team/invite", &[("email", "mate@example.com")])
+        .await;
+    assert_eq!(location(&res), "/team");
+    let link = app
+        .mail
+        .wait_for("mate@example.com", "Join Acme Ltd")
+        .await
+        .link("/join?token=");
+    let mate = Browser::new(&app);
+    assert_eq!(
+        location(&mate.get(&link).await),
+        "/join",
+        "the token leaves the URL"
+    );
+    assert!(mate.html("/join").await.contains("Join Acme Ltd"));
+    let res = mate
+        .post("/join", &[("password", "mate's own long passphrase")])
+        .await;
+    assert_eq!(location(&res), "/licenses");
+    assert!(mate.html("/licenses").await.contains(&license_id));
+    assert_eq!(
+        mate.get(&format!("/licenses/{license_id}")).await.status(),
+        200
+    );
+    // A member cannot invite or remove.
+    assert_eq!(
+        mate.post("/team/invite", &[("email", "x@example.com")])
+            .await
+            .status(),
+        403
+    );
+    // The invitation worked once.
+    let again = Browser::new(&app);
+    again.get(&link).await;
+    assert_eq!(again.get("/join").await.status(), 400);
+
+    let (mate_id,): (String,) =
+        sqlx::query_as("SELECT id FROM users WHERE email = 'mate@example.com'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    let res = owner.post(&format!("/team/{mate_id}/remove"), &[]).await;
+    assert_eq!(location(&res), "/team");
+    let res = mate.get(&format!("/licenses/{license_id}")).await;
+    assert_eq!(location(&res), "/login", "signed out when removed");
+    let back = Browser::new(&app);
+    back.sign_in("mate@example.com", "mate's own long passphrase")
+        .await;
+    assert_eq!(
+        back.get(&format!("/licenses/{license_id}")).await.status(),
+        404,
+        "no longer in the organization"
+    );
+}

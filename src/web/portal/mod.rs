@@ -3,6 +3,7 @@
 pub mod account;
 pub mod licenses;
 pub mod onboarding;
+pub mod team;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -56,6 +57,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/licenses/{id}/machines/{machine}/deactivate")
             .route(web::post().to(licenses::deactivate)),
+    )
+    .service(web::resource("/team").route(web::get().to(team::page)))
+    .service(web::resource("/team/invite").route(web::post().to(team::invite)))
+    .service(web::resource("/team/{id}/remove").route(web::post().to(team::remove)))
+    .service(
+        web::resource("/join")
+            .route(web::get().to(team::join_form))
+            .route(web::post().to(team::join)),
     );
 }
 

@@ -1,0 +1,210 @@
+//! An organization's team: the owner invites members by email and removes
+//! them; members see the organization's licenses.
+
+use anyhow::Context;
+use serde_json::json;
+
+use crate::domain::audit::Actor;
+use crate::domain::email::EmailAddress;
+use crate::domain::id::new_id;
+use crate::domain::password::Password;
+use crate::domain::role::Role;
+use crate::mail::templates::TeamInvitation;
+use crate::services::accounts::token_digest;
+use crate::services::context::{Brand, Ctx};
+use crate::services::credentials::hash_password;
+use crate::services::notify::{About, enqueue_email};
+use crate::store::events::{self, NewEvent};
+use crate::store::tokens::{self, NewToken};
+use crate::store::users::{self, NewUser, UserRow};
+use crate::store::{organizations, sessions};
+
+pub const INVITATION_DAYS: i64 = 7;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TeamError {
+    #[error("Only the organization's owner can do that.")]
+    NotOwner,
+    #[error("This invitation is not valid, has expired or was already used.")]
+    BadInvitation,
+    #[error("This address already has an account. Ask the owner to invite another address.")]
+    AlreadyRegistered,
+    #[error("No such member.")]
+    NoSuchMember,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for TeamError {
+    fn from(e: sqlx::Error) -> Self {
+        TeamError::Unexpected(e.into())
+    }
+}
+
+fn owned_org(user: &UserRow) -> Result<&str, TeamError> {
+    match (user.organization_id.as_deref(), user.org_role.as_deref()) {
+        (Some(org), Some("owner")) => Ok(org),
+        _ => Err(TeamError::NotOwner),
+    }
+}
+
+/// Emails an invitation to join the owner's organization.
+pub async fn invite(
+    ctx: &Ctx<'_>,
+    brand: &Brand,
+    owner: &UserRow,
+    email: &EmailAddress,
+) -> Result<(), TeamError> {
+    let org = owned_org(owner)?;
+    let organization = organizations::find_by_id(ctx.db.pool(), org)
+        .await?
+        .map(|o| o.name)
+        .unwrap_or_default();
+    let now = ctx.clock.now();
+    let mut random = [0u8; 32];
+    getrandom::fill(&mut random).map_err(|e| anyhow::anyhow!("OS random source failed: {e}"))?;
+    let text: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let mut tx = ctx.db.begin_write().await?;
+    tokens::insert(
+        &mut tx,
+        &NewToken {
+            id: &new_id(),
+            digest: &token_digest(&text),
+            kind: "invitation",
+            user_id: None,
+            email: Some(email.as_str()),
+            organization_id: Some(org),
+            license_id: None,
+            expires_at: now.plus_days(INVITATION_DAYS),
+        },
+        now,
+    )
+    .await?;
+    let mail = TeamInvitation {
+        vendor_name: brand.vendor_name.clone(),
+        organization,
+        inviter: owner.email.clone(),
+        link: brand.link(&format!("/join?token={text}")),
+        days_valid: INVITATION_DAYS,
+    };
+    enqueue_email(
+        &mut tx,
+        brand,
+        "team_invitation",
+        email.as_str(),
+        &mail,
+        About {
+            organization_id: Some(org),
+            license_id: None,
+        },
+        now,
+    )
+    .await?;
+    let mut event = NewEvent::new("team.invited", &ctx.actor);
+    event.request_id = ctx.request_id.as_deref();
+    event.organization_id = Some(org);
+    event.user_id = Some(&owner.id);
+    event.data = json!({ "email": email.masked() });
+    events::insert(&mut tx, now, &event)
+        .await
+        .context("recording the invitation")?;
+    tx.commit().await.context("committing the invitation")?;
+    Ok(())
+}
+
+/// What an invitation token names: the organization and the address.
+#[derive(Debug, Clone)]
+pub struct Invitation {
+    pub token_id: String,
+    pub organization_id: String,
+    pub organization: String,
+    pub email: String,
+}
+
+pub async fn invitation(ctx: &Ctx<'_>, token: &str) -> Result<Invitation, TeamError> {
+    if token.len() != 64 || !token.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(TeamError::BadInvitation);
+    }
+    let row = tokens::find_by_digest(ctx.db.pool(), &token_digest(token), "invitation")
+        .await?
+        .filter(|t| t.used_at.is_none() && t.expires_at > ctx.clock.now().unix())
+        .ok_or(TeamError::BadInvitation)?;
+    let (Some(organization_id), Some(email)) = (row.organization_id, row.email) else {
+        return Err(TeamError::BadInvitation);
+    };
+    let organization = organizations::find_by_id(ctx.db.pool(), &organization_id)
+        .await?
+        .map(|o| o.name)
+        .ok_or(TeamError::BadInvitation)?;
+    Ok(Invitation {
+        token_id: row.id,
+        organization_id,
+        organization,
+        email,
+    })
+}
+
+/// Accepts an invitation with a new account (verified: the link came by
+/// email); returns the new member.
+pub async fn join(ctx: &Ctx<'_>, token: &str, password: Password) -> Result<UserRow, TeamError> {
+    let invitation = invitation(ctx, token).await?;
+    let email = EmailAddress::parse(&invitation.email).map_err(|_| TeamError::BadInvitation)?;
+    let hash = hash_password(password).await?;
+    let now = ctx.clock.now();
+    let id = new_id();
+    let mut tx = ctx.db.begin_write().await?;
+    if !tokens::consume(&mut tx, &invitation.token_id, now).await? {
+        return Err(TeamError::BadInvitation);
+    }
+    let inserted = users::insert(
+        &mut tx,
+        &NewUser {
+            id: &id,
+            organization_id: Some(&invitation.organization_id),
+            org_role: Some("member"),
+            email: &email,
+            password_hash: &hash,
+            role: Role::Customer,
+            email_verified_at: Some(now),
+        },
+        now,
+    )
+    .await?;
+    if !inserted {
+        return Err(TeamError::AlreadyRegistered);
+    }
+    let actor = Actor::Customer {
+        user_id: id.clone(),
+    };
+    let mut event = NewEvent::new("team.joined", &actor);
+    event.request_id = ctx.request_id.as_deref();
+    event.organization_id = Some(&invitation.organization_id);
+    event.user_id = Some(&id);
+    events::insert(&mut tx, now, &event)
+        .await
+        .context("recording the join")?;
+    tx.commit().await.context("committing the join")?;
+    users::find_by_id(ctx.db.pool(), &id)
+        .await?
+        .ok_or_else(|| TeamError::Unexpected(anyhow::anyhow!("the new member vanished")))
+}
+
+/// Removes a member; their sessions end.
+pub async fn remove(ctx: &Ctx<'_>, owner: &UserRow, member_id: &str) -> Result<(), TeamError> {
+    let org = owned_org(owner)?;
+    let now = ctx.clock.now();
+    let mut tx = ctx.db.begin_write().await?;
+    if !users::remove_member(&mut tx, member_id, org, now).await? {
+        return Err(TeamError::NoSuchMember);
+    }
+    let mut event = NewEvent::new("team.removed", &ctx.actor);
+    event.request_id = ctx.request_id.as_deref();
+    event.organization_id = Some(org);
+    event.user_id = Some(member_id);
+    events::insert(&mut tx, now, &event)
+        .await
+        .context("recording the removal")?;
+    tx.commit().await.context("committing the removal")?;
+    sessions::delete_for_user(ctx.db.pool(), member_id).await?;
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! The customer journey in a real headless Chromium (Debian's `chromium`
+//! and `chromium-driver`, which `.ci/run` installs), driven over WebDriver.
+//! Screenshots of each step land in `target/e2e/`. Under CI a missing
+//! browser fails the test instead of skipping it.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::helpers::spawn_demo_app;
+use crate::portal::PASSWORD;
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn browser_available() -> bool {
+    let ok = std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists();
+    if !ok && std::env::var_os("CI").is_some() {
+        panic!("CI must install chromium and chromium-driver (see .ci/run)");
+    }
+    if !ok {
+        eprintln!("skipped: install Debian's chromium and chromium-driver to run the browser test");
+    }
+    ok
+}
+
+async fn start_driver() -> (Driver, u16) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "chromedriver did not listen");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (Driver(child), port)
+}
+
+fn shots_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/e2e");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn a_customer_onboards_in_a_real_browser() {
+    if !browser_available() {
+        return;
+    }
+    let app = spawn_demo_app().await;
+    let (_driver, port) = start_driver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".to_owned(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update",
+                "--no-first-run", "--disable-sync", "--disable-quic",
+                "--window-size=1280,1000",
+                format!("--user-data-dir={}", profile.path().display()),
+            ]
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let browser = ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a WebDriver session");
+    let shots = shots_dir();
+    let shot = |name: &'static str| {
+        let browser = browser.clone();
+        let path = shots.join(name);
+        async move {
+            let png = browser.screenshot().await.unwrap();
+            std::fs::write(path, png).unwrap();
+        }
+    };
+
+    // Home → sign-up.
+    browser.goto(&app.address).await.unwrap();
+    shot("01-home.png").await;
+    browser
+        .find(Locator::LinkText("Create an account"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(
+        browser
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/signup")
+    );
+    browser
+        .find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("e2e@example.com")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("organization"))
+        .await
+        .unwrap()
+        .send_keys("E2E Ltd")
+        .await
+        .unwrap();
+    shot("02-signup.png").await;
+    browser
+        .find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let page = browser.source().await.unwrap();
+    assert!(page.contains("Check your inbox"));
+    shot("03-check-inbox.png").await;
+
+    // The link from the captured email.
+    let link = app
+        .mail
+        .wait_for("e2e@example.com", "Confirm your email")
+        .await
+        .link("verify-email");
+    browser.goto(&link).await.unwrap();
+    assert_eq!(
+        browser.current_url().await.unwrap().path(),
+        "/login",
+        "the token left the URL"
+    );
+    assert!(
+        browser
+            .source()
+            .await
+            .unwrap()
+            .contains("Your email address is confirmed.")
+    );
+    browser
+        .find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("e2e@example.com")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    shot("04-sign-in.png").await;
+    browser
+        .find(Locator::Css("main form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(browser.current_url().await.unwrap().path(), "/onboarding");
+    shot("05-get-a-license.png").await;
+
+    // Claim the trial; the key is shown with the instructions.
+    browser
+        .find(Locator::XPath(
+            "//button[contains(., 'Start the Demo App trial')]",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let key = browser
+        .find(Locator::Id("license-key"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(key.len(), 29, "{key}");
+    assert!(
+        browser
+            .source()
+            .await
+            .unwrap()
+            .contains("waiting for the first activation")
+    );
+    shot("06-activate.png").await;
+
+    // The application activates; a plain reload shows it.
+    assert_eq!(app.activate(&key, "e2e-machine").await.status(), 201);
+    browser.refresh().await.unwrap();
+    let status = browser
+        .find(Locator::Id("activation-status"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(status.contains("activated"), "{status}");
+    shot("07-done.png").await;
+
+    browser
+        .find(Locator::LinkText("Manage your licenses"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("table a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let detail = browser.source().await.unwrap();
+    assert!(detail.contains("Workstation"), "the machine is listed");
+    assert!(!detail.contains(&key), "the key is masked");
+    shot("08-license.png").await;
+    browser.close().await.unwrap();
+    for name in ["01-home.png", "05-get-a-license.png", "08-license.png"] {
+        assert!(std::fs::metadata(shots_dir().join(name)).unwrap().len() > 1000);
+    }
+}
