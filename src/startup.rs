@@ -26,7 +26,7 @@ use crate::web::layout::Site;
 use crate::web::ratelimit::ApiLimits;
 use crate::web::session::DbSessionStore;
 use actix_session::SessionMiddleware;
-use actix_session::config::BrowserSession;
+use actix_session::config::{BrowserSession, TtlExtensionPolicy};
 use actix_web::cookie::{Key, SameSite, time::Duration as CookieDuration};
 
 /// A session ends after this long without a request.
@@ -137,7 +137,9 @@ impl ApplicationBuilder {
             .cookie_http_only(true)
             .cookie_same_site(SameSite::Lax)
             .session_lifecycle(
-                BrowserSession::default().state_ttl(CookieDuration::seconds(SESSION_IDLE_SECS)),
+                BrowserSession::default()
+                    .state_ttl(CookieDuration::seconds(SESSION_IDLE_SECS))
+                    .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
             )
             .build();
             App::new()

@@ -745,3 +745,44 @@ async fn the_owner_invites_a_member_who_sees_the_licenses_until_removed() {
         "no longer in the organization"
     );
 }
+
+#[tokio::test]
+async fn a_busy_session_still_ends_after_a_week() {
+    let app = spawn_demo_app().await;
+    let b = verified_customer(&app, "busy@example.com").await;
+    // Seven requests 23 hours apart: never idle for a day, 161 hours in all.
+    for _ in 0..7 {
+        app.clock.advance_secs(23 * 3600);
+        assert_eq!(
+            b.get("/account").await.status(),
+            200,
+            "active within the idle timeout"
+        );
+    }
+    app.clock.advance_secs(23 * 3600);
+    assert_eq!(
+        location(&b.get("/account").await),
+        "/login",
+        "the absolute timeout"
+    );
+}
+
+#[tokio::test]
+async fn cookies_are_secure_when_the_public_url_is_https() {
+    let app = crate::helpers::spawn_app_with(
+        |raw| {
+            raw.set(
+                "public_url",
+                "https://licenses.example.com/",
+                licensor::config::Source::Default,
+            )
+        },
+        true,
+    )
+    .await;
+    let b = Browser::new(&app);
+    let res = b.get("/login").await;
+    let set = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set.contains("Secure"), "{set}");
+    assert!(set.contains("HttpOnly"));
+}
