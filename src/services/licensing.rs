@@ -195,6 +195,14 @@ where
     Ok(LicenseView::from_row(row, entitlements)?)
 }
 
+/// The license with this id as it stands inside the transaction.
+async fn view_in_tx(tx: &mut Tx, id: &str) -> Result<LicenseView, LicensingError> {
+    let row = licenses::find_by_id(&mut **tx, id)
+        .await?
+        .ok_or(LicensingError::NotFound("license"))?;
+    load_view(&mut **tx, row).await
+}
+
 async fn record(
     ctx: &Ctx<'_>,
     tx: &mut Tx,
@@ -351,10 +359,7 @@ pub async fn issue_license(
         }
         return Err(e.into());
     }
-    let row = licenses::find_by_id(&mut *tx, &id)
-        .await?
-        .ok_or(LicensingError::NotFound("license"))?;
-    let license = load_view(&mut *tx, row).await?;
+    let license = view_in_tx(&mut tx, &id).await?;
     record(
         ctx,
         &mut tx,
@@ -581,10 +586,7 @@ async fn activate_once(
         }
         Err(e) => return Err(e.into()),
     };
-    let row = licenses::find_by_id(&mut *tx, &license.id)
-        .await?
-        .ok_or(LicensingError::refused(ValidationCode::NotFound))?;
-    let after = load_view(&mut *tx, row).await?;
+    let after = view_in_tx(&mut tx, &license.id).await?;
     record(
         ctx,
         &mut tx,
@@ -647,10 +649,7 @@ async fn finish_deactivation(
         ));
     }
     licenses::release_seats(&mut tx, &license.id, 1, now).await?;
-    let row = licenses::find_by_id(&mut *tx, &license.id)
-        .await?
-        .ok_or(LicensingError::NotFound("license"))?;
-    let after = load_view(&mut *tx, row).await?;
+    let after = view_in_tx(&mut tx, &license.id).await?;
     record(
         ctx,
         &mut tx,
@@ -684,10 +683,7 @@ pub async fn deactivate_machine(
 ) -> Result<Deactivation, LicensingError> {
     let now = ctx.clock.now();
     let mut tx = ctx.db.begin_write().await?;
-    let row = licenses::find_by_id(&mut *tx, license_id)
-        .await?
-        .ok_or(LicensingError::NotFound("license"))?;
-    let license = load_view(&mut *tx, row).await?;
+    let license = view_in_tx(&mut tx, license_id).await?;
     let machine = machines::list_active(&mut *tx, license_id)
         .await?
         .into_iter()
@@ -797,10 +793,7 @@ pub async fn reap_dead_machines(ctx: &Ctx<'_>, batch: i64) -> Result<i64, Licens
         let before = load_view(&mut *tx, row).await?;
         let reaped = reap_dead_seats(&mut tx, &before, now).await?;
         if reaped > 0 {
-            let row = licenses::find_by_id(&mut *tx, &license_id)
-                .await?
-                .ok_or(LicensingError::NotFound("license"))?;
-            let after = load_view(&mut *tx, row).await?;
+            let after = view_in_tx(&mut tx, &license_id).await?;
             record(
                 ctx,
                 &mut tx,
@@ -865,20 +858,14 @@ pub async fn change_status(
     let now = ctx.clock.now();
     let (from, to, event) = action.transition();
     let mut tx = ctx.db.begin_write().await?;
-    let row = licenses::find_by_id(&mut *tx, license_id)
-        .await?
-        .ok_or(LicensingError::NotFound("license"))?;
-    let before = load_view(&mut *tx, row).await?;
+    let before = view_in_tx(&mut tx, license_id).await?;
     if !licenses::set_status(&mut tx, license_id, from, to.as_str(), now).await? {
         return Err(LicensingError::Conflict(format!(
             "the license is {}; it cannot be made {}",
             before.status, to
         )));
     }
-    let row = licenses::find_by_id(&mut *tx, license_id)
-        .await?
-        .ok_or(LicensingError::NotFound("license"))?;
-    let after = load_view(&mut *tx, row).await?;
+    let after = view_in_tx(&mut tx, license_id).await?;
     record(
         ctx,
         &mut tx,
@@ -908,10 +895,7 @@ pub async fn renew(
 ) -> Result<LicenseView, LicensingError> {
     let now = ctx.clock.now();
     let mut tx = ctx.db.begin_write().await?;
-    let row = licenses::find_by_id(&mut *tx, license_id)
-        .await?
-        .ok_or(LicensingError::NotFound("license"))?;
-    let before = load_view(&mut *tx, row).await?;
+    let before = view_in_tx(&mut tx, license_id).await?;
     if before.status == LicenseStatus::Revoked {
         return Err(LicensingError::Conflict(
             "a revoked license cannot be renewed".to_owned(),
@@ -935,10 +919,7 @@ pub async fn renew(
         }
     };
     licenses::set_expiry(&mut tx, license_id, Some(new_expiry), now).await?;
-    let row = licenses::find_by_id(&mut *tx, license_id)
-        .await?
-        .ok_or(LicensingError::NotFound("license"))?;
-    let after = load_view(&mut *tx, row).await?;
+    let after = view_in_tx(&mut tx, license_id).await?;
     record(
         ctx,
         &mut tx,

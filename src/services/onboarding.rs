@@ -105,15 +105,8 @@ pub async fn state(ctx: &Ctx<'_>, user: &UserRow) -> Result<Onboarding, Licensin
     })
 }
 
-/// Claims the self-service trial of a license type for the user's
-/// organization: one per organization and product, enforced by a unique
-/// index.
-pub async fn claim_trial(
-    ctx: &Ctx<'_>,
-    cipher: &DataCipher,
-    user: &UserRow,
-    license_type_id: &str,
-) -> Result<LicenseView, LicensingError> {
+/// The user's organization, once their email is confirmed.
+fn verified_organization(user: &UserRow) -> Result<String, LicensingError> {
     let org = user
         .organization_id
         .clone()
@@ -123,6 +116,19 @@ pub async fn claim_trial(
             "Confirm your email address first.".to_owned(),
         ));
     }
+    Ok(org)
+}
+
+/// Claims the self-service trial of a license type for the user's
+/// organization: one per organization and product, enforced by a unique
+/// index.
+pub async fn claim_trial(
+    ctx: &Ctx<'_>,
+    cipher: &DataCipher,
+    user: &UserRow,
+    license_type_id: &str,
+) -> Result<LicenseView, LicensingError> {
+    let org = verified_organization(user)?;
     let lt = license_types::find_by_id(ctx.db.pool(), license_type_id)
         .await?
         .filter(|t| t.self_service_trial == 1 && t.retired_at.is_none())
@@ -154,15 +160,7 @@ pub async fn accept_assigned(
     user: &UserRow,
     license_id: &str,
 ) -> Result<LicenseView, LicensingError> {
-    let org = user
-        .organization_id
-        .clone()
-        .ok_or_else(|| LicensingError::Invalid("Your account has no organization.".to_owned()))?;
-    if user.email_verified_at.is_none() {
-        return Err(LicensingError::Invalid(
-            "Confirm your email address first.".to_owned(),
-        ));
-    }
+    let org = verified_organization(user)?;
     let now = ctx.clock.now();
     let mut tx = ctx.db.begin_write().await?;
     if !licenses::claim_for_organization(&mut tx, license_id, &user.email, &org, now).await? {

@@ -109,6 +109,13 @@ pub fn check_csrf(session: &Session, submitted: &str) -> Result<(), WebError> {
     }
 }
 
+/// A form whose only field is the CSRF token (a button that changes state).
+#[derive(Debug, serde::Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf: String,
+}
+
 /// Sets the message the next page shows once.
 pub fn flash(session: &Session, message: &str) {
     let _ = session.insert(FLASH, message);

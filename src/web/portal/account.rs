@@ -17,7 +17,8 @@ use crate::store::users::UserRow;
 use crate::store::{Db, organizations};
 use crate::web::error::WebError;
 use crate::web::layout::{
-    FormPage, Page, USER_EMAIL, check_csrf, flash, render, render_private, render_status, see_other,
+    CsrfForm, FormPage, Page, USER_EMAIL, check_csrf, flash, render, render_private, render_status,
+    see_other,
 };
 use crate::web::portal::{SignedIn, customer_ctx};
 use crate::web::session::USER_ID;
@@ -197,12 +198,6 @@ fn no_referrer(res: &mut HttpResponse) {
         actix_web::http::header::REFERRER_POLICY,
         actix_web::http::header::HeaderValue::from_static("no-referrer"),
     );
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 pub async fn resend_verification(

@@ -22,7 +22,7 @@ use crate::store::machines::DeactivatedBy;
 use crate::store::{Db, events, products};
 use crate::web::error::WebError;
 use crate::web::layout::{
-    FormPage, Page, check_csrf, flash, render_private, render_status, see_other,
+    CsrfForm, FormPage, Page, check_csrf, flash, render_private, render_status, see_other,
 };
 use crate::web::portal::{SignedIn, customer_ctx};
 
@@ -245,18 +245,12 @@ pub async fn reveal(
     render_private(&detail_page(&db, page, &license, clock.now(), Some(key.expose()), None).await?)
 }
 
-#[derive(Debug, Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 pub async fn deactivate(
     req: HttpRequest,
     who: SignedIn,
     session: Session,
     path: web::Path<(String, String)>,
-    form: web::Form<CsrfOnly>,
+    form: web::Form<CsrfForm>,
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
 ) -> Result<HttpResponse, WebError> {

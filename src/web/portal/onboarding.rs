@@ -14,7 +14,7 @@ use crate::services::onboarding::{self, Step};
 use crate::store::licenses::TrialOffer;
 use crate::store::{Db, products};
 use crate::web::error::WebError;
-use crate::web::layout::{FormPage, Page, check_csrf, flash, render_private, see_other};
+use crate::web::layout::{CsrfForm, FormPage, Page, check_csrf, flash, render_private, see_other};
 use crate::web::portal::licenses::LicenseItem;
 use crate::web::portal::{SignedIn, customer_ctx};
 
@@ -128,18 +128,12 @@ pub async fn claim_trial(
     Ok(see_other("/onboarding"))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 pub async fn accept(
     req: HttpRequest,
     who: SignedIn,
     session: Session,
     path: web::Path<String>,
-    form: web::Form<CsrfOnly>,
+    form: web::Form<CsrfForm>,
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
 ) -> Result<HttpResponse, WebError> {

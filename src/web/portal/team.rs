@@ -19,7 +19,8 @@ use crate::store::Db;
 use crate::store::users::{self, UserRow};
 use crate::web::error::WebError;
 use crate::web::layout::{
-    FormPage, Page, USER_EMAIL, check_csrf, flash, render_private, render_status, see_other,
+    CsrfForm, FormPage, Page, USER_EMAIL, check_csrf, flash, render_private, render_status,
+    see_other,
 };
 use crate::web::portal::{SignedIn, customer_ctx};
 use crate::web::session::USER_ID;
@@ -112,18 +113,12 @@ pub async fn invite(
     Ok(see_other("/team"))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 pub async fn remove(
     req: HttpRequest,
     who: SignedIn,
     session: Session,
     path: web::Path<String>,
-    form: web::Form<CsrfOnly>,
+    form: web::Form<CsrfForm>,
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
 ) -> Result<HttpResponse, WebError> {
