@@ -11,4 +11,5 @@ pub mod signing;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod verify;
 pub mod web;

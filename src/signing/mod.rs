@@ -1,6 +1,8 @@
 //! Ed25519 signing keys with key ids, and the key ring that signs with the
 //! active key and publishes every key, retired ones included.
 
+pub mod license_file;
+
 use std::fmt;
 
 use base64::Engine;
