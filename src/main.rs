@@ -13,16 +13,18 @@ use licensor::clock::{Clock, SystemClock};
 use licensor::config::{self, LogFormat, Settings};
 use licensor::domain::audit::Actor;
 use licensor::domain::email::EmailAddress;
+use licensor::domain::fingerprint::Fingerprint;
 use licensor::domain::password::Password;
 use licensor::domain::role::Role;
 use licensor::secret::ServerSecret;
 use licensor::services::api_tokens::{self, Scope};
 use licensor::services::context::Ctx;
-use licensor::services::{keys, staff};
+use licensor::services::{keys, license_files, staff};
 use licensor::signing::key_set_document;
 use licensor::startup::Application;
 use licensor::store::Db;
 use licensor::telemetry;
+use licensor::verify;
 
 /// Licensor: a self-hosted software-licensing portal and API.
 #[derive(Parser)]
@@ -63,6 +65,34 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Work with licenses.
+    License {
+        #[command(subcommand)]
+        command: LicenseCommand,
+    },
+    /// Verify a license or machine file offline; exits 1 when it is not valid.
+    Verify {
+        /// The license or machine file.
+        file: PathBuf,
+        /// The public key set (`licensor keys export-public` or
+        /// /.well-known/licensor-keys.json).
+        #[arg(long, value_name = "FILE")]
+        keys: PathBuf,
+        /// This machine's fingerprint (machine files).
+        #[arg(long)]
+        fingerprint: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum LicenseCommand {
+    /// Print the signed license file of a license (a machine file with
+    /// --fingerprint of an active machine).
+    Export {
+        id: String,
+        #[arg(long)]
+        fingerprint: Option<String>,
     },
 }
 
@@ -185,6 +215,14 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 },
         } => token_create(settings, scope, &name).await,
         Command::Keys { command } => keys_command(settings, command).await,
+        Command::License {
+            command: LicenseCommand::Export { id, fingerprint },
+        } => license_export(settings, &id, fingerprint.as_deref()).await,
+        Command::Verify {
+            file,
+            keys,
+            fingerprint,
+        } => verify_file(&file, &keys, fingerprint.as_deref()),
     }
 }
 
@@ -266,6 +304,49 @@ fn read_new_password() -> anyhow::Result<Password> {
         trimmed
     };
     Password::parse(SecretString::from(text)).map_err(|e| anyhow::anyhow!("password: {e}"))
+}
+
+async fn license_export(
+    settings: Settings,
+    id: &str,
+    fingerprint: Option<&str>,
+) -> anyhow::Result<()> {
+    let fingerprint = fingerprint
+        .map(|f| Fingerprint::parse(f).map_err(|e| anyhow::anyhow!("--fingerprint: {e}")))
+        .transpose()?;
+    let db = open_db(&settings).await?;
+    let result = async {
+        let (secret, _) = ServerSecret::load_or_generate(&settings.secret_file)?;
+        let ring = keys::load_ring(&db, &secret.data_cipher()?).await?;
+        license_files::file(&db, &ring, id, fingerprint.as_ref(), SystemClock.now())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+    .await;
+    db.close().await;
+    print!("{}", result?);
+    Ok(())
+}
+
+fn verify_file(
+    file: &std::path::Path,
+    keys: &std::path::Path,
+    fingerprint: Option<&str>,
+) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let key_set =
+        std::fs::read_to_string(keys).with_context(|| format!("cannot read {}", keys.display()))?;
+    let keys = verify::PublicKeys::from_key_set_json(&key_set)
+        .map_err(|e| anyhow::anyhow!("--keys: {e}"))?;
+    match verify::verify(&text, &keys, SystemClock.now(), fingerprint) {
+        Ok(payload) => {
+            println!("valid");
+            println!("{}", serde_json::to_string_pretty(&payload)?);
+            Ok(())
+        }
+        Err(e) => bail!("not valid: {e}"),
+    }
 }
 
 async fn keys_command(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {

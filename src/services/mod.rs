@@ -9,6 +9,7 @@ pub mod context;
 pub mod credentials;
 pub mod demo;
 pub mod keys;
+pub mod license_files;
 pub mod licensing;
 pub mod notify;
 pub mod onboarding;

@@ -327,3 +327,77 @@ fn every_verb_has_help() {
         assert!(text(&out.stdout).contains("Usage:"), "{args:?}");
     }
 }
+
+#[tokio::test]
+async fn a_license_file_is_exported_and_verified_offline() {
+    let app = crate::helpers::spawn_app().await;
+    let p = app.provision(serde_json::json!({})).await;
+    assert_eq!(app.activate(&p.key, "fp-1").await.status(), 201);
+    let dir = tempfile::tempdir().unwrap();
+    let keys = app
+        .get("/.well-known/licensor-keys.json")
+        .await
+        .text()
+        .await
+        .unwrap();
+    std::fs::write(dir.path().join("keys.json"), keys).unwrap();
+    let export = |fingerprint: Option<&str>| {
+        let mut c = Command::new(BIN);
+        c.current_dir(dir.path())
+            .env("LICENSOR_DATABASE_URL", &app.database.url)
+            .env(
+                "LICENSOR_SECRET_FILE",
+                app._data_dir.path().join("secret.key"),
+            )
+            .args(["license", "export", &p.license_id]);
+        if let Some(fp) = fingerprint {
+            c.args(["--fingerprint", fp]);
+        }
+        run(c, None)
+    };
+    let out = export(Some("fp-1"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let file = text(&out.stdout);
+    assert!(file.starts_with("-----BEGIN LICENSOR LICENSE-----"));
+    assert!(!file.contains(&p.key), "the key is never in a file");
+    std::fs::write(dir.path().join("machine.lic"), &file).unwrap();
+    let verify = |name: &str, fingerprint: &str| {
+        let mut c = Command::new(BIN);
+        c.current_dir(dir.path()).args([
+            "verify",
+            name,
+            "--keys",
+            "keys.json",
+            "--fingerprint",
+            fingerprint,
+        ]);
+        run(c, None)
+    };
+    let out = verify("machine.lic", "fp-1");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("valid"));
+    assert!(text(&out.stdout).contains(&p.license_id));
+
+    let out = verify("machine.lic", "fp-2");
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("another machine"));
+
+    // One changed character in the body: refused.
+    let mut lines: Vec<String> = file.lines().map(str::to_owned).collect();
+    let line = &mut lines[2];
+    let flipped = if line.starts_with('A') { 'B' } else { 'A' };
+    line.replace_range(0..1, &flipped.to_string());
+    std::fs::write(dir.path().join("edited.lic"), lines.join("\n")).unwrap();
+    let out = verify("edited.lic", "fp-1");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("not valid"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A machine file needs an active machine.
+    let out = export(Some("never-activated"));
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("not activated"));
+}

@@ -1,0 +1,71 @@
+//! License and machine files for a license, signed with the active key.
+
+use crate::domain::fingerprint::Fingerprint;
+use crate::domain::license::ValidationCode;
+use crate::domain::time::Timestamp;
+use crate::services::licensing::{self, LicensingError};
+use crate::signing::KeyRing;
+use crate::signing::license_file;
+use crate::store::{Db, machines, organizations};
+use crate::verify::{Licensee, Payload};
+
+/// The payload of a license file, or of a machine file when `fingerprint`
+/// names an active machine of the license.
+pub async fn payload(
+    db: &Db,
+    license_id: &str,
+    fingerprint: Option<&Fingerprint>,
+    now: Timestamp,
+) -> Result<Payload, LicensingError> {
+    let license = licensing::get_license(db, license_id).await?;
+    let name = match license.organization_id.as_deref() {
+        Some(id) => organizations::find_by_id(db.pool(), id)
+            .await?
+            .map(|o| o.name),
+        None => None,
+    };
+    let (kind, fingerprint, valid_until) = match fingerprint {
+        None => ("license", None, None),
+        Some(fp) => {
+            machines::find_active(db.pool(), &license.id, fp.as_str())
+                .await?
+                .ok_or(LicensingError::Refused {
+                    code: ValidationCode::NotActivated,
+                    license_id: Some(license.id.clone()),
+                })?;
+            let until = now.plus_days(license.offline_checkin_days).unix();
+            ("machine", Some(fp.as_str().to_owned()), Some(until))
+        }
+    };
+    Ok(Payload {
+        kind: kind.to_owned(),
+        license_id: license.id.clone(),
+        product: license.product_code.clone(),
+        license_type: license.license_type_name.clone(),
+        licensee: Licensee {
+            organization_id: license.organization_id.clone(),
+            name,
+            email: license.assigned_email.clone(),
+        },
+        entitlements: license.entitlements.clone(),
+        max_machines: license.max_machines,
+        issued_at: license.issued_at.unix(),
+        expires_at: license.expires_at.map(Timestamp::unix),
+        grace_days: license.grace_days,
+        file_issued_at: now.unix(),
+        fingerprint,
+        valid_until,
+    })
+}
+
+/// The armored, signed file.
+pub async fn file(
+    db: &Db,
+    ring: &KeyRing,
+    license_id: &str,
+    fingerprint: Option<&Fingerprint>,
+    now: Timestamp,
+) -> Result<String, LicensingError> {
+    let payload = payload(db, license_id, fingerprint, now).await?;
+    license_file::issue(ring, &payload).map_err(|e| LicensingError::Unexpected(e.into()))
+}
