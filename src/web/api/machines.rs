@@ -10,6 +10,7 @@ use crate::domain::audit::Actor;
 use crate::domain::fingerprint::Fingerprint;
 use crate::domain::license_key::LicenseKey;
 use crate::services::context::Ctx;
+use crate::services::license_files;
 use crate::services::licensing::{self, ActivateInput};
 use crate::signing::KeyRing;
 use crate::store::Db;
@@ -45,6 +46,10 @@ pub struct MachineBody {
 pub(crate) struct MachineAnswer {
     machine: MachineJson,
     license: LicenseJson,
+    /// Activation only: the signed machine file (docs/license-file.md), for
+    /// offline use until its `valid_until`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    machine_file: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     next_heartbeat_before: Option<i64>,
 }
@@ -116,11 +121,20 @@ pub async fn activate(
         } else {
             StatusCode::OK
         };
+        let machine_file = license_files::file(
+            &db,
+            &ring,
+            &activation.license.id,
+            Some(&input.fingerprint),
+            clock.now(),
+        )
+        .await?;
         Reply::json(
             status,
             &MachineAnswer {
                 machine: (&activation.machine).into(),
                 license: LicenseJson::new(&activation.license, clock.now()),
+                machine_file: Some(machine_file),
                 next_heartbeat_before: None,
             },
         )
@@ -176,6 +190,7 @@ pub async fn deactivate(
         &MachineAnswer {
             machine: (&done.machine).into(),
             license: LicenseJson::new(&done.license, clock.now()),
+            machine_file: None,
             next_heartbeat_before: None,
         },
         &rid,
@@ -218,6 +233,7 @@ pub async fn heartbeat(
         &MachineAnswer {
             machine: (&beat.machine).into(),
             license: LicenseJson::new(&beat.license, clock.now()),
+            machine_file: None,
             next_heartbeat_before: beat.next_deadline.map(|t| t.unix()),
         },
         &rid,
