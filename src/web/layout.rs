@@ -24,6 +24,7 @@ pub struct Site {
     pub vendor_name: String,
     pub public_url: url::Url,
     pub css_href: String,
+    pub js_href: String,
 }
 
 impl Site {
@@ -32,6 +33,7 @@ impl Site {
             vendor_name,
             public_url,
             css_href: assets.css_href(),
+            js_href: assets.js_href(),
         }
     }
 }
@@ -41,6 +43,7 @@ impl Site {
 pub struct Page {
     pub vendor_name: String,
     pub css_href: String,
+    pub js_href: String,
     pub title: Option<String>,
     /// The signed-in user's email, for the header.
     pub user_email: Option<String>,
@@ -54,6 +57,7 @@ impl Default for Page {
         Self {
             vendor_name: "Licensor".to_owned(),
             css_href: "/static/app.css".to_owned(),
+            js_href: "/static/app.js".to_owned(),
             title: None,
             user_email: None,
             csrf: String::new(),
@@ -126,6 +130,7 @@ impl Page {
         Self {
             vendor_name: site.vendor_name.clone(),
             css_href: site.css_href.clone(),
+            js_href: site.js_href.clone(),
             title: title.map(str::to_owned),
             ..Self::default()
         }

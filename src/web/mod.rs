@@ -29,6 +29,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/healthz").route(web::get().to(health::healthz)))
         .service(web::resource("/readyz").route(web::get().to(health::readyz)))
         .service(web::resource("/static/app.css").route(web::get().to(assets::app_css)))
+        .service(web::resource("/static/app.js").route(web::get().to(assets::app_js)))
         .service(
             web::resource("/.well-known/licensor-keys.json")
                 .route(web::get().to(keys::well_known_keys)),

@@ -81,6 +81,25 @@ async fn the_stylesheet_is_cached_by_its_digest() {
 }
 
 #[tokio::test]
+async fn the_script_is_ours_and_cached_by_its_digest() {
+    let app = spawn_app().await;
+    let html = app.get("/").await.text().await.unwrap();
+    let start = html.find("/static/app.js?v=").unwrap();
+    let src = &html[start..start + html[start..].find('"').unwrap()];
+    let res = app.get(src).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    assert_eq!(
+        res.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(res.text().await.unwrap().contains("clipboard"));
+}
+
+#[tokio::test]
 async fn unknown_pages_get_a_friendly_404_page() {
     let app = spawn_app().await;
     let res = app.get("/no/such/page").await;
