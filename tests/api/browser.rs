@@ -257,6 +257,38 @@ async fn a_customer_onboards_in_a_real_browser() {
     assert!(detail.contains("Workstation"), "the machine is listed");
     assert!(!detail.contains(&key), "the key is masked");
     shot("08-license.png").await;
+
+    // The license file, downloaded in the browser's own session.
+    let href = browser
+        .find(Locator::Id("download-license"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let file = browser
+        .execute(
+            "return fetch(arguments[0]).then(r => r.text());",
+            vec![json!(href)],
+        )
+        .await
+        .unwrap();
+    let file = file.as_str().unwrap();
+    let keys = app
+        .get("/.well-known/licensor-keys.json")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let keys = licensor::verify::PublicKeys::from_key_set_json(&keys).unwrap();
+    let now = {
+        use licensor::clock::Clock;
+        app.clock.now()
+    };
+    let payload =
+        licensor::verify::verify(file, &keys, now, None).expect("the downloaded file verifies");
+    assert_eq!(payload.product, "demo-app");
     browser.close().await.unwrap();
     for name in ["01-home.png", "05-get-a-license.png", "08-license.png"] {
         assert!(std::fs::metadata(shots_dir().join(name)).unwrap().len() > 1000);

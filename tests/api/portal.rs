@@ -664,11 +664,19 @@ async fn mail_waits_in_the_outbox_while_smtp_is_down() {
         .wait_for("patient@example.com", "Confirm your email")
         .await;
     assert!(mail.link("verify-email").contains("token="));
-    let (status,): (String,) = sqlx::query_as("SELECT status FROM outbox")
-        .fetch_one(app.db.pool())
-        .await
-        .unwrap();
-    assert_eq!(status, "sent");
+    // The row is marked sent just after the server accepted the message.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status,): (String,) = sqlx::query_as("SELECT status FROM outbox")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+        if status == "sent" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {status}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(app.mail.count_to("patient@example.com"), 1, "sent once");
 }
 
@@ -785,4 +793,85 @@ async fn cookies_are_secure_when_the_public_url_is_https() {
     let set = res.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(set.contains("Secure"), "{set}");
     assert!(set.contains("HttpOnly"));
+}
+
+#[tokio::test]
+async fn license_files_download_and_offline_activation() {
+    let app = spawn_demo_app().await;
+    let b = verified_customer(&app, "files@example.com").await;
+    let page = b.html("/onboarding").await;
+    let marker = "name=\"license_type_id\" value=\"";
+    let s = page.find(marker).unwrap() + marker.len();
+    b.post(
+        "/onboarding/trial",
+        &[("license_type_id", &page[s..s + 36])],
+    )
+    .await;
+    let (license_id,): (String,) = sqlx::query_as("SELECT id FROM licenses")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    let keys: Value = app
+        .get("/.well-known/licensor-keys.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let keys = licensor::verify::PublicKeys::from_key_set_json(&keys.to_string()).unwrap();
+    let now = {
+        use licensor::clock::Clock;
+        app.clock.now()
+    };
+
+    let res = b.get(&format!("/licenses/{license_id}/license-file")).await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment;")
+    );
+    let file = res.text().await.unwrap();
+    let payload = licensor::verify::verify(&file, &keys, now, None).unwrap();
+    assert_eq!(payload.license_id, license_id);
+    assert_eq!(payload.licensee.name.as_deref(), Some("Acme Ltd"));
+
+    let res = b
+        .post(
+            &format!("/licenses/{license_id}/offline"),
+            &[("fingerprint", "air-gapped-1"), ("name", "Lab PC")],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let machine_file = res.text().await.unwrap();
+    let payload =
+        licensor::verify::verify(&machine_file, &keys, now, Some("air-gapped-1")).unwrap();
+    assert_eq!(payload.kind, "machine");
+    assert!(
+        b.html(&format!("/licenses/{license_id}"))
+            .await
+            .contains("Lab PC")
+    );
+    let res = b
+        .post(
+            &format!("/licenses/{license_id}/offline"),
+            &[("fingerprint", "bad fingerprint!")],
+        )
+        .await;
+    assert_eq!(location(&res), format!("/licenses/{license_id}"));
+    assert!(
+        b.html(&format!("/licenses/{license_id}"))
+            .await
+            .contains("cannot be used")
+    );
+
+    // Another organization gets nothing.
+    let other = verified_customer(&app, "other-files@example.com").await;
+    assert_eq!(
+        other
+            .get(&format!("/licenses/{license_id}/license-file"))
+            .await
+            .status(),
+        404
+    );
 }

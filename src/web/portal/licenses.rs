@@ -10,13 +10,16 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::clock::Clock;
+use crate::domain::fingerprint::Fingerprint;
 use crate::domain::id::is_well_formed;
 use crate::domain::license::LicenseStatus;
 use crate::domain::license_key::masked;
 use crate::domain::time::Timestamp;
 use crate::secret::DataCipher;
 use crate::services::accounts;
-use crate::services::licensing::{self, LicenseView, LicensingError, MachineView};
+use crate::services::license_files;
+use crate::services::licensing::{self, ActivateInput, LicenseView, LicensingError, MachineView};
+use crate::signing::KeyRing;
 use crate::store::licenses::LicenseFilter;
 use crate::store::machines::DeactivatedBy;
 use crate::store::{Db, events, products};
@@ -277,4 +280,95 @@ pub async fn deactivate(
         Err(e) => flash(&session, &e.to_string()),
     }
     Ok(see_other(&format!("/licenses/{}", license.id)))
+}
+
+/// `GET /licenses/{id}/license-file`: the signed license file, as a download.
+pub async fn license_file(
+    who: SignedIn,
+    path: web::Path<String>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+    ring: web::Data<KeyRing>,
+) -> Result<HttpResponse, WebError> {
+    who.require_verified()?;
+    let license = owned(&db, &who, &path).await?;
+    let file = license_files::file(&db, &ring, &license.id, None, clock.now()).await?;
+    Ok(download(
+        &format!("{}-{}.lic", license.product_code, license.key_last4),
+        file,
+    ))
+}
+
+fn download(name: &str, body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/x-licensor-license; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .insert_header(("Cache-Control", "no-store"))
+        .body(body)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OfflineForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    fingerprint: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// `POST /licenses/{id}/offline`: activates a machine that cannot reach us
+/// (the customer pastes its fingerprint) and downloads its machine file.
+pub async fn offline_activation(
+    req: HttpRequest,
+    who: SignedIn,
+    session: Session,
+    path: web::Path<String>,
+    form: web::Form<OfflineForm>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+    ring: web::Data<KeyRing>,
+    cipher: web::Data<DataCipher>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    who.require_verified()?;
+    let license = owned(&db, &who, &path).await?;
+    let back = format!("/licenses/{}", license.id);
+    let fingerprint = match Fingerprint::parse(&form.fingerprint) {
+        Ok(fp) => fp,
+        Err(e) => {
+            flash(&session, &format!("That fingerprint cannot be used: {e}."));
+            return Ok(see_other(&back));
+        }
+    };
+    let key = licensing::reveal_key(&db, &cipher, &license.id).await?;
+    let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
+    let name = form.name.trim();
+    let input = ActivateInput {
+        key: key.expose(),
+        fingerprint: fingerprint.clone(),
+        name: (!name.is_empty()).then(|| name.chars().take(200).collect()),
+        platform: Some("offline".to_owned()),
+        ip: None,
+        product: None,
+    };
+    match licensing::activate(&ctx, &input).await {
+        Ok(_) => {
+            let file =
+                license_files::file(&db, &ring, &license.id, Some(&fingerprint), clock.now())
+                    .await?;
+            Ok(download(
+                &format!("{}-{}-machine.lic", license.product_code, license.key_last4),
+                file,
+            ))
+        }
+        Err(LicensingError::Unexpected(e)) => Err(e.into()),
+        Err(e) => {
+            flash(&session, &e.to_string());
+            Ok(see_other(&back))
+        }
+    }
 }

@@ -55,6 +55,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/licenses/{id}").route(web::get().to(licenses::detail)))
     .service(web::resource("/licenses/{id}/reveal").route(web::post().to(licenses::reveal)))
     .service(
+        web::resource("/licenses/{id}/license-file").route(web::get().to(licenses::license_file)),
+    )
+    .service(
+        web::resource("/licenses/{id}/offline").route(web::post().to(licenses::offline_activation)),
+    )
+    .service(
         web::resource("/licenses/{id}/machines/{machine}/deactivate")
             .route(web::post().to(licenses::deactivate)),
     )
