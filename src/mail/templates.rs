@@ -121,3 +121,10 @@ email_template!(TeamInvitation, TeamInvitationHtml, TeamInvitationText, "email/t
     link: String,
     days_valid: i64,
 }, |m| format!("Join {} on {}", m.organization, m.vendor_name));
+
+email_template!(LicenseAssigned, LicenseAssignedHtml, LicenseAssignedText, "email/license_assigned.html", "email/license_assigned.txt", {
+    vendor_name: String,
+    product_name: String,
+    license_type_name: String,
+    link: String,
+}, |m| format!("Your {} license from {}", m.product_name, m.vendor_name));

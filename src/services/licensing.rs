@@ -15,8 +15,10 @@ use crate::domain::license::{
 };
 use crate::domain::license_key::LicenseKey;
 use crate::domain::time::Timestamp;
+use crate::mail::templates::LicenseAssigned;
 use crate::secret::DataCipher;
-use crate::services::context::Ctx;
+use crate::services::context::{Brand, Ctx};
+use crate::services::notify::{About, enqueue_email};
 use crate::store::events::{self, NewEvent};
 use crate::store::licenses::{self, LicenseRow, NewLicense};
 use crate::store::machines::{self, DeactivatedBy, MachineRow, NewMachine};
@@ -284,6 +286,7 @@ pub struct Issued {
 pub async fn issue_license(
     ctx: &Ctx<'_>,
     cipher: &DataCipher,
+    brand: &Brand,
     request: &IssueRequest,
 ) -> Result<Issued, LicensingError> {
     let now = ctx.clock.now();
@@ -368,6 +371,20 @@ pub async fn issue_license(
         json!({ "after": license.snapshot(), "license_type_id": license.license_type_id }),
     )
     .await?;
+    // A license for someone who will claim it: tell them, with the link.
+    if let Some(email) = &license.assigned_email {
+        let mail = LicenseAssigned {
+            vendor_name: brand.vendor_name.clone(),
+            product_name: license.product_name.clone(),
+            license_type_name: license.license_type_name.clone(),
+            link: brand.link("/onboarding"),
+        };
+        let about = About {
+            organization_id: None,
+            license_id: Some(&license.id),
+        };
+        enqueue_email(&mut tx, brand, "license_assigned", email, &mail, about, now).await?;
+    }
     tx.commit().await.context("committing the license")?;
     tracing::info!(license_id = %license.id, "license issued");
     Ok(Issued { license, key })

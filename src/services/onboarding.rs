@@ -125,6 +125,7 @@ fn verified_organization(user: &UserRow) -> Result<String, LicensingError> {
 pub async fn claim_trial(
     ctx: &Ctx<'_>,
     cipher: &DataCipher,
+    brand: &crate::services::context::Brand,
     user: &UserRow,
     license_type_id: &str,
 ) -> Result<LicenseView, LicensingError> {
@@ -136,6 +137,7 @@ pub async fn claim_trial(
     let issued = licensing::issue_license(
         ctx,
         cipher,
+        brand,
         &IssueRequest {
             license_type_id: lt.id,
             recipient: Some(Recipient::Organization(org)),

@@ -617,6 +617,17 @@ async fn a_license_assigned_to_an_email_is_accepted_after_verification() {
         .await;
     let created: Value = res.json().await.unwrap();
     let license_id = created["license"]["id"].as_str().unwrap().to_owned();
+    // The vendor's assignment is announced by email, with the way in.
+    let mail = app
+        .mail
+        .wait_for("assigned@example.com", "license from")
+        .await;
+    let link = mail.link("/onboarding");
+    assert!(link.starts_with(&app.address));
+    assert!(
+        !mail.raw.contains(created["key"].as_str().unwrap()),
+        "never the key by email"
+    );
     let b = verified_customer(&app, "assigned@example.com").await;
     let page = b.html("/onboarding").await;
     assert!(page.contains("assigned to you"), "{page}");

@@ -184,6 +184,7 @@ pub async fn create(
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
     cipher: web::Data<DataCipher>,
+    brand: web::Data<crate::services::context::Brand>,
 ) -> Result<HttpResponse, WebError> {
     client.require(Scope::Write)?;
     let parsed: CreateBody = parse_json(&req, &body)?;
@@ -224,7 +225,7 @@ pub async fn create(
         &client.token_id,
         &body,
         || async {
-            let issued = licensing::issue_license(&ctx, &cipher, &request).await?;
+            let issued = licensing::issue_license(&ctx, &cipher, &brand, &request).await?;
             let location = format!("/api/v1/licenses/{}", issued.license.id);
             Ok(Reply::json(
                 StatusCode::CREATED,

@@ -111,6 +111,7 @@ pub async fn claim_trial(
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
     cipher: web::Data<DataCipher>,
+    brand: web::Data<crate::services::context::Brand>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
     who.require_verified()?;
@@ -118,7 +119,7 @@ pub async fn claim_trial(
         return Err(WebError::NotFound);
     }
     let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
-    match onboarding::claim_trial(&ctx, &cipher, &who.user, &form.license_type_id).await {
+    match onboarding::claim_trial(&ctx, &cipher, &brand, &who.user, &form.license_type_id).await {
         Ok(license) => flash(
             &session,
             &format!("Your {} trial has started.", license.product_name),
