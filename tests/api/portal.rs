@@ -20,6 +20,24 @@ pub fn csrf_from(html: &str) -> String {
 }
 
 impl Browser {
+    /// The license type of the first trial the onboarding page offers.
+    pub async fn trial_type_id(&self) -> String {
+        let page = self.html("/onboarding").await;
+        let marker = "name=\"license_type_id\" value=\"";
+        let start = page.find(marker).expect("a trial offer") + marker.len();
+        page[start..start + 36].to_owned()
+    }
+
+    /// Claims the first trial offered.
+    pub async fn claim_trial(&self) -> reqwest::Response {
+        let type_id = self.trial_type_id().await;
+        self.post(
+            "/onboarding/trial",
+            &[("license_type_id", type_id.as_str())],
+        )
+        .await
+    }
+
     pub fn new(app: &TestApp) -> Self {
         Self {
             client: reqwest::Client::builder()
@@ -143,17 +161,7 @@ async fn a_new_customer_goes_from_sign_up_to_an_activated_machine() {
     assert!(page.contains("Start the Demo App trial"));
 
     // Claim the trial: the next step shows the key and the instructions.
-    let type_id = {
-        let marker = "name=\"license_type_id\" value=\"";
-        let s = page.find(marker).unwrap() + marker.len();
-        page[s..s + 36].to_owned()
-    };
-    let res = b
-        .post(
-            "/onboarding/trial",
-            &[("license_type_id", type_id.as_str())],
-        )
-        .await;
+    let res = b.claim_trial().await;
     assert_eq!(location(&res), "/onboarding");
     let page = b.html("/onboarding").await;
     assert!(page.contains("id=\"step-activate\""), "{page}");
@@ -300,15 +308,8 @@ async fn verification_links_expire_and_work_once() {
 async fn a_second_trial_of_a_product_is_refused() {
     let app = spawn_demo_app().await;
     let b = verified_customer(&app, "twice@example.com").await;
-    let page = b.html("/onboarding").await;
-    let marker = "name=\"license_type_id\" value=\"";
-    let s = page.find(marker).unwrap() + marker.len();
-    let type_id = page[s..s + 36].to_owned();
-    b.post(
-        "/onboarding/trial",
-        &[("license_type_id", type_id.as_str())],
-    )
-    .await;
+    let type_id = b.trial_type_id().await;
+    b.claim_trial().await;
     let res = b
         .post(
             "/onboarding/trial",
@@ -360,15 +361,7 @@ async fn customers_see_only_their_own_organization() {
     let app = spawn_demo_app().await;
     let alice = verified_customer(&app, "alice@example.com").await;
     let bob = verified_customer(&app, "bob@example.com").await;
-    let page = alice.html("/onboarding").await;
-    let marker = "name=\"license_type_id\" value=\"";
-    let s = page.find(marker).unwrap() + marker.len();
-    alice
-        .post(
-            "/onboarding/trial",
-            &[("license_type_id", &page[s..s + 36])],
-        )
-        .await;
+    alice.claim_trial().await;
     let (license_id,): (String,) = sqlx::query_as("SELECT id FROM licenses")
         .fetch_one(app.db.pool())
         .await
@@ -695,15 +688,7 @@ async fn mail_waits_in_the_outbox_while_smtp_is_down() {
 async fn the_owner_invites_a_member_who_sees_the_licenses_until_removed() {
     let app = spawn_demo_app().await;
     let owner = verified_customer(&app, "owner@example.com").await;
-    let page = owner.html("/onboarding").await;
-    let marker = "name=\"license_type_id\" value=\"";
-    let s = page.find(marker).unwrap() + marker.len();
-    owner
-        .post(
-            "/onboarding/trial",
-            &[("license_type_id", &page[s..s + 36])],
-        )
-        .await;
+    owner.claim_trial().await;
     let (license_id,): (String,) = sqlx::query_as("SELECT id FROM licenses")
         .fetch_one(app.db.pool())
         .await
@@ -810,14 +795,7 @@ async fn cookies_are_secure_when_the_public_url_is_https() {
 async fn license_files_download_and_offline_activation() {
     let app = spawn_demo_app().await;
     let b = verified_customer(&app, "files@example.com").await;
-    let page = b.html("/onboarding").await;
-    let marker = "name=\"license_type_id\" value=\"";
-    let s = page.find(marker).unwrap() + marker.len();
-    b.post(
-        "/onboarding/trial",
-        &[("license_type_id", &page[s..s + 36])],
-    )
-    .await;
+    b.claim_trial().await;
     let (license_id,): (String,) = sqlx::query_as("SELECT id FROM licenses")
         .fetch_one(app.db.pool())
         .await
