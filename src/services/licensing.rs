@@ -405,6 +405,28 @@ pub async fn reveal_key(
         .map_err(|e| LicensingError::Unexpected(anyhow::anyhow!("stored key is damaged: {e}")))
 }
 
+/// Reveals the full key to a customer who gave their password again, and
+/// records that it was shown.
+pub async fn reveal_key_audited(
+    ctx: &Ctx<'_>,
+    cipher: &DataCipher,
+    license: &LicenseView,
+    user_id: &str,
+) -> Result<LicenseKey, LicensingError> {
+    let key = reveal_key(ctx.db, cipher, &license.id).await?;
+    let mut tx = ctx.db.begin_write().await?;
+    let mut event = NewEvent::new("license.key_revealed", &ctx.actor);
+    event.request_id = ctx.request_id.as_deref();
+    event.license_id = Some(&license.id);
+    event.organization_id = license.organization_id.as_deref();
+    event.user_id = Some(user_id);
+    events::insert(&mut tx, ctx.clock.now(), &event)
+        .await
+        .context("recording the reveal")?;
+    tx.commit().await.context("committing the reveal")?;
+    Ok(key)
+}
+
 // ---------------------------------------------------------------- validating
 
 /// A validation request as the API receives it, already shaped.

@@ -7,7 +7,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use secrecy::SecretString;
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::clock::Clock;
 use crate::domain::fingerprint::Fingerprint;
@@ -22,7 +21,7 @@ use crate::services::licensing::{self, ActivateInput, LicenseView, LicensingErro
 use crate::signing::KeyRing;
 use crate::store::licenses::LicenseFilter;
 use crate::store::machines::DeactivatedBy;
-use crate::store::{Db, events, products};
+use crate::store::{Db, products};
 use crate::web::error::WebError;
 use crate::web::layout::{
     CsrfForm, FormPage, Page, check_csrf, flash, render_private, render_status, see_other,
@@ -234,17 +233,7 @@ pub async fn reveal(
         );
         return Ok(res);
     }
-    let key = licensing::reveal_key(&db, &cipher, &license.id).await?;
-    let mut tx = db.begin_write().await?;
-    let actor = who.actor();
-    let mut event = events::NewEvent::new("license.key_revealed", &actor);
-    event.request_id = ctx.request_id.as_deref();
-    event.license_id = Some(&license.id);
-    event.organization_id = license.organization_id.as_deref();
-    event.user_id = Some(&who.user.id);
-    event.data = json!({});
-    events::insert(&mut tx, clock.now(), &event).await?;
-    tx.commit().await?;
+    let key = licensing::reveal_key_audited(&ctx, &cipher, &license, &who.user.id).await?;
     render_private(&detail_page(&db, page, &license, clock.now(), Some(key.expose()), None).await?)
 }
 
