@@ -14,12 +14,14 @@ use licensor::config::{self, LogFormat, Settings};
 use licensor::domain::audit::Actor;
 use licensor::domain::email::EmailAddress;
 use licensor::domain::fingerprint::Fingerprint;
+use licensor::domain::license_key::LicenseKey;
 use licensor::domain::password::Password;
 use licensor::domain::role::Role;
 use licensor::secret::ServerSecret;
 use licensor::services::api_tokens::{self, Scope};
 use licensor::services::context::Ctx;
-use licensor::services::{keys, license_files, staff};
+use licensor::services::license_files::FileForm;
+use licensor::services::{keys, license_files, licensing, staff};
 use licensor::signing::key_set_document;
 use licensor::startup::Application;
 use licensor::store::Db;
@@ -77,11 +79,24 @@ enum Command {
         file: PathBuf,
         /// The public key set (`licensor keys export-public` or
         /// /.well-known/licensor-keys.json).
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_unless_present = "public_key",
+            conflicts_with = "public_key"
+        )]
+        keys: Option<PathBuf>,
+        /// One public key instead of a key set: a file holding the base64 of
+        /// the 32-byte ed25519 key (a `public_key` value of the key set).
         #[arg(long, value_name = "FILE")]
-        keys: PathBuf,
+        public_key: Option<PathBuf>,
         /// This machine's fingerprint (machine files).
         #[arg(long)]
         fingerprint: Option<String>,
+        /// The license key, to read an encrypted file (also read from
+        /// LICENSOR_VERIFY_LICENSE_KEY, which keeps it out of the process list).
+        #[arg(long, env = "LICENSOR_VERIFY_LICENSE_KEY", hide_env_values = true)]
+        license_key: Option<String>,
     },
 }
 
@@ -93,6 +108,10 @@ enum LicenseCommand {
         id: String,
         #[arg(long)]
         fingerprint: Option<String>,
+        /// Encrypt the payload with the license's key, so only a holder of
+        /// the key can read the file (it still verifies without it).
+        #[arg(long)]
+        encrypted: bool,
     },
 }
 
@@ -216,13 +235,32 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         } => token_create(settings, scope, &name).await,
         Command::Keys { command } => keys_command(settings, command).await,
         Command::License {
-            command: LicenseCommand::Export { id, fingerprint },
-        } => license_export(settings, &id, fingerprint.as_deref()).await,
+            command:
+                LicenseCommand::Export {
+                    id,
+                    fingerprint,
+                    encrypted,
+                },
+        } => license_export(settings, &id, fingerprint.as_deref(), encrypted).await,
         Command::Verify {
             file,
             keys,
+            public_key,
             fingerprint,
-        } => verify_file(&file, &keys, fingerprint.as_deref()),
+            license_key,
+        } => {
+            let trusted = match (keys, public_key) {
+                (Some(keys), _) => TrustedKeys::Set(keys),
+                (None, Some(key)) => TrustedKeys::One(key),
+                (None, None) => bail!("give --keys FILE or --public-key FILE"),
+            };
+            verify_file(
+                &file,
+                &trusted,
+                fingerprint.as_deref(),
+                license_key.as_deref(),
+            )
+        }
     }
 }
 
@@ -310,6 +348,7 @@ async fn license_export(
     settings: Settings,
     id: &str,
     fingerprint: Option<&str>,
+    encrypted: bool,
 ) -> anyhow::Result<()> {
     let fingerprint = fingerprint
         .map(|f| Fingerprint::parse(f).map_err(|e| anyhow::anyhow!("--fingerprint: {e}")))
@@ -317,10 +356,24 @@ async fn license_export(
     let db = open_db(&settings).await?;
     let result = async {
         let (secret, _) = ServerSecret::load_or_generate(&settings.secret_file)?;
-        let ring = keys::load_ring(&db, &secret.data_cipher()?).await?;
-        license_files::file(&db, &ring, id, fingerprint.as_ref(), SystemClock.now())
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))
+        let cipher = secret.data_cipher()?;
+        let ring = keys::load_ring(&db, &cipher).await?;
+        let key = if encrypted {
+            Some(licensing::reveal_key(&db, &cipher, id).await?)
+        } else {
+            None
+        };
+        let form = key.as_ref().map_or(FileForm::Plain, FileForm::Encrypted);
+        license_files::file(
+            &db,
+            &ring,
+            id,
+            fingerprint.as_ref(),
+            SystemClock.now(),
+            form,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
     }
     .await;
     db.close().await;
@@ -328,24 +381,50 @@ async fn license_export(
     Ok(())
 }
 
+/// Where `licensor verify` takes the trusted public keys from.
+enum TrustedKeys {
+    Set(PathBuf),
+    One(PathBuf),
+}
+
 fn verify_file(
     file: &std::path::Path,
-    keys: &std::path::Path,
+    trusted: &TrustedKeys,
     fingerprint: Option<&str>,
+    license_key: Option<&str>,
 ) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let key_set =
-        std::fs::read_to_string(keys).with_context(|| format!("cannot read {}", keys.display()))?;
-    let keys = verify::PublicKeys::from_key_set_json(&key_set)
-        .map_err(|e| anyhow::anyhow!("--keys: {e}"))?;
-    match verify::verify(&text, &keys, SystemClock.now(), fingerprint) {
+    let keys = match trusted {
+        TrustedKeys::Set(path) => {
+            let set = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            verify::PublicKeys::from_key_set_json(&set)
+                .map_err(|e| anyhow::anyhow!("--keys: {e}"))?
+        }
+        TrustedKeys::One(path) => {
+            let key = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            verify::PublicKeys::from_public_key_base64(&key)
+                .map_err(|e| anyhow::anyhow!("--public-key: {e}"))?
+        }
+    };
+    let license_key = license_key
+        .map(|k| LicenseKey::parse(k).map_err(|e| anyhow::anyhow!("--license-key: {e}")))
+        .transpose()?;
+    match verify::verify_with_key(
+        &text,
+        &keys,
+        SystemClock.now(),
+        fingerprint,
+        license_key.as_ref(),
+    ) {
         Ok(payload) => {
             println!("valid");
             println!("{}", serde_json::to_string_pretty(&payload)?);
             Ok(())
         }
-        Err(e) => bail!("not valid: {e}"),
+        Err(e) => bail!("not valid ({}): {e}", e.code()),
     }
 }
 

@@ -4,18 +4,25 @@
 //!
 //! The checks, in order: armor, base64, envelope JSON, version and
 //! algorithm, key id, signature (ed25519 `verify_strict` over
-//! `licensor-license-v1.` + the payload's base64url text), payload JSON,
-//! then the clock: a clock behind the file's issue time, expiry (plus
-//! grace), the machine's fingerprint and the offline check-in deadline.
+//! `licensor-license-v1.` + the payload's base64url text), for an encrypted
+//! file the decryption with the license key, payload JSON, then the clock:
+//! a clock behind the file's issue time, expiry (plus grace), the machine's
+//! fingerprint and the offline check-in deadline.
 
 use std::collections::HashMap;
 use std::fmt;
 
+use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ed25519_dalek::{Signature, VerifyingKey};
+use hkdf::Hkdf;
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use zeroize::Zeroizing;
 
+use crate::domain::license_key::LicenseKey;
 use crate::domain::time::Timestamp;
 
 pub const BEGIN: &str = "-----BEGIN LICENSOR LICENSE-----";
@@ -25,6 +32,15 @@ pub const SIGNING_PREFIX: &str = "licensor-license-v1.";
 /// How far a clock may be behind the file's issue time before it counts as
 /// set back.
 pub const CLOCK_TOLERANCE_SECS: i64 = 300;
+/// The `enc` value of an encrypted file: the payload is AES-256-GCM
+/// ciphertext under a key derived from the license key.
+pub const ENCRYPTION: &str = "aes-256-gcm";
+/// HKDF-SHA256 salt and info that derive an encrypted file's key from the
+/// license key's canonical characters.
+pub const FILE_KEY_SALT: &[u8] = b"licensor-license-v1";
+pub const FILE_KEY_INFO: &[u8] = b"payload-encryption";
+/// Bytes of the AES-GCM nonce in front of an encrypted payload.
+pub const NONCE_LEN: usize = 12;
 
 /// The signed envelope inside the armor.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -33,7 +49,11 @@ pub struct Envelope {
     pub v: u32,
     pub alg: String,
     pub kid: String,
-    /// base64url (no padding) of the payload JSON bytes.
+    /// Present on encrypted files: `aes-256-gcm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enc: Option<String>,
+    /// base64url (no padding) of the payload JSON bytes; on an encrypted
+    /// file, of the 12-byte nonce followed by the ciphertext and tag.
     pub payload: String,
     /// base64url (no padding) of the 64-byte signature.
     pub sig: String,
@@ -84,6 +104,10 @@ pub enum VerifyError {
     UnknownKey(String),
     #[error("the signature does not match: the file was altered or not issued by this vendor")]
     BadSignature,
+    #[error("the file is encrypted: give the license key to read it")]
+    KeyRequired,
+    #[error("the license key does not open this file")]
+    WrongKey,
     #[error("the computer's clock is behind the file's issue time; correct the clock")]
     ClockBehind,
     #[error("the license expired")]
@@ -92,6 +116,26 @@ pub enum VerifyError {
     FingerprintMismatch,
     #[error("the offline period is over: connect to check in")]
     CheckInOverdue,
+}
+
+impl VerifyError {
+    /// A stable name for the verdict, as `licensor verify` prints it and the
+    /// test vectors record it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            VerifyError::BadArmor => "bad_armor",
+            VerifyError::BadEncoding(_) => "bad_encoding",
+            VerifyError::Unsupported(_) => "unsupported",
+            VerifyError::UnknownKey(_) => "unknown_key",
+            VerifyError::BadSignature => "bad_signature",
+            VerifyError::KeyRequired => "key_required",
+            VerifyError::WrongKey => "wrong_key",
+            VerifyError::ClockBehind => "clock_behind",
+            VerifyError::Expired => "expired",
+            VerifyError::FingerprintMismatch => "fingerprint_mismatch",
+            VerifyError::CheckInOverdue => "check_in_overdue",
+        }
+    }
 }
 
 /// The trusted public keys, by key id.
@@ -109,6 +153,15 @@ impl PublicKeys {
         self.0.insert(kid.to_owned(), key);
     }
 
+    /// One trusted key from the base64 of its 32 bytes; its key id is
+    /// computed as the server does (first 8 bytes of SHA-256, hex).
+    pub fn from_public_key_base64(text: &str) -> Result<Self, VerifyError> {
+        let key = decode_public_key(text)?;
+        let mut keys = PublicKeys::default();
+        keys.insert(&key_id_of(&key), key);
+        Ok(keys)
+    }
+
     /// Reads `{"keys": {kid: {"public_key": "<base64>", ...}}}`, the document
     /// of `/.well-known/licensor-keys.json` and `licensor keys export-public`.
     pub fn from_key_set_json(text: &str) -> Result<Self, VerifyError> {
@@ -124,18 +177,30 @@ impl PublicKeys {
             .map_err(|_| VerifyError::BadEncoding("the key set is not JSON"))?;
         let mut keys = PublicKeys::default();
         for (kid, entry) in set.keys {
-            let bytes = STANDARD
-                .decode(entry.public_key.trim())
-                .map_err(|_| VerifyError::BadEncoding("a public key is not base64"))?;
-            let bytes: [u8; 32] = bytes
-                .try_into()
-                .map_err(|_| VerifyError::BadEncoding("a public key is not 32 bytes"))?;
-            let key = VerifyingKey::from_bytes(&bytes)
-                .map_err(|_| VerifyError::BadEncoding("a public key is invalid"))?;
-            keys.insert(&kid, key);
+            keys.insert(&kid, decode_public_key(&entry.public_key)?);
         }
         Ok(keys)
     }
+}
+
+fn decode_public_key(text: &str) -> Result<VerifyingKey, VerifyError> {
+    let bytes = STANDARD
+        .decode(text.trim())
+        .map_err(|_| VerifyError::BadEncoding("a public key is not base64"))?;
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| VerifyError::BadEncoding("a public key is not 32 bytes"))?;
+    VerifyingKey::from_bytes(&bytes)
+        .map_err(|_| VerifyError::BadEncoding("a public key is invalid"))
+}
+
+/// A key's id: the first 8 bytes of SHA-256 of its 32 bytes, lower-case hex.
+pub fn key_id_of(key: &VerifyingKey) -> String {
+    use sha2::Digest;
+    Sha256::digest(key.as_bytes())[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The armored text of an envelope, base64 wrapped at 64 columns.
@@ -169,13 +234,66 @@ pub fn parse(text: &str) -> Result<Envelope, VerifyError> {
         .map_err(|_| VerifyError::BadEncoding("the envelope is not the expected JSON"))
 }
 
+/// The AES-256 key of an encrypted file: HKDF-SHA256 of the license key's
+/// canonical characters (25, upper case, no dashes), salt
+/// [`FILE_KEY_SALT`], info [`FILE_KEY_INFO`].
+pub fn file_key(license_key: &LicenseKey) -> Zeroizing<[u8; 32]> {
+    let hk = Hkdf::<Sha256>::new(Some(FILE_KEY_SALT), license_key.canonical().as_bytes());
+    let mut key = Zeroizing::new([0u8; 32]);
+    // 32 bytes is far below HKDF-SHA256's 8160-byte limit.
+    let _ = hk.expand(FILE_KEY_INFO, key.as_mut());
+    key
+}
+
+/// Encrypts payload bytes for an encrypted file: `nonce || ciphertext+tag`.
+pub fn seal_payload(
+    license_key: &LicenseKey,
+    nonce: [u8; NONCE_LEN],
+    plain: &[u8],
+) -> Option<Vec<u8>> {
+    let cipher = Aes256Gcm::new_from_slice(file_key(license_key).as_ref()).ok()?;
+    let sealed = cipher.encrypt(&Nonce::from(nonce), plain).ok()?;
+    let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&sealed);
+    Some(out)
+}
+
+fn open_payload(license_key: &LicenseKey, sealed: &[u8]) -> Result<Vec<u8>, VerifyError> {
+    if sealed.len() < NONCE_LEN + 16 {
+        return Err(VerifyError::BadEncoding(
+            "the encrypted payload is too short",
+        ));
+    }
+    let (nonce, body) = sealed.split_at(NONCE_LEN);
+    let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| VerifyError::WrongKey)?;
+    let cipher = Aes256Gcm::new_from_slice(file_key(license_key).as_ref())
+        .map_err(|_| VerifyError::WrongKey)?;
+    cipher
+        .decrypt(&Nonce::from(nonce), body)
+        .map_err(|_| VerifyError::WrongKey)
+}
+
 /// Verifies a file at `now`; for a machine file, against the machine's
-/// `fingerprint`. Returns the payload.
+/// `fingerprint`. Returns the payload. An encrypted file needs
+/// [`verify_with_key`].
 pub fn verify(
     text: &str,
     keys: &PublicKeys,
     now: Timestamp,
     fingerprint: Option<&str>,
+) -> Result<Payload, VerifyError> {
+    verify_with_key(text, keys, now, fingerprint, None)
+}
+
+/// [`verify`], reading an encrypted file with the license key (a plain file
+/// ignores the key).
+pub fn verify_with_key(
+    text: &str,
+    keys: &PublicKeys,
+    now: Timestamp,
+    fingerprint: Option<&str>,
+    license_key: Option<&LicenseKey>,
 ) -> Result<Payload, VerifyError> {
     let envelope = parse(text)?;
     if envelope.v != 1 || envelope.alg != "ed25519" {
@@ -184,22 +302,31 @@ pub fn verify(
             envelope.v, envelope.alg
         )));
     }
+    let encrypted = match envelope.enc.as_deref() {
+        None => false,
+        Some(ENCRYPTION) => true,
+        Some(other) => return Err(VerifyError::Unsupported(format!("encryption {other}"))),
+    };
     let key = keys
         .0
         .get(&envelope.kid)
         .ok_or_else(|| VerifyError::UnknownKey(envelope.kid.clone()))?;
     let sig = URL_SAFE_NO_PAD
         .decode(&envelope.sig)
-        .map_err(|_| VerifyError::BadEncoding("the signature is not base64url"))?;
+        .map_err(|_| VerifyError::BadSignature)?;
     let sig: [u8; 64] = sig.try_into().map_err(|_| VerifyError::BadSignature)?;
     let mut message = Vec::with_capacity(SIGNING_PREFIX.len() + envelope.payload.len());
     message.extend_from_slice(SIGNING_PREFIX.as_bytes());
     message.extend_from_slice(envelope.payload.as_bytes());
     key.verify_strict(&message, &Signature::from_bytes(&sig))
         .map_err(|_| VerifyError::BadSignature)?;
-    let payload_bytes = URL_SAFE_NO_PAD
+    let mut payload_bytes = URL_SAFE_NO_PAD
         .decode(&envelope.payload)
         .map_err(|_| VerifyError::BadEncoding("the payload is not base64url"))?;
+    if encrypted {
+        let key = license_key.ok_or(VerifyError::KeyRequired)?;
+        payload_bytes = open_payload(key, &payload_bytes)?;
+    }
     let payload: Payload = serde_json::from_slice(&payload_bytes)
         .map_err(|_| VerifyError::BadEncoding("the payload is not the expected JSON"))?;
 

@@ -2,6 +2,7 @@
 
 use crate::domain::fingerprint::Fingerprint;
 use crate::domain::license::ValidationCode;
+use crate::domain::license_key::LicenseKey;
 use crate::domain::time::Timestamp;
 use crate::services::licensing::{self, LicensingError};
 use crate::signing::KeyRing;
@@ -58,6 +59,14 @@ pub async fn payload(
     })
 }
 
+/// Whether a file's payload is readable by anyone or sealed with the
+/// license's key (docs/license-file.md, "Encrypted files").
+#[derive(Debug, Clone, Copy)]
+pub enum FileForm<'a> {
+    Plain,
+    Encrypted(&'a LicenseKey),
+}
+
 /// The armored, signed file.
 pub async fn file(
     db: &Db,
@@ -65,7 +74,12 @@ pub async fn file(
     license_id: &str,
     fingerprint: Option<&Fingerprint>,
     now: Timestamp,
+    form: FileForm<'_>,
 ) -> Result<String, LicensingError> {
     let payload = payload(db, license_id, fingerprint, now).await?;
-    license_file::issue(ring, &payload).map_err(|e| LicensingError::Unexpected(e.into()))
+    match form {
+        FileForm::Plain => license_file::issue(ring, &payload),
+        FileForm::Encrypted(key) => license_file::issue_encrypted(ring, &payload, key),
+    }
+    .map_err(|e| LicensingError::Unexpected(e.into()))
 }

@@ -4,8 +4,11 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use crate::domain::license_key::LicenseKey;
 use crate::signing::KeyRing;
-use crate::verify::{Envelope, Payload, SIGNING_PREFIX, armor};
+use crate::verify::{
+    ENCRYPTION, Envelope, NONCE_LEN, Payload, SIGNING_PREFIX, armor, seal_payload,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IssueError {
@@ -13,11 +16,41 @@ pub enum IssueError {
     NoKey,
     #[error("the payload does not serialize: {0}")]
     Payload(#[from] serde_json::Error),
+    #[error("encrypting the payload failed: {0}")]
+    Encryption(&'static str),
 }
 
 /// The armored, signed file for `payload`.
 pub fn issue(ring: &KeyRing, payload: &Payload) -> Result<String, IssueError> {
-    let payload_b64 = URL_SAFE_NO_PAD.encode(serde_json::to_vec(payload)?);
+    sign(ring, serde_json::to_vec(payload)?, None)
+}
+
+/// The encrypted variant: the payload sealed with AES-256-GCM under a key
+/// derived from the license key (docs/license-file.md), then signed, so
+/// only a holder of the key can read it and anyone can check it.
+pub fn issue_encrypted(
+    ring: &KeyRing,
+    payload: &Payload,
+    license_key: &LicenseKey,
+) -> Result<String, IssueError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    getrandom::fill(&mut nonce).map_err(|_| IssueError::Encryption("no random nonce"))?;
+    issue_encrypted_with_nonce(ring, payload, license_key, nonce)
+}
+
+fn issue_encrypted_with_nonce(
+    ring: &KeyRing,
+    payload: &Payload,
+    license_key: &LicenseKey,
+    nonce: [u8; NONCE_LEN],
+) -> Result<String, IssueError> {
+    let sealed = seal_payload(license_key, nonce, &serde_json::to_vec(payload)?)
+        .ok_or(IssueError::Encryption("AES-GCM refused the payload"))?;
+    sign(ring, sealed, Some(ENCRYPTION))
+}
+
+fn sign(ring: &KeyRing, payload: Vec<u8>, enc: Option<&str>) -> Result<String, IssueError> {
+    let payload_b64 = URL_SAFE_NO_PAD.encode(payload);
     let mut message = Vec::with_capacity(SIGNING_PREFIX.len() + payload_b64.len());
     message.extend_from_slice(SIGNING_PREFIX.as_bytes());
     message.extend_from_slice(payload_b64.as_bytes());
@@ -26,6 +59,7 @@ pub fn issue(ring: &KeyRing, payload: &Payload) -> Result<String, IssueError> {
         v: 1,
         alg: "ed25519".to_owned(),
         kid: kid.to_owned(),
+        enc: enc.map(str::to_owned),
         payload: payload_b64,
         sig: URL_SAFE_NO_PAD.encode(sig),
     }))
@@ -36,7 +70,7 @@ mod tests {
     use super::*;
     use crate::domain::time::Timestamp;
     use crate::signing::{KeyPair, PublicKeyEntry};
-    use crate::verify::{Licensee, PublicKeys, VerifyError, parse, verify};
+    use crate::verify::{Licensee, PublicKeys, VerifyError, parse, verify, verify_with_key};
     use proptest::prelude::*;
 
     const NOW: i64 = 1_800_000_000;
@@ -172,21 +206,177 @@ mod tests {
         );
     }
 
+    #[test]
+    fn an_encrypted_file_hides_the_payload_and_opens_only_with_its_key() {
+        let (ring, keys) = ring(1);
+        let key = LicenseKey::from_random_bytes(&[9; 15]);
+        let other = LicenseKey::from_random_bytes(&[8; 15]);
+        let now = Timestamp::from_unix(NOW);
+        let file = issue_encrypted(&ring, &payload("machine"), &key).unwrap();
+        let env = parse(&file).unwrap();
+        assert_eq!(env.enc.as_deref(), Some("aes-256-gcm"));
+        let sealed = URL_SAFE_NO_PAD.decode(&env.payload).unwrap();
+        let text = String::from_utf8_lossy(&sealed);
+        assert!(!text.contains("demo-app") && !text.contains("Acme") && !text.contains("fp-1"));
+        assert_eq!(
+            verify_with_key(&file, &keys, now, Some("fp-1"), Some(&key)).unwrap(),
+            payload("machine")
+        );
+        assert_eq!(
+            verify(&file, &keys, now, Some("fp-1")),
+            Err(VerifyError::KeyRequired)
+        );
+        assert_eq!(
+            verify_with_key(&file, &keys, now, Some("fp-1"), Some(&other)),
+            Err(VerifyError::WrongKey)
+        );
+        // Still signed: an altered ciphertext is refused before decryption.
+        let mut altered = env.clone();
+        let mut bytes = sealed.clone();
+        bytes[20] ^= 1;
+        altered.payload = URL_SAFE_NO_PAD.encode(&bytes);
+        assert_eq!(
+            verify_with_key(
+                &crate::verify::armor(&altered),
+                &keys,
+                now,
+                Some("fp-1"),
+                Some(&key)
+            ),
+            Err(VerifyError::BadSignature)
+        );
+        // Two encryptions of one payload differ (fresh nonce).
+        assert_ne!(
+            file,
+            issue_encrypted(&ring, &payload("machine"), &key).unwrap()
+        );
+    }
+
     proptest! {
-        /// Flipping any byte of the payload, the signature or the key id
-        /// fails verification.
+        /// Flipping any bit of the payload, the signature or the key id
+        /// (in the decoded bytes, or in the text of the envelope) fails
+        /// verification.
         #[test]
-        fn any_flipped_byte_fails(field in 0usize..3, index in any::<prop::sample::Index>(), bit in 0u8..8) {
+        fn any_flipped_byte_fails(field in 0usize..3, decoded in any::<bool>(), index in any::<prop::sample::Index>(), bit in 0u8..8) {
             let (ring, keys) = ring(1);
             let file = issue(&ring, &payload("license")).unwrap();
             let mut env = parse(&file).unwrap();
             let target = match field { 0 => &mut env.payload, 1 => &mut env.sig, _ => &mut env.kid };
-            let mut bytes = target.clone().into_bytes();
+            let mut bytes = if decoded && field < 2 {
+                URL_SAFE_NO_PAD.decode(target.as_bytes()).unwrap()
+            } else {
+                target.clone().into_bytes()
+            };
             let i = index.index(bytes.len());
             bytes[i] ^= 1 << bit;
-            *target = String::from_utf8_lossy(&bytes).into_owned();
+            *target = if decoded && field < 2 {
+                URL_SAFE_NO_PAD.encode(&bytes)
+            } else {
+                String::from_utf8_lossy(&bytes).into_owned()
+            };
             let tampered = crate::verify::armor(&env);
             prop_assert!(verify(&tampered, &keys, Timestamp::from_unix(NOW), None).is_err());
+        }
+
+        /// Whatever text it is given, the verifier answers with a verdict
+        /// and never panics.
+        #[test]
+        fn arbitrary_text_never_panics(text in ".{0,400}") {
+            let (_, keys) = ring(1);
+            let _ = verify(&text, &keys, Timestamp::from_unix(NOW), Some("fp"));
+            let armored = format!("{}\n{}\n{}", crate::verify::BEGIN, text, crate::verify::END);
+            let _ = verify(&armored, &keys, Timestamp::from_unix(NOW), Some("fp"));
+        }
+    }
+
+    /// `tests/vectors/`: files made with a fixed key (seed 0x4c x 32) and
+    /// nonce, and the verdict each must get. Regenerate after a deliberate
+    /// format change with `UPDATE_VECTORS=1 cargo test --lib vectors`.
+    #[test]
+    fn test_vectors_match_and_verify() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
+        let (ring, keys) = ring(0x4c);
+        let (other_ring, _) = self::ring(0x4d);
+        let key = LicenseKey::from_random_bytes(&[0x21; 15]);
+        let license = issue(&ring, &payload("license")).unwrap();
+        let machine = issue(&ring, &payload("machine")).unwrap();
+        let encrypted =
+            issue_encrypted_with_nonce(&ring, &payload("machine"), &key, [7; NONCE_LEN]).unwrap();
+        let mut env = parse(&license).unwrap();
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&env.payload).unwrap()).unwrap();
+        json["max_machines"] = serde_json::json!(200);
+        env.payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&json).unwrap());
+        let edited = crate::verify::armor(&env);
+        let foreign = issue(&other_ring, &payload("license")).unwrap();
+        let key_set =
+            serde_json::to_string_pretty(&crate::signing::key_set_document(ring.published()))
+                .unwrap()
+                + "\n";
+
+        let key_text = key.expose();
+        let wrong_key = LicenseKey::from_random_bytes(&[0x22; 15]).expose();
+        let case = |file: &str, now: i64, fp: Option<&str>, lk: Option<&str>, verdict: &str| serde_json::json!({"file": file, "now": now, "fingerprint": fp, "license_key": lk, "verdict": verdict});
+        let cases = serde_json::json!({
+            "about": "Licensor license file v1 test vectors (docs/license-file.md). Verify each file with keys.json at `now` (unix seconds) with the given fingerprint and license key; the result must be `verdict`.",
+            "cases": [
+                case("license.lic", NOW, None, None, "valid"),
+                case("license.lic", NOW + 86_400 + 3600, None, None, "valid"),
+                case("license.lic", NOW + 2 * 86_400, None, None, "expired"),
+                case("license.lic", NOW - 3600, None, None, "clock_behind"),
+                case("machine.lic", NOW, Some("fp-1"), None, "valid"),
+                case("machine.lic", NOW, Some("fp-2"), None, "fingerprint_mismatch"),
+                case("encrypted.lic", NOW, Some("fp-1"), Some(&key_text), "valid"),
+                case("encrypted.lic", NOW, Some("fp-1"), None, "key_required"),
+                case("encrypted.lic", NOW, Some("fp-1"), Some(&wrong_key), "wrong_key"),
+                case("edited.lic", NOW, None, None, "bad_signature"),
+                case("foreign.lic", NOW, None, None, "unknown_key"),
+            ]
+        });
+        let files = [
+            ("keys.json", key_set),
+            ("license.lic", license),
+            ("machine.lic", machine),
+            ("encrypted.lic", encrypted),
+            ("edited.lic", edited),
+            ("foreign.lic", foreign),
+            (
+                "cases.json",
+                serde_json::to_string_pretty(&cases).unwrap() + "\n",
+            ),
+        ];
+        let update = std::env::var_os("UPDATE_VECTORS").is_some();
+        for (name, content) in &files {
+            let path = dir.join(name);
+            if update {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, content).unwrap();
+            } else {
+                let stored = std::fs::read_to_string(&path).unwrap_or_default();
+                assert_eq!(
+                    &stored, content,
+                    "tests/vectors/{name} differs from what the code issues; if the format change is deliberate, run UPDATE_VECTORS=1 cargo test --lib vectors"
+                );
+            }
+        }
+        let stored_keys =
+            PublicKeys::from_key_set_json(&std::fs::read_to_string(dir.join("keys.json")).unwrap())
+                .unwrap();
+        assert_eq!(format!("{stored_keys:?}"), format!("{keys:?}"));
+        for case in cases["cases"].as_array().unwrap() {
+            let file = std::fs::read_to_string(dir.join(case["file"].as_str().unwrap())).unwrap();
+            let lk = case["license_key"]
+                .as_str()
+                .map(|k| LicenseKey::parse(k).unwrap());
+            let got = verify_with_key(
+                &file,
+                &stored_keys,
+                Timestamp::from_unix(case["now"].as_i64().unwrap()),
+                case["fingerprint"].as_str(),
+                lk.as_ref(),
+            );
+            let verdict = got.as_ref().map_or_else(VerifyError::code, |_| "valid");
+            assert_eq!(verdict, case["verdict"].as_str().unwrap(), "{case}");
         }
     }
 }

@@ -56,11 +56,7 @@ impl KeyPair {
 /// A key id derived from the public key: the first 8 bytes of its SHA-256
 /// in hex. Stable, unique in practice, and checkable by anyone.
 pub fn key_id(key: &VerifyingKey) -> String {
-    Sha256::digest(key.as_bytes())
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::verify::key_id_of(key)
 }
 
 /// A published public key.

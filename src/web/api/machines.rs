@@ -10,7 +10,7 @@ use crate::domain::audit::Actor;
 use crate::domain::fingerprint::Fingerprint;
 use crate::domain::license_key::LicenseKey;
 use crate::services::context::Ctx;
-use crate::services::license_files;
+use crate::services::license_files::{self, FileForm};
 use crate::services::licensing::{self, ActivateInput};
 use crate::signing::KeyRing;
 use crate::store::Db;
@@ -33,6 +33,10 @@ pub struct ActivateBody {
     name: Option<String>,
     platform: Option<String>,
     product: Option<String>,
+    /// Encrypt the returned machine file's payload with the license key
+    /// (docs/license-file.md, "Encrypted files"). Default false.
+    #[serde(default)]
+    encrypt_file: bool,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -98,6 +102,7 @@ pub async fn activate(
 ) -> Result<HttpResponse, WebError> {
     let parsed: ActivateBody = parse_json(&req, &body)?;
     let allowance = limit(&limits, &req, &parsed.key)?;
+    let encrypt_file = parsed.encrypt_file;
     let input = ActivateInput {
         fingerprint: parse_fingerprint(&parsed.fingerprint)?,
         name: optional_text("name", parsed.name, 200)?,
@@ -121,12 +126,18 @@ pub async fn activate(
         } else {
             StatusCode::OK
         };
+        // The activation accepted the key, so it parses.
+        let key = encrypt_file
+            .then(|| LicenseKey::parse(&input.key).ok())
+            .flatten();
+        let form = key.as_ref().map_or(FileForm::Plain, FileForm::Encrypted);
         let machine_file = license_files::file(
             &db,
             &ring,
             &activation.license.id,
             Some(&input.fingerprint),
             clock.now(),
+            form,
         )
         .await?;
         Reply::json(

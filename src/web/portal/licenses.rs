@@ -12,11 +12,11 @@ use crate::clock::Clock;
 use crate::domain::fingerprint::Fingerprint;
 use crate::domain::id::is_well_formed;
 use crate::domain::license::LicenseStatus;
-use crate::domain::license_key::masked;
+use crate::domain::license_key::{LicenseKey, masked};
 use crate::domain::time::Timestamp;
 use crate::secret::DataCipher;
 use crate::services::accounts;
-use crate::services::license_files;
+use crate::services::license_files::{self, FileForm};
 use crate::services::licensing::{self, ActivateInput, LicenseView, LicensingError, MachineView};
 use crate::signing::KeyRing;
 use crate::store::licenses::LicenseFilter;
@@ -271,21 +271,58 @@ pub async fn deactivate(
     Ok(see_other(&format!("/licenses/{}", license.id)))
 }
 
-/// `GET /licenses/{id}/license-file`: the signed license file, as a download.
+#[derive(Debug, Deserialize)]
+pub struct FileQuery {
+    /// `1`: the encrypted variant, readable only with the license key.
+    #[serde(default)]
+    encrypted: Option<String>,
+}
+
+impl FileQuery {
+    fn encrypted(&self) -> bool {
+        matches!(self.encrypted.as_deref(), Some("1" | "true" | "on"))
+    }
+}
+
+/// `GET /licenses/{id}/license-file[?encrypted=1]`: the signed license
+/// file, as a download.
 pub async fn license_file(
     who: SignedIn,
     path: web::Path<String>,
+    query: web::Query<FileQuery>,
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
     ring: web::Data<KeyRing>,
+    cipher: web::Data<DataCipher>,
 ) -> Result<HttpResponse, WebError> {
     who.require_verified()?;
     let license = owned(&db, &who, &path).await?;
-    let file = license_files::file(&db, &ring, &license.id, None, clock.now()).await?;
-    Ok(download(
-        &format!("{}-{}.lic", license.product_code, license.key_last4),
-        file,
-    ))
+    let key = sealing_key(&db, &cipher, &license.id, query.encrypted()).await?;
+    let form = key.as_ref().map_or(FileForm::Plain, FileForm::Encrypted);
+    let file = license_files::file(&db, &ring, &license.id, None, clock.now(), form).await?;
+    Ok(download(&file_name(&license, "", key.is_some()), file))
+}
+
+/// The license key that seals an encrypted file, when one is wanted.
+async fn sealing_key(
+    db: &Db,
+    cipher: &DataCipher,
+    license_id: &str,
+    encrypted: bool,
+) -> Result<Option<LicenseKey>, WebError> {
+    if !encrypted {
+        return Ok(None);
+    }
+    Ok(Some(licensing::reveal_key(db, cipher, license_id).await?))
+}
+
+fn file_name(license: &LicenseView, kind: &str, encrypted: bool) -> String {
+    format!(
+        "{}-{}{kind}{}.lic",
+        license.product_code,
+        license.key_last4,
+        if encrypted { "-encrypted" } else { "" }
+    )
 }
 
 fn download(name: &str, body: String) -> HttpResponse {
@@ -307,6 +344,9 @@ pub struct OfflineForm {
     fingerprint: String,
     #[serde(default)]
     name: String,
+    /// A checkbox: present when the file should be encrypted.
+    #[serde(default)]
+    encrypted: Option<String>,
 }
 
 /// `POST /licenses/{id}/offline`: activates a machine that cannot reach us
@@ -346,13 +386,22 @@ pub async fn offline_activation(
     };
     match licensing::activate(&ctx, &input).await {
         Ok(_) => {
-            let file =
-                license_files::file(&db, &ring, &license.id, Some(&fingerprint), clock.now())
-                    .await?;
-            Ok(download(
-                &format!("{}-{}-machine.lic", license.product_code, license.key_last4),
-                file,
-            ))
+            let encrypted = form.encrypted.is_some();
+            let form = if encrypted {
+                FileForm::Encrypted(&key)
+            } else {
+                FileForm::Plain
+            };
+            let file = license_files::file(
+                &db,
+                &ring,
+                &license.id,
+                Some(&fingerprint),
+                clock.now(),
+                form,
+            )
+            .await?;
+            Ok(download(&file_name(&license, "-machine", encrypted), file))
         }
         Err(LicensingError::Unexpected(e)) => Err(e.into()),
         Err(e) => {
