@@ -74,6 +74,7 @@ enum Command {
         command: LicenseCommand,
     },
     /// Verify a license or machine file offline; exits 1 when it is not valid.
+    #[command(group(clap::ArgGroup::new("trust").required(true).args(["keys", "public_key"])))]
     Verify {
         /// The license or machine file.
         file: PathBuf,

@@ -35,6 +35,40 @@ impl Timestamp {
         )
     }
 
+    /// The current time from the system clock (services take a `Clock`;
+    /// this is for code outside them, such as an embedding application).
+    pub fn now() -> Self {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        Self(secs)
+    }
+
+    /// Reads an HTTP date in the IMF-fixdate form that
+    /// [`Timestamp::to_http_date`] writes; `None` for anything else.
+    pub fn from_http_date(text: &str) -> Option<Self> {
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let (_weekday, rest) = text.split_once(", ")?;
+        let mut parts = rest.split(' ');
+        let day: u32 = parts.next()?.parse().ok()?;
+        let month_name = parts.next()?;
+        let month = MONTHS.iter().position(|m| *m == month_name)?;
+        let year: i64 = parts.next()?.parse().ok()?;
+        let mut hms = parts.next()?.split(':').map(|p| p.parse::<i64>().ok());
+        let (h, mi, se) = (hms.next()??, hms.next()??, hms.next()??);
+        if parts.next()? != "GMT" || parts.next().is_some() || !(1..=31).contains(&day) {
+            return None;
+        }
+        if !(0..24).contains(&h) || !(0..60).contains(&mi) || !(0..61).contains(&se) {
+            return None;
+        }
+        let month = u32::try_from(month).ok()? + 1;
+        let days = days_from_civil(year, month, day);
+        Some(Self(days * 86_400 + h * 3600 + mi * 60 + se))
+    }
+
     /// The HTTP date (RFC 9110 IMF-fixdate), e.g.
     /// `Sun, 29 Nov 2026 00:00:00 GMT`.
     pub fn to_http_date(self) -> String {
@@ -89,6 +123,19 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     )
 }
 
+/// (year, month, day) to days since 1970-01-01; the inverse of
+/// [`civil_from_days`].
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +167,20 @@ mod tests {
             Timestamp::from_unix(784_111_777).to_http_date(),
             "Sun, 06 Nov 1994 08:49:37 GMT"
         );
+        for t in [0, 784_111_777, 951_782_400, 1_795_910_400, 4_102_444_799] {
+            let ts = Timestamp::from_unix(t);
+            assert_eq!(Timestamp::from_http_date(&ts.to_http_date()), Some(ts));
+        }
+        for bad in [
+            "",
+            "Sun, 06 Nov 1994 08:49:37",
+            "Sun, 06 Foo 1994 08:49:37 GMT",
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 25:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:37 GMT extra",
+        ] {
+            assert_eq!(Timestamp::from_http_date(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -9,7 +9,6 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::domain::time::Timestamp;
@@ -148,14 +147,7 @@ impl KeyRing {
     }
 }
 
-/// The message a response signature covers: a domain tag, the request id,
-/// the Date header and the SHA-256 of the body (base64url, no padding), one
-/// per line.
-pub fn response_signing_message(request_id: &str, date: &str, body: &[u8]) -> String {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let digest = URL_SAFE_NO_PAD.encode(Sha256::digest(body));
-    format!("licensor-response-v1\n{request_id}\n{date}\n{digest}")
-}
+pub use crate::verify::response_signing_message;
 
 #[cfg(test)]
 mod tests {
@@ -212,6 +204,46 @@ mod tests {
                 .is_ok()
         );
         assert!(key.verify(b"other", &Signature::from_bytes(&sig)).is_err());
+    }
+
+    #[test]
+    fn a_signed_answer_verifies_and_any_edit_is_refused() {
+        use crate::verify::{PublicKeys, VerifyError, verify_response};
+        let pair = KeyPair::from_seed(&[9; 32]);
+        let entry = PublicKeyEntry::new(
+            &pair.kid,
+            &pair.public_key_bytes(),
+            Timestamp::from_unix(1),
+            true,
+        );
+        let ring = KeyRing::new(Some(pair), vec![entry.clone()]);
+        let keys = PublicKeys::from_key_set_json(&key_set_document(&[entry]).to_string()).unwrap();
+        let date = "Sun, 29 Nov 2026 00:52:59 GMT";
+        let body = br#"{"valid":true,"code":"VALID"}"#;
+        let (kid, sig) = ring
+            .sign(response_signing_message("rid-1", date, body).as_bytes())
+            .unwrap();
+        let header = format!(
+            "kid=\"{kid}\", alg=\"ed25519\", sig=\"{}\"",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig)
+        );
+        assert_eq!(verify_response(&keys, &header, "rid-1", date, body), Ok(()));
+        let edited = br#"{"valid":true,"code":"VALIE"}"#;
+        for (rid, d, b) in [
+            ("rid-1", date, &edited[..]),
+            ("rid-2", date, &body[..]),
+            ("rid-1", "Mon, 30 Nov 2026 00:52:59 GMT", &body[..]),
+        ] {
+            assert_eq!(
+                verify_response(&keys, &header, rid, d, b),
+                Err(VerifyError::BadSignature)
+            );
+        }
+        assert!(matches!(
+            verify_response(&PublicKeys::default(), &header, "rid-1", date, body),
+            Err(VerifyError::UnknownKey(_))
+        ));
+        assert!(verify_response(&keys, "garbage", "rid-1", date, body).is_err());
     }
 
     #[test]

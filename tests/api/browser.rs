@@ -12,7 +12,9 @@ use fantoccini::{ClientBuilder, Locator};
 use serde_json::json;
 
 use crate::helpers::spawn_demo_app;
+use crate::interop::{edit_payload, python_license_verdicts, python_with_cryptography};
 use crate::portal::PASSWORD;
+use crate::vendor_app::run_vendor_app;
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -72,6 +74,8 @@ async fn a_customer_onboards_in_a_real_browser() {
         return;
     }
     let app = spawn_demo_app().await;
+    // The example application below reads the wall clock.
+    app.clock.set(licensor::domain::time::Timestamp::now());
     let (_driver, port) = start_driver().await;
     let profile = tempfile::tempdir().unwrap();
     let mut caps = serde_json::Map::new();
@@ -281,14 +285,36 @@ async fn a_customer_onboards_in_a_real_browser() {
         .text()
         .await
         .unwrap();
-    let keys = licensor::verify::PublicKeys::from_key_set_json(&keys).unwrap();
     let now = {
         use licensor::clock::Clock;
         app.clock.now()
     };
+    let trusted = licensor::verify::PublicKeys::from_key_set_json(&keys).unwrap();
     let payload =
-        licensor::verify::verify(file, &keys, now, None).expect("the downloaded file verifies");
+        licensor::verify::verify(file, &trusted, now, None).expect("the downloaded file verifies");
     assert_eq!(payload.product, "demo-app");
+
+    // The vendor's example application accepts it offline and refuses an
+    // edited copy; the Python verifier written from the doc agrees.
+    let dir = tempfile::tempdir().unwrap();
+    let keys_path = dir.path().join("keys.json");
+    std::fs::write(&keys_path, &keys).unwrap();
+    let genuine = dir.path().join("genuine.lic");
+    std::fs::write(&genuine, file).unwrap();
+    let edited = dir.path().join("edited.lic");
+    std::fs::write(&edited, edit_payload(file)).unwrap();
+    let (code, out) = run_vendor_app(&["--fingerprint", "fp-any"], &genuine, &keys_path);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run_vendor_app(&["--fingerprint", "fp-any"], &edited, &keys_path);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("bad_signature"), "{out}");
+    if python_with_cryptography() {
+        let case = |f: &str| json!({"file": f, "keys": keys, "now": now.unix(), "fingerprint": null, "license_key": null});
+        assert_eq!(
+            python_license_verdicts(&json!([case(file), case(&edit_payload(file))])),
+            ["valid", "bad_signature"]
+        );
+    }
     browser.close().await.unwrap();
     for name in ["01-home.png", "05-get-a-license.png", "08-license.png"] {
         assert!(std::fs::metadata(shots_dir().join(name)).unwrap().len() > 1000);

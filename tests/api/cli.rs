@@ -331,6 +331,8 @@ fn every_verb_has_help() {
 #[tokio::test]
 async fn a_license_file_is_exported_and_verified_offline() {
     let app = crate::helpers::spawn_app().await;
+    // `licensor verify` reads the wall clock.
+    app.clock.set(licensor::domain::time::Timestamp::now());
     let p = app.provision(serde_json::json!({})).await;
     assert_eq!(app.activate(&p.key, "fp-1").await.status(), 201);
     let dir = tempfile::tempdir().unwrap();
@@ -340,8 +342,15 @@ async fn a_license_file_is_exported_and_verified_offline() {
         .text()
         .await
         .unwrap();
-    std::fs::write(dir.path().join("keys.json"), keys).unwrap();
-    let export = |fingerprint: Option<&str>| {
+    std::fs::write(dir.path().join("keys.json"), &keys).unwrap();
+    let key_set: serde_json::Value = serde_json::from_str(&keys).unwrap();
+    let (_, entry) = key_set["keys"].as_object().unwrap().iter().next().unwrap();
+    std::fs::write(
+        dir.path().join("public.key"),
+        entry["public_key"].as_str().unwrap(),
+    )
+    .unwrap();
+    let export = |fingerprint: Option<&str>, extra: &[&str]| {
         let mut c = Command::new(BIN);
         c.current_dir(dir.path())
             .env("LICENSOR_DATABASE_URL", &app.database.url)
@@ -353,26 +362,24 @@ async fn a_license_file_is_exported_and_verified_offline() {
         if let Some(fp) = fingerprint {
             c.args(["--fingerprint", fp]);
         }
+        c.args(extra);
         run(c, None)
     };
-    let out = export(Some("fp-1"));
+    let out = export(Some("fp-1"), &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let file = text(&out.stdout);
     assert!(file.starts_with("-----BEGIN LICENSOR LICENSE-----"));
     assert!(!file.contains(&p.key), "the key is never in a file");
     std::fs::write(dir.path().join("machine.lic"), &file).unwrap();
-    let verify = |name: &str, fingerprint: &str| {
+    let verify_with = |name: &str, fingerprint: &str, extra: &[&str]| {
         let mut c = Command::new(BIN);
-        c.current_dir(dir.path()).args([
-            "verify",
-            name,
-            "--keys",
-            "keys.json",
-            "--fingerprint",
-            fingerprint,
-        ]);
+        c.current_dir(dir.path())
+            .args(["verify", name, "--fingerprint", fingerprint])
+            .args(extra);
         run(c, None)
     };
+    let verify =
+        |name: &str, fingerprint: &str| verify_with(name, fingerprint, &["--keys", "keys.json"]);
     let out = verify("machine.lic", "fp-1");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).starts_with("valid"));
@@ -396,8 +403,45 @@ async fn a_license_file_is_exported_and_verified_offline() {
         text(&out.stderr)
     );
 
+    // One public key instead of the set.
+    let out = verify_with("machine.lic", "fp-1", &["--public-key", "public.key"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = verify_with("machine.lic", "fp-1", &[]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--public-key"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // The encrypted variant: signed for anyone, readable with the key.
+    let out = export(Some("fp-1"), &["--encrypted"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::write(dir.path().join("sealed.lic"), text(&out.stdout)).unwrap();
+    let out = verify("sealed.lic", "fp-1");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("key_required"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = verify_with(
+        "sealed.lic",
+        "fp-1",
+        &["--keys", "keys.json", "--license-key", &p.key],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&p.license_id));
+    let out = verify_with(
+        "sealed.lic",
+        "fp-1",
+        &["--keys", "keys.json", "--license-key", "not a key"],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("--license-key"));
+
     // A machine file needs an active machine.
-    let out = export(Some("never-activated"));
+    let out = export(Some("never-activated"), &[]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("not activated"));
 }

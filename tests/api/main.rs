@@ -17,3 +17,4 @@ mod pages;
 mod portal;
 mod provisioning;
 mod smtp;
+mod vendor_app;

@@ -854,6 +854,54 @@ async fn license_files_download_and_offline_activation() {
             .contains("cannot be used")
     );
 
+    // The encrypted variants: readable only with the license key.
+    let key = licensor::services::licensing::reveal_key(
+        &app.db,
+        &crate::helpers::cipher_of(&app),
+        &license_id,
+    )
+    .await
+    .unwrap();
+    let res = b
+        .get(&format!("/licenses/{license_id}/license-file?encrypted=1"))
+        .await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("-encrypted.lic")
+    );
+    let sealed = res.text().await.unwrap();
+    assert!(!sealed.contains(&key.expose()));
+    assert_eq!(
+        licensor::verify::verify(&sealed, &keys, now, None),
+        Err(licensor::verify::VerifyError::KeyRequired)
+    );
+    let opened = licensor::verify::verify_with_key(&sealed, &keys, now, None, Some(&key)).unwrap();
+    assert_eq!(opened.licensee.name.as_deref(), Some("Acme Ltd"));
+    let res = b
+        .post(
+            &format!("/licenses/{license_id}/offline"),
+            &[("fingerprint", "air-gapped-2"), ("encrypted", "1")],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let sealed_machine = res.text().await.unwrap();
+    assert_eq!(
+        licensor::verify::verify_with_key(
+            &sealed_machine,
+            &keys,
+            now,
+            Some("air-gapped-2"),
+            Some(&key)
+        )
+        .unwrap()
+        .kind,
+        "machine"
+    );
+    assert!(licensor::verify::verify(&sealed_machine, &keys, now, Some("air-gapped-2")).is_err());
+
     // Another organization gets nothing.
     let other = verified_customer(&app, "other-files@example.com").await;
     assert_eq!(
