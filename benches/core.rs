@@ -95,5 +95,62 @@ fn signatures(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, key_parse, decision, signatures);
+/// Verifying a whole machine file (armor, envelope, `verify_strict`,
+/// payload, clock checks) next to a bare `verify_strict` of the same signed
+/// bytes, the public key parsed once in both.
+fn license_files(c: &mut Criterion) {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use licensor::signing::license_file;
+    use licensor::verify::{Licensee, Payload, PublicKeys, SIGNING_PREFIX, parse, verify};
+
+    let pair = KeyPair::from_seed(&[7; 32]);
+    let public = ed25519_dalek::VerifyingKey::from_bytes(&pair.public_key_bytes()).unwrap();
+    let kid = pair.kid.clone();
+    let entry = PublicKeyEntry::new(&kid, &pair.public_key_bytes(), Timestamp::from_unix(0), true);
+    let ring = KeyRing::new(Some(pair), vec![entry]);
+    let now = 1_800_000_000;
+    let payload = Payload {
+        kind: "machine".to_owned(),
+        license_id: "01a224ca-7b2c-76bc-b555-28ab9da014f9".to_owned(),
+        product: "demo-app".to_owned(),
+        license_type: "Pro yearly".to_owned(),
+        licensee: Licensee {
+            organization_id: Some("01a224ca-71aa-75b4-8e8d-861f43329fbf".to_owned()),
+            name: Some("Acme Ltd".to_owned()),
+            email: Some("it@acme.example".to_owned()),
+        },
+        entitlements: vec!["pro".to_owned(), "export".to_owned()],
+        max_machines: 3,
+        issued_at: now - 86_400,
+        expires_at: Some(now + 365 * 86_400),
+        grace_days: 7,
+        file_issued_at: now,
+        fingerprint: Some("4f1c9e2a".to_owned()),
+        valid_until: Some(now + 30 * 86_400),
+    };
+    let file = license_file::issue(&ring, &payload).unwrap();
+    c.bench_function("license_file_sign", |b| {
+        b.iter(|| license_file::issue(&ring, black_box(&payload)))
+    });
+    let mut keys = PublicKeys::default();
+    keys.insert(&kid, public);
+    let at = Timestamp::from_unix(now);
+    let envelope = parse(&file).unwrap();
+    let message = [SIGNING_PREFIX.as_bytes(), envelope.payload.as_bytes()].concat();
+    let signature = ed25519_dalek::Signature::from_bytes(
+        &URL_SAFE_NO_PAD.decode(&envelope.sig).unwrap().try_into().unwrap(),
+    );
+    c.bench_function("bare_ed25519_verify_strict_same_bytes", |b| {
+        b.iter(|| public.verify_strict(black_box(&message), &signature).unwrap())
+    });
+    c.bench_function("license_file_verify", |b| {
+        b.iter(|| verify(black_box(&file), &keys, at, Some("4f1c9e2a")).unwrap())
+    });
+    c.bench_function("bare_ed25519_verify_strict_same_bytes_again", |b| {
+        b.iter(|| public.verify_strict(black_box(&message), &signature).unwrap())
+    });
+}
+
+criterion_group!(benches, key_parse, decision, signatures, license_files);
 criterion_main!(benches);

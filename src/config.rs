@@ -114,6 +114,8 @@ pub struct Settings {
     pub api_rate_limit_ip: u32,
     /// Requests per minute per license key; 0 = off.
     pub api_rate_limit_key: u32,
+    /// Days before expiry a reminder goes out, largest first; empty = none.
+    pub expiry_notice_days: Vec<i64>,
     pub log_format: LogFormat,
     pub log_filter: String,
 }
@@ -198,6 +200,11 @@ pub const KNOWN: &[Known] = &[
         help: "requests per minute per license key to the same endpoints; 0 turns it off",
     },
     Known {
+        key: "expiry_notice_days",
+        default: "30,7,1",
+        help: "days before a license expires that its customers get a reminder (comma-separated, 1 to 365; empty for none)",
+    },
+    Known {
         key: "log_format",
         default: "pretty",
         help: "pretty or json",
@@ -251,6 +258,13 @@ impl RawSettings {
                 toml::Value::Integer(i) => i.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
                 toml::Value::Float(f) => f.to_string(),
+                // A list of numbers, e.g. `expiry_notice_days = [30, 7, 1]`.
+                toml::Value::Array(items) if items.iter().all(toml::Value::is_integer) => items
+                    .iter()
+                    .filter_map(toml::Value::as_integer)
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
                 other => {
                     return Err(ConfigError::Invalid {
                         key,
@@ -425,6 +439,8 @@ impl RawSettings {
         let api_rate_limit_ip = self.parse("api_rate_limit_ip", || "600".to_owned(), per_minute)?;
         let api_rate_limit_key =
             self.parse("api_rate_limit_key", || "120".to_owned(), per_minute)?;
+        let expiry_notice_days =
+            self.parse("expiry_notice_days", || "30,7,1".to_owned(), parse_notice_days)?;
         let log_format = self.parse(
             "log_format",
             || "pretty".to_owned(),
@@ -464,10 +480,33 @@ impl RawSettings {
             },
             api_rate_limit_ip,
             api_rate_limit_key,
+            expiry_notice_days,
             log_format,
             log_filter,
         })
     }
+}
+
+/// `30,7,1` (or a TOML array) to distinct day counts, largest first.
+fn parse_notice_days(v: &str) -> Result<Vec<i64>, String> {
+    let list = v.trim().trim_start_matches('[').trim_end_matches(']');
+    let mut days = Vec::new();
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.parse::<i64>() {
+            Ok(d) if (1..=365).contains(&d) => days.push(d),
+            _ => {
+                return Err(format!(
+                    "`{part}` is not a number of days from 1 to 365 (give a list such as 30,7,1)"
+                ));
+            }
+        }
+    }
+    days.sort_unstable_by(|a, b| b.cmp(a));
+    days.dedup();
+    if days.len() > 10 {
+        return Err("give at most 10 reminder days".to_owned());
+    }
+    Ok(days)
 }
 
 fn default_public_url(listen: SocketAddr) -> String {
@@ -588,6 +627,21 @@ mod tests {
     }
 
     #[test]
+    fn expiry_notice_days_come_as_a_list_or_an_array() {
+        assert_eq!(parse_notice_days("1, 30,7,7").unwrap(), vec![30, 7, 1]);
+        assert_eq!(parse_notice_days("").unwrap(), Vec::<i64>::new());
+        let mut raw = RawSettings::default();
+        raw.merge_toml("expiry_notice_days = [14, 3]", Path::new("licensor.toml"))
+            .unwrap();
+        assert_eq!(raw.build().unwrap().expiry_notice_days, vec![14, 3]);
+        assert_eq!(
+            RawSettings::default().build().unwrap().expiry_notice_days,
+            vec![30, 7, 1]
+        );
+        assert!(parse_notice_days("400").is_err());
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let mut raw = RawSettings::default();
         let err = raw
@@ -625,6 +679,8 @@ mod tests {
             ("LICENSOR_SMTP_URL", "http://mail.example.com", "`smtp_url`"),
             ("LICENSOR_MAIL_FROM", "not a mailbox <", "`mail_from`"),
             ("LICENSOR_OUTBOX_POLL_MS", "0", "`outbox_poll_ms`"),
+            ("LICENSOR_EXPIRY_NOTICE_DAYS", "30,0", "`expiry_notice_days`"),
+            ("LICENSOR_EXPIRY_NOTICE_DAYS", "soon", "`expiry_notice_days`"),
             (
                 "LICENSOR_API_RATE_LIMIT_KEY",
                 "lots",
@@ -651,9 +707,13 @@ mod tests {
                 .starts_with("configuration file /etc/licensor.toml is not valid TOML")
         );
         let err = raw
-            .merge_toml("listen = [1]", Path::new("licensor.toml"))
+            .merge_toml("listen = { port = 1 }", Path::new("licensor.toml"))
             .unwrap_err();
         assert!(err.to_string().contains("`listen`"));
+        // A list is read as its comma-separated text, which `listen` refuses.
+        raw.merge_toml("listen = [1]", Path::new("licensor.toml"))
+            .unwrap();
+        assert!(raw.build().unwrap_err().to_string().contains("`listen`"));
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub struct Application {
     limits: Data<ApiLimits>,
     mailer: Arc<Mailer>,
     outbox_poll: std::time::Duration,
+    brand: Brand,
+    expiry_notice_days: Vec<i64>,
 }
 
 /// Options beyond the settings, for `serve --demo` and for tests.
@@ -117,10 +119,12 @@ impl ApplicationBuilder {
         ));
 
         let app_limits = limits.clone();
-        let brand = Data::new(Brand {
-            vendor_name: settings.vendor_name.clone(),
-            public_url: settings.public_url.clone(),
-        });
+        let brand = Data::new(Brand::new(
+            settings.vendor_name.clone(),
+            settings.public_url.clone(),
+            secret.derive_bytes::<32>("signed-links-v1")?,
+        ));
+        let brand_for_jobs = Brand::clone(&brand);
         let session_db = db.clone();
         let session_clock = clock.clone();
         let server = HttpServer::new(move || {
@@ -171,6 +175,8 @@ impl ApplicationBuilder {
             limits,
             mailer,
             outbox_poll: settings.mail.poll,
+            brand: brand_for_jobs,
+            expiry_notice_days: settings.expiry_notice_days.clone(),
         })
     }
 }
@@ -205,6 +211,12 @@ impl Application {
     /// server; then drains and closes the pool.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let maintenance = tokio::spawn(jobs::run_maintenance(self.db.clone(), self.clock.clone()));
+        let reminders = tokio::spawn(jobs::run_reminders(
+            self.db.clone(),
+            self.clock.clone(),
+            self.brand.clone(),
+            self.expiry_notice_days.clone(),
+        ));
         let limits = self.limits.clone();
         let pruning = tokio::spawn(async move {
             let mut tick = tokio::time::interval(jobs::MAINTENANCE_EVERY);
@@ -222,6 +234,7 @@ impl Application {
         let result = self.server.await.context("the HTTP server failed");
         outbox.abort();
         maintenance.abort();
+        reminders.abort();
         pruning.abort();
         self.db.close().await;
         result

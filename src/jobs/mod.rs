@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::clock::SharedClock;
 use crate::domain::audit::Actor;
-use crate::services::context::Ctx;
-use crate::services::licensing;
+use crate::services::context::{Brand, Ctx};
+use crate::services::{licensing, reminders};
 use crate::store::{Db, idempotency};
 
 /// How often housekeeping runs.
@@ -33,6 +33,27 @@ pub async fn maintenance_pass(db: &Db, clock: &SharedClock) -> anyhow::Result<Ma
         seats_freed,
         idempotency_keys_purged,
     })
+}
+
+/// Licenses per notice window per reminder sweep.
+const REMINDER_BATCH: i64 = 500;
+
+/// Runs the expiry reminder sweep ([`reminders::sweep`]) every
+/// [`MAINTENANCE_EVERY`]; a failed sweep is logged and retried.
+pub async fn run_reminders(db: Db, clock: SharedClock, brand: Brand, days_before: Vec<i64>) {
+    let mut tick = tokio::time::interval(MAINTENANCE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let ctx = Ctx::new(&db, clock.as_ref(), Actor::System);
+        match reminders::sweep(&ctx, &brand, &days_before, REMINDER_BATCH).await {
+            Ok(swept) if swept.notices > 0 => {
+                tracing::info!(notices = swept.notices, emails = swept.emails, "reminder sweep");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "reminder sweep failed"),
+        }
+    }
 }
 
 /// Runs [`maintenance_pass`] forever; a failed pass is logged and retried

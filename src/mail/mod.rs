@@ -7,6 +7,7 @@ pub mod templates;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,10 @@ pub struct Email {
     pub text: String,
     /// Stable per outbox row, so a message delivered twice is recognisable.
     pub message_id: String,
+    /// Reminders: the one-click unsubscribe URL, sent as `List-Unsubscribe`
+    /// with `List-Unsubscribe-Post` (RFC 8058).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsubscribe_url: Option<String>,
 }
 
 enum Transport {
@@ -98,6 +103,17 @@ impl Mailer {
             .message_id(Some(email.message_id.clone()));
         if let Some(reply_to) = &self.reply_to {
             builder = builder.reply_to(reply_to.clone());
+        }
+        if let Some(url) = &email.unsubscribe_url {
+            builder = builder
+                .raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                    format!("<{url}>"),
+                ))
+                .raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                    "List-Unsubscribe=One-Click".to_owned(),
+                ));
         }
         builder
             .multipart(MultiPart::alternative_plain_html(

@@ -10,6 +10,11 @@ pub trait EmailTemplate {
     fn subject(&self) -> String;
     fn html(&self) -> Result<String, askama::Error>;
     fn text(&self) -> Result<String, askama::Error>;
+    /// Reminders carry a one-click unsubscribe link (RFC 8058); security
+    /// and transactional messages do not.
+    fn unsubscribe_link(&self) -> Option<String> {
+        None
+    }
 
     fn email(&self, to: &str, message_id: String) -> Result<Email, askama::Error> {
         Ok(Email {
@@ -18,15 +23,16 @@ pub trait EmailTemplate {
             html: self.html()?,
             text: self.text()?,
             message_id,
+            unsubscribe_url: self.unsubscribe_link(),
         })
     }
 }
 
 macro_rules! email_template {
-    ($name:ident, $html:ident, $text:ident, $html_path:literal, $text_path:literal, { $($field:ident : $ty:ty),* $(,)? }, |$s:ident| $subject:expr) => {
+    ($name:ident, $html:ident, $text:ident, $html_path:literal, $text_path:literal, { $($(#[$doc:meta])* $field:ident : $ty:ty),* $(,)? }, |$s:ident| $subject:expr $(, unsubscribe = $unsub:ident)?) => {
         #[derive(Debug, Clone)]
         pub struct $name {
-            $(pub $field: $ty,)*
+            $($(#[$doc])* pub $field: $ty,)*
         }
 
         #[derive(Template)]
@@ -52,6 +58,9 @@ macro_rules! email_template {
             fn text(&self) -> Result<String, askama::Error> {
                 $text { m: self }.render()
             }
+            $(fn unsubscribe_link(&self) -> Option<String> {
+                Some(self.$unsub.clone())
+            })?
         }
     };
 }
@@ -128,3 +137,62 @@ email_template!(LicenseAssigned, LicenseAssignedHtml, LicenseAssignedText, "emai
     license_type_name: String,
     link: String,
 }, |m| format!("Your {} license from {}", m.product_name, m.vendor_name));
+
+/// What a license message shows about the license. The key appears only
+/// masked (its last four characters).
+#[derive(Debug, Clone)]
+pub struct LicenseSummary {
+    pub product_name: String,
+    pub license_type_name: String,
+    pub key_masked: String,
+    /// A date, or "never".
+    pub expires: String,
+    pub max_machines: i64,
+    /// Feature codes joined by ", "; empty when none.
+    pub entitlements: String,
+}
+
+email_template!(Welcome, WelcomeHtml, WelcomeText, "email/welcome.html", "email/welcome.txt", {
+    vendor_name: String,
+    license: LicenseSummary,
+    /// The product's activation instructions; empty for the generic ones.
+    instructions: String,
+    link: String,
+}, |m| format!("Welcome to {}: your license details", m.license.product_name));
+
+email_template!(MachineActivated, MachineActivatedHtml, MachineActivatedText, "email/machine_activated.html", "email/machine_activated.txt", {
+    vendor_name: String,
+    license: LicenseSummary,
+    machine_name: String,
+    platform: String,
+    activated_at: String,
+    seats_used: i64,
+    link: String,
+}, |m| format!("A machine was activated on your {} license", m.license.product_name));
+
+email_template!(ExpiryNotice, ExpiryNoticeHtml, ExpiryNoticeText, "email/expiry_notice.html", "email/expiry_notice.txt", {
+    vendor_name: String,
+    license: LicenseSummary,
+    /// "in 30 days", "tomorrow", ...
+    when: String,
+    grace_days: i64,
+    link: String,
+    unsubscribe_link: String,
+}, |m| format!("Your {} license expires {}", m.license.product_name, m.when), unsubscribe = unsubscribe_link);
+
+email_template!(LicenseExpired, LicenseExpiredHtml, LicenseExpiredText, "email/license_expired.html", "email/license_expired.txt", {
+    vendor_name: String,
+    license: LicenseSummary,
+    grace_days: i64,
+    grace_ends: String,
+    link: String,
+    unsubscribe_link: String,
+}, |m| format!("Your {} license has expired", m.license.product_name), unsubscribe = unsubscribe_link);
+
+email_template!(LicenseRenewed, LicenseRenewedHtml, LicenseRenewedText, "email/license_renewed.html", "email/license_renewed.txt", {
+    vendor_name: String,
+    license: LicenseSummary,
+    /// The expiry before the renewal; empty when there was none.
+    previous_expiry: String,
+    link: String,
+}, |m| format!("Your {} license was renewed", m.license.product_name));

@@ -436,3 +436,26 @@ pub async fn change_password(
     let tx = ctx.db.begin_write().await?;
     replace_password(ctx, brand, tx, user, new, "customer.password_changed").await
 }
+
+/// Turns a user's expiry reminders on or off (their account page, or the
+/// one-click link in a reminder). Security messages are not affected.
+pub async fn set_reminders(
+    ctx: &Ctx<'_>,
+    user_id: &str,
+    enabled: bool,
+) -> Result<bool, AccountError> {
+    let now = ctx.clock.now();
+    let mut tx = ctx.db.begin_write().await?;
+    if !users::set_reminders(&mut tx, user_id, enabled, now).await? {
+        return Ok(false);
+    }
+    let mut event = NewEvent::new("user.reminders_changed", &ctx.actor);
+    event.request_id = ctx.request_id.as_deref();
+    event.user_id = Some(user_id);
+    event.data = json!({ "reminders_enabled": enabled });
+    events::insert(&mut tx, now, &event)
+        .await
+        .context("recording the reminder setting")?;
+    tx.commit().await.context("committing the reminder setting")?;
+    Ok(true)
+}

@@ -15,10 +15,10 @@ use crate::domain::license::{
 };
 use crate::domain::license_key::LicenseKey;
 use crate::domain::time::Timestamp;
-use crate::mail::templates::LicenseAssigned;
+use crate::mail::templates::{LicenseAssigned, LicenseRenewed, MachineActivated};
 use crate::secret::DataCipher;
 use crate::services::context::{Brand, Ctx};
-use crate::services::notify::{About, enqueue_email};
+use crate::services::notify::{self, About, Audience, enqueue_email};
 use crate::store::events::{self, NewEvent};
 use crate::store::licenses::{self, LicenseRow, NewLicense};
 use crate::store::machines::{self, DeactivatedBy, MachineRow, NewMachine};
@@ -198,14 +198,14 @@ where
 }
 
 /// The license with this id as it stands inside the transaction.
-async fn view_in_tx(tx: &mut Tx, id: &str) -> Result<LicenseView, LicensingError> {
+pub(crate) async fn view_in_tx(tx: &mut Tx, id: &str) -> Result<LicenseView, LicensingError> {
     let row = licenses::find_by_id(&mut **tx, id)
         .await?
         .ok_or(LicensingError::NotFound("license"))?;
     load_view(&mut **tx, row).await
 }
 
-async fn record(
+pub(crate) async fn record(
     ctx: &Ctx<'_>,
     tx: &mut Tx,
     kind: &str,
@@ -385,6 +385,8 @@ pub async fn issue_license(
         };
         enqueue_email(&mut tx, brand, "license_assigned", email, &mail, about, now).await?;
     }
+    // A license for an organization: welcome its people with the details.
+    notify::welcome(&mut tx, brand, &license, now).await?;
     tx.commit().await.context("committing the license")?;
     tracing::info!(license_id = %license.id, "license issued");
     Ok(Issued { license, key })
@@ -540,9 +542,13 @@ async fn reap_dead_seats(
 
 /// Activates a machine. Idempotent per fingerprint: an already active
 /// fingerprint returns its machine and takes no second seat.
-pub async fn activate(ctx: &Ctx<'_>, input: &ActivateInput) -> Result<Activation, LicensingError> {
+pub async fn activate(
+    ctx: &Ctx<'_>,
+    brand: &Brand,
+    input: &ActivateInput,
+) -> Result<Activation, LicensingError> {
     let key = parse_key(&input.key)?;
-    match activate_once(ctx, &key, input).await {
+    match activate_once(ctx, brand, &key, input).await {
         // A concurrent activation of the same fingerprint won the unique
         // index; it holds the seat, so answer with its machine.
         Err(LicensingError::Conflict(_)) => {
@@ -566,6 +572,7 @@ pub async fn activate(ctx: &Ctx<'_>, input: &ActivateInput) -> Result<Activation
 
 async fn activate_once(
     ctx: &Ctx<'_>,
+    brand: &Brand,
     key: &LicenseKey,
     input: &ActivateInput,
 ) -> Result<Activation, LicensingError> {
@@ -637,6 +644,26 @@ async fn activate_once(
             "before": license.snapshot(),
             "after": after.snapshot(),
         }),
+    )
+    .await?;
+    // A security notice: every member hears of a new machine on their key.
+    let link = brand.link(&format!("/licenses/{}", after.id));
+    notify::email_organization(
+        &mut tx,
+        brand,
+        "machine_activated",
+        &after,
+        Audience::Everyone,
+        now,
+        |_| MachineActivated {
+            vendor_name: brand.vendor_name.clone(),
+            license: notify::summary(&after),
+            machine_name: machine.name.clone().unwrap_or_else(|| "(unnamed)".to_owned()),
+            platform: machine.platform.clone().unwrap_or_else(|| "(not given)".to_owned()),
+            activated_at: now.to_utc_string(),
+            seats_used: after.machines_used,
+            link: link.clone(),
+        },
     )
     .await?;
     tx.commit().await.context("committing the activation")?;
@@ -928,6 +955,7 @@ pub enum Renewal {
 
 pub async fn renew(
     ctx: &Ctx<'_>,
+    brand: &Brand,
     license_id: &str,
     renewal: Renewal,
     reason: Option<&str>,
@@ -965,6 +993,25 @@ pub async fn renew(
         "license.renewed",
         &after,
         json!({ "before": before.snapshot(), "after": after.snapshot(), "reason": reason }),
+    )
+    .await?;
+    let link = brand.link(&format!("/licenses/{}", after.id));
+    notify::email_organization(
+        &mut tx,
+        brand,
+        "license_renewed",
+        &after,
+        Audience::Everyone,
+        now,
+        |_| LicenseRenewed {
+            vendor_name: brand.vendor_name.clone(),
+            license: notify::summary(&after),
+            previous_expiry: before
+                .expires_at
+                .map(Timestamp::to_date_string)
+                .unwrap_or_default(),
+            link: link.clone(),
+        },
     )
     .await?;
     tx.commit().await.context("committing the renewal")?;

@@ -13,5 +13,6 @@ pub mod license_files;
 pub mod licensing;
 pub mod notify;
 pub mod onboarding;
+pub mod reminders;
 pub mod staff;
 pub mod team;

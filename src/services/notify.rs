@@ -2,13 +2,19 @@
 //! message exists if and only if the change that caused it committed.
 
 use anyhow::Context;
+use serde_json::json;
 
 use crate::domain::id::new_id;
+use crate::domain::license_key::masked;
 use crate::domain::time::Timestamp;
-use crate::mail::templates::EmailTemplate;
-use crate::services::context::Brand;
-use crate::store::Tx;
+use crate::mail::templates::{EmailTemplate, LicenseSummary, Welcome};
+use crate::mail::Email;
+use crate::services::context::{Brand, Ctx};
+use crate::store::events::{self, NewEvent};
+use crate::services::licensing::LicenseView;
+use crate::store::{Tx, products};
 use crate::store::outbox::{self, NewMessage};
+use crate::store::users::{self, Recipient};
 
 /// Who a message is about, for the customer's history.
 #[derive(Debug, Default, Clone, Copy)]
@@ -47,4 +53,150 @@ pub async fn enqueue_email(
     )
     .await
     .with_context(|| format!("enqueuing the {topic} email"))
+}
+
+/// Which members of an organization a message goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Every verified member: security and transactional messages, which
+    /// cannot be turned off.
+    Everyone,
+    /// Members who kept expiry reminders on.
+    Reminders,
+}
+
+/// What a license message shows about the license: never the full key.
+pub fn summary(license: &LicenseView) -> LicenseSummary {
+    LicenseSummary {
+        product_name: license.product_name.clone(),
+        license_type_name: license.license_type_name.clone(),
+        key_masked: masked(&license.key_last4),
+        expires: license
+            .expires_at
+            .map_or_else(|| "never".to_owned(), Timestamp::to_date_string),
+        max_machines: license.max_machines,
+        entitlements: license.entitlements.join(", "),
+    }
+}
+
+/// Enqueues one message per recipient in the license's organization, each
+/// built for its recipient (reminders carry the recipient's own
+/// unsubscribe link). Returns how many were enqueued; none when the license
+/// has no organization yet.
+pub async fn email_organization<T: EmailTemplate>(
+    tx: &mut Tx,
+    brand: &Brand,
+    topic: &str,
+    license: &LicenseView,
+    audience: Audience,
+    now: Timestamp,
+    build: impl Fn(&Recipient) -> T,
+) -> anyhow::Result<usize> {
+    let Some(org) = license.organization_id.as_deref() else {
+        return Ok(0);
+    };
+    let recipients = users::recipients(tx, org, audience == Audience::Reminders)
+        .await
+        .context("finding the recipients")?;
+    let about = About {
+        organization_id: Some(org),
+        license_id: Some(&license.id),
+    };
+    for recipient in &recipients {
+        enqueue_email(
+            tx,
+            brand,
+            topic,
+            &recipient.email,
+            &build(recipient),
+            about,
+            now,
+        )
+        .await?;
+    }
+    Ok(recipients.len())
+}
+
+/// The welcome message for a license that just reached an organization:
+/// its details and the product's activation instructions.
+pub async fn welcome(
+    tx: &mut Tx,
+    brand: &Brand,
+    license: &LicenseView,
+    now: Timestamp,
+) -> anyhow::Result<usize> {
+    let instructions = products::activation_instructions(tx, &license.product_id)
+        .await
+        .context("reading the activation instructions")?;
+    let link = brand.link(&format!("/licenses/{}", license.id));
+    email_organization(tx, brand, "welcome", license, Audience::Everyone, now, |_| {
+        Welcome {
+            vendor_name: brand.vendor_name.clone(),
+            license: summary(license),
+            instructions: instructions.trim().to_owned(),
+            link: link.clone(),
+        }
+    })
+    .await
+}
+
+/// What a resend did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resent {
+    /// A queued or dead message goes out again now, with fresh attempts
+    /// (same Message-ID: it was never delivered, or is being retried).
+    Requeued,
+    /// A sent message was copied into a new one (its own Message-ID).
+    Copied(String),
+}
+
+/// Sends a message again, for support: recorded in the audit log with the
+/// staff member and their reason. `None` when there is no such message.
+pub async fn resend(
+    ctx: &Ctx<'_>,
+    message_id: &str,
+    reason: &str,
+) -> anyhow::Result<Option<Resent>> {
+    let now = ctx.clock.now();
+    let mut tx = ctx.db.begin_write().await?;
+    let Some((status, payload)) = outbox::payload(&mut tx, message_id).await? else {
+        return Ok(None);
+    };
+    let resent = if status == "sent" {
+        let new_id = new_id();
+        let payload = with_new_message_id(&payload, &new_id)?;
+        outbox::copy(&mut tx, message_id, &new_id, &payload, now).await?;
+        Resent::Copied(new_id)
+    } else {
+        outbox::requeue(&mut tx, message_id, now).await?;
+        Resent::Requeued
+    };
+    let mut event = NewEvent::new("outbox.resent", &ctx.actor);
+    event.request_id = ctx.request_id.as_deref();
+    event.data = json!({
+        "message_id": message_id,
+        "reason": reason,
+        "copy": match &resent { Resent::Copied(id) => Some(id.as_str()), Resent::Requeued => None },
+    });
+    events::insert(&mut tx, now, &event)
+        .await
+        .context("recording the resend")?;
+    tx.commit().await.context("committing the resend")?;
+    Ok(Some(resent))
+}
+
+/// An email payload with a fresh Message-ID on the same host; other
+/// payloads (webhooks) unchanged.
+fn with_new_message_id(payload: &str, new_id: &str) -> anyhow::Result<String> {
+    let Ok(mut email) = serde_json::from_str::<Email>(payload) else {
+        return Ok(payload.to_owned());
+    };
+    let host = email
+        .message_id
+        .trim_matches(['<', '>'])
+        .split_once('@')
+        .map_or("localhost", |(_, host)| host)
+        .to_owned();
+    email.message_id = format!("<{new_id}@{host}>");
+    serde_json::to_string(&email).context("serializing the email")
 }

@@ -159,6 +159,7 @@ pub async fn claim_trial(
 /// Accepts a license the vendor assigned to the user's (verified) email.
 pub async fn accept_assigned(
     ctx: &Ctx<'_>,
+    brand: &crate::services::context::Brand,
     user: &UserRow,
     license_id: &str,
 ) -> Result<LicenseView, LicensingError> {
@@ -177,6 +178,8 @@ pub async fn accept_assigned(
     events::insert(&mut tx, now, &event)
         .await
         .context("recording the assignment")?;
+    let license = licensing::view_in_tx(&mut tx, license_id).await?;
+    crate::services::notify::welcome(&mut tx, brand, &license, now).await?;
     tx.commit().await.context("committing the assignment")?;
-    licensing::get_license(ctx.db, license_id).await
+    Ok(license)
 }

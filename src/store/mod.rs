@@ -7,6 +7,7 @@ pub mod events;
 pub mod idempotency;
 pub mod license_types;
 pub mod licenses;
+pub mod notices;
 pub mod machines;
 pub mod organizations;
 pub mod outbox;

@@ -114,3 +114,153 @@ pub async fn mark_failed(
     .await?;
     Ok(())
 }
+
+/// A message as the admin outbox page shows it.
+#[derive(Debug, Clone, FromRow)]
+pub struct OutboxEntry {
+    pub id: String,
+    pub channel: String,
+    pub topic: String,
+    pub recipient: String,
+    pub organization_id: Option<String>,
+    pub license_id: Option<String>,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub last_status_code: Option<i64>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+/// Which messages a listing shows. `Failed` are queued messages whose last
+/// attempt failed (they will be retried).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    All,
+    Queued,
+    Failed,
+    Sent,
+    Dead,
+}
+
+impl Shown {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "" | "all" => Self::All,
+            "queued" => Self::Queued,
+            "failed" => Self::Failed,
+            "sent" => Self::Sent,
+            "dead" => Self::Dead,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Queued => "queued",
+            Self::Failed => "failed",
+            Self::Sent => "sent",
+            Self::Dead => "dead",
+        }
+    }
+}
+
+macro_rules! select_entry {
+    () => {
+        "SELECT id, channel, topic, recipient, organization_id, license_id, status, attempts, \
+         next_attempt_at, last_error, last_status_code, created_at, sent_at FROM outbox "
+    };
+}
+
+/// Newest first; `before` is the (created_at, id) of the last row of the
+/// previous page. `organization_id` narrows to one customer.
+pub async fn list(
+    pool: &sqlx::AnyPool,
+    shown: Shown,
+    organization_id: Option<&str>,
+    before: Option<(i64, &str)>,
+    limit: i64,
+) -> Result<Vec<OutboxEntry>, sqlx::Error> {
+    let (status, failed) = match shown {
+        Shown::All => (None, None),
+        Shown::Queued => (Some("queued"), None),
+        Shown::Failed => (Some("queued"), Some(1_i64)),
+        Shown::Sent => (Some("sent"), None),
+        Shown::Dead => (Some("dead"), None),
+    };
+    let (before_at, before_id) = match before {
+        Some((at, id)) => (Some(at), Some(id)),
+        None => (None, None),
+    };
+    sqlx::query_as(concat!(
+        select_entry!(),
+        "WHERE ($1 IS NULL OR status = $1) \
+           AND ($2 IS NULL OR last_error IS NOT NULL) \
+           AND ($3 IS NULL OR organization_id = $3) \
+           AND ($4 IS NULL OR created_at < $4 OR (created_at = $4 AND id < $5)) \
+         ORDER BY created_at DESC, id DESC LIMIT $6"
+    ))
+    .bind(status)
+    .bind(failed)
+    .bind(organization_id)
+    .bind(before_at)
+    .bind(before_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Counts by status, and failed (queued with an error), for the page's tabs.
+pub async fn counts(pool: &sqlx::AnyPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT status, COUNT(*) FROM outbox GROUP BY status \
+         UNION ALL SELECT 'failed', COUNT(*) FROM outbox WHERE status = 'queued' AND last_error IS NOT NULL",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Sends a queued or dead message again now, with a fresh set of attempts;
+/// false when it is not queued or dead (a sent message is copied instead).
+pub async fn requeue(tx: &mut Tx, id: &str, now: Timestamp) -> Result<bool, sqlx::Error> {
+    let res = sqlx::query(
+        "UPDATE outbox SET status = 'queued', attempts = 0, next_attempt_at = $2, \
+         locked_until = NULL WHERE id = $1 AND status IN ('queued', 'dead')",
+    )
+    .bind(id)
+    .bind(now.unix())
+    .execute(&mut **tx)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+/// The stored payload of a message.
+pub async fn payload(tx: &mut Tx, id: &str) -> Result<Option<(String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT status, payload FROM outbox WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+}
+
+/// A new queued message with the same recipient and subject matter as `id`
+/// and the given payload (a resend of a sent message).
+pub async fn copy(
+    tx: &mut Tx,
+    id: &str,
+    new_id: &str,
+    payload: &str,
+    now: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let res = sqlx::query(
+        "INSERT INTO outbox (id, channel, topic, recipient, webhook_endpoint_id, organization_id,          license_id, payload, status, attempts, next_attempt_at, created_at)          SELECT $2, channel, topic, recipient, webhook_endpoint_id, organization_id, license_id,          $3, 'queued', 0, $4, $4 FROM outbox WHERE id = $1",
+    )
+    .bind(id)
+    .bind(new_id)
+    .bind(payload)
+    .bind(now.unix())
+    .execute(&mut **tx)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}

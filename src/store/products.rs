@@ -113,3 +113,17 @@ pub async fn list_page(
     .fetch_all(pool)
     .await
 }
+
+/// A product's activation instructions, read inside a write transaction
+/// (for the welcome message it enqueues).
+pub async fn activation_instructions(
+    tx: &mut crate::store::Tx,
+    id: &str,
+) -> Result<String, sqlx::Error> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT activation_instructions FROM products WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(row.map(|(text,)| text).unwrap_or_default())
+}

@@ -157,3 +157,53 @@ pub async fn remove_member(
     .await?;
     Ok(res.rows_affected() == 1)
 }
+
+/// Who gets a license message of an organization: its verified, enabled
+/// customer accounts; for reminders, only those who did not turn them off.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Recipient {
+    pub id: String,
+    pub email: String,
+}
+
+pub async fn recipients(
+    tx: &mut Tx,
+    organization_id: &str,
+    reminders_only: bool,
+) -> Result<Vec<Recipient>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, email FROM users \
+         WHERE organization_id = $1 AND role = 'customer' AND email_verified_at IS NOT NULL \
+           AND disabled_at IS NULL AND ($2 = 0 OR reminders_enabled = 1) \
+         ORDER BY email",
+    )
+    .bind(organization_id)
+    .bind(i64::from(reminders_only))
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// Turns a user's expiry reminders on or off; false when there is no such
+/// user.
+pub async fn set_reminders(
+    tx: &mut Tx,
+    id: &str,
+    enabled: bool,
+    now: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let res = sqlx::query("UPDATE users SET reminders_enabled = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(i64::from(enabled))
+        .bind(now.unix())
+        .execute(&mut **tx)
+        .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+pub async fn reminders_enabled(pool: &sqlx::AnyPool, id: &str) -> Result<bool, sqlx::Error> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT reminders_enabled FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.is_some_and(|(v,)| v == 1))
+}

@@ -16,6 +16,9 @@ use crate::web::error::{Problem, WebError};
 /// Session entries the layout reads.
 pub const CSRF: &str = "csrf";
 pub const USER_EMAIL: &str = "user_email";
+/// Set at sign-in for staff, so pages show the console's navigation. Access
+/// is always checked against the database, never this.
+pub const STAFF: &str = "staff";
 pub const FLASH: &str = "flash";
 
 /// Site-wide facts, built once at start-up.
@@ -47,6 +50,8 @@ pub struct Page {
     pub title: Option<String>,
     /// The signed-in user's email, for the header.
     pub user_email: Option<String>,
+    /// The signed-in user is support staff (the header shows the console).
+    pub staff: bool,
     /// The session's CSRF token, for every form.
     pub csrf: String,
     pub flash: Option<String>,
@@ -60,6 +65,7 @@ impl Default for Page {
             js_href: "/static/app.js".to_owned(),
             title: None,
             user_email: None,
+            staff: false,
             csrf: String::new(),
             flash: None,
         }
@@ -155,6 +161,7 @@ impl Page {
             .flatten()
             .unwrap_or_default();
         page.user_email = session.get::<String>(USER_EMAIL).ok().flatten();
+        page.staff = session.get::<bool>(STAFF).ok().flatten().unwrap_or(false);
         if session.contains_key(FLASH) {
             page.flash = session.remove_as::<String>(FLASH).and_then(Result::ok);
         }

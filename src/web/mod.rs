@@ -1,6 +1,7 @@
 //! HTTP: actix lives here and nowhere else. Handlers parse input into domain
 //! types, call one service and render.
 
+pub mod admin;
 pub mod api;
 pub mod assets;
 pub mod error;
@@ -25,6 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES))
         .configure(api::routes)
         .configure(portal::routes)
+        .configure(admin::routes)
         .service(web::resource("/").route(web::get().to(home::home)))
         .service(web::resource("/healthz").route(web::get().to(health::healthz)))
         .service(web::resource("/readyz").route(web::get().to(health::readyz)))

@@ -11,7 +11,7 @@ use crate::domain::id::is_well_formed;
 use crate::domain::time::Timestamp;
 use crate::secret::DataCipher;
 use crate::services::api_tokens::Scope;
-use crate::services::context::Ctx;
+use crate::services::context::{Brand, Ctx};
 use crate::services::licensing::{
     self, IssueRequest, LicenseAction, Recipient, Renewal, ValidateInput,
 };
@@ -367,6 +367,7 @@ pub async fn action(
     body: web::Bytes,
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
+    brand: web::Data<Brand>,
 ) -> Result<HttpResponse, WebError> {
     client.require(Scope::Write)?;
     let (id, action) = path.into_inner();
@@ -396,7 +397,7 @@ pub async fn action(
             (None, Some(at)) => Renewal::Until(Timestamp::from_unix(at)),
             _ => return Err(invalid("days", "give days or expires_at (one of them)")),
         };
-        licensing::renew(&ctx, id, renewal, reason).await?
+        licensing::renew(&ctx, &brand, id, renewal, reason).await?
     } else {
         let Some(action) = LicenseAction::parse(&action) else {
             return Err(WebError::NotFound);

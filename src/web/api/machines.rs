@@ -9,7 +9,7 @@ use crate::clock::Clock;
 use crate::domain::audit::Actor;
 use crate::domain::fingerprint::Fingerprint;
 use crate::domain::license_key::LicenseKey;
-use crate::services::context::Ctx;
+use crate::services::context::{Brand, Ctx};
 use crate::services::license_files::{self, FileForm};
 use crate::services::licensing::{self, ActivateInput};
 use crate::signing::KeyRing;
@@ -99,6 +99,7 @@ pub async fn activate(
     ring: web::Data<KeyRing>,
     limits: web::Data<ApiLimits>,
     site: web::Data<Site>,
+    brand: web::Data<Brand>,
 ) -> Result<HttpResponse, WebError> {
     let parsed: ActivateBody = parse_json(&req, &body)?;
     let allowance = limit(&limits, &req, &parsed.key)?;
@@ -118,7 +119,7 @@ pub async fn activate(
         .unwrap_or_else(|_| "key:malformed".to_owned());
     let ctx = Ctx::new(&db, clock.as_ref(), Actor::Application).with_request_id(Some(rid.clone()));
     let reply = idempotency::run(&req, &db, clock.as_ref(), &scope, &body, || async {
-        let activation = licensing::activate(&ctx, &input)
+        let activation = licensing::activate(&ctx, &brand, &input)
             .await
             .map_err(|e| licensing_problem(e, Some(&site)))?;
         let status = if activation.created {

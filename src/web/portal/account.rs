@@ -13,11 +13,11 @@ use crate::domain::email::EmailAddress;
 use crate::domain::password::Password;
 use crate::services::accounts::{self, AccountError};
 use crate::services::context::{Brand, Ctx};
-use crate::store::users::UserRow;
+use crate::store::users::{self, UserRow};
 use crate::store::{Db, organizations};
 use crate::web::error::WebError;
 use crate::web::layout::{
-    CsrfForm, FormPage, Page, USER_EMAIL, check_csrf, flash, render, render_private, render_status,
+    CsrfForm, FormPage, Page, STAFF, USER_EMAIL, check_csrf, flash, render, render_private, render_status,
     see_other,
 };
 use crate::web::portal::{SignedIn, customer_ctx};
@@ -35,6 +35,7 @@ fn sign_in(session: &Session, user: &UserRow) -> Result<(), WebError> {
     session
         .insert(USER_ID, &user.id)
         .and_then(|()| session.insert(USER_EMAIL, &user.email))
+        .and_then(|()| session.insert(STAFF, user.role != "customer"))
         .map_err(|e| WebError::Unexpected(anyhow::anyhow!("session insert failed: {e}")))
 }
 
@@ -279,7 +280,12 @@ pub async fn login(
         Ok(user) => {
             sign_in(&session, &user)?;
             tracing::info!(user_id = %user.id, "signed in");
-            Ok(see_other("/onboarding"))
+            let home = if user.role == "customer" {
+                "/onboarding"
+            } else {
+                "/admin"
+            };
+            Ok(see_other(home))
         }
         Err(AccountError::BadCredentials) => refused(page),
         Err(e) => Err(e.into()),
@@ -465,6 +471,7 @@ struct AccountPage<'a> {
     page: Page,
     user: &'a UserRow,
     organization: String,
+    reminders: bool,
     error: Option<String>,
 }
 
@@ -486,10 +493,136 @@ pub async fn account(
     render_private(&AccountPage {
         page: page.titled("Your account"),
         organization: organization_name(&db, &who).await?,
+        reminders: users::reminders_enabled(db.pool(), &who.user.id).await?,
         user: &who.user,
         error: None,
     })
 }
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RemindersForm {
+    #[serde(default)]
+    csrf: String,
+    /// A checkbox: present when reminders stay on.
+    #[serde(default)]
+    reminders: Option<String>,
+}
+
+/// `POST /account/reminders`: expiry reminders on or off.
+pub async fn set_reminders(
+    req: HttpRequest,
+    who: SignedIn,
+    session: Session,
+    form: web::Form<RemindersForm>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    let enabled = form.reminders.is_some();
+    let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
+    accounts::set_reminders(&ctx, &who.user.id, enabled)
+        .await
+        ?;
+    flash(
+        &session,
+        if enabled {
+            "You will get a reminder before your licenses expire."
+        } else {
+            "Expiry reminders are off. Security emails still reach you."
+        },
+    );
+    Ok(see_other("/account"))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct UnsubscribeQuery {
+    #[serde(default)]
+    u: String,
+    #[serde(default)]
+    t: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/unsubscribe.html")]
+struct UnsubscribePage<'a> {
+    page: Page,
+    action: &'a str,
+}
+
+/// `GET /unsubscribe?u=…&t=…`: the link in a reminder. It only asks: mail
+/// scanners follow links, so the change needs the POST.
+pub async fn unsubscribe_form(
+    req: HttpRequest,
+    FormPage(page): FormPage,
+    query: web::Query<UnsubscribeQuery>,
+    brand: web::Data<Brand>,
+) -> Result<HttpResponse, WebError> {
+    if !brand.check_unsubscribe(&query.u, &query.t) {
+        return bad_unsubscribe_link(page);
+    }
+    let action = format!("/unsubscribe?{}", req.query_string());
+    let mut res = render_private(&UnsubscribePage {
+        page: page.titled("Stop expiry reminders"),
+        action: &action,
+    })?;
+    no_referrer(&mut res);
+    Ok(res)
+}
+
+/// `POST /unsubscribe?u=…&t=…`: one click (RFC 8058: the mail client posts
+/// `List-Unsubscribe=One-Click`), or the button of the page above. The
+/// signed link is the authority; no session is needed.
+pub async fn unsubscribe(
+    req: HttpRequest,
+    FormPage(page): FormPage,
+    query: web::Query<UnsubscribeQuery>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+    brand: web::Data<Brand>,
+) -> Result<HttpResponse, WebError> {
+    if !brand.check_unsubscribe(&query.u, &query.t) {
+        return bad_unsubscribe_link(page);
+    }
+    let ctx = Ctx::new(
+        &db,
+        clock.as_ref(),
+        Actor::Customer {
+            user_id: query.u.clone(),
+        },
+    )
+    .with_request_id(Some(crate::web::api::request_id(&req)));
+    if !accounts::set_reminders(&ctx, &query.u, false)
+        .await
+        ?
+    {
+        return bad_unsubscribe_link(page);
+    }
+    let mut res = render_private(&MessagePage {
+        page: page.titled("Reminders off"),
+        heading: "Expiry reminders are off",
+        message: "You will no longer get reminders before your licenses expire. Security emails (new machines, password changes) still reach you. You can turn reminders back on in your account.",
+        link: "/account",
+        link_text: "Your account",
+    })?;
+    no_referrer(&mut res);
+    Ok(res)
+}
+
+fn bad_unsubscribe_link(page: Page) -> Result<HttpResponse, WebError> {
+    let mut res = render_status(
+        StatusCode::NOT_FOUND,
+        &MessagePage {
+            page: page.titled("Link not valid"),
+            heading: "This link is not valid",
+            message: "The link may be incomplete. Sign in to change your email settings in your account.",
+            link: "/account",
+            link_text: "Your account",
+        },
+    )?;
+    no_referrer(&mut res);
+    Ok(res)
+}
+
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ChangePasswordForm {
@@ -519,6 +652,7 @@ pub async fn change_password(
                 page: page.titled("Your account"),
                 user: &who.user,
                 organization,
+                reminders: true,
                 error: Some(message),
             },
         )

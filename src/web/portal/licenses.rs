@@ -16,6 +16,7 @@ use crate::domain::license_key::{LicenseKey, masked};
 use crate::domain::time::Timestamp;
 use crate::secret::DataCipher;
 use crate::services::accounts;
+use crate::services::context::Brand;
 use crate::services::license_files::{self, FileForm};
 use crate::services::licensing::{self, ActivateInput, LicenseView, LicensingError, MachineView};
 use crate::signing::KeyRing;
@@ -361,6 +362,7 @@ pub async fn offline_activation(
     clock: web::Data<dyn Clock>,
     ring: web::Data<KeyRing>,
     cipher: web::Data<DataCipher>,
+    brand: web::Data<Brand>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
     who.require_verified()?;
@@ -384,7 +386,7 @@ pub async fn offline_activation(
         ip: None,
         product: None,
     };
-    match licensing::activate(&ctx, &input).await {
+    match licensing::activate(&ctx, &brand, &input).await {
         Ok(_) => {
             let encrypted = form.encrypted.is_some();
             let form = if encrypted {

@@ -48,6 +48,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/account").route(web::get().to(account::account)))
     .service(web::resource("/account/password").route(web::post().to(account::change_password)))
+    .service(web::resource("/account/reminders").route(web::post().to(account::set_reminders)))
+    .service(
+        web::resource("/unsubscribe")
+            .route(web::get().to(account::unsubscribe_form))
+            .route(web::post().to(account::unsubscribe)),
+    )
     .service(web::resource("/onboarding").route(web::get().to(onboarding::page)))
     .service(web::resource("/onboarding/trial").route(web::post().to(onboarding::claim_trial)))
     .service(web::resource("/onboarding/accept/{id}").route(web::post().to(onboarding::accept)))

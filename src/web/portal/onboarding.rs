@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::clock::Clock;
 use crate::domain::id::is_well_formed;
 use crate::secret::DataCipher;
+use crate::services::context::Brand;
 use crate::services::licensing::{self, LicensingError};
 use crate::services::onboarding::{self, Step};
 use crate::store::licenses::TrialOffer;
@@ -137,6 +138,7 @@ pub async fn accept(
     form: web::Form<CsrfForm>,
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
+    brand: web::Data<Brand>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
     who.require_verified()?;
@@ -144,7 +146,7 @@ pub async fn accept(
         return Err(WebError::NotFound);
     }
     let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
-    match onboarding::accept_assigned(&ctx, &who.user, &path).await {
+    match onboarding::accept_assigned(&ctx, &brand, &who.user, &path).await {
         Ok(license) => flash(
             &session,
             &format!("{} is now in your organization.", license.product_name),

@@ -1,0 +1,108 @@
+//! The support console under `/admin`: staff only, every route checked by
+//! role on the server ([`Staff`] and [`Staff::require`]).
+
+pub mod outbox;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_session::SessionExt;
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use askama::Template;
+
+use crate::clock::Clock;
+use crate::domain::audit::Actor;
+use crate::domain::role::Role;
+use crate::services::context::Ctx;
+use crate::store::Db;
+use crate::store::users::{self, UserRow};
+use crate::web::error::{Problem, WebError};
+use crate::web::layout::{Page, render_private};
+use crate::web::session::USER_ID;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/admin").route(web::get().to(home)))
+        .service(web::resource("/admin/outbox").route(web::get().to(outbox::page)))
+        .service(
+            web::resource("/admin/outbox/{id}/resend").route(web::post().to(outbox::resend)),
+        );
+}
+
+/// A signed-in support or admin account, read from the database on every
+/// request (a role change takes effect at once).
+pub struct Staff {
+    pub user: UserRow,
+    pub role: Role,
+}
+
+impl Staff {
+    /// Refuses unless the account has at least `role` (admin > support).
+    pub fn require(&self, role: Role) -> Result<(), WebError> {
+        let allowed = match role {
+            Role::Admin => self.role == Role::Admin,
+            Role::Support => self.role.is_staff(),
+            Role::Customer => true,
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(forbidden("This needs an admin account."))
+        }
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor::Staff {
+            user_id: self.user.id.clone(),
+        }
+    }
+
+    /// The context for a use case run from the console.
+    pub fn ctx<'a>(&self, db: &'a Db, clock: &'a dyn Clock, req: &HttpRequest) -> Ctx<'a> {
+        Ctx::new(db, clock, self.actor()).with_request_id(Some(crate::web::api::request_id(req)))
+    }
+}
+
+fn forbidden(detail: &str) -> WebError {
+    Problem::new(StatusCode::FORBIDDEN, "staff_only", detail).into()
+}
+
+impl FromRequest for Staff {
+    type Error = WebError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let user_id = req.get_session().get::<String>(USER_ID).ok().flatten();
+        let db = req.app_data::<web::Data<Db>>().cloned();
+        Box::pin(async move {
+            let (Some(user_id), Some(db)) = (user_id, db) else {
+                return Err(WebError::Redirect("/login".to_owned()));
+            };
+            let user = users::find_by_id(db.pool(), &user_id)
+                .await?
+                .ok_or_else(|| WebError::Redirect("/login".to_owned()))?;
+            match user.role.parse::<Role>() {
+                Ok(role) if role.is_staff() => Ok(Staff { user, role }),
+                _ => Err(forbidden(
+                    "The console is for the vendor's staff; customers use the portal.",
+                )),
+            }
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/home.html")]
+struct HomePage<'a> {
+    page: Page,
+    role: &'a str,
+}
+
+/// `GET /admin`: the console's front page.
+pub async fn home(page: Page, staff: Staff) -> Result<HttpResponse, WebError> {
+    render_private(&HomePage {
+        page: page.titled("Console"),
+        role: staff.role.as_str(),
+    })
+}
