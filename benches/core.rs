@@ -107,7 +107,12 @@ fn license_files(c: &mut Criterion) {
     let pair = KeyPair::from_seed(&[7; 32]);
     let public = ed25519_dalek::VerifyingKey::from_bytes(&pair.public_key_bytes()).unwrap();
     let kid = pair.kid.clone();
-    let entry = PublicKeyEntry::new(&kid, &pair.public_key_bytes(), Timestamp::from_unix(0), true);
+    let entry = PublicKeyEntry::new(
+        &kid,
+        &pair.public_key_bytes(),
+        Timestamp::from_unix(0),
+        true,
+    );
     let ring = KeyRing::new(Some(pair), vec![entry]);
     let now = 1_800_000_000;
     let payload = Payload {
@@ -139,16 +144,28 @@ fn license_files(c: &mut Criterion) {
     let envelope = parse(&file).unwrap();
     let message = [SIGNING_PREFIX.as_bytes(), envelope.payload.as_bytes()].concat();
     let signature = ed25519_dalek::Signature::from_bytes(
-        &URL_SAFE_NO_PAD.decode(&envelope.sig).unwrap().try_into().unwrap(),
+        &URL_SAFE_NO_PAD
+            .decode(&envelope.sig)
+            .unwrap()
+            .try_into()
+            .unwrap(),
     );
     c.bench_function("bare_ed25519_verify_strict_same_bytes", |b| {
-        b.iter(|| public.verify_strict(black_box(&message), &signature).unwrap())
+        b.iter(|| {
+            public
+                .verify_strict(black_box(&message), &signature)
+                .unwrap()
+        })
     });
     c.bench_function("license_file_verify", |b| {
         b.iter(|| verify(black_box(&file), &keys, at, Some("4f1c9e2a")).unwrap())
     });
     c.bench_function("bare_ed25519_verify_strict_same_bytes_again", |b| {
-        b.iter(|| public.verify_strict(black_box(&message), &signature).unwrap())
+        b.iter(|| {
+            public
+                .verify_strict(black_box(&message), &signature)
+                .unwrap()
+        })
     });
 }
 

@@ -439,8 +439,11 @@ impl RawSettings {
         let api_rate_limit_ip = self.parse("api_rate_limit_ip", || "600".to_owned(), per_minute)?;
         let api_rate_limit_key =
             self.parse("api_rate_limit_key", || "120".to_owned(), per_minute)?;
-        let expiry_notice_days =
-            self.parse("expiry_notice_days", || "30,7,1".to_owned(), parse_notice_days)?;
+        let expiry_notice_days = self.parse(
+            "expiry_notice_days",
+            || "30,7,1".to_owned(),
+            parse_notice_days,
+        )?;
         let log_format = self.parse(
             "log_format",
             || "pretty".to_owned(),
@@ -679,8 +682,16 @@ mod tests {
             ("LICENSOR_SMTP_URL", "http://mail.example.com", "`smtp_url`"),
             ("LICENSOR_MAIL_FROM", "not a mailbox <", "`mail_from`"),
             ("LICENSOR_OUTBOX_POLL_MS", "0", "`outbox_poll_ms`"),
-            ("LICENSOR_EXPIRY_NOTICE_DAYS", "30,0", "`expiry_notice_days`"),
-            ("LICENSOR_EXPIRY_NOTICE_DAYS", "soon", "`expiry_notice_days`"),
+            (
+                "LICENSOR_EXPIRY_NOTICE_DAYS",
+                "30,0",
+                "`expiry_notice_days`",
+            ),
+            (
+                "LICENSOR_EXPIRY_NOTICE_DAYS",
+                "soon",
+                "`expiry_notice_days`",
+            ),
             (
                 "LICENSOR_API_RATE_LIMIT_KEY",
                 "lots",

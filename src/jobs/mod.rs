@@ -48,7 +48,11 @@ pub async fn run_reminders(db: Db, clock: SharedClock, brand: Brand, days_before
         let ctx = Ctx::new(&db, clock.as_ref(), Actor::System);
         match reminders::sweep(&ctx, &brand, &days_before, REMINDER_BATCH).await {
             Ok(swept) if swept.notices > 0 => {
-                tracing::info!(notices = swept.notices, emails = swept.emails, "reminder sweep");
+                tracing::info!(
+                    notices = swept.notices,
+                    emails = swept.emails,
+                    "reminder sweep"
+                );
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "reminder sweep failed"),

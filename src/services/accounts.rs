@@ -456,6 +456,8 @@ pub async fn set_reminders(
     events::insert(&mut tx, now, &event)
         .await
         .context("recording the reminder setting")?;
-    tx.commit().await.context("committing the reminder setting")?;
+    tx.commit()
+        .await
+        .context("committing the reminder setting")?;
     Ok(true)
 }

@@ -87,7 +87,10 @@ impl Brand {
     /// The one-click link that turns off a user's expiry reminders; it
     /// works without signing in and cannot be forged for another user.
     pub fn unsubscribe_link(&self, user_id: &str) -> String {
-        let tag = self.link_mac("unsubscribe", user_id).finalize().into_bytes();
+        let tag = self
+            .link_mac("unsubscribe", user_id)
+            .finalize()
+            .into_bytes();
         let token = URL_SAFE_NO_PAD.encode(&tag[..LINK_TAG_BYTES]);
         self.link(&format!("/unsubscribe?u={user_id}&t={token}"))
     }

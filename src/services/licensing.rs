@@ -658,8 +658,14 @@ async fn activate_once(
         |_| MachineActivated {
             vendor_name: brand.vendor_name.clone(),
             license: notify::summary(&after),
-            machine_name: machine.name.clone().unwrap_or_else(|| "(unnamed)".to_owned()),
-            platform: machine.platform.clone().unwrap_or_else(|| "(not given)".to_owned()),
+            machine_name: machine
+                .name
+                .clone()
+                .unwrap_or_else(|| "(unnamed)".to_owned()),
+            platform: machine
+                .platform
+                .clone()
+                .unwrap_or_else(|| "(not given)".to_owned()),
             activated_at: now.to_utc_string(),
             seats_used: after.machines_used,
             link: link.clone(),

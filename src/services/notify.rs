@@ -7,14 +7,14 @@ use serde_json::json;
 use crate::domain::id::new_id;
 use crate::domain::license_key::masked;
 use crate::domain::time::Timestamp;
-use crate::mail::templates::{EmailTemplate, LicenseSummary, Welcome};
 use crate::mail::Email;
+use crate::mail::templates::{EmailTemplate, LicenseSummary, Welcome};
 use crate::services::context::{Brand, Ctx};
-use crate::store::events::{self, NewEvent};
 use crate::services::licensing::LicenseView;
-use crate::store::{Tx, products};
+use crate::store::events::{self, NewEvent};
 use crate::store::outbox::{self, NewMessage};
 use crate::store::users::{self, Recipient};
+use crate::store::{Tx, products};
 
 /// Who a message is about, for the customer's history.
 #[derive(Debug, Default, Clone, Copy)]
@@ -129,14 +129,20 @@ pub async fn welcome(
         .await
         .context("reading the activation instructions")?;
     let link = brand.link(&format!("/licenses/{}", license.id));
-    email_organization(tx, brand, "welcome", license, Audience::Everyone, now, |_| {
-        Welcome {
+    email_organization(
+        tx,
+        brand,
+        "welcome",
+        license,
+        Audience::Everyone,
+        now,
+        |_| Welcome {
             vendor_name: brand.vendor_name.clone(),
             license: summary(license),
             instructions: instructions.trim().to_owned(),
             link: link.clone(),
-        }
-    })
+        },
+    )
     .await
 }
 

@@ -60,7 +60,15 @@ pub async fn sweep(
         )
         .await?;
         for (license_id, expires_at) in due {
-            send(ctx, brand, &kind, &license_id, Timestamp::from_unix(expires_at), &mut swept).await?;
+            send(
+                ctx,
+                brand,
+                &kind,
+                &license_id,
+                Timestamp::from_unix(expires_at),
+                &mut swept,
+            )
+            .await?;
         }
     }
     let due = notices::due(
@@ -73,7 +81,15 @@ pub async fn sweep(
     )
     .await?;
     for (license_id, expires_at) in due {
-        send(ctx, brand, "expired", &license_id, Timestamp::from_unix(expires_at), &mut swept).await?;
+        send(
+            ctx,
+            brand,
+            "expired",
+            &license_id,
+            Timestamp::from_unix(expires_at),
+            &mut swept,
+        )
+        .await?;
     }
     Ok(swept)
 }
@@ -137,16 +153,22 @@ async fn expiring_emails(
 ) -> anyhow::Result<usize> {
     let expires_at = license.expires_at.unwrap_or(now);
     let link = brand.link(&format!("/licenses/{}", license.id));
-    notify::email_organization(tx, brand, "expiry_notice", license, Audience::Reminders, now, |r| {
-        ExpiryNotice {
+    notify::email_organization(
+        tx,
+        brand,
+        "expiry_notice",
+        license,
+        Audience::Reminders,
+        now,
+        |r| ExpiryNotice {
             vendor_name: brand.vendor_name.clone(),
             license: notify::summary(license),
             when: when(expires_at, now),
             grace_days: license.grace_days,
             link: link.clone(),
             unsubscribe_link: brand.unsubscribe_link(&r.id),
-        }
-    })
+        },
+    )
     .await
 }
 
@@ -158,16 +180,22 @@ async fn expired_emails(
 ) -> anyhow::Result<usize> {
     let expires_at = license.expires_at.unwrap_or(now);
     let link = brand.link(&format!("/licenses/{}", license.id));
-    notify::email_organization(tx, brand, "license_expired", license, Audience::Reminders, now, |r| {
-        LicenseExpired {
+    notify::email_organization(
+        tx,
+        brand,
+        "license_expired",
+        license,
+        Audience::Reminders,
+        now,
+        |r| LicenseExpired {
             vendor_name: brand.vendor_name.clone(),
             license: notify::summary(license),
             grace_days: license.grace_days,
             grace_ends: expires_at.plus_days(license.grace_days).to_date_string(),
             link: link.clone(),
             unsubscribe_link: brand.unsubscribe_link(&r.id),
-        }
-    })
+        },
+    )
     .await
 }
 

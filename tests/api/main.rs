@@ -8,6 +8,7 @@
 mod browser;
 mod cli;
 mod database;
+mod emails;
 mod health;
 mod helpers;
 mod interop;

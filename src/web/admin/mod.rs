@@ -25,9 +25,7 @@ use crate::web::session::USER_ID;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/admin").route(web::get().to(home)))
         .service(web::resource("/admin/outbox").route(web::get().to(outbox::page)))
-        .service(
-            web::resource("/admin/outbox/{id}/resend").route(web::post().to(outbox::resend)),
-        );
+        .service(web::resource("/admin/outbox/{id}/resend").route(web::post().to(outbox::resend)));
 }
 
 /// A signed-in support or admin account, read from the database on every

@@ -111,10 +111,9 @@ pub async fn page(
     })?;
     let before = match query.cursor.split_once('.') {
         None if query.cursor.is_empty() => None,
-        Some((at, id)) if is_well_formed(id) => Some((
-            at.parse::<i64>().map_err(|_| bad_cursor())?,
-            id.to_owned(),
-        )),
+        Some((at, id)) if is_well_formed(id) => {
+            Some((at.parse::<i64>().map_err(|_| bad_cursor())?, id.to_owned()))
+        }
         _ => return Err(bad_cursor()),
     };
     let entries = outbox::list(

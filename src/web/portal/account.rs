@@ -17,8 +17,8 @@ use crate::store::users::{self, UserRow};
 use crate::store::{Db, organizations};
 use crate::web::error::WebError;
 use crate::web::layout::{
-    CsrfForm, FormPage, Page, STAFF, USER_EMAIL, check_csrf, flash, render, render_private, render_status,
-    see_other,
+    CsrfForm, FormPage, Page, STAFF, USER_EMAIL, check_csrf, flash, render, render_private,
+    render_status, see_other,
 };
 use crate::web::portal::{SignedIn, customer_ctx};
 use crate::web::session::USER_ID;
@@ -520,9 +520,7 @@ pub async fn set_reminders(
     check_csrf(&session, &form.csrf)?;
     let enabled = form.reminders.is_some();
     let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
-    accounts::set_reminders(&ctx, &who.user.id, enabled)
-        .await
-        ?;
+    accounts::set_reminders(&ctx, &who.user.id, enabled).await?;
     flash(
         &session,
         if enabled {
@@ -591,10 +589,7 @@ pub async fn unsubscribe(
         },
     )
     .with_request_id(Some(crate::web::api::request_id(&req)));
-    if !accounts::set_reminders(&ctx, &query.u, false)
-        .await
-        ?
-    {
+    if !accounts::set_reminders(&ctx, &query.u, false).await? {
         return bad_unsubscribe_link(page);
     }
     let mut res = render_private(&MessagePage {
@@ -622,7 +617,6 @@ fn bad_unsubscribe_link(page: Page) -> Result<HttpResponse, WebError> {
     no_referrer(&mut res);
     Ok(res)
 }
-
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ChangePasswordForm {
