@@ -196,3 +196,206 @@ email_template!(LicenseRenewed, LicenseRenewedHtml, LicenseRenewedText, "email/l
     previous_expiry: String,
     link: String,
 }, |m| format!("Your {} license was renewed", m.license.product_name));
+
+/// Every template rendered with fixed data, both parts, as insta snapshots
+/// (`src/mail/snapshots/`): a change to a message is reviewed as the diff
+/// of its snapshot (`cargo insta review`, or accept the `.snap.new` file).
+#[cfg(test)]
+mod snapshots {
+    use super::*;
+
+    const LINK: &str = "https://licenses.example.com/licenses/01a224ca-7b2c-76bc-b555-28ab9da014f9";
+    const UNSUBSCRIBE: &str = "https://licenses.example.com/unsubscribe?u=01a224ca-71aa-75b4-8e8d-861f43329fbf&t=AAAAAAAAAAAAAAAAAAAAAA";
+
+    fn vendor() -> String {
+        "Acme Tools".to_owned()
+    }
+
+    fn license() -> LicenseSummary {
+        LicenseSummary {
+            product_name: "Acme Studio".to_owned(),
+            license_type_name: "Pro yearly".to_owned(),
+            key_masked: crate::domain::license_key::masked("7K2Q"),
+            expires: "2027-11-29".to_owned(),
+            max_machines: 3,
+            entitlements: "export, pro".to_owned(),
+        }
+    }
+
+    /// Both parts of every template, with the name each snapshot takes.
+    fn every_template() -> Vec<(&'static str, Email)> {
+        let email = |t: &dyn EmailTemplate| {
+            t.email("jane@example.com", "<1@licenses.example.com>".to_owned())
+                .unwrap()
+        };
+        vec![
+            (
+                "verify_email",
+                email(&VerifyEmail {
+                    vendor_name: vendor(),
+                    link: "https://licenses.example.com/verify-email?token=TOKEN".to_owned(),
+                    hours_valid: 24,
+                }),
+            ),
+            (
+                "password_reset",
+                email(&PasswordReset {
+                    vendor_name: vendor(),
+                    link: "https://licenses.example.com/reset-password?token=TOKEN".to_owned(),
+                    minutes_valid: 60,
+                }),
+            ),
+            (
+                "password_changed",
+                email(&PasswordChanged {
+                    vendor_name: vendor(),
+                    reset_link: "https://licenses.example.com/forgot-password".to_owned(),
+                }),
+            ),
+            (
+                "team_invitation",
+                email(&TeamInvitation {
+                    vendor_name: vendor(),
+                    organization: "Jane's Studio".to_owned(),
+                    inviter: "jane@example.com".to_owned(),
+                    link: "https://licenses.example.com/join?token=TOKEN".to_owned(),
+                    days_valid: 7,
+                }),
+            ),
+            (
+                "license_assigned",
+                email(&LicenseAssigned {
+                    vendor_name: vendor(),
+                    product_name: "Acme Studio".to_owned(),
+                    license_type_name: "Pro yearly".to_owned(),
+                    link: "https://licenses.example.com/onboarding".to_owned(),
+                }),
+            ),
+            (
+                "welcome",
+                email(&Welcome {
+                    vendor_name: vendor(),
+                    license: license(),
+                    instructions: "Install Acme Studio, open Help > Activate,\nand paste your key."
+                        .to_owned(),
+                    link: LINK.to_owned(),
+                }),
+            ),
+            (
+                "welcome_generic_instructions",
+                email(&Welcome {
+                    vendor_name: vendor(),
+                    license: LicenseSummary {
+                        entitlements: String::new(),
+                        expires: "never".to_owned(),
+                        ..license()
+                    },
+                    instructions: String::new(),
+                    link: LINK.to_owned(),
+                }),
+            ),
+            (
+                "machine_activated",
+                email(&MachineActivated {
+                    vendor_name: vendor(),
+                    license: license(),
+                    machine_name: "Jane's <laptop>".to_owned(),
+                    platform: "macOS 15".to_owned(),
+                    activated_at: "2026-11-29 10:04 UTC".to_owned(),
+                    seats_used: 2,
+                    link: LINK.to_owned(),
+                }),
+            ),
+            (
+                "expiry_notice",
+                email(&ExpiryNotice {
+                    vendor_name: vendor(),
+                    license: license(),
+                    when: "in 7 days".to_owned(),
+                    grace_days: 3,
+                    link: LINK.to_owned(),
+                    unsubscribe_link: UNSUBSCRIBE.to_owned(),
+                }),
+            ),
+            (
+                "license_expired",
+                email(&LicenseExpired {
+                    vendor_name: vendor(),
+                    license: license(),
+                    grace_days: 3,
+                    grace_ends: "2027-12-02".to_owned(),
+                    link: LINK.to_owned(),
+                    unsubscribe_link: UNSUBSCRIBE.to_owned(),
+                }),
+            ),
+            (
+                "license_expired_no_grace",
+                email(&LicenseExpired {
+                    vendor_name: vendor(),
+                    license: license(),
+                    grace_days: 0,
+                    grace_ends: "2027-11-29".to_owned(),
+                    link: LINK.to_owned(),
+                    unsubscribe_link: UNSUBSCRIBE.to_owned(),
+                }),
+            ),
+            (
+                "license_renewed",
+                email(&LicenseRenewed {
+                    vendor_name: vendor(),
+                    license: license(),
+                    previous_expiry: "2026-11-29".to_owned(),
+                    link: LINK.to_owned(),
+                }),
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_template_matches_its_snapshot() {
+        for (name, email) in every_template() {
+            insta::assert_snapshot!(
+                format!("{name}.txt"),
+                format!("Subject: {}\n\n{}", email.subject, email.text)
+            );
+            insta::assert_snapshot!(format!("{name}.html"), email.html);
+        }
+    }
+
+    #[test]
+    fn every_html_part_is_self_contained_and_every_link_is_in_both_parts() {
+        for (name, email) in every_template() {
+            let html = &email.html;
+            assert!(
+                !html.contains("<img") && !html.contains("<script"),
+                "{name}"
+            );
+            assert!(
+                !html.contains("<link") && !html.contains("<style"),
+                "{name}: inline styles only"
+            );
+            assert!(!html.contains("http://"), "{name}: no plain-http links");
+            for link in email
+                .text
+                .split_whitespace()
+                .filter(|w| w.starts_with("https://"))
+            {
+                assert!(
+                    html.contains(&link.replace('&', "&#38;"))
+                        || html.contains(&link.replace('&', "&amp;"))
+                        || html.contains(link),
+                    "{name}: {link} missing from the HTML part"
+                );
+            }
+            assert!(
+                !email.text.contains("&#"),
+                "{name}: the text part is not HTML-escaped"
+            );
+            assert_eq!(
+                email.unsubscribe_url.is_some(),
+                name.starts_with("expiry") || name.starts_with("license_expired"),
+                "{name}: only reminders can be unsubscribed from"
+            );
+        }
+    }
+}
