@@ -156,6 +156,29 @@ impl SmtpSink {
             .filter(|m| m.to.iter().any(|t| t == to))
             .count()
     }
+
+    /// Waits until `n` messages to `to` about `subject` arrived.
+    pub async fn wait_for_count(&self, to: &str, subject: &str, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let got = self
+                .all()
+                .iter()
+                .filter(|m| {
+                    m.to.iter().any(|t| t == to)
+                        && m.header("Subject").is_some_and(|s| s.contains(subject))
+                })
+                .count();
+            if got >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{got} of {n} emails to {to} about {subject:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 async fn session(stream: tokio::net::TcpStream, store: Arc<Mutex<Vec<Received>>>) {
