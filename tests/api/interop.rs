@@ -232,3 +232,20 @@ pub fn edit_payload(file: &str) -> String {
     env.payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&payload).unwrap());
     licensor::verify::armor(&env)
 }
+
+/// The worked example of docs/license-file.md is the committed test vector,
+/// so the doc cannot drift from what the code issues.
+#[test]
+fn the_worked_example_is_the_license_vector() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/license-file.md")).unwrap();
+    let file = std::fs::read_to_string(root.join("tests/vectors/license.lic")).unwrap();
+    assert!(doc.contains(file.trim()), "the example file");
+    let envelope = licensor::verify::parse(&file).unwrap();
+    use base64::Engine;
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&envelope.payload)
+        .unwrap();
+    assert!(doc.contains(std::str::from_utf8(&payload).unwrap()), "the payload bytes");
+    assert!(doc.contains(&envelope.sig) && doc.contains(&envelope.kid));
+}
