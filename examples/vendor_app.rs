@@ -186,12 +186,13 @@ async fn signed_post(
         .send()
         .await
         .map_err(|e| format!("the server is not reachable ({e})"))?;
+    let status = res.status();
     let header = |name: &str| {
         res.headers()
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
-            .ok_or_else(|| format!("the answer has no {name} header"))
+            .ok_or_else(|| format!("the answer ({status}) has no {name} header"))
     };
     let signature = header("licensor-signature")?;
     let request_id = header("x-request-id")?;

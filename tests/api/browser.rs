@@ -303,9 +303,9 @@ async fn a_customer_onboards_in_a_real_browser() {
     std::fs::write(&genuine, file).unwrap();
     let edited = dir.path().join("edited.lic");
     std::fs::write(&edited, edit_payload(file)).unwrap();
-    let (code, out) = run_vendor_app(&["--fingerprint", "fp-any"], &genuine, &keys_path);
+    let (code, out) = run_vendor_app(&["--fingerprint", "fp-any"], &genuine, &keys_path).await;
     assert_eq!(code, 0, "{out}");
-    let (code, out) = run_vendor_app(&["--fingerprint", "fp-any"], &edited, &keys_path);
+    let (code, out) = run_vendor_app(&["--fingerprint", "fp-any"], &edited, &keys_path).await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("bad_signature"), "{out}");
     if python_with_cryptography() {

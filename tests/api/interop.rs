@@ -246,6 +246,9 @@ fn the_worked_example_is_the_license_vector() {
     let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(&envelope.payload)
         .unwrap();
-    assert!(doc.contains(std::str::from_utf8(&payload).unwrap()), "the payload bytes");
+    assert!(
+        doc.contains(std::str::from_utf8(&payload).unwrap()),
+        "the payload bytes"
+    );
     assert!(doc.contains(&envelope.sig) && doc.contains(&envelope.kid));
 }

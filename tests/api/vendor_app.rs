@@ -25,9 +25,12 @@ pub fn vendor_app_binary() -> PathBuf {
     path
 }
 
-/// Runs the example; returns its exit code and standard output.
-pub fn run_vendor_app(args: &[&str], file: &Path, keys: &Path) -> (i32, String) {
-    let out: Output = Command::new(vendor_app_binary())
+/// Runs the example; returns its exit code and output. The wait happens off
+/// the test's runtime thread, which also drives the app's database
+/// connections (a blocking wait there starves a PostgreSQL pool).
+pub async fn run_vendor_app(args: &[&str], file: &Path, keys: &Path) -> (i32, String) {
+    let mut command = Command::new(vendor_app_binary());
+    command
         .args([
             "--keys",
             keys.to_str().unwrap(),
@@ -35,8 +38,10 @@ pub fn run_vendor_app(args: &[&str], file: &Path, keys: &Path) -> (i32, String) 
             file.to_str().unwrap(),
         ])
         .args(args)
-        .env_remove("VENDOR_APP_LICENSE_KEY")
-        .output()
+        .env_remove("VENDOR_APP_LICENSE_KEY");
+    let out: Output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     (
@@ -81,24 +86,25 @@ async fn the_example_works_offline_rejects_edits_and_checks_in_online() {
         ],
         &file,
         &keys,
-    );
+    )
+    .await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("licensed (online)"), "{out}");
     let stored = std::fs::read_to_string(&file).unwrap();
 
     // Next start, no server: the stored file is enough.
-    let (code, out) = run_vendor_app(&["--fingerprint", "fp-app"], &file, &keys);
+    let (code, out) = run_vendor_app(&["--fingerprint", "fp-app"], &file, &keys).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("licensed (offline)"), "{out}");
 
     // Another machine cannot use this file.
-    let (code, out) = run_vendor_app(&["--fingerprint", "fp-other"], &file, &keys);
+    let (code, out) = run_vendor_app(&["--fingerprint", "fp-other"], &file, &keys).await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("fingerprint_mismatch"), "{out}");
 
     // An edited copy is refused offline...
     std::fs::write(&file, edit_payload(&stored)).unwrap();
-    let (code, out) = run_vendor_app(&["--fingerprint", "fp-app"], &file, &keys);
+    let (code, out) = run_vendor_app(&["--fingerprint", "fp-app"], &file, &keys).await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("bad_signature"), "{out}");
     // ...and replaced by a genuine one when the server is reachable.
@@ -113,9 +119,10 @@ async fn the_example_works_offline_rejects_edits_and_checks_in_online() {
         ],
         &file,
         &keys,
-    );
+    )
+    .await;
     assert_eq!(code, 0, "{out}");
-    let (code, _) = run_vendor_app(&["--fingerprint", "fp-app"], &file, &keys);
+    let (code, _) = run_vendor_app(&["--fingerprint", "fp-app"], &file, &keys).await;
     assert_eq!(code, 0);
 
     // A suspended license: online says so, and the app is not licensed.
@@ -139,7 +146,8 @@ async fn the_example_works_offline_rejects_edits_and_checks_in_online() {
         ],
         &file,
         &keys,
-    );
+    )
+    .await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("SUSPENDED"), "{out}");
 }
@@ -173,13 +181,14 @@ async fn the_example_trusts_no_answer_signed_by_another_key() {
         ],
         &file,
         &keys,
-    );
+    )
+    .await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("not genuine"), "{out}");
     assert!(!file.exists(), "nothing stored from an untrusted answer");
 
     // No server, no file, no key: a clear refusal, not a crash.
-    let (code, out) = run_vendor_app(&["--fingerprint", "fp-app"], &file, &keys);
+    let (code, out) = run_vendor_app(&["--fingerprint", "fp-app"], &file, &keys).await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("not licensed"), "{out}");
 }
@@ -202,13 +211,14 @@ async fn the_example_reads_an_encrypted_file_only_with_the_key() {
     let body: serde_json::Value = res.json().await.unwrap();
     let file = dir.path().join("machine.lic");
     std::fs::write(&file, body["machine_file"].as_str().unwrap()).unwrap();
-    let (code, out) = run_vendor_app(&["--fingerprint", "fp-sealed"], &file, &keys);
+    let (code, out) = run_vendor_app(&["--fingerprint", "fp-sealed"], &file, &keys).await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("key_required"), "{out}");
     let (code, out) = run_vendor_app(
         &["--fingerprint", "fp-sealed", "--license-key", &p.key],
         &file,
         &keys,
-    );
+    )
+    .await;
     assert_eq!(code, 0, "{out}");
 }
