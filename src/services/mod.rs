@@ -15,4 +15,5 @@ pub mod notify;
 pub mod onboarding;
 pub mod reminders;
 pub mod staff;
+pub mod support;
 pub mod team;

@@ -83,3 +83,25 @@ pub async fn recent_of_kind(
     .fetch_all(pool)
     .await
 }
+
+/// The newest events about an organization or a license (one of the two),
+/// newest first: the timeline of the support console.
+pub async fn timeline(
+    pool: &sqlx::AnyPool,
+    organization_id: Option<&str>,
+    license_id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<EventRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, occurred_at, kind, actor_kind, actor_id, organization_id, user_id, \
+         license_id, data FROM events \
+         WHERE ($1 IS NULL OR organization_id = $1) AND ($2 IS NULL OR license_id = $2) \
+         AND ($1 IS NOT NULL OR $2 IS NOT NULL) \
+         ORDER BY occurred_at DESC, id DESC LIMIT $3",
+    )
+    .bind(organization_id)
+    .bind(license_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

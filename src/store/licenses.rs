@@ -344,3 +344,19 @@ pub async fn trial_offers(
     .fetch_all(pool)
     .await
 }
+
+/// Licenses whose key ends in these four characters, newest first.
+pub async fn find_by_last4(
+    pool: &AnyPool,
+    last4: &str,
+    limit: i64,
+) -> Result<Vec<LicenseRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        select_license!(),
+        "WHERE l.key_last4 = $1 ORDER BY l.id DESC LIMIT $2"
+    ))
+    .bind(last4)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

@@ -207,3 +207,37 @@ pub async fn licenses_with_dead_seats(
     .await?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
+
+/// Machines (active or not) with this exact fingerprint or a name containing
+/// `needle`, newest first.
+pub async fn search(
+    pool: &sqlx::AnyPool,
+    needle: &str,
+    limit: i64,
+) -> Result<Vec<MachineRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM machines WHERE fingerprint = $1 \
+         OR LOWER(name) LIKE $2 ESCAPE '\\' ORDER BY activated_at DESC, id LIMIT $3"
+    )))
+    .bind(needle)
+    .bind(crate::store::organizations::like_pattern(needle))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Every machine of a license, active first, then newest.
+pub async fn list_all(
+    pool: &sqlx::AnyPool,
+    license_id: &str,
+    limit: i64,
+) -> Result<Vec<MachineRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM machines WHERE license_id = $1 \
+         ORDER BY CASE WHEN deactivated_at IS NULL THEN 0 ELSE 1 END, activated_at DESC, id LIMIT $2"
+    )))
+    .bind(license_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

@@ -26,3 +26,29 @@ pub async fn find_by_id(pool: &AnyPool, id: &str) -> Result<Option<OrganizationR
         .fetch_optional(pool)
         .await
 }
+
+/// Organizations whose name contains `needle` (any case), newest first.
+pub async fn search_by_name(
+    pool: &AnyPool,
+    needle: &str,
+    limit: i64,
+) -> Result<Vec<OrganizationRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, name, created_at FROM organizations \
+         WHERE LOWER(name) LIKE $1 ESCAPE '\\' ORDER BY created_at DESC, id LIMIT $2",
+    )
+    .bind(like_pattern(needle))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// `%needle%` in lower case, with LIKE's wildcards taken literally.
+pub fn like_pattern(needle: &str) -> String {
+    let escaped = needle
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}

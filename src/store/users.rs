@@ -207,3 +207,44 @@ pub async fn reminders_enabled(pool: &sqlx::AnyPool, id: &str) -> Result<bool, s
         .await?;
     Ok(row.is_some_and(|(v,)| v == 1))
 }
+
+/// Accounts whose email contains `needle` (any case).
+pub async fn search_by_email(
+    pool: &sqlx::AnyPool,
+    needle: &str,
+    limit: i64,
+) -> Result<Vec<UserRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, organization_id, org_role, email, role, email_verified_at, created_at \
+         FROM users WHERE email LIKE $1 ESCAPE '\\' ORDER BY email LIMIT $2",
+    )
+    .bind(crate::store::organizations::like_pattern(needle))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// An organization's people, for the support console.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MemberDetail {
+    pub id: String,
+    pub email: String,
+    pub org_role: Option<String>,
+    pub email_verified_at: Option<i64>,
+    pub reminders_enabled: i64,
+    pub disabled_at: Option<i64>,
+    pub created_at: i64,
+}
+
+pub async fn member_details(
+    pool: &sqlx::AnyPool,
+    organization_id: &str,
+) -> Result<Vec<MemberDetail>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, email, org_role, email_verified_at, reminders_enabled, disabled_at, created_at \
+         FROM users WHERE organization_id = $1 ORDER BY org_role DESC, email",
+    )
+    .bind(organization_id)
+    .fetch_all(pool)
+    .await
+}

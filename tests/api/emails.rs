@@ -325,7 +325,7 @@ async fn reminders_are_turned_off_and_on_in_the_account_and_links_cannot_be_forg
     assert_eq!(kind, "user.reminders_changed");
 }
 
-async fn staff_browser(app: &TestApp, role: licensor::domain::role::Role) -> Browser {
+pub async fn staff_browser(app: &TestApp, role: licensor::domain::role::Role) -> Browser {
     let email = format!("{}@vendor.example", role.as_str());
     licensor::services::staff::create_staff(
         &app.db,

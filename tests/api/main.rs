@@ -7,6 +7,7 @@
 
 mod browser;
 mod cli;
+mod console;
 mod database;
 mod emails;
 mod health;

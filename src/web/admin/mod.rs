@@ -2,6 +2,7 @@
 //! role on the server ([`Staff`] and [`Staff::require`]).
 
 pub mod outbox;
+pub mod support;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,8 +10,7 @@ use std::pin::Pin;
 use actix_session::SessionExt;
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
-use askama::Template;
+use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::clock::Clock;
 use crate::domain::audit::Actor;
@@ -19,13 +19,18 @@ use crate::services::context::Ctx;
 use crate::store::Db;
 use crate::store::users::{self, UserRow};
 use crate::web::error::{Problem, WebError};
-use crate::web::layout::{Page, render_private};
 use crate::web::session::USER_ID;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/admin").route(web::get().to(home)))
-        .service(web::resource("/admin/outbox").route(web::get().to(outbox::page)))
-        .service(web::resource("/admin/outbox/{id}/resend").route(web::post().to(outbox::resend)));
+    cfg.service(
+        web::resource("/admin")
+            .route(web::get().to(support::home))
+            .route(web::post().to(support::search)),
+    )
+    .service(web::resource("/admin/customers/{id}").route(web::get().to(support::customer)))
+    .service(web::resource("/admin/licenses/{id}").route(web::get().to(support::license)))
+    .service(web::resource("/admin/outbox").route(web::get().to(outbox::page)))
+    .service(web::resource("/admin/outbox/{id}/resend").route(web::post().to(outbox::resend)));
 }
 
 /// A signed-in support or admin account, read from the database on every
@@ -88,19 +93,4 @@ impl FromRequest for Staff {
             }
         })
     }
-}
-
-#[derive(Template)]
-#[template(path = "admin/home.html")]
-struct HomePage<'a> {
-    page: Page,
-    role: &'a str,
-}
-
-/// `GET /admin`: the console's front page.
-pub async fn home(page: Page, staff: Staff) -> Result<HttpResponse, WebError> {
-    render_private(&HomePage {
-        page: page.titled("Console"),
-        role: staff.role.as_str(),
-    })
 }

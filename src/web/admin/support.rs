@@ -1,0 +1,411 @@
+//! Search, the customer page and the license page of the console.
+
+use actix_session::Session;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::clock::Clock;
+use crate::domain::fingerprint::Fingerprint;
+use crate::domain::id::is_well_formed;
+use crate::domain::license::{Decision, ValidationRequest};
+use crate::domain::license_key::{LicenseKey, masked};
+use crate::domain::role::Role;
+use crate::domain::time::Timestamp;
+use crate::services::licensing::LicenseView;
+use crate::services::support::{self, Hit};
+use crate::store::Db;
+use crate::store::events::EventRow;
+use crate::store::machines::MachineRow;
+use crate::store::outbox::OutboxEntry;
+use crate::web::admin::Staff;
+use crate::web::error::WebError;
+use crate::web::layout::{FormPage, Page, check_csrf, render_private};
+
+fn at(t: i64) -> String {
+    Timestamp::from_unix(t).to_utc_string()
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SearchForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    q: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/home.html")]
+struct HomePage<'a> {
+    page: Page,
+    role: &'a str,
+    q: &'a str,
+    hits: Vec<Hit>,
+    searched: bool,
+}
+
+/// `GET /admin`: the console's front page, with the search box.
+pub async fn home(FormPage(page): FormPage, staff: Staff) -> Result<HttpResponse, WebError> {
+    staff.require(Role::Support)?;
+    render_private(&HomePage {
+        page: page.titled("Console"),
+        role: staff.role.as_str(),
+        q: "",
+        hits: Vec::new(),
+        searched: false,
+    })
+}
+
+/// `POST /admin`: a search. A form post, not a query string, because people
+/// paste full license keys into it: a key must not land in URLs, browser
+/// history or request logs, and the page echoes it masked.
+pub async fn search(
+    FormPage(page): FormPage,
+    staff: Staff,
+    session: Session,
+    form: web::Form<SearchForm>,
+    db: web::Data<Db>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    staff.require(Role::Support)?;
+    let q = form.q.trim();
+    let hits = support::search(&db, q).await?;
+    let echo = match LicenseKey::parse(q) {
+        Ok(key) => masked(&key.last4()),
+        Err(_) => q.to_owned(),
+    };
+    render_private(&HomePage {
+        page: page.titled("Console"),
+        role: staff.role.as_str(),
+        q: &echo,
+        hits,
+        searched: !q.is_empty(),
+    })
+}
+
+/// A license as the console lists it.
+pub struct LicenseLine {
+    pub id: String,
+    pub title: String,
+    pub key: String,
+    pub status: &'static str,
+    pub expires: String,
+    pub seats: String,
+    pub machines: Vec<MachineLine>,
+}
+
+impl LicenseLine {
+    fn new(l: &LicenseView, machines: &[MachineRow]) -> Self {
+        Self {
+            id: l.id.clone(),
+            title: format!("{} · {}", l.product_name, l.license_type_name),
+            key: masked(&l.key_last4),
+            status: l.status.as_str(),
+            expires: l
+                .expires_at
+                .map_or_else(|| "never".to_owned(), Timestamp::to_date_string),
+            seats: format!("{} of {}", l.machines_used, l.max_machines),
+            machines: machines.iter().map(MachineLine::new).collect(),
+        }
+    }
+}
+
+pub struct MachineLine {
+    pub id: String,
+    pub name: String,
+    pub fingerprint: String,
+    pub platform: String,
+    pub ip: String,
+    pub activated: String,
+    pub last_seen: String,
+    pub active: bool,
+    pub ended: String,
+}
+
+impl MachineLine {
+    fn new(m: &MachineRow) -> Self {
+        Self {
+            id: m.id.clone(),
+            name: m.name.clone().unwrap_or_default(),
+            fingerprint: m.fingerprint.clone(),
+            platform: m.platform.clone().unwrap_or_default(),
+            ip: m.ip.clone().unwrap_or_default(),
+            activated: at(m.activated_at),
+            last_seen: at(m.last_heartbeat_at),
+            active: m.deactivated_at.is_none(),
+            ended: match (m.deactivated_at, m.deactivated_by.as_deref()) {
+                (Some(t), Some(by)) => format!("{} ({by})", at(t)),
+                (Some(t), None) => at(t),
+                _ => String::new(),
+            },
+        }
+    }
+}
+
+pub struct EventLine {
+    pub at: String,
+    pub kind: String,
+    pub actor: String,
+    pub data: String,
+}
+
+impl EventLine {
+    fn new(e: &EventRow) -> Self {
+        Self {
+            at: at(e.occurred_at),
+            kind: e.kind.clone(),
+            actor: match &e.actor_id {
+                Some(id) => format!("{} {id}", e.actor_kind),
+                None => e.actor_kind.clone(),
+            },
+            data: if e.data == "{}" {
+                String::new()
+            } else {
+                e.data.chars().take(400).collect()
+            },
+        }
+    }
+}
+
+pub struct EmailLine {
+    pub created: String,
+    pub topic: String,
+    pub recipient: String,
+    pub status: String,
+    pub error: String,
+}
+
+impl EmailLine {
+    fn new(e: &OutboxEntry) -> Self {
+        Self {
+            created: at(e.created_at),
+            topic: e.topic.clone(),
+            recipient: e.recipient.clone(),
+            status: if e.status == "queued" && e.last_error.is_some() {
+                "failed".to_owned()
+            } else {
+                e.status.clone()
+            },
+            error: e.last_error.clone().unwrap_or_default(),
+        }
+    }
+}
+
+pub struct MemberLine {
+    pub email: String,
+    pub role: String,
+    pub verified: String,
+    pub reminders: bool,
+    pub joined: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/customer.html")]
+struct CustomerPage {
+    page: Page,
+    name: String,
+    id: String,
+    created: String,
+    step: &'static str,
+    members: Vec<MemberLine>,
+    licenses: Vec<LicenseLine>,
+    emails: Vec<EmailLine>,
+    timeline: Vec<EventLine>,
+}
+
+/// `GET /admin/customers/{id}`
+pub async fn customer(
+    page: Page,
+    staff: Staff,
+    path: web::Path<String>,
+    db: web::Data<Db>,
+) -> Result<HttpResponse, WebError> {
+    staff.require(Role::Support)?;
+    if !is_well_formed(&path) {
+        return Err(WebError::NotFound);
+    }
+    let c = support::customer(&db, &path).await?;
+    render_private(&CustomerPage {
+        page: page.titled(&c.organization.name),
+        name: c.organization.name.clone(),
+        id: c.organization.id.clone(),
+        created: at(c.organization.created_at),
+        step: c.step.label(),
+        members: c
+            .members
+            .iter()
+            .map(|m| MemberLine {
+                email: m.email.clone(),
+                role: m.org_role.clone().unwrap_or_default(),
+                verified: m
+                    .email_verified_at
+                    .map_or_else(|| "not verified".to_owned(), at),
+                reminders: m.reminders_enabled == 1,
+                joined: at(m.created_at),
+            })
+            .collect(),
+        licenses: c
+            .licenses
+            .iter()
+            .map(|(l, m)| LicenseLine::new(l, m))
+            .collect(),
+        emails: c.emails.iter().map(EmailLine::new).collect(),
+        timeline: c.timeline.iter().map(EventLine::new).collect(),
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ExplainQuery {
+    #[serde(default)]
+    fingerprint: String,
+    #[serde(default)]
+    product: String,
+    /// Comma-separated feature codes.
+    #[serde(default)]
+    entitlements: String,
+}
+
+pub struct CheckLine {
+    pub code: &'static str,
+    pub passed: bool,
+    pub observed: String,
+    pub decided: bool,
+}
+
+pub struct Explanation {
+    pub code: &'static str,
+    pub detail: &'static str,
+    pub in_grace: bool,
+    pub checks: Vec<CheckLine>,
+}
+
+impl Explanation {
+    fn new(d: &Decision) -> Self {
+        let last = d.checks.len().saturating_sub(1);
+        Self {
+            code: d.code.as_str(),
+            detail: d.code.detail(),
+            in_grace: d.in_grace,
+            checks: d
+                .checks
+                .iter()
+                .enumerate()
+                .map(|(i, c)| CheckLine {
+                    code: c.code.as_str(),
+                    passed: c.passed,
+                    observed: c.observed.clone(),
+                    decided: i == last,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/license.html")]
+struct LicensePage<'a> {
+    page: Page,
+    line: LicenseLine,
+    customer: Option<(String, String)>,
+    assigned_email: String,
+    issued: String,
+    entitlements: String,
+    rules: String,
+    timeline: Vec<EventLine>,
+    explain: Option<Explanation>,
+    explain_error: Option<String>,
+    query: &'a ExplainQuery,
+}
+
+/// `GET /admin/licenses/{id}[?fingerprint=…&product=…&entitlements=…]`:
+/// the license, and with a fingerprint, the explained validation.
+pub async fn license(
+    FormPage(page): FormPage,
+    staff: Staff,
+    path: web::Path<String>,
+    query: web::Query<ExplainQuery>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+) -> Result<HttpResponse, WebError> {
+    staff.require(Role::Support)?;
+    if !is_well_formed(&path) {
+        return Err(WebError::NotFound);
+    }
+    let s = support::license(&db, &path).await?;
+    let l = &s.license;
+    let (mut explain, mut explain_error) = (None, None);
+    let asked = !query.fingerprint.trim().is_empty()
+        || !query.product.trim().is_empty()
+        || !query.entitlements.trim().is_empty();
+    if asked {
+        let fingerprint = match query.fingerprint.trim() {
+            "" => Ok(None),
+            fp => Fingerprint::parse(fp).map(Some),
+        };
+        let entitlements: Vec<String> = query
+            .entitlements
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned)
+            .collect();
+        match fingerprint {
+            Err(e) => explain_error = Some(format!("That fingerprint cannot be used: {e}.")),
+            Ok(fp) => {
+                let product = query.product.trim();
+                let request = ValidationRequest {
+                    fingerprint: fp.as_ref().map(Fingerprint::as_str),
+                    product: (!product.is_empty()).then_some(product),
+                    entitlements: &entitlements,
+                };
+                let decision = support::explain(&db, l, &request, clock.now()).await?;
+                explain = Some(Explanation::new(&decision));
+            }
+        }
+    }
+    render_private(&LicensePage {
+        page: page.titled(&format!("License ····{}", l.key_last4)),
+        line: LicenseLine::new(l, &s.machines),
+        customer: s
+            .organization
+            .as_ref()
+            .map(|o| (o.id.clone(), o.name.clone())),
+        assigned_email: l.assigned_email.clone().unwrap_or_default(),
+        issued: l.issued_at.to_utc_string(),
+        entitlements: l.entitlements.join(", "),
+        rules: rules(l),
+        timeline: s.timeline.iter().map(EventLine::new).collect(),
+        explain,
+        explain_error,
+        query: &query,
+    })
+}
+
+/// The license type's rules in one line.
+fn rules(l: &LicenseView) -> String {
+    let mut parts = vec![
+        match l.duration_days {
+            Some(d) => format!("{d} days from {}", l.expiry_from.as_str()),
+            None => "perpetual".to_owned(),
+        },
+        format!("{} grace days", l.grace_days),
+        format!("offline check-in every {} days", l.offline_checkin_days),
+    ];
+    if l.floating {
+        parts.push(format!(
+            "floating, heartbeat every {} s",
+            l.heartbeat_window_secs.unwrap_or_default()
+        ));
+    } else {
+        parts.push("node-locked".to_owned());
+    }
+    parts.push(if l.customer_may_deactivate {
+        "customers may deactivate".to_owned()
+    } else {
+        "only support deactivates".to_owned()
+    });
+    if l.is_trial {
+        parts.push("trial".to_owned());
+    }
+    parts.join(" · ")
+}
