@@ -18,6 +18,8 @@ pub struct Ctx<'a> {
     pub clock: &'a dyn Clock,
     pub actor: Actor,
     pub request_id: Option<String>,
+    /// Why a person (support staff) made the change; recorded with it.
+    pub reason: Option<String>,
 }
 
 impl<'a> Ctx<'a> {
@@ -27,7 +29,13 @@ impl<'a> Ctx<'a> {
             clock,
             actor,
             request_id: None,
+            reason: None,
         }
+    }
+
+    pub fn with_reason(mut self, reason: &str) -> Self {
+        self.reason = Some(reason.to_owned());
+        self
     }
 
     pub fn with_request_id(mut self, request_id: Option<String>) -> Self {

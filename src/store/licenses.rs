@@ -360,3 +360,45 @@ pub async fn find_by_last4(
     .fetch_all(pool)
     .await
 }
+
+/// Moves a license to another license type (and its seat count); false
+/// when the active machines would not fit the new seat count.
+pub async fn set_type(
+    tx: &mut Tx,
+    id: &str,
+    license_type_id: &str,
+    max_machines: i64,
+    now: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let res = sqlx::query(
+        "UPDATE licenses SET license_type_id = $2, max_machines = $3, version = version + 1, \
+         updated_at = $4 WHERE id = $1 AND machines_used <= $3",
+    )
+    .bind(id)
+    .bind(license_type_id)
+    .bind(max_machines)
+    .bind(now.unix())
+    .execute(&mut **tx)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+/// Gives a license to an organization (it is no longer waiting for an
+/// email's owner to claim it).
+pub async fn set_organization(
+    tx: &mut Tx,
+    id: &str,
+    organization_id: &str,
+    now: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let res = sqlx::query(
+        "UPDATE licenses SET organization_id = $2, assigned_email = NULL, version = version + 1, \
+         updated_at = $3 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(organization_id)
+    .bind(now.unix())
+    .execute(&mut **tx)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}

@@ -54,27 +54,56 @@ async fn every_console_route_is_checked_by_role() {
         .await
         .unwrap();
 
-    // (method, path, support, admin): the status each role gets.
-    let routes: Vec<(&str, String, u16, u16)> = vec![
-        ("GET", "/admin".to_owned(), 200, 200),
-        ("POST", "/admin".to_owned(), 200, 200),
-        ("GET", "/admin/outbox".to_owned(), 200, 200),
-        ("GET", format!("/admin/customers/{org}"), 200, 200),
-        ("GET", format!("/admin/licenses/{license_id}"), 200, 200),
+    // (method, path, form, support, admin): the status each role gets.
+    let none: Vec<(&str, &str)> = vec![];
+    let routes: Vec<(&str, String, Vec<(&str, &str)>, u16, u16)> = vec![
+        ("GET", "/admin".to_owned(), none.clone(), 200, 200),
+        ("POST", "/admin".to_owned(), vec![("q", "role")], 200, 200),
+        ("GET", "/admin/outbox".to_owned(), none.clone(), 200, 200),
+        (
+            "GET",
+            format!("/admin/customers/{org}"),
+            none.clone(),
+            200,
+            200,
+        ),
+        (
+            "GET",
+            format!("/admin/licenses/{license_id}"),
+            none.clone(),
+            200,
+            200,
+        ),
         (
             "GET",
             format!("/admin/licenses/{license_id}?fingerprint=fp-render-01"),
+            none.clone(),
             200,
             200,
         ),
         (
             "POST",
+            format!("/admin/licenses/{license_id}/actions"),
+            vec![("action", "resend_email"), ("reason", "role matrix")],
+            303,
+            303,
+        ),
+        (
+            "POST",
+            format!("/admin/licenses/{license_id}/actions"),
+            vec![("action", "revoke"), ("reason", "role matrix")],
+            403,
+            303,
+        ),
+        (
+            "POST",
             format!("/admin/outbox/{message_id}/resend"),
+            vec![("reason", "role matrix")],
             303,
             303,
         ),
     ];
-    for (method, path, support_status, admin_status) in &routes {
+    for (method, path, fields, support_status, admin_status) in &routes {
         for (who, browser, expected) in [
             ("anonymous", &anonymous, 303),
             ("customer", &customer, 403),
@@ -84,11 +113,13 @@ async fn every_console_route_is_checked_by_role() {
             let res = if *method == "GET" {
                 browser.get(path).await
             } else {
-                browser
-                    .post(path, &[("reason", "role matrix"), ("q", "role")])
-                    .await
+                browser.post(path, fields).await
             };
-            assert_eq!(res.status().as_u16(), expected, "{who} {method} {path}");
+            assert_eq!(
+                res.status().as_u16(),
+                expected,
+                "{who} {method} {path} {fields:?}"
+            );
             if who == "anonymous" {
                 assert_eq!(res.headers()["location"], "/login", "{path}");
             }
@@ -205,5 +236,248 @@ async fn the_customer_and_license_pages_answer_why_a_license_does_not_work() {
     assert_eq!(
         support.get("/admin/customers/not-an-id").await.status(),
         404
+    );
+}
+
+async fn event_reason(app: &TestApp, kind: &str) -> (String, String) {
+    let (actor, data): (String, String) = sqlx::query_as(
+        "SELECT actor_kind, data FROM events WHERE kind = $1 ORDER BY occurred_at DESC, id DESC LIMIT 1",
+    )
+    .bind(kind)
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    let data: serde_json::Value = serde_json::from_str(&data).unwrap();
+    (
+        actor,
+        data["reason"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn support_acts_with_a_reason_and_only_admins_revoke_move_or_retype() {
+    let app = spawn_demo_app().await;
+    let (license_id, key, _) = customer_with_machine(&app, "act@example.com").await;
+    let support = staff_browser(&app, Role::Support).await;
+    let admin = staff_browser(&app, Role::Admin).await;
+    let actions = format!("/admin/licenses/{license_id}/actions");
+    let page = format!("/admin/licenses/{license_id}");
+    let validate = |fp: &'static str| {
+        let app = &app;
+        let key = key.clone();
+        async move {
+            let res = app
+                .post_json(
+                    "/api/v1/licenses/validate",
+                    None,
+                    &json!({"key": key, "fingerprint": fp}),
+                )
+                .await;
+            let body: serde_json::Value = res.json().await.unwrap();
+            body["code"].as_str().unwrap().to_owned()
+        }
+    };
+
+    // No reason, nothing happens.
+    let res = support.post(&actions, &[("action", "suspend")]).await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    let html = support.html(&page).await;
+    assert!(html.contains("Give a reason"), "{html}");
+    assert_eq!(validate("fp-render-01").await, "VALID");
+
+    let res = support
+        .post(
+            &actions,
+            &[("action", "suspend"), ("reason", "chargeback #42")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert!(
+        support
+            .html(&page)
+            .await
+            .contains("The license is now suspended.")
+    );
+    assert_eq!(validate("fp-render-01").await, "SUSPENDED");
+    assert_eq!(
+        event_reason(&app, "license.suspended").await,
+        ("staff".to_owned(), "chargeback #42".to_owned())
+    );
+    support
+        .post(&actions, &[("action", "reinstate"), ("reason", "paid")])
+        .await;
+    assert_eq!(validate("fp-render-01").await, "VALID");
+
+    support
+        .post(
+            &actions,
+            &[("action", "renew"), ("days", "30"), ("reason", "goodwill")],
+        )
+        .await;
+    assert!(support.html(&page).await.contains("Extended by 30 days"));
+    assert_eq!(event_reason(&app, "license.renewed").await.1, "goodwill");
+
+    let (machine_id,): (String,) = sqlx::query_as("SELECT id FROM machines WHERE license_id = $1")
+        .bind(&license_id)
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    support
+        .post(
+            &actions,
+            &[
+                ("action", "deactivate_machine"),
+                ("machine_id", &machine_id),
+                ("reason", "stolen laptop"),
+            ],
+        )
+        .await;
+    assert_eq!(validate("fp-render-01").await, "NOT_ACTIVATED");
+    assert_eq!(
+        event_reason(&app, "license.deactivated").await.1,
+        "stolen laptop"
+    );
+    assert_eq!(app.activate(&key, "fp-a").await.status(), 201);
+    assert_eq!(app.activate(&key, "fp-b").await.status(), 201);
+    support
+        .post(
+            &actions,
+            &[("action", "reset_machines"), ("reason", "new office")],
+        )
+        .await;
+    assert!(
+        support
+            .html(&page)
+            .await
+            .contains("Deactivated 2 machine(s)")
+    );
+
+    let welcomes = || async {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE topic = 'welcome'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+        n
+    };
+    let before = welcomes().await;
+    support
+        .post(
+            &actions,
+            &[("action", "resend_email"), ("reason", "lost it")],
+        )
+        .await;
+    assert_eq!(welcomes().await, before + 1);
+
+    // Admin-only actions are refused to support, on the server.
+    for action in ["revoke", "change_type", "transfer"] {
+        let res = support
+            .post(&actions, &[("action", action), ("reason", "try")])
+            .await;
+        assert_eq!(res.status(), 403, "{action}");
+    }
+    assert!(!support.html(&page).await.contains("value=\"revoke\""));
+    let res = support
+        .post(&actions, &[("action", "explode"), ("reason", "x")])
+        .await;
+    assert_eq!(res.status(), 400);
+
+    // Change type: another type of the demo product with fewer seats.
+    let token = app
+        .api_token(licensor::services::api_tokens::Scope::Write)
+        .await;
+    let (product_id,): (String,) = sqlx::query_as("SELECT product_id FROM licenses WHERE id = $1")
+        .bind(&license_id)
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    let res = app
+        .post_json(
+            "/api/v1/license-types",
+            Some(&token),
+            &json!({"product_id": product_id, "name": "Solo", "duration_days": 365, "max_machines": 1}),
+        )
+        .await;
+    let solo: serde_json::Value = res.json().await.unwrap();
+    let solo_id = solo["id"].as_str().unwrap();
+    assert_eq!(app.activate(&key, "fp-c").await.status(), 201);
+    assert_eq!(app.activate(&key, "fp-d").await.status(), 201);
+    admin
+        .post(
+            &actions,
+            &[
+                ("action", "change_type"),
+                ("license_type_id", solo_id),
+                ("reason", "downgrade"),
+            ],
+        )
+        .await;
+    assert!(
+        admin
+            .html(&page)
+            .await
+            .contains("2 machines are active and the new type allows 1")
+    );
+    admin
+        .post(
+            &actions,
+            &[("action", "reset_machines"), ("reason", "downgrade")],
+        )
+        .await;
+    admin
+        .post(
+            &actions,
+            &[
+                ("action", "change_type"),
+                ("license_type_id", solo_id),
+                ("reason", "downgrade"),
+            ],
+        )
+        .await;
+    assert!(admin.html(&page).await.contains("now a Solo license"));
+    assert_eq!(
+        event_reason(&app, "license.type_changed").await.1,
+        "downgrade"
+    );
+
+    // Transfer to another customer, who is welcomed.
+    let _other = verified_customer(&app, "buyer-two@example.com").await;
+    let (other_org,): (String,) =
+        sqlx::query_as("SELECT organization_id FROM users WHERE email = 'buyer-two@example.com'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    admin
+        .post(
+            &actions,
+            &[
+                ("action", "transfer"),
+                ("organization_id", &other_org),
+                ("reason", "company sold"),
+            ],
+        )
+        .await;
+    let (owner,): (String,) = sqlx::query_as("SELECT organization_id FROM licenses WHERE id = $1")
+        .bind(&license_id)
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(owner, other_org);
+    app.mail
+        .wait_for("buyer-two@example.com", "Welcome to Demo App")
+        .await;
+    assert_eq!(
+        event_reason(&app, "license.transferred").await.1,
+        "company sold"
+    );
+
+    admin
+        .post(&actions, &[("action", "revoke"), ("reason", "fraud")])
+        .await;
+    assert_eq!(validate("fp-x").await, "REVOKED");
+    assert!(
+        admin
+            .html(&page)
+            .await
+            .contains("The license is now revoked.")
     );
 }

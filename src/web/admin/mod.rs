@@ -29,6 +29,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/admin/customers/{id}").route(web::get().to(support::customer)))
     .service(web::resource("/admin/licenses/{id}").route(web::get().to(support::license)))
+    .service(
+        web::resource("/admin/licenses/{id}/actions")
+            .route(web::post().to(support::license_action)),
+    )
     .service(web::resource("/admin/outbox").route(web::get().to(outbox::page)))
     .service(web::resource("/admin/outbox/{id}/resend").route(web::post().to(outbox::resend)));
 }

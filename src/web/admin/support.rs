@@ -1,7 +1,7 @@
 //! Search, the customer page and the license page of the console.
 
 use actix_session::Session;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
@@ -12,15 +12,17 @@ use crate::domain::license::{Decision, ValidationRequest};
 use crate::domain::license_key::{LicenseKey, masked};
 use crate::domain::role::Role;
 use crate::domain::time::Timestamp;
-use crate::services::licensing::LicenseView;
+use crate::services::context::Brand;
+use crate::services::licensing::{self, LicenseAction, LicenseView, LicensingError, Renewal};
 use crate::services::support::{self, Hit};
-use crate::store::Db;
 use crate::store::events::EventRow;
+use crate::store::machines::DeactivatedBy;
 use crate::store::machines::MachineRow;
 use crate::store::outbox::OutboxEntry;
+use crate::store::{Db, license_types};
 use crate::web::admin::Staff;
 use crate::web::error::WebError;
-use crate::web::layout::{FormPage, Page, check_csrf, render_private};
+use crate::web::layout::{FormPage, Page, check_csrf, flash, render_private, see_other};
 
 fn at(t: i64) -> String {
     Timestamp::from_unix(t).to_utc_string()
@@ -315,6 +317,9 @@ struct LicensePage<'a> {
     explain: Option<Explanation>,
     explain_error: Option<String>,
     query: &'a ExplainQuery,
+    /// Other types of the product, for "change type" (admins).
+    types: Vec<(String, String)>,
+    admin: bool,
 }
 
 /// `GET /admin/licenses/{id}[?fingerprint=…&product=…&entitlements=…]`:
@@ -378,6 +383,13 @@ pub async fn license(
         explain,
         explain_error,
         query: &query,
+        types: license_types::list_page(db.pool(), Some(&l.product_id), None, 200)
+            .await?
+            .into_iter()
+            .filter(|t| t.id != l.license_type_id && t.retired_at.is_none())
+            .map(|t| (t.id, t.name))
+            .collect(),
+        admin: staff.role == Role::Admin,
     })
 }
 
@@ -408,4 +420,134 @@ fn rules(l: &LicenseView) -> String {
         parts.push("trial".to_owned());
     }
     parts.join(" · ")
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ActionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    days: String,
+    #[serde(default)]
+    license_type_id: String,
+    #[serde(default)]
+    organization_id: String,
+    #[serde(default)]
+    machine_id: String,
+}
+
+/// Who may take each action: support the everyday ones, admins those that
+/// cannot be undone or move a license between customers or types.
+fn action_role(action: &str) -> Option<Role> {
+    Some(match action {
+        "suspend" | "reinstate" | "renew" | "deactivate_machine" | "reset_machines"
+        | "resend_email" => Role::Support,
+        "revoke" | "change_type" | "transfer" => Role::Admin,
+        _ => return None,
+    })
+}
+
+/// `POST /admin/licenses/{id}/actions`: one action, with a reason that the
+/// audit log records with the staff member.
+#[allow(clippy::too_many_arguments)]
+pub async fn license_action(
+    req: HttpRequest,
+    staff: Staff,
+    session: Session,
+    path: web::Path<String>,
+    form: web::Form<ActionForm>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+    brand: web::Data<Brand>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    staff.require(Role::Support)?;
+    if !is_well_formed(&path) {
+        return Err(WebError::NotFound);
+    }
+    let back = format!("/admin/licenses/{}", path.as_str());
+    let Some(role) = action_role(&form.action) else {
+        return Err(WebError::BadRequest {
+            code: "action",
+            detail: format!("`{}` is not an action", form.action),
+        });
+    };
+    staff.require(role)?;
+    let reason = form.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(char::is_control) {
+        flash(
+            &session,
+            "Give a reason (up to 500 characters): it goes into the audit log.",
+        );
+        return Ok(see_other(&back));
+    }
+    let ctx = staff.ctx(&db, clock.as_ref(), &req).with_reason(reason);
+    let id = path.as_str();
+    let done = match form.action.as_str() {
+        "suspend" | "reinstate" | "revoke" => {
+            let action = LicenseAction::parse(&form.action).ok_or(WebError::NotFound)?;
+            licensing::change_status(&ctx, id, action, Some(reason))
+                .await
+                .map(|l| format!("The license is now {}.", l.status))
+        }
+        "renew" => match form.days.trim().parse::<i64>() {
+            Ok(days) => licensing::renew(&ctx, &brand, id, Renewal::ExtendDays(days), Some(reason))
+                .await
+                .map(|l| {
+                    format!(
+                        "Extended by {days} days: it now expires on {}.",
+                        l.expires_at
+                            .map_or_else(|| "never".to_owned(), Timestamp::to_date_string)
+                    )
+                }),
+            Err(_) => Err(LicensingError::Invalid(
+                "Give the number of days to extend by.".to_owned(),
+            )),
+        },
+        "change_type" => licensing::change_type(&ctx, id, form.license_type_id.trim())
+            .await
+            .map(|l| format!("The license is now a {} license.", l.license_type_name)),
+        "transfer" => {
+            let org = form.organization_id.trim();
+            if is_well_formed(org) {
+                licensing::transfer(&ctx, &brand, id, org)
+                    .await
+                    .map(|_| "The license moved to the other organization.".to_owned())
+            } else {
+                Err(LicensingError::Invalid(
+                    "Give the id of the organization (search for it first).".to_owned(),
+                ))
+            }
+        }
+        "deactivate_machine" => {
+            licensing::deactivate_machine(&ctx, id, form.machine_id.trim(), DeactivatedBy::Staff)
+                .await
+                .map(|d| {
+                    format!(
+                        "Deactivated {}.",
+                        d.machine
+                            .name
+                            .as_deref()
+                            .unwrap_or(d.machine.fingerprint.as_str())
+                    )
+                })
+        }
+        "reset_machines" => licensing::reset_machines(&ctx, id)
+            .await
+            .map(|n| format!("Deactivated {n} machine(s); the seats are free.")),
+        _ => licensing::resend_license_email(&ctx, &brand, id)
+            .await
+            .map(|n| format!("Queued {n} message(s) with the license details.")),
+    };
+    match done {
+        Ok(message) => flash(&session, &message),
+        Err(LicensingError::Unexpected(e)) => return Err(e.into()),
+        Err(LicensingError::NotFound(what)) if what == "license" => return Err(WebError::NotFound),
+        Err(e) => flash(&session, &format!("Not done: {e}")),
+    }
+    Ok(see_other(&back))
 }
