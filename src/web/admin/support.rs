@@ -546,7 +546,7 @@ pub async fn license_action(
     match done {
         Ok(message) => flash(&session, &message),
         Err(LicensingError::Unexpected(e)) => return Err(e.into()),
-        Err(LicensingError::NotFound(what)) if what == "license" => return Err(WebError::NotFound),
+        Err(LicensingError::NotFound("license")) => return Err(WebError::NotFound),
         Err(e) => flash(&session, &format!("Not done: {e}")),
     }
     Ok(see_other(&back))
