@@ -56,7 +56,8 @@ async fn every_console_route_is_checked_by_role() {
 
     // (method, path, form, support, admin): the status each role gets.
     let none: Vec<(&str, &str)> = vec![];
-    let routes: Vec<(&str, String, Vec<(&str, &str)>, u16, u16)> = vec![
+    type Route<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, u16, u16);
+    let routes: Vec<Route> = vec![
         ("GET", "/admin".to_owned(), none.clone(), 200, 200),
         ("POST", "/admin".to_owned(), vec![("q", "role")], 200, 200),
         ("GET", "/admin/outbox".to_owned(), none.clone(), 200, 200),
