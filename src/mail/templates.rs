@@ -82,47 +82,6 @@ email_template!(PasswordChanged, PasswordChangedHtml, PasswordChangedText, "emai
     reset_link: String,
 }, |m| format!("Your {} password was changed", m.vendor_name));
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn verify_email_renders_both_parts_with_the_link() {
-        let mail = VerifyEmail {
-            vendor_name: "Acme <Tools>".to_owned(),
-            link: "https://licenses.example.com/verify?token=abc&x=1".to_owned(),
-            hours_valid: 24,
-        };
-        let email = mail.email("jane@example.com", "<1@x>".to_owned()).unwrap();
-        assert_eq!(email.subject, "Confirm your email for Acme <Tools>");
-        assert!(
-            email
-                .html
-                .contains("https://licenses.example.com/verify?token=abc&#38;x=1")
-                || email
-                    .html
-                    .contains("https://licenses.example.com/verify?token=abc&amp;x=1")
-        );
-        assert!(
-            email.html.contains("Acme &#60;Tools&#62;")
-                || email.html.contains("Acme &lt;Tools&gt;")
-        );
-        assert!(
-            email
-                .text
-                .contains("https://licenses.example.com/verify?token=abc&x=1")
-        );
-        assert!(
-            email.text.contains("Acme <Tools>"),
-            "plain text is not HTML-escaped"
-        );
-        assert!(
-            !email.html.contains("http://") || !email.html.contains("<img"),
-            "no remote images"
-        );
-    }
-}
-
 email_template!(TeamInvitation, TeamInvitationHtml, TeamInvitationText, "email/team_invitation.html", "email/team_invitation.txt", {
     vendor_name: String,
     organization: String,
@@ -397,5 +356,46 @@ mod snapshots {
                 "{name}: only reminders can be unsubscribed from"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verify_email_renders_both_parts_with_the_link() {
+        let mail = VerifyEmail {
+            vendor_name: "Acme <Tools>".to_owned(),
+            link: "https://licenses.example.com/verify?token=abc&x=1".to_owned(),
+            hours_valid: 24,
+        };
+        let email = mail.email("jane@example.com", "<1@x>".to_owned()).unwrap();
+        assert_eq!(email.subject, "Confirm your email for Acme <Tools>");
+        assert!(
+            email
+                .html
+                .contains("https://licenses.example.com/verify?token=abc&#38;x=1")
+                || email
+                    .html
+                    .contains("https://licenses.example.com/verify?token=abc&amp;x=1")
+        );
+        assert!(
+            email.html.contains("Acme &#60;Tools&#62;")
+                || email.html.contains("Acme &lt;Tools&gt;")
+        );
+        assert!(
+            email
+                .text
+                .contains("https://licenses.example.com/verify?token=abc&x=1")
+        );
+        assert!(
+            email.text.contains("Acme <Tools>"),
+            "plain text is not HTML-escaped"
+        );
+        assert!(
+            !email.html.contains("http://") || !email.html.contains("<img"),
+            "no remote images"
+        );
     }
 }

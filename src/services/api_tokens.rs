@@ -152,6 +152,30 @@ pub async fn authenticate(
     Ok(Some(TokenIdentity { id: row.id, scope }))
 }
 
+/// Revokes a token at once: the next request with it is refused.
+pub async fn revoke(ctx: &Ctx<'_>, id: &str) -> Result<bool, TokenError> {
+    let now = ctx.clock.now();
+    let mut tx = ctx
+        .db
+        .begin_write()
+        .await
+        .context("starting the transaction")?;
+    if !api_tokens::revoke(&mut tx, id, now)
+        .await
+        .context("revoking the token")?
+    {
+        return Ok(false);
+    }
+    let mut event = NewEvent::new("api_token.revoked", &ctx.actor);
+    event.request_id = ctx.request_id.as_deref();
+    event.data = json!({ "token_id": id, "reason": ctx.reason });
+    events::insert(&mut tx, now, &event)
+        .await
+        .context("recording the event")?;
+    tx.commit().await.context("committing the revocation")?;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -219,3 +219,8 @@ pub async fn explain(
         now,
     ))
 }
+
+/// Every license for the CSV export.
+pub async fn license_export(db: &Db) -> Result<Vec<licenses::ExportRow>, LicensingError> {
+    Ok(licenses::export(db.pool()).await?)
+}

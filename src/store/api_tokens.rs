@@ -74,3 +74,24 @@ pub async fn touch(pool: &AnyPool, id: &str, now: Timestamp) -> Result<(), sqlx:
     .await?;
     Ok(())
 }
+
+/// Every token, newest first, revoked ones too.
+pub async fn list(pool: &AnyPool) -> Result<Vec<ApiTokenRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, name, prefix, scope, created_at, last_used_at, revoked_at FROM api_tokens \
+         ORDER BY created_at DESC, id DESC",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Revokes a live token; false when it is unknown or already revoked.
+pub async fn revoke(tx: &mut Tx, id: &str, now: Timestamp) -> Result<bool, sqlx::Error> {
+    let res =
+        sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(now.unix())
+            .execute(&mut **tx)
+            .await?;
+    Ok(res.rows_affected() == 1)
+}

@@ -402,3 +402,34 @@ pub async fn set_organization(
     .await?;
     Ok(res.rows_affected() == 1)
 }
+
+/// One line of the license export.
+#[derive(Debug, Clone, FromRow)]
+pub struct ExportRow {
+    pub license_id: String,
+    pub key_last4: String,
+    pub product: String,
+    pub license_type: String,
+    pub status: String,
+    pub organization_id: Option<String>,
+    pub organization_name: Option<String>,
+    pub assigned_email: Option<String>,
+    pub issued_at: i64,
+    pub expires_at: Option<i64>,
+    pub machines_used: i64,
+    pub max_machines: i64,
+}
+
+/// Every license with its customer, type, status, expiry and seats.
+pub async fn export(pool: &AnyPool) -> Result<Vec<ExportRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT l.id AS license_id, l.key_last4, p.code AS product, lt.name AS license_type, \
+         l.status, l.organization_id, o.name AS organization_name, l.assigned_email, \
+         l.issued_at, l.expires_at, l.machines_used, l.max_machines \
+         FROM licenses l JOIN products p ON p.id = l.product_id \
+         JOIN license_types lt ON lt.id = l.license_type_id \
+         LEFT JOIN organizations o ON o.id = l.organization_id ORDER BY l.id",
+    )
+    .fetch_all(pool)
+    .await
+}

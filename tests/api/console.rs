@@ -63,6 +63,21 @@ async fn every_console_route_is_checked_by_role() {
         ("GET", "/admin/outbox".to_owned(), none.clone(), 200, 200),
         (
             "GET",
+            "/admin/licenses.csv".to_owned(),
+            none.clone(),
+            200,
+            200,
+        ),
+        ("GET", "/admin/tokens".to_owned(), none.clone(), 403, 200),
+        (
+            "POST",
+            "/admin/tokens".to_owned(),
+            vec![("name", "matrix"), ("scope", "read")],
+            403,
+            200,
+        ),
+        (
+            "GET",
             format!("/admin/customers/{org}"),
             none.clone(),
             200,
@@ -480,5 +495,108 @@ async fn support_acts_with_a_reason_and_only_admins_revoke_move_or_retype() {
             .html(&page)
             .await
             .contains("The license is now revoked.")
+    );
+}
+
+#[tokio::test]
+async fn admins_issue_read_tokens_for_a_crm_and_revoke_them() {
+    let app = spawn_demo_app().await;
+    let (license_id, key, _) = customer_with_machine(&app, "crm@example.com").await;
+    let support = staff_browser(&app, Role::Support).await;
+    let admin = staff_browser(&app, Role::Admin).await;
+    assert_eq!(support.get("/admin/tokens").await.status(), 403);
+
+    let res = admin
+        .post("/admin/tokens", &[("name", "CRM sync"), ("scope", "read")])
+        .await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    let start = html.find("<p class=\"key code\">").unwrap() + "<p class=\"key code\">".len();
+    let token = html[start..start + html[start..].find('<').unwrap()].to_owned();
+    assert!(token.starts_with("lic_"));
+    let listing = admin.html("/admin/tokens").await;
+    assert!(
+        listing.contains("CRM sync") && !listing.contains(&token),
+        "shown once"
+    );
+    assert!(listing.contains("never"), "not used yet");
+
+    // The CRM pulls status with it, and cannot change anything.
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/licenses/{license_id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = app
+        .post_json(
+            &format!("/api/v1/licenses/{license_id}/actions/suspend"),
+            Some(&token),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+    assert!(
+        !admin.html("/admin/tokens").await.contains("never"),
+        "last use shown"
+    );
+
+    let res = admin
+        .post("/admin/tokens", &[("name", ""), ("scope", "read")])
+        .await;
+    assert_eq!(res.status(), 422);
+    let res = admin
+        .post("/admin/tokens", &[("name", "x"), ("scope", "root")])
+        .await;
+    assert_eq!(res.status(), 422);
+
+    let (token_id,): (String,) =
+        sqlx::query_as("SELECT id FROM api_tokens WHERE name = 'CRM sync'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    admin
+        .post(
+            &format!("/admin/tokens/{token_id}/revoke"),
+            &[("reason", "CRM replaced")],
+        )
+        .await;
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/licenses/{license_id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+
+    // The CSV export: every license with its customer, never the key.
+    let res = support.get("/admin/licenses.csv").await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = res.text().await.unwrap();
+    let mut lines = csv.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("license_id,key_last4,product,license_type,status")
+    );
+    let row = lines.find(|l| l.starts_with(&license_id)).unwrap();
+    assert!(
+        row.contains("demo-app") && row.contains("Acme Ltd") && row.contains(",1,2"),
+        "{row}"
+    );
+    assert!(!csv.contains(&key));
+    assert_eq!(
+        Browser::new(&app).get("/admin/licenses.csv").await.status(),
+        303
     );
 }

@@ -3,6 +3,7 @@
 
 pub mod outbox;
 pub mod support;
+pub mod tokens;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -33,6 +34,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/admin/licenses/{id}/actions")
             .route(web::post().to(support::license_action)),
     )
+    .service(web::resource("/admin/licenses.csv").route(web::get().to(tokens::licenses_csv)))
+    .service(
+        web::resource("/admin/tokens")
+            .route(web::get().to(tokens::page))
+            .route(web::post().to(tokens::create)),
+    )
+    .service(web::resource("/admin/tokens/{id}/revoke").route(web::post().to(tokens::revoke)))
     .service(web::resource("/admin/outbox").route(web::get().to(outbox::page)))
     .service(web::resource("/admin/outbox/{id}/resend").route(web::post().to(outbox::resend)));
 }

@@ -1,0 +1,240 @@
+//! `/admin/tokens`: API tokens for provisioning and CRM integrations,
+//! created with a scope and shown once, stored hashed, revocable, with
+//! their last use. Admins only.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::clock::Clock;
+use crate::domain::id::is_well_formed;
+use crate::domain::role::Role;
+use crate::domain::time::Timestamp;
+use crate::services::api_tokens::{self, Scope, TokenError};
+use crate::store::Db;
+use crate::store::api_tokens as store;
+use crate::web::admin::Staff;
+use crate::web::error::WebError;
+use crate::web::layout::{FormPage, Page, check_csrf, flash, render_status, see_other};
+
+struct TokenLine {
+    id: String,
+    name: String,
+    prefix: String,
+    scope: String,
+    created: String,
+    last_used: String,
+    revoked: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/tokens.html")]
+struct TokensPage {
+    page: Page,
+    tokens: Vec<TokenLine>,
+    /// The token just created: shown this once.
+    created: Option<String>,
+    error: Option<String>,
+}
+
+async fn render_page(
+    db: &Db,
+    page: Page,
+    status: StatusCode,
+    created: Option<String>,
+    error: Option<String>,
+) -> Result<HttpResponse, WebError> {
+    let at = |t: i64| Timestamp::from_unix(t).to_utc_string();
+    let tokens = store::list(db.pool())
+        .await?
+        .into_iter()
+        .map(|t| TokenLine {
+            last_used: t.last_used_at.map_or_else(|| "never".to_owned(), at),
+            revoked: t.revoked_at.map(at).unwrap_or_default(),
+            created: at(t.created_at),
+            id: t.id,
+            name: t.name,
+            prefix: t.prefix,
+            scope: t.scope,
+        })
+        .collect();
+    let mut res = render_status(
+        status,
+        &TokensPage {
+            page: page.titled("API tokens"),
+            tokens,
+            created,
+            error,
+        },
+    )?;
+    res.headers_mut().insert(
+        actix_web::http::header::CACHE_CONTROL,
+        actix_web::http::header::HeaderValue::from_static("no-store"),
+    );
+    Ok(res)
+}
+
+/// `GET /admin/tokens`
+pub async fn page(
+    FormPage(page): FormPage,
+    staff: Staff,
+    db: web::Data<Db>,
+) -> Result<HttpResponse, WebError> {
+    staff.require(Role::Admin)?;
+    render_page(&db, page, StatusCode::OK, None, None).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct CreateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    scope: String,
+}
+
+/// `POST /admin/tokens`: answers with the page showing the new token once
+/// (never a redirect that would need to carry it).
+pub async fn create(
+    req: HttpRequest,
+    FormPage(page): FormPage,
+    staff: Staff,
+    session: Session,
+    form: web::Form<CreateForm>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    staff.require(Role::Admin)?;
+    let Some(scope) = Scope::parse(&form.scope) else {
+        let error = Some("Choose read or write.".to_owned());
+        return render_page(&db, page, StatusCode::UNPROCESSABLE_ENTITY, None, error).await;
+    };
+    let ctx = staff.ctx(&db, clock.as_ref(), &req);
+    match api_tokens::create(&ctx, form.name.trim(), scope).await {
+        Ok((_, token)) => {
+            let shown = Some(token.expose().to_owned());
+            render_page(&db, page, StatusCode::OK, shown, None).await
+        }
+        Err(TokenError::Unexpected(e)) => Err(e.into()),
+        Err(e) => {
+            render_page(
+                &db,
+                page,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Some(e.to_string()),
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RevokeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /admin/tokens/{id}/revoke`
+pub async fn revoke(
+    req: HttpRequest,
+    staff: Staff,
+    session: Session,
+    path: web::Path<String>,
+    form: web::Form<RevokeForm>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    staff.require(Role::Admin)?;
+    if !is_well_formed(&path) {
+        return Err(WebError::NotFound);
+    }
+    let reason = form.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        flash(&session, "Give a reason for the revocation.");
+        return Ok(see_other("/admin/tokens"));
+    }
+    let ctx = staff.ctx(&db, clock.as_ref(), &req).with_reason(reason);
+    match api_tokens::revoke(&ctx, &path).await {
+        Ok(true) => flash(
+            &session,
+            "The token is revoked; requests with it are refused now.",
+        ),
+        Ok(false) => flash(&session, "That token was already revoked."),
+        Err(TokenError::Unexpected(e)) => return Err(e.into()),
+        Err(e) => flash(&session, &e.to_string()),
+    }
+    Ok(see_other("/admin/tokens"))
+}
+
+/// Licenses as CSV for a spreadsheet or a CRM import: `GET /admin/licenses.csv`.
+pub async fn licenses_csv(staff: Staff, db: web::Data<Db>) -> Result<HttpResponse, WebError> {
+    staff.require(Role::Support)?;
+    let rows = crate::services::support::license_export(&db).await?;
+    let mut out = String::from(
+        "license_id,key_last4,product,license_type,status,customer_id,customer,assigned_email,issued_at,expires_at,seats_used,seats\r\n",
+    );
+    for r in rows {
+        let fields = [
+            r.license_id,
+            r.key_last4,
+            r.product,
+            r.license_type,
+            r.status,
+            r.organization_id.unwrap_or_default(),
+            r.organization_name.unwrap_or_default(),
+            r.assigned_email.unwrap_or_default(),
+            Timestamp::from_unix(r.issued_at).to_utc_string(),
+            r.expires_at
+                .map(|t| Timestamp::from_unix(t).to_utc_string())
+                .unwrap_or_default(),
+            r.machines_used.to_string(),
+            r.max_machines.to_string(),
+        ];
+        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        out.push_str(&line.join(","));
+        out.push_str("\r\n");
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            "attachment; filename=\"licenses.csv\"",
+        ))
+        .insert_header(("Cache-Control", "no-store"))
+        .body(out))
+}
+
+/// One CSV field (RFC 4180), defused against spreadsheet formulas.
+pub fn csv_field(value: &str) -> String {
+    let mut v = value.to_owned();
+    if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        v.insert(0, '\'');
+    }
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_fields_are_quoted_and_defused() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=SUM(A1)"), "'=SUM(A1)");
+        assert_eq!(csv_field("-1,2"), "\"'-1,2\"");
+    }
+}
