@@ -12,6 +12,26 @@ use fantoccini::{ClientBuilder, Locator};
 use serde_json::json;
 
 use crate::helpers::spawn_demo_app;
+
+/// How long a step waits for the element it needs (pages load after clicks).
+const WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The page source once it contains `text` (a click's navigation may still
+/// be under way when the click returns).
+async fn page_containing(browser: &fantoccini::Client, text: &str) -> String {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let page = browser.source().await.unwrap();
+        if page.contains(text) {
+            return page;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no page with {text:?}:\n{page}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
 use crate::interop::{edit_payload, python_license_verdicts, python_with_cryptography};
 use crate::portal::PASSWORD;
 use crate::vendor_app::run_vendor_app;
@@ -112,7 +132,9 @@ async fn a_customer_onboards_in_a_real_browser() {
     browser.goto(&app.address).await.unwrap();
     shot("01-home.png").await;
     browser
-        .find(Locator::LinkText("Create an account"))
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::LinkText("Create an account"))
         .await
         .unwrap()
         .click()
@@ -127,21 +149,27 @@ async fn a_customer_onboards_in_a_real_browser() {
             .ends_with("/signup")
     );
     browser
-        .find(Locator::Id("email"))
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("email"))
         .await
         .unwrap()
         .send_keys("e2e@example.com")
         .await
         .unwrap();
     browser
-        .find(Locator::Id("password"))
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("password"))
         .await
         .unwrap()
         .send_keys(PASSWORD)
         .await
         .unwrap();
     browser
-        .find(Locator::Id("organization"))
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("organization"))
         .await
         .unwrap()
         .send_keys("E2E Ltd")
@@ -149,14 +177,15 @@ async fn a_customer_onboards_in_a_real_browser() {
         .unwrap();
     shot("02-signup.png").await;
     browser
-        .find(Locator::Css("form button[type=submit]"))
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("form button[type=submit]"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
-    let page = browser.source().await.unwrap();
-    assert!(page.contains("Check your inbox"));
+    page_containing(&browser, "Check your inbox").await;
     shot("03-check-inbox.png").await;
 
     // The link from the captured email.
@@ -179,14 +208,18 @@ async fn a_customer_onboards_in_a_real_browser() {
             .contains("Your email address is confirmed.")
     );
     browser
-        .find(Locator::Id("email"))
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("email"))
         .await
         .unwrap()
         .send_keys("e2e@example.com")
         .await
         .unwrap();
     browser
-        .find(Locator::Id("password"))
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("password"))
         .await
         .unwrap()
         .send_keys(PASSWORD)
@@ -194,7 +227,9 @@ async fn a_customer_onboards_in_a_real_browser() {
         .unwrap();
     shot("04-sign-in.png").await;
     browser
-        .find(Locator::Css("main form button[type=submit]"))
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("main form button[type=submit]"))
         .await
         .unwrap()
         .click()
@@ -205,7 +240,9 @@ async fn a_customer_onboards_in_a_real_browser() {
 
     // Claim the trial; the key is shown with the instructions.
     browser
-        .find(Locator::XPath(
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(
             "//button[contains(., 'Start the Demo App trial')]",
         ))
         .await
@@ -213,8 +250,11 @@ async fn a_customer_onboards_in_a_real_browser() {
         .click()
         .await
         .unwrap();
+    // The click navigates; wait for the next page rather than racing it.
     let key = browser
-        .find(Locator::Id("license-key"))
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("license-key"))
         .await
         .unwrap()
         .text()
@@ -234,7 +274,9 @@ async fn a_customer_onboards_in_a_real_browser() {
     assert_eq!(app.activate(&key, "e2e-machine").await.status(), 201);
     browser.refresh().await.unwrap();
     let status = browser
-        .find(Locator::Id("activation-status"))
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("activation-status"))
         .await
         .unwrap()
         .text()
@@ -244,27 +286,33 @@ async fn a_customer_onboards_in_a_real_browser() {
     shot("07-done.png").await;
 
     browser
-        .find(Locator::LinkText("Manage your licenses"))
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::LinkText("Manage your licenses"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
+    page_containing(&browser, "<h1>Licenses</h1>").await;
     browser
-        .find(Locator::Css("table a"))
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("table a"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
-    let detail = browser.source().await.unwrap();
-    assert!(detail.contains("Workstation"), "the machine is listed");
+    let detail = page_containing(&browser, "Workstation").await;
     assert!(!detail.contains(&key), "the key is masked");
     shot("08-license.png").await;
 
     // The license file, downloaded in the browser's own session.
     let href = browser
-        .find(Locator::Id("download-license"))
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("download-license"))
         .await
         .unwrap()
         .attr("href")
