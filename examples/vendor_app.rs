@@ -57,6 +57,7 @@ const MAX_CLOCK_SKEW_SECS: i64 = 300;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    licensor::tls::install_crypto_provider();
     let keys = match std::fs::read_to_string(&args.keys)
         .map_err(|e| e.to_string())
         .and_then(|text| PublicKeys::from_key_set_json(&text).map_err(|e| e.to_string()))

@@ -11,5 +11,6 @@ pub mod signing;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod verify;
 pub mod web;

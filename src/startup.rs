@@ -17,6 +17,7 @@ use crate::jobs;
 use crate::mail::Mailer;
 use crate::secret::ServerSecret;
 use crate::services::context::Brand;
+use crate::services::webhooks::WebhookSender;
 use crate::services::{demo, keys};
 use crate::store::Db;
 use crate::telemetry::RequestSpan;
@@ -45,6 +46,7 @@ pub struct Application {
     outbox_poll: std::time::Duration,
     brand: Brand,
     expiry_notice_days: Vec<i64>,
+    webhooks: WebhookSender,
 }
 
 /// Options beyond the settings, for `serve --demo` and for tests.
@@ -75,6 +77,7 @@ impl ApplicationBuilder {
         } = self;
         let (secret, _origin) = ServerSecret::load_or_generate(&settings.secret_file)?;
         let cipher = secret.data_cipher()?;
+        let webhooks = WebhookSender::new(Arc::new(secret.data_cipher()?))?;
         let db = Db::connect(&settings.database).await?;
         db.migrate().await?;
         if demo {
@@ -177,6 +180,7 @@ impl ApplicationBuilder {
             outbox_poll: settings.mail.poll,
             brand: brand_for_jobs,
             expiry_notice_days: settings.expiry_notice_days.clone(),
+            webhooks,
         })
     }
 }
@@ -228,6 +232,7 @@ impl Application {
         let outbox = tokio::spawn(jobs::outbox::run(
             self.db.clone(),
             self.mailer.clone(),
+            self.webhooks.clone(),
             self.clock.clone(),
             self.outbox_poll,
         ));

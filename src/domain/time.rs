@@ -89,6 +89,18 @@ impl Timestamp {
         )
     }
 
+    /// RFC 3339 in UTC, e.g. `2026-11-29T00:52:59Z`.
+    pub fn to_rfc3339(self) -> String {
+        let rem = self.0.rem_euclid(86_400);
+        format!(
+            "{}T{:02}:{:02}:{:02}Z",
+            self.to_date_string(),
+            rem / 3600,
+            (rem % 3600) / 60,
+            rem % 60
+        )
+    }
+
     /// The civil date in UTC, e.g. `2026-11-28`.
     pub fn to_date_string(self) -> String {
         let (y, m, d) = civil_from_days(self.0.div_euclid(86_400));
@@ -155,6 +167,10 @@ mod tests {
             "2000-02-29"
         );
         assert_eq!(Timestamp::from_unix(-86_400).to_date_string(), "1969-12-31");
+        assert_eq!(
+            Timestamp::from_unix(784_111_777).to_rfc3339(),
+            "1994-11-06T08:49:37Z"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::clock::SharedClock;
 use crate::domain::time::Timestamp;
 use crate::mail::{Email, Mailer};
+use crate::services::webhooks::WebhookSender;
 use crate::store::{Db, outbox};
 
 /// Attempts before a message is dead.
@@ -32,21 +33,41 @@ pub struct Delivery {
 pub async fn deliver_pass(
     db: &Db,
     mailer: &Mailer,
+    webhooks: &WebhookSender,
     clock: &SharedClock,
 ) -> anyhow::Result<Delivery> {
     let now = clock.now();
     let mut report = Delivery::default();
     for row in outbox::claim_due(db, now, BATCH, LEASE_SECS).await? {
+        let mut status_code = None;
         let result = match row.channel.as_str() {
             "email" => match serde_json::from_str::<Email>(&row.payload) {
                 Ok(email) => mailer.send(&email).await,
                 Err(e) => Err(anyhow::anyhow!("the stored message is not an email: {e}")),
             },
+            "webhook" => match row.webhook_endpoint_id.as_deref() {
+                Some(endpoint) => {
+                    match webhooks
+                        .deliver(db.pool(), endpoint, &row.payload, clock.now())
+                        .await
+                    {
+                        Ok(attempt) => {
+                            status_code = attempt.status.map(i64::from);
+                            match attempt.error {
+                                None => Ok(()),
+                                Some(e) => Err(anyhow::anyhow!(e)),
+                            }
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                None => Err(anyhow::anyhow!("the webhook has no endpoint")),
+            },
             other => Err(anyhow::anyhow!("no deliverer for channel {other}")),
         };
         match result {
             Ok(()) => {
-                outbox::mark_sent(db, &row.id, clock.now()).await?;
+                outbox::mark_sent(db, &row.id, clock.now(), status_code).await?;
                 tracing::info!(outbox_id = %row.id, topic = %row.topic, "message delivered");
                 report.sent += 1;
             }
@@ -54,7 +75,7 @@ pub async fn deliver_pass(
                 let error = format!("{e:#}");
                 let retry_at = (row.attempts < MAX_ATTEMPTS)
                     .then(|| Timestamp::from_unix(clock.now().unix() + backoff_secs(row.attempts)));
-                outbox::mark_failed(db, &row.id, &error, retry_at).await?;
+                outbox::mark_failed(db, &row.id, &error, retry_at, status_code).await?;
                 if retry_at.is_some() {
                     tracing::warn!(outbox_id = %row.id, attempts = row.attempts, error, "delivery failed; will retry");
                     report.retrying += 1;
@@ -69,12 +90,18 @@ pub async fn deliver_pass(
 }
 
 /// Runs [`deliver_pass`] every `every`.
-pub async fn run(db: Db, mailer: std::sync::Arc<Mailer>, clock: SharedClock, every: Duration) {
+pub async fn run(
+    db: Db,
+    mailer: std::sync::Arc<Mailer>,
+    webhooks: WebhookSender,
+    clock: SharedClock,
+    every: Duration,
+) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = deliver_pass(&db, &mailer, &clock).await {
+        if let Err(e) = deliver_pass(&db, &mailer, &webhooks, &clock).await {
             tracing::warn!(error = %format!("{e:#}"), "outbox pass failed");
         }
     }

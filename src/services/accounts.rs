@@ -191,6 +191,15 @@ pub async fn sign_up(
         json!({ "organization_name": organization_name }),
     )
     .await?;
+    crate::services::webhooks::publish(
+        &mut tx,
+        "customer.created",
+        (Some(&org_id), None),
+        json!({ "organization": { "id": org_id, "name": organization_name },
+                "user": { "id": user_id, "email": email.as_str() } }),
+        now,
+    )
+    .await?;
     tx.commit().await.context("committing the sign-up")?;
     tracing::info!(user_id = %user_id, "customer signed up");
     Ok(Some(user_id))

@@ -19,6 +19,7 @@ use crate::mail::templates::{LicenseAssigned, LicenseRenewed, MachineActivated};
 use crate::secret::DataCipher;
 use crate::services::context::{Brand, Ctx};
 use crate::services::notify::{self, About, Audience, enqueue_email};
+use crate::services::webhooks;
 use crate::store::events::{self, NewEvent};
 use crate::store::licenses::{self, LicenseRow, NewLicense};
 use crate::store::machines::{self, DeactivatedBy, MachineRow, NewMachine};
@@ -223,7 +224,28 @@ pub(crate) async fn record(
     }
     events::insert(tx, ctx.clock.now(), &event)
         .await
-        .with_context(|| format!("recording {kind}"))
+        .with_context(|| format!("recording {kind}"))?;
+    // The CRM hears of the change in the same transaction.
+    let webhook_type = match kind {
+        "license.transferred" => "license.assigned",
+        other => other,
+    };
+    if webhooks::EVENT_TYPES.contains(&webhook_type) {
+        let mut details = event.data.clone();
+        if let Some(map) = details.as_object_mut() {
+            map.remove("before");
+            map.remove("after");
+        }
+        webhooks::publish(
+            tx,
+            webhook_type,
+            (license.organization_id.as_deref(), Some(&license.id)),
+            json!({ "license": webhooks::license_data(license), "details": details }),
+            ctx.clock.now(),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- reading
@@ -600,6 +622,10 @@ async fn activate_once(
         });
     }
     reap_dead_seats(&mut tx, &license, now).await?;
+    let first_for_customer = match license.organization_id.as_deref() {
+        Some(org) => !licenses::organization_has_activated(&mut *tx, org).await?,
+        None => false,
+    };
     let expires_if_unset = match (license.expiry_from, license.duration_days) {
         (ExpiryFrom::FirstActivation, Some(days)) => Some(now.plus_days(days)),
         _ => None,
@@ -650,6 +676,18 @@ async fn activate_once(
         }),
     )
     .await?;
+    if first_for_customer {
+        webhooks::publish(
+            &mut tx,
+            "onboarding.completed",
+            (after.organization_id.as_deref(), Some(&after.id)),
+            json!({ "organization_id": after.organization_id,
+                    "license": webhooks::license_data(&after),
+                    "machine": { "id": machine.id, "fingerprint": machine.fingerprint } }),
+            now,
+        )
+        .await?;
+    }
     // A security notice: every member hears of a new machine on their key.
     let link = brand.link(&format!("/licenses/{}", after.id));
     notify::email_organization(

@@ -17,3 +17,4 @@ pub mod reminders;
 pub mod staff;
 pub mod support;
 pub mod team;
+pub mod webhooks;

@@ -45,6 +45,7 @@ pub async fn enqueue_email(
             channel: "email",
             topic,
             recipient: to,
+            webhook_endpoint_id: None,
             organization_id: about.organization_id,
             license_id: about.license_id,
             payload: &payload,

@@ -179,6 +179,15 @@ pub async fn accept_assigned(
         .await
         .context("recording the assignment")?;
     let license = licensing::view_in_tx(&mut tx, license_id).await?;
+    crate::services::webhooks::publish(
+        &mut tx,
+        "license.assigned",
+        (Some(&org), Some(license_id)),
+        json!({ "license": crate::services::webhooks::license_data(&license),
+                "details": { "accepted_by": user.id } }),
+        now,
+    )
+    .await?;
     crate::services::notify::welcome(&mut tx, brand, &license, now).await?;
     tx.commit().await.context("committing the assignment")?;
     Ok(license)

@@ -301,16 +301,19 @@ pub async fn claim_for_organization(
 }
 
 /// Whether any machine was ever activated on the organization's licenses.
-pub async fn organization_has_activated(
-    pool: &AnyPool,
+pub async fn organization_has_activated<'e, E>(
+    exec: E,
     organization_id: &str,
-) -> Result<bool, sqlx::Error> {
+) -> Result<bool, sqlx::Error>
+where
+    E: Executor<'e, Database = Any>,
+{
     let row: Option<(String,)> = sqlx::query_as(
         "SELECT m.id FROM machines m JOIN licenses l ON l.id = m.license_id \
          WHERE l.organization_id = $1 LIMIT 1",
     )
     .bind(organization_id)
-    .fetch_optional(pool)
+    .fetch_optional(exec)
     .await?;
     Ok(row.is_some())
 }

@@ -16,6 +16,7 @@ pub mod sessions;
 pub mod signing_keys;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 use std::path::Path;
 use std::time::Duration;

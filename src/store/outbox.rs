@@ -15,6 +15,7 @@ pub struct OutboxRow {
     pub recipient: String,
     pub payload: String,
     pub attempts: i64,
+    pub webhook_endpoint_id: Option<String>,
 }
 
 #[derive(Debug)]
@@ -23,6 +24,7 @@ pub struct NewMessage<'a> {
     pub channel: &'a str,
     pub topic: &'a str,
     pub recipient: &'a str,
+    pub webhook_endpoint_id: Option<&'a str>,
     pub organization_id: Option<&'a str>,
     pub license_id: Option<&'a str>,
     pub payload: &'a str,
@@ -35,8 +37,8 @@ pub async fn insert(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO outbox (id, channel, topic, recipient, organization_id, license_id, payload, \
-         status, attempts, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8, $8)",
+         status, attempts, next_attempt_at, created_at, webhook_endpoint_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8, $8, $9)",
     )
     .bind(message.id)
     .bind(message.channel)
@@ -46,6 +48,7 @@ pub async fn insert(
     .bind(message.license_id)
     .bind(message.payload)
     .bind(now.unix())
+    .bind(message.webhook_endpoint_id)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -69,7 +72,7 @@ pub async fn claim_due(
         "UPDATE outbox SET locked_until = $1, attempts = attempts + 1 \
          WHERE id IN (SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= $2 \
          AND (locked_until IS NULL OR locked_until <= $2) ORDER BY next_attempt_at, id LIMIT $3{lock}) \
-         RETURNING id, channel, topic, recipient, payload, attempts"
+         RETURNING id, channel, topic, recipient, payload, attempts, webhook_endpoint_id"
     );
     sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(now.unix() + lease_secs)
@@ -79,13 +82,20 @@ pub async fn claim_due(
         .await
 }
 
-pub async fn mark_sent(db: &Db, id: &str, now: Timestamp) -> Result<(), sqlx::Error> {
+/// Records a delivery (`status_code`: the webhook receiver's answer).
+pub async fn mark_sent(
+    db: &Db,
+    id: &str,
+    now: Timestamp,
+    status_code: Option<i64>,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE outbox SET status = 'sent', sent_at = $2, locked_until = NULL, last_error = NULL \
-         WHERE id = $1",
+        "UPDATE outbox SET status = 'sent', sent_at = $2, locked_until = NULL, last_error = NULL, \
+         last_status_code = $3 WHERE id = $1",
     )
     .bind(id)
     .bind(now.unix())
+    .bind(status_code)
     .execute(db.pool())
     .await?;
     Ok(())
@@ -97,6 +107,7 @@ pub async fn mark_failed(
     id: &str,
     error: &str,
     retry_at: Option<Timestamp>,
+    status_code: Option<i64>,
 ) -> Result<(), sqlx::Error> {
     let (status, next) = match retry_at {
         Some(at) => ("queued", Some(at.unix())),
@@ -104,12 +115,13 @@ pub async fn mark_failed(
     };
     sqlx::query(
         "UPDATE outbox SET status = $2, next_attempt_at = COALESCE($3, next_attempt_at), \
-         locked_until = NULL, last_error = $4 WHERE id = $1",
+         locked_until = NULL, last_error = $4, last_status_code = $5 WHERE id = $1",
     )
     .bind(id)
     .bind(status)
     .bind(next)
     .bind(error)
+    .bind(status_code)
     .execute(db.pool())
     .await?;
     Ok(())
@@ -254,7 +266,10 @@ pub async fn copy(
     now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
     let res = sqlx::query(
-        "INSERT INTO outbox (id, channel, topic, recipient, webhook_endpoint_id, organization_id,          license_id, payload, status, attempts, next_attempt_at, created_at)          SELECT $2, channel, topic, recipient, webhook_endpoint_id, organization_id, license_id,          $3, 'queued', 0, $4, $4 FROM outbox WHERE id = $1",
+        "INSERT INTO outbox (id, channel, topic, recipient, webhook_endpoint_id, organization_id, \
+         license_id, payload, status, attempts, next_attempt_at, created_at) \
+         SELECT $2, channel, topic, recipient, webhook_endpoint_id, organization_id, license_id, \
+         $3, 'queued', 0, $4, $4 FROM outbox WHERE id = $1",
     )
     .bind(id)
     .bind(new_id)
@@ -263,4 +278,20 @@ pub async fn copy(
     .execute(&mut **tx)
     .await?;
     Ok(res.rows_affected() == 1)
+}
+
+/// The deliveries of one webhook endpoint, newest first.
+pub async fn for_endpoint(
+    pool: &sqlx::AnyPool,
+    endpoint_id: &str,
+    limit: i64,
+) -> Result<Vec<OutboxEntry>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        select_entry!(),
+        "WHERE webhook_endpoint_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
+    ))
+    .bind(endpoint_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
 }

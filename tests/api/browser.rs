@@ -235,6 +235,7 @@ async fn a_customer_onboards_in_a_real_browser() {
         .click()
         .await
         .unwrap();
+    page_containing(&browser, "Start the Demo App trial").await;
     assert_eq!(browser.current_url().await.unwrap().path(), "/onboarding");
     shot("05-get-a-license.png").await;
 

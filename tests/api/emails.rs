@@ -504,6 +504,10 @@ async fn a_crashed_worker_loses_nothing_and_failures_end_dead() {
         200
     );
     let clock: licensor::clock::SharedClock = app.clock.clone();
+    let webhooks = licensor::services::webhooks::WebhookSender::new(std::sync::Arc::new(
+        crate::helpers::cipher_of(&app),
+    ))
+    .unwrap();
     let mailer = Mailer::new(
         Some(&app.mail.url()),
         app._data_dir.path().join("mail"),
@@ -519,13 +523,19 @@ async fn a_crashed_worker_loses_nothing_and_failures_end_dead() {
     assert_eq!(claimed.len(), 1);
     let stored: licensor::mail::Email = serde_json::from_str(&claimed[0].payload).unwrap();
     assert_eq!(
-        deliver_pass(&app.db, &mailer, &clock).await.unwrap().sent,
+        deliver_pass(&app.db, &mailer, &webhooks, &clock)
+            .await
+            .unwrap()
+            .sent,
         0,
         "leased"
     );
     app.clock.advance_secs(121);
     assert_eq!(
-        deliver_pass(&app.db, &mailer, &clock).await.unwrap().sent,
+        deliver_pass(&app.db, &mailer, &webhooks, &clock)
+            .await
+            .unwrap()
+            .sent,
         1
     );
     let mail = app
@@ -557,7 +567,10 @@ async fn a_crashed_worker_loses_nothing_and_failures_end_dead() {
     let mut dead = 0;
     for _ in 0..MAX_ATTEMPTS {
         app.clock.advance_secs(7 * 3600);
-        dead += deliver_pass(&app.db, &mailer, &clock).await.unwrap().dead;
+        dead += deliver_pass(&app.db, &mailer, &webhooks, &clock)
+            .await
+            .unwrap()
+            .dead;
     }
     let rows: Vec<(String, i64, Option<String>)> =
         sqlx::query_as("SELECT status, attempts, last_error FROM outbox WHERE status <> 'sent'")

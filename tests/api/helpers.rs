@@ -13,6 +13,7 @@ static TRACING: Once = Once::new();
 
 /// Logs stay silent unless `TEST_LOG` is set.
 fn init_test_logging() {
+    licensor::tls::install_crypto_provider();
     TRACING.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
             let _ =

@@ -20,3 +20,5 @@ mod portal;
 mod provisioning;
 mod smtp;
 mod vendor_app;
+mod webhook_sink;
+mod webhooks;

@@ -4,6 +4,7 @@
 pub mod outbox;
 pub mod support;
 pub mod tokens;
+pub mod webhooks;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -41,6 +42,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(tokens::create)),
     )
     .service(web::resource("/admin/tokens/{id}/revoke").route(web::post().to(tokens::revoke)))
+    .service(
+        web::resource("/admin/webhooks")
+            .route(web::get().to(webhooks::page))
+            .route(web::post().to(webhooks::create)),
+    )
+    .service(web::resource("/admin/webhooks/{id}").route(web::get().to(webhooks::endpoint)))
+    .service(web::resource("/admin/webhooks/{id}/actions").route(web::post().to(webhooks::action)))
     .service(web::resource("/admin/outbox").route(web::get().to(outbox::page)))
     .service(web::resource("/admin/outbox/{id}/resend").route(web::post().to(outbox::resend)));
 }

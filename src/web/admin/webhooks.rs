@@ -1,0 +1,334 @@
+//! `/admin/webhooks`: the CRM link. Endpoints with their event filter and
+//! signing secret (shown once), and each endpoint's delivery log with the
+//! attempts and response codes, and a redeliver button. Admins only.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+
+use crate::clock::Clock;
+use crate::domain::id::is_well_formed;
+use crate::domain::role::Role;
+use crate::domain::time::Timestamp;
+use crate::secret::DataCipher;
+use crate::services::notify::{self, Resent};
+use crate::services::webhooks::{self, EVENT_TYPES, WebhookError};
+use crate::store::outbox::{self, OutboxEntry};
+use crate::store::{Db, webhooks as store};
+use crate::web::admin::Staff;
+use crate::web::error::WebError;
+use crate::web::layout::{FormPage, Page, check_csrf, flash, render_status, see_other};
+
+fn at(t: i64) -> String {
+    Timestamp::from_unix(t).to_utc_string()
+}
+
+struct EndpointLine {
+    id: String,
+    url: String,
+    events: String,
+    enabled: bool,
+    created: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/webhooks.html")]
+struct WebhooksPage {
+    page: Page,
+    endpoints: Vec<EndpointLine>,
+    event_types: Vec<&'static str>,
+    created: Option<(String, String)>,
+    error: Option<String>,
+}
+
+async fn render_list(
+    db: &Db,
+    page: Page,
+    status: StatusCode,
+    created: Option<(String, String)>,
+    error: Option<String>,
+) -> Result<HttpResponse, WebError> {
+    let endpoints = store::list(db.pool())
+        .await?
+        .into_iter()
+        .map(|e| EndpointLine {
+            events: if e.event_filter == "*" {
+                "every event".to_owned()
+            } else {
+                e.event_filter.replace(',', ", ")
+            },
+            enabled: e.enabled == 1,
+            created: at(e.created_at),
+            id: e.id,
+            url: e.url,
+        })
+        .collect();
+    let mut res = render_status(
+        status,
+        &WebhooksPage {
+            page: page.titled("Webhooks"),
+            endpoints,
+            event_types: EVENT_TYPES.to_vec(),
+            created,
+            error,
+        },
+    )?;
+    res.headers_mut().insert(
+        actix_web::http::header::CACHE_CONTROL,
+        actix_web::http::header::HeaderValue::from_static("no-store"),
+    );
+    Ok(res)
+}
+
+/// `GET /admin/webhooks`
+pub async fn page(
+    FormPage(page): FormPage,
+    staff: Staff,
+    db: web::Data<Db>,
+) -> Result<HttpResponse, WebError> {
+    staff.require(Role::Admin)?;
+    render_list(&db, page, StatusCode::OK, None, None).await
+}
+
+/// `POST /admin/webhooks` (form: csrf, url, events…): answers with the page
+/// showing the new endpoint's secret once.
+pub async fn create(
+    req: HttpRequest,
+    FormPage(page): FormPage,
+    staff: Staff,
+    session: Session,
+    body: web::Bytes,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+    cipher: web::Data<DataCipher>,
+) -> Result<HttpResponse, WebError> {
+    // Repeated `events` fields: read the form by hand.
+    let fields: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    check_csrf(&session, &field("csrf"))?;
+    staff.require(Role::Admin)?;
+    let events: Vec<String> = fields
+        .iter()
+        .filter(|(k, _)| k == "events")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let refuse = |page: Page, e: WebhookError| {
+        let db = db.clone();
+        async move {
+            render_list(
+                &db,
+                page,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Some(e.to_string()),
+            )
+            .await
+        }
+    };
+    let filter = match webhooks::parse_filter(&events) {
+        Ok(f) => f,
+        Err(e) => return refuse(page, e).await,
+    };
+    let ctx = staff.ctx(&db, clock.as_ref(), &req);
+    match webhooks::create_endpoint(&ctx, &cipher, &field("url"), &filter).await {
+        Ok((id, secret)) => {
+            render_list(
+                &db,
+                page,
+                StatusCode::OK,
+                Some((id, secret.to_string())),
+                None,
+            )
+            .await
+        }
+        Err(WebhookError::Unexpected(e)) => Err(e.into()),
+        Err(e) => refuse(page, e).await,
+    }
+}
+
+struct DeliveryLine {
+    id: String,
+    created: String,
+    event: String,
+    status: String,
+    attempts: i64,
+    code: String,
+    error: String,
+    sent: String,
+}
+
+impl DeliveryLine {
+    fn new(e: OutboxEntry) -> Self {
+        Self {
+            status: if e.status == "queued" && e.last_error.is_some() {
+                "failed".to_owned()
+            } else {
+                e.status.clone()
+            },
+            created: at(e.created_at),
+            sent: e.sent_at.map(at).unwrap_or_default(),
+            code: e
+                .last_status_code
+                .map(|c| c.to_string())
+                .unwrap_or_default(),
+            error: e.last_error.unwrap_or_default(),
+            id: e.id,
+            event: e.topic,
+            attempts: e.attempts,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/webhook.html")]
+struct EndpointPage {
+    page: Page,
+    endpoint: EndpointLine,
+    deliveries: Vec<DeliveryLine>,
+}
+
+/// `GET /admin/webhooks/{id}`: the endpoint and its delivery log.
+pub async fn endpoint(
+    FormPage(page): FormPage,
+    staff: Staff,
+    path: web::Path<String>,
+    db: web::Data<Db>,
+) -> Result<HttpResponse, WebError> {
+    staff.require(Role::Admin)?;
+    if !is_well_formed(&path) {
+        return Err(WebError::NotFound);
+    }
+    let e = store::find(db.pool(), &path)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let deliveries = outbox::for_endpoint(db.pool(), &e.id, 100)
+        .await?
+        .into_iter()
+        .map(DeliveryLine::new)
+        .collect();
+    let mut res = render_status(
+        StatusCode::OK,
+        &EndpointPage {
+            page: page.titled("Webhook endpoint"),
+            endpoint: EndpointLine {
+                events: if e.event_filter == "*" {
+                    "every event".to_owned()
+                } else {
+                    e.event_filter.replace(',', ", ")
+                },
+                enabled: e.enabled == 1,
+                created: at(e.created_at),
+                id: e.id,
+                url: e.url,
+            },
+            deliveries,
+        },
+    )?;
+    res.headers_mut().insert(
+        actix_web::http::header::CACHE_CONTROL,
+        actix_web::http::header::HeaderValue::from_static("no-store"),
+    );
+    Ok(res)
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct EndpointAction {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    delivery_id: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /admin/webhooks/{id}/actions`: enable, disable, delete, redeliver.
+pub async fn action(
+    req: HttpRequest,
+    staff: Staff,
+    session: Session,
+    path: web::Path<String>,
+    form: web::Form<EndpointAction>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    staff.require(Role::Admin)?;
+    if !is_well_formed(&path) {
+        return Err(WebError::NotFound);
+    }
+    let back = format!("/admin/webhooks/{}", path.as_str());
+    let reason = form.reason.trim();
+    let ctx = staff.ctx(&db, clock.as_ref(), &req);
+    let ctx = if reason.is_empty() {
+        ctx
+    } else {
+        ctx.with_reason(reason)
+    };
+    let done = match form.action.as_str() {
+        "enable" => webhooks::set_enabled(&ctx, &path, true)
+            .await
+            .map(|()| "Enabled."),
+        "disable" => webhooks::set_enabled(&ctx, &path, false)
+            .await
+            .map(|()| "Disabled: new events are not queued for it."),
+        "delete" => {
+            webhooks::delete(&ctx, &path).await?;
+            flash(&session, "The endpoint and its delivery log are deleted.");
+            return Ok(see_other("/admin/webhooks"));
+        }
+        "redeliver" => {
+            let belongs = outbox::for_endpoint(db.pool(), &path, 1000)
+                .await?
+                .iter()
+                .any(|d| d.id == form.delivery_id);
+            if !belongs {
+                return Err(WebError::NotFound);
+            }
+            let reason = if reason.is_empty() {
+                "redeliver"
+            } else {
+                reason
+            };
+            match notify::resend(&ctx, &form.delivery_id, reason).await? {
+                Some(Resent::Copied(_)) => Ok("Queued again, with the same webhook-id."),
+                Some(Resent::Requeued) => Ok("Sent again now."),
+                None => return Err(WebError::NotFound),
+            }
+        }
+        _ => {
+            return Err(WebError::BadRequest {
+                code: "action",
+                detail: "the action is enable, disable, delete or redeliver".to_owned(),
+            });
+        }
+    };
+    match done {
+        Ok(message) => flash(&session, message),
+        Err(WebhookError::NotFound) => return Err(WebError::NotFound),
+        Err(WebhookError::Unexpected(e)) => return Err(e.into()),
+        Err(e) => flash(&session, &e.to_string()),
+    }
+    Ok(see_other(&back))
+}
+
+impl From<WebhookError> for WebError {
+    fn from(e: WebhookError) -> Self {
+        match e {
+            WebhookError::NotFound => WebError::NotFound,
+            WebhookError::Unexpected(e) => e.into(),
+            other => WebError::BadRequest {
+                code: "webhook",
+                detail: other.to_string(),
+            },
+        }
+    }
+}
