@@ -140,6 +140,7 @@ async fn a_customer_onboards_in_a_real_browser() {
         .click()
         .await
         .unwrap();
+    page_containing(&browser, "<h1>Create your account</h1>").await;
     assert!(
         browser
             .current_url()
