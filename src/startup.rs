@@ -17,6 +17,7 @@ use crate::jobs;
 use crate::mail::Mailer;
 use crate::secret::ServerSecret;
 use crate::services::context::Brand;
+use crate::services::usage::UsageRecorder;
 use crate::services::webhooks::WebhookSender;
 use crate::services::{demo, keys};
 use crate::store::Db;
@@ -47,6 +48,7 @@ pub struct Application {
     brand: Brand,
     expiry_notice_days: Vec<i64>,
     webhooks: WebhookSender,
+    usage: Arc<UsageRecorder>,
 }
 
 /// Options beyond the settings, for `serve --demo` and for tests.
@@ -116,6 +118,8 @@ impl ApplicationBuilder {
         let clock_data: Data<dyn crate::clock::Clock> = Data::from(clock.clone());
         let ring = Data::new(ring);
         let cipher = Data::new(cipher);
+        let usage = Arc::new(UsageRecorder::default());
+        let usage_data: Data<UsageRecorder> = Data::from(usage.clone());
         let limits = Data::new(ApiLimits::new(
             settings.api_rate_limit_ip,
             settings.api_rate_limit_key,
@@ -160,6 +164,7 @@ impl ApplicationBuilder {
                 .app_data(clock_data.clone())
                 .app_data(ring.clone())
                 .app_data(cipher.clone())
+                .app_data(usage_data.clone())
                 .app_data(app_limits.clone())
                 .app_data(brand.clone())
                 .configure(web::routes)
@@ -181,6 +186,7 @@ impl ApplicationBuilder {
             brand: brand_for_jobs,
             expiry_notice_days: settings.expiry_notice_days.clone(),
             webhooks,
+            usage,
         })
     }
 }
@@ -215,6 +221,7 @@ impl Application {
     /// server; then drains and closes the pool.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let maintenance = tokio::spawn(jobs::run_maintenance(self.db.clone(), self.clock.clone()));
+        let usage_flush = tokio::spawn(jobs::run_usage_flush(self.db.clone(), self.usage.clone()));
         let reminders = tokio::spawn(jobs::run_reminders(
             self.db.clone(),
             self.clock.clone(),
@@ -240,6 +247,10 @@ impl Application {
         outbox.abort();
         maintenance.abort();
         reminders.abort();
+        usage_flush.abort();
+        if let Err(e) = self.usage.flush(&self.db).await {
+            tracing::warn!(error = %format!("{e:#}"), "writing the last validation usage failed");
+        }
         pruning.abort();
         self.db.close().await;
         result

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::clock::SharedClock;
 use crate::domain::audit::Actor;
 use crate::services::context::{Brand, Ctx};
+use crate::services::usage::UsageRecorder;
 use crate::services::{licensing, reminders};
 use crate::store::{Db, idempotency};
 
@@ -33,6 +34,21 @@ pub async fn maintenance_pass(db: &Db, clock: &SharedClock) -> anyhow::Result<Ma
         seats_freed,
         idempotency_keys_purged,
     })
+}
+
+/// How often validation usage is written (see `services::usage`).
+pub const USAGE_FLUSH_EVERY: Duration = Duration::from_secs(2);
+
+/// Writes the validation usage batch every [`USAGE_FLUSH_EVERY`].
+pub async fn run_usage_flush(db: Db, recorder: std::sync::Arc<UsageRecorder>) {
+    let mut tick = tokio::time::interval(USAGE_FLUSH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = recorder.flush(&db).await {
+            tracing::warn!(error = %format!("{e:#}"), "writing validation usage failed; kept for the next try");
+        }
+    }
 }
 
 /// Licenses per notice window per reminder sweep.

@@ -17,4 +17,5 @@ pub mod reminders;
 pub mod staff;
 pub mod support;
 pub mod team;
+pub mod usage;
 pub mod webhooks;

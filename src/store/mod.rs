@@ -15,6 +15,7 @@ pub mod products;
 pub mod sessions;
 pub mod signing_keys;
 pub mod tokens;
+pub mod usage;
 pub mod users;
 pub mod webhooks;
 

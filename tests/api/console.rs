@@ -600,3 +600,68 @@ async fn admins_issue_read_tokens_for_a_crm_and_revoke_them() {
         303
     );
 }
+
+#[tokio::test]
+async fn the_license_page_counts_outcomes_and_warns_of_key_sharing() {
+    let app = spawn_demo_app().await;
+    let (license_id, key, _) = customer_with_machine(&app, "share@example.com").await;
+    let support = staff_browser(&app, Role::Support).await;
+    // The trial has 2 seats; the key is tried from 4 machines.
+    for fp in ["fp-render-01", "fp-render-01", "fp-x", "fp-y", "fp-z"] {
+        let res = app
+            .post_json(
+                "/api/v1/licenses/validate",
+                None,
+                &json!({"key": key, "fingerprint": fp}),
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+    }
+    // Usage is written in batches every couple of seconds.
+    let page = format!("/admin/licenses/{license_id}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let html = loop {
+        let html = support.html(&page).await;
+        if html.contains("id=\"sharing-warning\"") {
+            break html;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no sharing warning:\n{html}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(html.contains("used from 4 fingerprints"), "{html}");
+    assert!(
+        html.contains("<td class=\"code\">NOT_ACTIVATED</td><td>3</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td class=\"code\">VALID</td><td>2</td>"),
+        "{html}"
+    );
+    assert!(html.contains("with fingerprint fp-"), "last seen");
+    assert!(html.contains("from IP 127.0.0.1"));
+
+    // A license used within its seats shows no warning.
+    let (other_id, other_key, _) = customer_with_machine(&app, "fair@example.com").await;
+    for _ in 0..3 {
+        app.post_json(
+            "/api/v1/licenses/validate",
+            None,
+            &json!({"key": other_key, "fingerprint": "fp-render-01"}),
+        )
+        .await;
+    }
+    let page = format!("/admin/licenses/{other_id}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let html = support.html(&page).await;
+        if html.contains("<td class=\"code\">VALID</td><td>3</td>") {
+            assert!(!html.contains("sharing-warning"));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{html}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

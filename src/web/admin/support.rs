@@ -15,6 +15,7 @@ use crate::domain::time::Timestamp;
 use crate::services::context::Brand;
 use crate::services::licensing::{self, LicenseAction, LicenseView, LicensingError, Renewal};
 use crate::services::support::{self, Hit};
+use crate::services::usage;
 use crate::store::events::EventRow;
 use crate::store::machines::DeactivatedBy;
 use crate::store::machines::MachineRow;
@@ -320,6 +321,18 @@ struct LicensePage<'a> {
     /// Other types of the product, for "change type" (admins).
     types: Vec<(String, String)>,
     admin: bool,
+    usage: UsageView,
+}
+
+/// The last days of validations of a license, for the console.
+struct UsageView {
+    by_code: Vec<(String, i64, String)>,
+    last_seen: String,
+    fingerprints: i64,
+    ips: i64,
+    sharing: bool,
+    seats: i64,
+    days: i64,
 }
 
 /// `GET /admin/licenses/{id}[?fingerprint=…&product=…&entitlements=…]`:
@@ -390,6 +403,30 @@ pub async fn license(
             .map(|t| (t.id, t.name))
             .collect(),
         admin: staff.role == Role::Admin,
+        usage: {
+            let u = usage::usage(&db, &l.id, l.max_machines, clock.now()).await?;
+            UsageView {
+                by_code: u
+                    .by_code
+                    .into_iter()
+                    .map(|(code, n, at)| (code, n, at.to_utc_string()))
+                    .collect(),
+                last_seen: match u.last_seen {
+                    Some((at, ip, fp)) => format!(
+                        "{} from IP {} with fingerprint {}",
+                        at.to_utc_string(),
+                        ip.as_deref().unwrap_or("(unknown)"),
+                        fp.as_deref().unwrap_or("(none given)")
+                    ),
+                    None => "never validated".to_owned(),
+                },
+                fingerprints: u.fingerprints,
+                ips: u.ips,
+                sharing: u.sharing_suspected,
+                seats: l.max_machines,
+                days: usage::WINDOW_DAYS,
+            }
+        },
     })
 }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Clock;
 use crate::domain::audit::Actor;
 use crate::domain::email::EmailAddress;
+use crate::domain::fingerprint::Fingerprint;
 use crate::domain::id::is_well_formed;
 use crate::domain::time::Timestamp;
 use crate::secret::DataCipher;
@@ -15,11 +16,13 @@ use crate::services::context::{Brand, Ctx};
 use crate::services::licensing::{
     self, IssueRequest, LicenseAction, Recipient, Renewal, ValidateInput,
 };
+use crate::services::usage::UsageRecorder;
 use crate::signing::KeyRing;
 use crate::store::Db;
 use crate::store::licenses::LicenseFilter;
 use crate::web::api::ProblemDoc;
 use crate::web::api::auth::ApiClient;
+use crate::web::api::client_ip;
 use crate::web::api::idempotency::{self, Reply};
 use crate::web::api::machines::parse_fingerprint;
 use crate::web::api::views::{LicenseJson, MachineJson, NextAction, next_action};
@@ -86,6 +89,7 @@ pub async fn validate(
     ring: web::Data<KeyRing>,
     site: web::Data<Site>,
     limits: web::Data<ApiLimits>,
+    usage: web::Data<UsageRecorder>,
 ) -> Result<HttpResponse, WebError> {
     let parsed: ValidateBody = parse_json(&req, &body)?;
     let allowance = limit(&limits, &req, &parsed.key)?;
@@ -120,6 +124,15 @@ pub async fn validate(
     };
     let outcome = licensing::validate(&db, now, &input).await?;
     let code = outcome.decision.code;
+    if let Some(license) = &outcome.license {
+        usage.record(
+            &license.id,
+            code.as_str(),
+            client_ip(&req).map(|ip| ip.to_string()).as_deref(),
+            input.fingerprint.as_ref().map(Fingerprint::as_str),
+            now,
+        );
+    }
     let rid = request_id(&req);
     let answer = ValidationAnswer {
         valid: outcome.decision.is_valid(),

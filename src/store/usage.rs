@@ -1,0 +1,117 @@
+//! Validation statistics per license and day (see migration 0003).
+
+use sqlx::AnyPool;
+
+use crate::store::Tx;
+
+pub async fn add_stat(
+    tx: &mut Tx,
+    license_id: &str,
+    day: i64,
+    code: &str,
+    count: i64,
+    last_at: i64,
+    last_ip: Option<&str>,
+    last_fingerprint: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO validation_stats (license_id, day, code, count, last_at, last_ip, last_fingerprint) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (license_id, day, code) DO UPDATE SET count = validation_stats.count + excluded.count, \
+         last_at = excluded.last_at, \
+         last_ip = COALESCE(excluded.last_ip, validation_stats.last_ip), \
+         last_fingerprint = COALESCE(excluded.last_fingerprint, validation_stats.last_fingerprint)",
+    )
+    .bind(license_id)
+    .bind(day)
+    .bind(code)
+    .bind(count)
+    .bind(last_at)
+    .bind(last_ip)
+    .bind(last_fingerprint)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn add_sighting(
+    tx: &mut Tx,
+    license_id: &str,
+    day: i64,
+    kind: &str,
+    value: &str,
+    count: i64,
+    last_at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO validation_sightings (license_id, day, kind, value, count, last_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (license_id, day, kind, value) DO UPDATE SET \
+         count = validation_sightings.count + excluded.count, last_at = excluded.last_at",
+    )
+    .bind(license_id)
+    .bind(day)
+    .bind(kind)
+    .bind(value)
+    .bind(count)
+    .bind(last_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Outcomes of a license since `since_day`, by code.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CodeCount {
+    pub code: String,
+    pub count: i64,
+    pub last_at: i64,
+}
+
+pub async fn counts_since(
+    pool: &AnyPool,
+    license_id: &str,
+    since_day: i64,
+) -> Result<Vec<CodeCount>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT code, CAST(SUM(count) AS BIGINT) AS count, MAX(last_at) AS last_at \
+         FROM validation_stats WHERE license_id = $1 AND day >= $2 GROUP BY code ORDER BY count DESC, code",
+    )
+    .bind(license_id)
+    .bind(since_day)
+    .fetch_all(pool)
+    .await
+}
+
+/// The most recent validation's IP and fingerprint.
+pub async fn last_seen(
+    pool: &AnyPool,
+    license_id: &str,
+) -> Result<Option<(i64, Option<String>, Option<String>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT last_at, last_ip, last_fingerprint FROM validation_stats WHERE license_id = $1 \
+         ORDER BY last_at DESC LIMIT 1",
+    )
+    .bind(license_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Distinct fingerprints or IPs a license was validated from since a day.
+pub async fn distinct_since(
+    pool: &AnyPool,
+    license_id: &str,
+    kind: &str,
+    since_day: i64,
+) -> Result<i64, sqlx::Error> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(DISTINCT value) FROM validation_sightings \
+         WHERE license_id = $1 AND kind = $2 AND day >= $3",
+    )
+    .bind(license_id)
+    .bind(kind)
+    .bind(since_day)
+    .fetch_one(pool)
+    .await?;
+    Ok(n)
+}
