@@ -140,6 +140,36 @@ pub async fn create_product(
         .ok_or(CatalogError::NotFound("product"))
 }
 
+/// Changes a product's name, description and activation instructions (the
+/// code is permanent: applications send it).
+pub async fn update_product(
+    ctx: &Ctx<'_>,
+    id: &str,
+    name: &str,
+    description: &str,
+    activation_instructions: &str,
+) -> Result<(), CatalogError> {
+    check_text("name", name, 1, 200)?;
+    check_text("description", description, 0, 5_000)?;
+    check_text(
+        "activation_instructions",
+        activation_instructions,
+        0,
+        20_000,
+    )?;
+    let now = ctx.clock.now();
+    let mut tx = ctx.db.begin_write().await?;
+    if !products::update_text(&mut tx, id, name, description, activation_instructions).await? {
+        return Err(CatalogError::NotFound("product"));
+    }
+    let mut event = NewEvent::new("product.updated", &ctx.actor);
+    event.request_id = ctx.request_id.as_deref();
+    event.data = json!({ "product_id": id, "name": name });
+    events::insert(&mut tx, now, &event).await?;
+    tx.commit().await.context("committing the product")?;
+    Ok(())
+}
+
 /// The rules of a new license type, as given.
 #[derive(Debug, Clone)]
 pub struct NewLicenseTypeInput {

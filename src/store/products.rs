@@ -127,3 +127,23 @@ pub async fn activation_instructions(
             .await?;
     Ok(row.map(|(text,)| text).unwrap_or_default())
 }
+
+/// Changes what customers read about a product.
+pub async fn update_text(
+    tx: &mut crate::store::Tx,
+    id: &str,
+    name: &str,
+    description: &str,
+    activation_instructions: &str,
+) -> Result<bool, sqlx::Error> {
+    let res = sqlx::query(
+        "UPDATE products SET name = $2, description = $3, activation_instructions = $4 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(description)
+    .bind(activation_instructions)
+    .execute(&mut **tx)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}

@@ -248,3 +248,52 @@ pub async fn member_details(
     .fetch_all(pool)
     .await
 }
+
+/// A staff account as the staff page lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StaffRow {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub disabled_at: Option<i64>,
+    pub created_at: i64,
+}
+
+pub async fn staff(pool: &sqlx::AnyPool) -> Result<Vec<StaffRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, email, role, disabled_at, created_at FROM users \
+         WHERE role IN ('support', 'admin') ORDER BY email",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Changes a staff account's role, or disables/enables it.
+pub async fn update_staff(
+    tx: &mut Tx,
+    id: &str,
+    role: &str,
+    disabled_at: Option<i64>,
+    now: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let res = sqlx::query(
+        "UPDATE users SET role = $2, disabled_at = $3, updated_at = $4 \
+         WHERE id = $1 AND role IN ('support', 'admin')",
+    )
+    .bind(id)
+    .bind(role)
+    .bind(disabled_at)
+    .bind(now.unix())
+    .execute(&mut **tx)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+/// Whether an account is disabled (unknown accounts count as disabled).
+pub async fn is_disabled(pool: &sqlx::AnyPool, id: &str) -> Result<bool, sqlx::Error> {
+    let row: Option<(Option<i64>,)> = sqlx::query_as("SELECT disabled_at FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.is_none_or(|(d,)| d.is_some()))
+}

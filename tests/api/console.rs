@@ -69,6 +69,16 @@ async fn every_console_route_is_checked_by_role() {
             200,
         ),
         ("GET", "/admin/tokens".to_owned(), none.clone(), 403, 200),
+        ("GET", "/admin/products".to_owned(), none.clone(), 403, 200),
+        ("GET", "/admin/staff".to_owned(), none.clone(), 403, 200),
+        ("GET", "/admin/webhooks".to_owned(), none.clone(), 403, 200),
+        (
+            "POST",
+            "/admin/products".to_owned(),
+            vec![("code", "matrix"), ("name", "Matrix")],
+            403,
+            303,
+        ),
         (
             "POST",
             "/admin/tokens".to_owned(),
@@ -664,4 +674,232 @@ async fn the_license_page_counts_outcomes_and_warns_of_key_sharing() {
         assert!(std::time::Instant::now() < deadline, "{html}");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test]
+async fn admins_manage_products_types_and_staff() {
+    let app = spawn_demo_app().await;
+    let admin = staff_browser(&app, Role::Admin).await;
+    let support = staff_browser(&app, Role::Support).await;
+    for path in ["/admin/products", "/admin/staff"] {
+        assert_eq!(support.get(path).await.status(), 403, "{path}");
+    }
+
+    // A product, then a license type with every rule.
+    let res = admin
+        .post(
+            "/admin/products",
+            &[
+                ("code", "studio"),
+                ("name", "Studio"),
+                ("activation_instructions", "Open Help > License."),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let product_page = res.headers()["location"].to_str().unwrap().to_owned();
+    let res = admin
+        .post("/admin/products", &[("code", "studio"), ("name", "Again")])
+        .await;
+    assert_eq!(res.status(), 422, "codes are unique");
+    let res = admin
+        .post("/admin/products", &[("code", "Bad Code!"), ("name", "x")])
+        .await;
+    assert_eq!(res.status(), 422);
+    let types = format!("{product_page}/types");
+    let res = admin
+        .post(
+            &types,
+            &[
+                ("name", "Team yearly"),
+                ("duration_days", "365"),
+                ("max_machines", "5"),
+                ("entitlements", "pro, export"),
+                ("grace_days", "7"),
+                ("offline_checkin_days", "14"),
+                ("floating", "1"),
+                ("heartbeat_window_secs", "900"),
+                ("customer_may_deactivate", "1"),
+                ("deactivation_limit", "3"),
+                ("deactivation_period_days", "30"),
+                ("expiry_from", "first_activation"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let html = admin.html(&product_page).await;
+    for expected in [
+        "Team yearly",
+        "365 days from first activation",
+        "5 seats",
+        "7 grace days",
+        "offline check-in every 14 days",
+        "floating (heartbeat every 900 s)",
+        "customers deactivate up to 3 per 30 days",
+        "export, pro",
+    ] {
+        assert!(html.contains(expected), "{expected}: {html}");
+    }
+    let res = admin
+        .post(&types, &[("name", "Broken"), ("max_machines", "many")])
+        .await;
+    assert_eq!(res.status(), 422);
+    let res = admin
+        .post(&types, &[("name", "Broken"), ("floating", "1")])
+        .await;
+    assert_eq!(res.status(), 422, "floating needs a heartbeat window");
+
+    // The API sees the same catalog; the welcome uses the instructions.
+    let token = app
+        .api_token(licensor::services::api_tokens::Scope::Write)
+        .await;
+    let res = app
+        .client
+        .get(app.url("/api/v1/license-types"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = res.json().await.unwrap();
+    let team = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "Team yearly")
+        .unwrap()
+        .clone();
+    assert_eq!(team["max_machines"], 5);
+    let type_id = team["id"].as_str().unwrap().to_owned();
+
+    // Edit the product; retire and delete the type.
+    admin
+        .post(
+            &product_page,
+            &[
+                ("name", "Studio Pro"),
+                ("description", ""),
+                ("activation_instructions", "New steps."),
+            ],
+        )
+        .await;
+    assert!(admin.html(&product_page).await.contains("Studio Pro"));
+    admin
+        .post(&format!("/admin/types/{type_id}"), &[("action", "retire")])
+        .await;
+    assert!(admin.html(&product_page).await.contains("(retired)"));
+    admin
+        .post(&format!("/admin/types/{type_id}"), &[("action", "delete")])
+        .await;
+    assert!(!admin.html(&product_page).await.contains("Team yearly"));
+
+    // Staff: invite (a set-password link by email), change role, disable.
+    let res = admin
+        .post(
+            "/admin/staff",
+            &[("email", "new-agent@vendor.example"), ("role", "support")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let mail = app
+        .mail
+        .wait_for("new-agent@vendor.example", "password")
+        .await;
+    let link = mail.link("/reset-password");
+    let agent = Browser::new(&app);
+    let res = agent.get(&link).await;
+    assert!(res.status().is_redirection());
+    let res = admin
+        .post(
+            "/admin/staff",
+            &[("email", "new-agent@vendor.example"), ("role", "support")],
+        )
+        .await;
+    assert_eq!(res.status(), 422, "taken");
+    let res = admin
+        .post(
+            "/admin/staff",
+            &[("email", "x@vendor.example"), ("role", "customer")],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let (support_id,): (String,) =
+        sqlx::query_as("SELECT id FROM users WHERE email = 'support@vendor.example'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(support.get("/admin").await.status(), 200);
+    admin
+        .post(
+            &format!("/admin/staff/{support_id}"),
+            &[("role", "support"), ("disabled", "1")],
+        )
+        .await;
+    let res = support.get("/admin").await;
+    assert_eq!(
+        res.status(),
+        303,
+        "a disabled account is signed out at once"
+    );
+    let (admin_id,): (String,) =
+        sqlx::query_as("SELECT id FROM users WHERE email = 'admin@vendor.example'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    admin
+        .post(&format!("/admin/staff/{admin_id}"), &[("role", "support")])
+        .await;
+    assert!(
+        admin
+            .html("/admin/staff")
+            .await
+            .contains("Not done: change your own account")
+    );
+}
+
+#[tokio::test]
+async fn support_resends_a_verification_link_from_the_customer_page() {
+    let app = spawn_demo_app().await;
+    let b = Browser::new(&app);
+    b.sign_up("slow@example.com", "Slow Ltd").await;
+    app.mail
+        .wait_for("slow@example.com", "Confirm your email")
+        .await;
+    let (org, user): (String, String) =
+        sqlx::query_as("SELECT organization_id, id FROM users WHERE email = 'slow@example.com'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    let support = staff_browser(&app, Role::Support).await;
+    let page = support.html(&format!("/admin/customers/{org}")).await;
+    assert!(page.contains("not verified") && page.contains("Resend the link"));
+    app.clock.advance_secs(120);
+    let res = support
+        .post(
+            &format!("/admin/customers/{org}/users/{user}/resend-verification"),
+            &[],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert!(
+        support
+            .html(&format!("/admin/customers/{org}"))
+            .await
+            .contains("Sent a new verification link")
+    );
+    app.mail
+        .wait_for_count("slow@example.com", "Confirm your email", 2)
+        .await;
+    // Right again: the cooldown answers, nothing is sent.
+    support
+        .post(
+            &format!("/admin/customers/{org}/users/{user}/resend-verification"),
+            &[],
+        )
+        .await;
+    assert!(
+        support
+            .html(&format!("/admin/customers/{org}"))
+            .await
+            .contains("Not sent")
+    );
 }

@@ -1,7 +1,9 @@
 //! The support console under `/admin`: staff only, every route checked by
 //! role on the server ([`Staff`] and [`Staff::require`]).
 
+pub mod catalog;
 pub mod outbox;
+pub mod staff;
 pub mod support;
 pub mod tokens;
 pub mod webhooks;
@@ -49,6 +51,30 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/admin/webhooks/{id}").route(web::get().to(webhooks::endpoint)))
     .service(web::resource("/admin/webhooks/{id}/actions").route(web::post().to(webhooks::action)))
+    .service(
+        web::resource("/admin/products")
+            .route(web::get().to(catalog::list))
+            .route(web::post().to(catalog::create)),
+    )
+    .service(
+        web::resource("/admin/products/{id}")
+            .route(web::get().to(catalog::show))
+            .route(web::post().to(catalog::update)),
+    )
+    .service(
+        web::resource("/admin/products/{id}/types").route(web::post().to(catalog::create_type)),
+    )
+    .service(web::resource("/admin/types/{id}").route(web::post().to(catalog::type_action)))
+    .service(
+        web::resource("/admin/staff")
+            .route(web::get().to(staff::page))
+            .route(web::post().to(staff::invite)),
+    )
+    .service(web::resource("/admin/staff/{id}").route(web::post().to(staff::update)))
+    .service(
+        web::resource("/admin/customers/{org}/users/{user}/resend-verification")
+            .route(web::post().to(support::resend_verification)),
+    )
     .service(web::resource("/admin/outbox").route(web::get().to(outbox::page)))
     .service(web::resource("/admin/outbox/{id}/resend").route(web::post().to(outbox::resend)));
 }
@@ -105,6 +131,9 @@ impl FromRequest for Staff {
             let user = users::find_by_id(db.pool(), &user_id)
                 .await?
                 .ok_or_else(|| WebError::Redirect("/login".to_owned()))?;
+            if users::is_disabled(db.pool(), &user.id).await? {
+                return Err(WebError::Redirect("/login".to_owned()));
+            }
             match user.role.parse::<Role>() {
                 Ok(role) if role.is_staff() => Ok(Staff { user, role }),
                 _ => Err(forbidden(

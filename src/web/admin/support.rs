@@ -195,6 +195,7 @@ impl EmailLine {
 }
 
 pub struct MemberLine {
+    pub id: String,
     pub email: String,
     pub role: String,
     pub verified: String,
@@ -218,7 +219,7 @@ struct CustomerPage {
 
 /// `GET /admin/customers/{id}`
 pub async fn customer(
-    page: Page,
+    FormPage(page): FormPage,
     staff: Staff,
     path: web::Path<String>,
     db: web::Data<Db>,
@@ -238,6 +239,7 @@ pub async fn customer(
             .members
             .iter()
             .map(|m| MemberLine {
+                id: m.id.clone(),
                 email: m.email.clone(),
                 role: m.org_role.clone().unwrap_or_default(),
                 verified: m
@@ -587,4 +589,39 @@ pub async fn license_action(
         Err(e) => flash(&session, &format!("Not done: {e}")),
     }
     Ok(see_other(&back))
+}
+
+/// `POST /admin/customers/{org}/users/{user}/resend-verification`: sends
+/// the email-verification link again (the same cooldown as for customers).
+pub async fn resend_verification(
+    req: HttpRequest,
+    staff: Staff,
+    session: Session,
+    path: web::Path<(String, String)>,
+    form: web::Form<crate::web::layout::CsrfForm>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+    brand: web::Data<Brand>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    staff.require(Role::Support)?;
+    let (org, user_id) = path.into_inner();
+    if !is_well_formed(&org) || !is_well_formed(&user_id) {
+        return Err(WebError::NotFound);
+    }
+    let user = crate::store::users::find_by_id(db.pool(), &user_id)
+        .await?
+        .filter(|u| u.organization_id.as_deref() == Some(org.as_str()))
+        .ok_or(WebError::NotFound)?;
+    let ctx = staff.ctx(&db, clock.as_ref(), &req);
+    let message = match crate::services::accounts::resend_verification(&ctx, &brand, &user).await {
+        Ok(()) if user.email_verified_at.is_some() => {
+            "That address is already verified.".to_owned()
+        }
+        Ok(()) => format!("Sent a new verification link to {}.", user.email),
+        Err(crate::services::accounts::AccountError::Unexpected(e)) => return Err(e.into()),
+        Err(e) => format!("Not sent: {e}"),
+    };
+    flash(&session, &message);
+    Ok(see_other(&format!("/admin/customers/{org}")))
 }

@@ -1,0 +1,407 @@
+//! `/admin/products`: products, and their license types with every rule
+//! and entitlement. Admins only.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::clock::Clock;
+use crate::domain::id::is_well_formed;
+use crate::domain::role::Role;
+use crate::services::catalog::{self, CatalogError, NewLicenseTypeInput, NewProductInput};
+use crate::store::products::ProductRow;
+use crate::store::{Db, license_types, products};
+use crate::web::admin::Staff;
+use crate::web::error::WebError;
+use crate::web::layout::{FormPage, Page, check_csrf, flash, render_status, see_other};
+
+#[derive(Template)]
+#[template(path = "admin/products.html")]
+struct ProductsPage {
+    page: Page,
+    products: Vec<ProductRow>,
+    error: Option<String>,
+}
+
+async fn products_page(
+    db: &Db,
+    page: Page,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<HttpResponse, WebError> {
+    render_status(
+        status,
+        &ProductsPage {
+            page: page.titled("Products"),
+            products: products::list_page(db.pool(), None, 500).await?,
+            error,
+        },
+    )
+}
+
+/// `GET /admin/products`
+pub async fn list(
+    FormPage(page): FormPage,
+    staff: Staff,
+    db: web::Data<Db>,
+) -> Result<HttpResponse, WebError> {
+    staff.require(Role::Admin)?;
+    products_page(&db, page, StatusCode::OK, None).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ProductForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    activation_instructions: String,
+}
+
+/// `POST /admin/products`
+pub async fn create(
+    req: HttpRequest,
+    FormPage(page): FormPage,
+    staff: Staff,
+    session: Session,
+    form: web::Form<ProductForm>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    staff.require(Role::Admin)?;
+    let ctx = staff.ctx(&db, clock.as_ref(), &req);
+    let input = NewProductInput {
+        code: form.code.trim().to_owned(),
+        name: form.name.trim().to_owned(),
+        description: form.description.trim().to_owned(),
+        activation_instructions: form.activation_instructions.trim().to_owned(),
+    };
+    match catalog::create_product(&ctx, &input).await {
+        Ok(p) => {
+            flash(&session, &format!("Product {} created.", p.code));
+            Ok(see_other(&format!("/admin/products/{}", p.id)))
+        }
+        Err(CatalogError::Unexpected(e)) => Err(e.into()),
+        Err(e) => {
+            products_page(
+                &db,
+                page,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(e.to_string()),
+            )
+            .await
+        }
+    }
+}
+
+struct TypeLine {
+    id: String,
+    name: String,
+    rules: String,
+    entitlements: String,
+    retired: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin/product.html")]
+struct ProductPage {
+    page: Page,
+    product: ProductRow,
+    types: Vec<TypeLine>,
+    error: Option<String>,
+}
+
+async fn product_page(
+    db: &Db,
+    page: Page,
+    id: &str,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<HttpResponse, WebError> {
+    let product = products::find_by_id(db.pool(), id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let mut types = Vec::new();
+    for t in license_types::list_page(db.pool(), Some(id), None, 500).await? {
+        let entitlements = catalog::type_entitlements(db, &t.id)
+            .await
+            .map_err(|e| WebError::Unexpected(anyhow::anyhow!("{e}")))?;
+        let mut rules = vec![
+            match t.duration_days {
+                Some(d) => format!("{d} days from {}", t.expiry_from.replace('_', " ")),
+                None => "perpetual".to_owned(),
+            },
+            format!("{} seats", t.max_machines),
+            format!("{} grace days", t.grace_days),
+            format!("offline check-in every {} days", t.offline_checkin_days),
+        ];
+        if t.floating == 1 {
+            rules.push(format!(
+                "floating (heartbeat every {} s)",
+                t.heartbeat_window_secs.unwrap_or_default()
+            ));
+        }
+        if t.self_service_trial == 1 {
+            rules.push("self-service trial".to_owned());
+        }
+        rules.push(if t.customer_may_deactivate == 1 {
+            match (t.deactivation_limit, t.deactivation_period_days) {
+                (Some(n), Some(d)) => format!("customers deactivate up to {n} per {d} days"),
+                _ => "customers deactivate".to_owned(),
+            }
+        } else {
+            "only support deactivates".to_owned()
+        });
+        types.push(TypeLine {
+            retired: t.retired_at.is_some(),
+            id: t.id,
+            name: t.name,
+            rules: rules.join(" · "),
+            entitlements: entitlements.join(", "),
+        });
+    }
+    render_status(
+        status,
+        &ProductPage {
+            page: page.titled(&product.name),
+            product,
+            types,
+            error,
+        },
+    )
+}
+
+/// `GET /admin/products/{id}`
+pub async fn show(
+    FormPage(page): FormPage,
+    staff: Staff,
+    path: web::Path<String>,
+    db: web::Data<Db>,
+) -> Result<HttpResponse, WebError> {
+    staff.require(Role::Admin)?;
+    if !is_well_formed(&path) {
+        return Err(WebError::NotFound);
+    }
+    product_page(&db, page, &path, StatusCode::OK, None).await
+}
+
+/// `POST /admin/products/{id}`: name, description, activation instructions.
+pub async fn update(
+    req: HttpRequest,
+    FormPage(page): FormPage,
+    staff: Staff,
+    session: Session,
+    path: web::Path<String>,
+    form: web::Form<ProductForm>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    staff.require(Role::Admin)?;
+    if !is_well_formed(&path) {
+        return Err(WebError::NotFound);
+    }
+    let ctx = staff.ctx(&db, clock.as_ref(), &req);
+    match catalog::update_product(
+        &ctx,
+        &path,
+        form.name.trim(),
+        form.description.trim(),
+        form.activation_instructions.trim(),
+    )
+    .await
+    {
+        Ok(()) => {
+            flash(&session, "Saved.");
+            Ok(see_other(&format!("/admin/products/{}", path.as_str())))
+        }
+        Err(CatalogError::NotFound(_)) => Err(WebError::NotFound),
+        Err(CatalogError::Unexpected(e)) => Err(e.into()),
+        Err(e) => {
+            product_page(
+                &db,
+                page,
+                &path,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(e.to_string()),
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct TypeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    /// Empty: perpetual.
+    #[serde(default)]
+    duration_days: String,
+    #[serde(default)]
+    max_machines: String,
+    #[serde(default)]
+    entitlements: String,
+    #[serde(default)]
+    floating: Option<String>,
+    #[serde(default)]
+    heartbeat_window_secs: String,
+    #[serde(default)]
+    grace_days: String,
+    #[serde(default)]
+    self_service_trial: Option<String>,
+    #[serde(default)]
+    customer_may_deactivate: Option<String>,
+    #[serde(default)]
+    deactivation_limit: String,
+    #[serde(default)]
+    deactivation_period_days: String,
+    #[serde(default)]
+    expiry_from: String,
+    #[serde(default)]
+    offline_checkin_days: String,
+}
+
+fn number(field: &str, value: &str, default: Option<i64>) -> Result<Option<i64>, CatalogError> {
+    match value.trim() {
+        "" => Ok(default),
+        v => v
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| CatalogError::Invalid(format!("{field} must be a whole number"))),
+    }
+}
+
+impl TypeForm {
+    fn input(&self, product_id: &str) -> Result<NewLicenseTypeInput, CatalogError> {
+        Ok(NewLicenseTypeInput {
+            product_id: product_id.to_owned(),
+            name: self.name.trim().to_owned(),
+            duration_days: number("duration", &self.duration_days, None)?,
+            max_machines: number("seats", &self.max_machines, Some(1))?.unwrap_or(1),
+            floating: self.floating.is_some(),
+            heartbeat_window_secs: number("heartbeat window", &self.heartbeat_window_secs, None)?,
+            grace_days: number("grace days", &self.grace_days, Some(0))?.unwrap_or(0),
+            self_service_trial: self.self_service_trial.is_some(),
+            customer_may_deactivate: self.customer_may_deactivate.is_some(),
+            deactivation_limit: number("deactivation limit", &self.deactivation_limit, None)?,
+            deactivation_period_days: number(
+                "deactivation period",
+                &self.deactivation_period_days,
+                None,
+            )?,
+            expiry_from_first_activation: self.expiry_from == "first_activation",
+            offline_checkin_days: number("offline check-in", &self.offline_checkin_days, Some(30))?
+                .unwrap_or(30),
+            entitlements: self
+                .entitlements
+                .split(',')
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        })
+    }
+}
+
+/// `POST /admin/products/{id}/types`: a new license type with its rules.
+pub async fn create_type(
+    req: HttpRequest,
+    FormPage(page): FormPage,
+    staff: Staff,
+    session: Session,
+    path: web::Path<String>,
+    form: web::Form<TypeForm>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    staff.require(Role::Admin)?;
+    if !is_well_formed(&path) {
+        return Err(WebError::NotFound);
+    }
+    let ctx = staff.ctx(&db, clock.as_ref(), &req);
+    let created = match form.input(&path) {
+        Ok(input) => catalog::create_license_type(&ctx, &input).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match created {
+        Ok(()) => {
+            flash(
+                &session,
+                &format!("License type {} created.", form.name.trim()),
+            );
+            Ok(see_other(&format!("/admin/products/{}", path.as_str())))
+        }
+        Err(CatalogError::Unexpected(e)) => Err(e.into()),
+        Err(e) => {
+            product_page(
+                &db,
+                page,
+                &path,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(e.to_string()),
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct TypeAction {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+}
+
+/// `POST /admin/types/{id}`: retire (no new licenses) or delete (unused).
+pub async fn type_action(
+    req: HttpRequest,
+    staff: Staff,
+    session: Session,
+    path: web::Path<String>,
+    form: web::Form<TypeAction>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    staff.require(Role::Admin)?;
+    if !is_well_formed(&path) {
+        return Err(WebError::NotFound);
+    }
+    let t = license_types::find_by_id(db.pool(), &path)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let back = format!("/admin/products/{}", t.product_id);
+    let ctx = staff.ctx(&db, clock.as_ref(), &req);
+    let done = match form.action.as_str() {
+        "retire" => catalog::retire_license_type(&ctx, &t.id)
+            .await
+            .map(|_| "Retired: no new licenses of this type; existing ones go on."),
+        "delete" => catalog::delete_license_type(&ctx, &t.id)
+            .await
+            .map(|()| "Deleted."),
+        _ => {
+            return Err(WebError::BadRequest {
+                code: "action",
+                detail: "the action is retire or delete".to_owned(),
+            });
+        }
+    };
+    match done {
+        Ok(message) => flash(&session, message),
+        Err(CatalogError::Unexpected(e)) => return Err(e.into()),
+        Err(e) => flash(&session, &format!("Not done: {e}")),
+    }
+    Ok(see_other(&back))
+}
