@@ -592,6 +592,18 @@ async fn admins_issue_read_tokens_for_a_crm_and_revoke_them() {
             .starts_with("text/csv")
     );
     let csv = res.text().await.unwrap();
+    // Every license in the database is a row, with its status and seats.
+    let rows: Vec<(String, String, i64, i64)> =
+        sqlx::query_as("SELECT id, status, machines_used, max_machines FROM licenses")
+            .fetch_all(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(csv.lines().count(), rows.len() + 1);
+    for (id, status, used, max) in &rows {
+        let line = csv.lines().find(|l| l.starts_with(id.as_str())).unwrap();
+        assert!(line.contains(&format!(",{status},")), "{line}");
+        assert!(line.ends_with(&format!(",{used},{max}")), "{line}");
+    }
     let mut lines = csv.lines();
     assert!(
         lines
@@ -901,5 +913,154 @@ async fn support_resends_a_verification_link_from_the_customer_page() {
             .html(&format!("/admin/customers/{org}"))
             .await
             .contains("Not sent")
+    );
+}
+
+/// The console's explanation and the API agree on the code, case by case.
+#[tokio::test]
+async fn explain_a_validation_agrees_with_the_api_in_every_case() {
+    let app = spawn_demo_app().await;
+    let (license_id, key, _) = customer_with_machine(&app, "agree@example.com").await;
+    let _ = staff_browser(&app, Role::Support).await;
+    let token = app
+        .api_token(licensor::services::api_tokens::Scope::Write)
+        .await;
+    // A fresh sign-in per case: the clock moves past session lifetimes.
+    let explain_code = |q: String| {
+        let app = &app;
+        let url = format!("/admin/licenses/{license_id}?{q}");
+        async move {
+            let support = Browser::new(app);
+            support
+                .sign_in("support@vendor.example", crate::portal::PASSWORD)
+                .await;
+            let page = support.html(&url).await;
+            let marker = "The API answers <strong class=\"code\">";
+            let start = page.find(marker).expect("an explanation") + marker.len();
+            page[start..start + page[start..].find('<').unwrap()].to_owned()
+        }
+    };
+    let api_code = |body: serde_json::Value| {
+        let app = &app;
+        async move {
+            let res = app
+                .post_json("/api/v1/licenses/validate", None, &body)
+                .await;
+            let answer: serde_json::Value = res.json().await.unwrap();
+            answer["code"].as_str().unwrap().to_owned()
+        }
+    };
+    let cases: Vec<(&str, &str, Option<&str>, Option<&str>, &str)> = vec![
+        ("active", "fp-render-01", None, None, "VALID"),
+        ("active", "fp-elsewhere", None, None, "NOT_ACTIVATED"),
+        ("active", "fp-render-01", Some("demo-app"), None, "VALID"),
+        (
+            "active",
+            "fp-render-01",
+            Some("other-app"),
+            None,
+            "PRODUCT_MISMATCH",
+        ),
+        (
+            "active",
+            "fp-render-01",
+            None,
+            Some("enterprise"),
+            "ENTITLEMENT_MISSING",
+        ),
+        ("suspended", "fp-render-01", None, None, "SUSPENDED"),
+        ("expired", "fp-render-01", None, None, "EXPIRED"),
+    ];
+    for (state, fp, product, feature, expected) in cases {
+        if state == "suspended" {
+            app.post_json(
+                &format!("/api/v1/licenses/{license_id}/actions/suspend"),
+                Some(&token),
+                &json!({}),
+            )
+            .await;
+        }
+        if state == "expired" {
+            app.post_json(
+                &format!("/api/v1/licenses/{license_id}/actions/reinstate"),
+                Some(&token),
+                &json!({}),
+            )
+            .await;
+            app.clock.advance_secs(15 * 86_400);
+        }
+        let mut q = format!("fingerprint={fp}");
+        let mut body = json!({"key": key, "fingerprint": fp});
+        if let Some(p) = product {
+            q.push_str(&format!("&product={p}"));
+            body["product"] = json!(p);
+        }
+        if let Some(f) = feature {
+            q.push_str(&format!("&entitlements={f}"));
+            body["entitlements"] = json!([f]);
+        }
+        let (explained, answered) = (explain_code(q).await, api_code(body).await);
+        assert_eq!(explained, answered, "{state} {fp} {product:?} {feature:?}");
+        assert_eq!(answered, expected, "{state} {fp} {product:?} {feature:?}");
+    }
+}
+
+/// Given only a customer's email, support finds why validation fails and
+/// fixes it from the console.
+#[tokio::test]
+async fn support_finds_and_fixes_a_failing_validation_from_an_email() {
+    let app = spawn_demo_app().await;
+    let (license_id, key, _) = customer_with_machine(&app, "stuck@example.com").await;
+    // The customer's second and third machines: the third finds no seat.
+    assert_eq!(app.activate(&key, "fp-laptop").await.status(), 201);
+    assert_eq!(app.activate(&key, "fp-new-pc").await.status(), 409);
+    let support = staff_browser(&app, Role::Support).await;
+
+    let results = support
+        .post("/admin", &[("q", "stuck@example.com")])
+        .await
+        .text()
+        .await
+        .unwrap();
+    let marker = "href=\"/admin/customers/";
+    let start = results.find(marker).unwrap() + "href=\"".len();
+    let customer_link = results[start..start + results[start..].find('"').unwrap()].to_owned();
+    let customer = support.html(&customer_link).await;
+    assert!(customer.contains(&format!("/admin/licenses/{license_id}")));
+    assert!(customer.contains("2 of 2 seats in use"));
+    let page = support
+        .html(&format!(
+            "/admin/licenses/{license_id}?fingerprint=fp-new-pc"
+        ))
+        .await;
+    assert!(page.contains("<strong class=\"code\">NOT_ACTIVATED</strong>"));
+
+    // The old laptop is gone: free its seat, with a reason.
+    let (machine_id,): (String,) = sqlx::query_as(
+        "SELECT id FROM machines WHERE fingerprint = 'fp-laptop' AND deactivated_at IS NULL",
+    )
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    support
+        .post(
+            &format!("/admin/licenses/{license_id}/actions"),
+            &[
+                ("action", "deactivate_machine"),
+                ("machine_id", &machine_id),
+                ("reason", "laptop retired, per phone call"),
+            ],
+        )
+        .await;
+    assert_eq!(app.activate(&key, "fp-new-pc").await.status(), 201);
+    let page = support
+        .html(&format!(
+            "/admin/licenses/{license_id}?fingerprint=fp-new-pc"
+        ))
+        .await;
+    assert!(page.contains("<strong class=\"code\">VALID</strong>"));
+    assert!(
+        page.contains("laptop retired, per phone call"),
+        "in the timeline"
     );
 }

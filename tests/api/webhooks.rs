@@ -242,6 +242,10 @@ async fn failed_deliveries_are_retried_logged_and_redelivered_with_the_same_id()
         both[0].headers["webhook-timestamp"], both[1].headers["webhook-timestamp"],
         "each attempt is signed at its time"
     );
+    // Delivered: later passes do not send it again.
+    app.clock.advance_secs(24 * 3600);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(sink.all().len(), 2, "not sent twice after success");
 
     // Redeliver from the log: the same id again.
     let (delivery_id,): (String,) =
