@@ -950,7 +950,9 @@ async fn explain_a_validation_agrees_with_the_api_in_every_case() {
             answer["code"].as_str().unwrap().to_owned()
         }
     };
-    let cases: Vec<(&str, &str, Option<&str>, Option<&str>, &str)> = vec![
+    // (license state, fingerprint, product, feature, the code)
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>, &'a str);
+    let cases: Vec<Case> = vec![
         ("active", "fp-render-01", None, None, "VALID"),
         ("active", "fp-elsewhere", None, None, "NOT_ACTIVATED"),
         ("active", "fp-render-01", Some("demo-app"), None, "VALID"),
