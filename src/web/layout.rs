@@ -212,7 +212,15 @@ pub fn render_status(
 
 /// A page that holds personal data: never stored by caches.
 pub fn render_private(template: &impl Template) -> Result<HttpResponse, WebError> {
-    let mut res = render(template)?;
+    render_private_status(StatusCode::OK, template)
+}
+
+/// [`render_private`] with a status (a form with errors, say).
+pub fn render_private_status(
+    status: StatusCode,
+    template: &impl Template,
+) -> Result<HttpResponse, WebError> {
+    let mut res = render_status(status, template)?;
     res.headers_mut().insert(
         actix_web::http::header::CACHE_CONTROL,
         actix_web::http::header::HeaderValue::from_static("no-store"),

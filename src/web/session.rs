@@ -17,6 +17,32 @@ use crate::store::{Db, sessions};
 /// The session entry that names the signed-in user.
 pub const USER_ID: &str = "user_id";
 
+/// The signed-in account of a request, read from the database (so a role
+/// change or a disabled account takes effect at once). No session, an
+/// unknown account or a disabled one: a redirect to the sign-in page.
+pub fn signed_in_user(
+    req: &actix_web::HttpRequest,
+) -> impl std::future::Future<Output = Result<crate::store::users::UserRow, crate::web::error::WebError>>
++ use<> {
+    use crate::web::error::WebError;
+    use actix_session::SessionExt;
+    let user_id = req.get_session().get::<String>(USER_ID).ok().flatten();
+    let db = req.app_data::<actix_web::web::Data<Db>>().cloned();
+    async move {
+        let to_login = || WebError::Redirect("/login".to_owned());
+        let (Some(user_id), Some(db)) = (user_id, db) else {
+            return Err(to_login());
+        };
+        let user = crate::store::users::find_by_id(db.pool(), &user_id)
+            .await?
+            .ok_or_else(to_login)?;
+        if crate::store::users::is_disabled(db.pool(), &user.id).await? {
+            return Err(to_login());
+        }
+        Ok(user)
+    }
+}
+
 pub struct DbSessionStore {
     db: Db,
     clock: SharedClock,

@@ -23,6 +23,25 @@ pub fn python_with_cryptography() -> bool {
     ok
 }
 
+/// Runs a Python script (written into `dir`) with arguments; returns its
+/// standard output, failing the test when the script fails.
+pub fn run_python(dir: &std::path::Path, script: &str, args: &[&std::ffi::OsStr]) -> String {
+    let path = dir.join("script.py");
+    std::fs::write(&path, script).unwrap();
+    let out = Command::new("python3")
+        .arg(&path)
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// The first ```python block of a document.
 pub fn python_block(doc: &str) -> String {
     let start = doc.find("```python\n").expect("a python block") + "```python\n".len();
@@ -83,18 +102,7 @@ for name, h, b in [("body", headers, body.replace(b"VALID", b"VALIE")),
         print("edited " + name + ": rejected")
 "#
     );
-    std::fs::write(dir.path().join("verify.py"), script).unwrap();
-    let out = Command::new("python3")
-        .arg(dir.path().join("verify.py"))
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = run_python(dir.path(), &script, &[dir.path().as_os_str()]);
     assert_eq!(
         stdout.lines().collect::<Vec<_>>(),
         [
@@ -124,18 +132,8 @@ for case in json.load(open(sys.argv[1])):
         print(refused.args[0])
 "#
     );
-    std::fs::write(dir.path().join("verify.py"), script).unwrap();
-    let out = Command::new("python3")
-        .arg(dir.path().join("verify.py"))
-        .arg(dir.path().join("cases.json"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let cases = dir.path().join("cases.json");
+    let stdout = run_python(dir.path(), &script, &[cases.as_os_str()]);
     stdout.lines().map(str::to_owned).collect()
 }
 

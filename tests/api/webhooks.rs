@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::emails::staff_browser;
 use crate::helpers::{TestApp, spawn_demo_app};
-use crate::interop::{python_block, python_with_cryptography};
+use crate::interop::{python_block, python_with_cryptography, run_python};
 use crate::portal::{Browser, verified_customer};
 use crate::webhook_sink::{Delivery, WebhookSink};
 
@@ -177,18 +177,10 @@ for name, h, b in [("body", headers, body.replace(b"suspended", b"active")),
         print("edited " + name + ": rejected")
 "#
         );
-        std::fs::write(dir.path().join("verify.py"), script).unwrap();
-        let out = std::process::Command::new("python3")
-            .arg(dir.path().join("verify.py"))
-            .arg(dir.path())
-            .arg(&secret)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
+        let stdout = run_python(
+            dir.path(),
+            &script,
+            &[dir.path().as_os_str(), std::ffi::OsStr::new(&secret)],
         );
         assert_eq!(
             stdout.lines().collect::<Vec<_>>(),

@@ -15,7 +15,7 @@ use crate::store::products::ProductRow;
 use crate::store::{Db, license_types, products};
 use crate::web::admin::Staff;
 use crate::web::error::WebError;
-use crate::web::layout::{FormPage, Page, check_csrf, flash, render_status, see_other};
+use crate::web::layout::{FormPage, Page, check_csrf, flash, render_private_status, see_other};
 
 #[derive(Template)]
 #[template(path = "admin/products.html")]
@@ -31,7 +31,7 @@ async fn products_page(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<HttpResponse, WebError> {
-    render_status(
+    render_private_status(
         status,
         &ProductsPage {
             page: page.titled("Products"),
@@ -168,7 +168,7 @@ async fn product_page(
             entitlements: entitlements.join(", "),
         });
     }
-    render_status(
+    render_private_status(
         status,
         &ProductPage {
             page: page.titled(&product.name),

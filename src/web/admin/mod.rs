@@ -11,7 +11,6 @@ pub mod webhooks;
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_session::SessionExt;
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, web};
@@ -21,9 +20,9 @@ use crate::domain::audit::Actor;
 use crate::domain::role::Role;
 use crate::services::context::Ctx;
 use crate::store::Db;
-use crate::store::users::{self, UserRow};
+use crate::store::users::UserRow;
 use crate::web::error::{Problem, WebError};
-use crate::web::session::USER_ID;
+use crate::web::session::signed_in_user;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -122,18 +121,9 @@ impl FromRequest for Staff {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let user_id = req.get_session().get::<String>(USER_ID).ok().flatten();
-        let db = req.app_data::<web::Data<Db>>().cloned();
+        let user = signed_in_user(req);
         Box::pin(async move {
-            let (Some(user_id), Some(db)) = (user_id, db) else {
-                return Err(WebError::Redirect("/login".to_owned()));
-            };
-            let user = users::find_by_id(db.pool(), &user_id)
-                .await?
-                .ok_or_else(|| WebError::Redirect("/login".to_owned()))?;
-            if users::is_disabled(db.pool(), &user.id).await? {
-                return Err(WebError::Redirect("/login".to_owned()));
-            }
+            let user = user.await?;
             match user.role.parse::<Role>() {
                 Ok(role) if role.is_staff() => Ok(Staff { user, role }),
                 _ => Err(forbidden(

@@ -18,7 +18,7 @@ use crate::store::Db;
 use crate::store::users::{self, StaffRow};
 use crate::web::admin::Staff;
 use crate::web::error::WebError;
-use crate::web::layout::{FormPage, Page, check_csrf, flash, render_status, see_other};
+use crate::web::layout::{FormPage, Page, check_csrf, flash, render_private_status, see_other};
 
 struct StaffLine {
     row: StaffRow,
@@ -50,7 +50,7 @@ async fn render_page(
             row,
         })
         .collect();
-    render_status(
+    render_private_status(
         status,
         &StaffPage {
             page: page.titled("Staff"),

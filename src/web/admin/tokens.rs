@@ -17,7 +17,7 @@ use crate::store::Db;
 use crate::store::api_tokens as store;
 use crate::web::admin::Staff;
 use crate::web::error::WebError;
-use crate::web::layout::{FormPage, Page, check_csrf, flash, render_status, see_other};
+use crate::web::layout::{FormPage, Page, check_csrf, flash, render_private_status, see_other};
 
 struct TokenLine {
     id: String,
@@ -60,7 +60,7 @@ async fn render_page(
             scope: t.scope,
         })
         .collect();
-    let mut res = render_status(
+    render_private_status(
         status,
         &TokensPage {
             page: page.titled("API tokens"),
@@ -68,12 +68,7 @@ async fn render_page(
             created,
             error,
         },
-    )?;
-    res.headers_mut().insert(
-        actix_web::http::header::CACHE_CONTROL,
-        actix_web::http::header::HeaderValue::from_static("no-store"),
-    );
-    Ok(res)
+    )
 }
 
 /// `GET /admin/tokens`

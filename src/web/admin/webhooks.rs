@@ -18,7 +18,7 @@ use crate::store::outbox::{self, OutboxEntry};
 use crate::store::{Db, webhooks as store};
 use crate::web::admin::Staff;
 use crate::web::error::WebError;
-use crate::web::layout::{FormPage, Page, check_csrf, flash, render_status, see_other};
+use crate::web::layout::{FormPage, Page, check_csrf, flash, render_private_status, see_other};
 
 fn at(t: i64) -> String {
     Timestamp::from_unix(t).to_utc_string()
@@ -64,7 +64,7 @@ async fn render_list(
             url: e.url,
         })
         .collect();
-    let mut res = render_status(
+    render_private_status(
         status,
         &WebhooksPage {
             page: page.titled("Webhooks"),
@@ -73,12 +73,7 @@ async fn render_list(
             created,
             error,
         },
-    )?;
-    res.headers_mut().insert(
-        actix_web::http::header::CACHE_CONTROL,
-        actix_web::http::header::HeaderValue::from_static("no-store"),
-    );
-    Ok(res)
+    )
 }
 
 /// `GET /admin/webhooks`
@@ -213,7 +208,7 @@ pub async fn endpoint(
         .into_iter()
         .map(DeliveryLine::new)
         .collect();
-    let mut res = render_status(
+    render_private_status(
         StatusCode::OK,
         &EndpointPage {
             page: page.titled("Webhook endpoint"),
@@ -230,12 +225,7 @@ pub async fn endpoint(
             },
             deliveries,
         },
-    )?;
-    res.headers_mut().insert(
-        actix_web::http::header::CACHE_CONTROL,
-        actix_web::http::header::HeaderValue::from_static("no-store"),
-    );
-    Ok(res)
+    )
 }
 
 #[derive(Debug, Default, serde::Deserialize)]

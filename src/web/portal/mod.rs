@@ -8,7 +8,6 @@ pub mod team;
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_session::SessionExt;
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, web};
@@ -16,9 +15,9 @@ use actix_web::{FromRequest, HttpRequest, web};
 use crate::domain::audit::Actor;
 use crate::services::context::Ctx;
 use crate::store::Db;
-use crate::store::users::{self, UserRow};
+use crate::store::users::UserRow;
 use crate::web::error::{Problem, WebError};
-use crate::web::session::USER_ID;
+use crate::web::session::signed_in_user;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -115,15 +114,9 @@ impl FromRequest for SignedIn {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let user_id = req.get_session().get::<String>(USER_ID).ok().flatten();
-        let db = req.app_data::<web::Data<Db>>().cloned();
+        let user = signed_in_user(req);
         Box::pin(async move {
-            let (Some(user_id), Some(db)) = (user_id, db) else {
-                return Err(WebError::Redirect("/login".to_owned()));
-            };
-            let user = users::find_by_id(db.pool(), &user_id)
-                .await?
-                .ok_or_else(|| WebError::Redirect("/login".to_owned()))?;
+            let user = user.await?;
             if user.role != "customer" {
                 return Err(Problem::new(
                     StatusCode::FORBIDDEN,
