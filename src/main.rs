@@ -63,6 +63,11 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The server secret: the root of every key at rest.
+    Secret {
+        #[command(subcommand)]
+        command: SecretCommand,
+    },
     /// Manage the license signing keys.
     Keys {
         #[command(subcommand)]
@@ -98,6 +103,16 @@ enum Command {
         /// LICENSOR_VERIFY_LICENSE_KEY, which keeps it out of the process list).
         #[arg(long, env = "LICENSOR_VERIFY_LICENSE_KEY", hide_env_values = true)]
         license_key: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SecretCommand {
+    /// Create a production server secret (mode 0600) at `secret_file`, or at
+    /// --file; never overwrites an existing one.
+    Create {
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
     },
 }
 
@@ -235,6 +250,17 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 },
         } => token_create(settings, scope, &name).await,
         Command::Keys { command } => keys_command(settings, command).await,
+        Command::Secret {
+            command: SecretCommand::Create { file },
+        } => {
+            let path = file.unwrap_or_else(|| settings.secret_file.clone());
+            ServerSecret::create_file(&path)?;
+            println!(
+                "created the server secret {}; keep a copy somewhere safe",
+                path.display()
+            );
+            Ok(())
+        }
         Command::License {
             command:
                 LicenseCommand::Export {

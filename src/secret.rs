@@ -29,11 +29,23 @@ impl fmt::Debug for ServerSecret {
 /// production.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretOrigin {
-    /// Read from an existing file.
+    /// Read from a file the operator provided (`licensor secret create`).
     Loaded,
     /// Created just now because the file did not exist.
     Generated,
+    /// Read from a file an earlier start generated for development.
+    LoadedGenerated,
 }
+
+impl SecretOrigin {
+    /// Whether the secret was made by the server itself, for development.
+    pub fn is_generated(self) -> bool {
+        !matches!(self, SecretOrigin::Loaded)
+    }
+}
+
+/// The first line of a secret file the server generated for itself.
+pub const GENERATED_MARKER: &str = "# licensor development secret, generated at first start; for production create one with `licensor secret create`";
 
 impl ServerSecret {
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
@@ -47,14 +59,21 @@ impl ServerSecret {
         Ok(Self(bytes))
     }
 
-    /// Reads the secret (base64 of 32 bytes) from `path`, or creates the
-    /// file with mode 0600 when it does not exist.
+    /// Reads the secret (base64 of 32 bytes, after optional `#` comment
+    /// lines) from `path`, or creates the file with mode 0600, marked as a
+    /// development secret, when it does not exist.
     pub fn load_or_generate(path: &Path) -> anyhow::Result<(Self, SecretOrigin)> {
         match std::fs::read_to_string(path) {
             Ok(text) => {
                 let text = Zeroizing::new(text);
+                let generated = text.lines().any(|l| l.trim() == GENERATED_MARKER);
+                let body: Zeroizing<String> = Zeroizing::new(
+                    text.lines()
+                        .filter(|l| !l.trim_start().starts_with('#'))
+                        .collect::<String>(),
+                );
                 let mut decoded =
-                    Zeroizing::new(STANDARD.decode(text.trim()).with_context(|| {
+                    Zeroizing::new(STANDARD.decode(body.trim()).with_context(|| {
                         format!("server secret file {} is not base64", path.display())
                     })?);
                 if decoded.len() != 32 {
@@ -67,30 +86,51 @@ impl ServerSecret {
                 let mut bytes = [0u8; 32];
                 bytes.copy_from_slice(&decoded);
                 decoded.zeroize();
-                Ok((Self::from_bytes(bytes), SecretOrigin::Loaded))
+                let origin = if generated {
+                    SecretOrigin::LoadedGenerated
+                } else {
+                    SecretOrigin::Loaded
+                };
+                Ok((Self::from_bytes(bytes), origin))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let secret = Self::random()?;
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)
-                        .with_context(|| format!("cannot create directory {}", dir.display()))?;
-                }
-                let mut file = open_private(path).with_context(|| {
-                    format!("cannot create server secret file {}", path.display())
-                })?;
-                let encoded = Zeroizing::new(STANDARD.encode(secret.0.as_ref()));
-                file.write_all(encoded.as_bytes())
-                    .and_then(|()| file.write_all(b"\n"))
-                    .and_then(|()| file.sync_all())
-                    .with_context(|| {
-                        format!("cannot write server secret file {}", path.display())
-                    })?;
+                let secret = Self::write_new(path, Some(GENERATED_MARKER))?;
                 Ok((secret, SecretOrigin::Generated))
             }
             Err(e) => {
                 Err(e).with_context(|| format!("cannot read server secret file {}", path.display()))
             }
         }
+    }
+
+    /// `licensor secret create`: a new secret in a new file (mode 0600) that
+    /// the server treats as provided by the operator. Never overwrites.
+    pub fn create_file(path: &Path) -> anyhow::Result<()> {
+        if path.exists() {
+            bail!(
+                "{} exists; a server secret is never overwritten (keys sealed with it would be lost)",
+                path.display()
+            );
+        }
+        Self::write_new(path, None).map(|_| ())
+    }
+
+    fn write_new(path: &Path, marker: Option<&str>) -> anyhow::Result<Self> {
+        let secret = Self::random()?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create directory {}", dir.display()))?;
+        }
+        let mut file = open_private(path)
+            .with_context(|| format!("cannot create server secret file {}", path.display()))?;
+        let encoded = Zeroizing::new(STANDARD.encode(secret.0.as_ref()));
+        let header = marker.map(|m| format!("{m}\n")).unwrap_or_default();
+        file.write_all(header.as_bytes())
+            .and_then(|()| file.write_all(encoded.as_bytes()))
+            .and_then(|()| file.write_all(b"\n"))
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("cannot write server secret file {}", path.display()))?;
+        Ok(secret)
     }
 
     /// `N` bytes for one purpose, derived with HKDF-SHA256 (e.g. the key
@@ -197,6 +237,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_created_secret_counts_as_provided_and_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("prod.key");
+        ServerSecret::create_file(&path).unwrap();
+        let (_, origin) = ServerSecret::load_or_generate(&path).unwrap();
+        assert_eq!(origin, SecretOrigin::Loaded);
+        assert!(!origin.is_generated());
+        let before = std::fs::read(&path).unwrap();
+        assert!(ServerSecret::create_file(&path).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
     fn seal_and_open_round_trip_and_bind_aad() {
         let cipher = ServerSecret::from_bytes([7; 32]).data_cipher().unwrap();
         let sealed = cipher.seal(b"hello", b"row-1").unwrap();
@@ -218,7 +277,12 @@ mod tests {
         let (a, origin) = ServerSecret::load_or_generate(&path).unwrap();
         assert_eq!(origin, SecretOrigin::Generated);
         let (b, origin) = ServerSecret::load_or_generate(&path).unwrap();
-        assert_eq!(origin, SecretOrigin::Loaded);
+        assert_eq!(
+            origin,
+            SecretOrigin::LoadedGenerated,
+            "still the development one"
+        );
+        assert!(origin.is_generated());
         assert_eq!(a.0.as_ref(), b.0.as_ref());
         #[cfg(unix)]
         {

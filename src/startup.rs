@@ -77,7 +77,20 @@ impl ApplicationBuilder {
             clock,
             demo,
         } = self;
-        let (secret, _origin) = ServerSecret::load_or_generate(&settings.secret_file)?;
+        let production = settings.public_url.scheme() == "https";
+        if production && !settings.secret_file.exists() {
+            anyhow::bail!(
+                "public_url is https, and there is no server secret at {}: create one with `licensor secret create` (a server with an https address never generates its own)",
+                settings.secret_file.display()
+            );
+        }
+        let (secret, origin) = ServerSecret::load_or_generate(&settings.secret_file)?;
+        if production && origin.is_generated() {
+            anyhow::bail!(
+                "public_url is https, but the server secret {} was generated for development: create a production secret with `licensor secret create` and set secret_file to it (or, to keep the data this one already protects, delete the file's first line, the development marker)",
+                settings.secret_file.display()
+            );
+        }
         let cipher = secret.data_cipher()?;
         let webhooks = WebhookSender::new(Arc::new(secret.data_cipher()?))?;
         let db = Db::connect(&settings.database).await?;

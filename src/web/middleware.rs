@@ -19,6 +19,10 @@ pub async fn response_headers(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let request_id = req.extensions().get::<RequestId>().map(ToString::to_string);
+    // Behind an https public URL, browsers must never come back over http.
+    let https = req
+        .app_data::<actix_web::web::Data<crate::services::context::Brand>>()
+        .is_some_and(|b| b.public_url.scheme() == "https");
     let mut res = next.call(req).await?;
     let headers = res.headers_mut();
     if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
@@ -38,6 +42,12 @@ pub async fn response_headers(
         if !headers.contains_key(&name) {
             headers.insert(name, HeaderValue::from_static(value));
         }
+    }
+    if https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
     }
     Ok(res)
 }

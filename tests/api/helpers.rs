@@ -167,6 +167,12 @@ pub async fn spawn_app_on(
         raw.set("outbox_poll_ms", "50", Source::Default);
         configure(raw);
     });
+    // An https server refuses a secret it would generate for development:
+    // provide one the way an operator does.
+    if settings.public_url.scheme() == "https" && !settings.secret_file.exists() {
+        licensor::secret::ServerSecret::create_file(&settings.secret_file)
+            .expect("a production secret");
+    }
     let clock = Arc::new(ManualClock::new(Timestamp::from_unix(1_795_910_400)));
     let app = Application::builder(settings)
         .clock(clock.clone())
