@@ -8,7 +8,7 @@ use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use tracing::Span;
-use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
+use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
@@ -16,11 +16,19 @@ use crate::config::LogFormat;
 
 /// Installs the global subscriber. Call once, from the binary.
 pub fn init(format: LogFormat, filter: &str) -> anyhow::Result<()> {
+    init_with_writer(format, filter, std::io::stderr)
+}
+
+/// [`init`] writing to `writer` (the tests capture the log this way).
+pub fn init_with_writer<W>(format: LogFormat, filter: &str, writer: W) -> anyhow::Result<()>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_new(filter)?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_span_events(FmtSpan::NONE)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_target(false);
     let result = match format {
         LogFormat::Pretty => builder.compact().try_init(),
@@ -43,11 +51,37 @@ struct RequestStart(Instant);
 pub struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
+    /// The request's span. Its target is the path alone: query strings
+    /// carry single-use email tokens and signed links, which must not
+    /// reach the log.
     fn on_request_start(request: &ServiceRequest) -> Span {
         request
             .extensions_mut()
             .insert(RequestStart(Instant::now()));
-        tracing_actix_web::root_span!(level = tracing::Level::INFO, request)
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let route = request
+            .match_pattern()
+            .unwrap_or_else(|| "default".to_owned());
+        let client_ip = request
+            .peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.route = %route,
+            http.target = %request.path(),
+            http.client_ip = %client_ip,
+            request_id = %request_id,
+            http.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
+        )
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {

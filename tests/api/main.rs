@@ -18,6 +18,7 @@ mod malformed;
 mod pages;
 mod portal;
 mod provisioning;
+mod secrets;
 mod smtp;
 mod vendor_app;
 mod webhook_sink;
