@@ -116,8 +116,20 @@ pub struct Settings {
     pub api_rate_limit_key: u32,
     /// Days before expiry a reminder goes out, largest first; empty = none.
     pub expiry_notice_days: Vec<i64>,
+    /// Limits on the people-facing forms.
+    pub portal_limits: PortalQuotas,
     pub log_format: LogFormat,
     pub log_filter: String,
+}
+
+/// Limits on the people-facing forms; 0 turns one off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortalQuotas {
+    pub sign_in_ip_per_minute: u32,
+    pub sign_in_account_per_hour: u32,
+    pub sign_up_ip_per_hour: u32,
+    pub password_reset_per_hour: u32,
+    pub key_reveal_per_hour: u32,
 }
 
 /// One setting: its name, its default and what it means. The README's
@@ -198,6 +210,31 @@ pub const KNOWN: &[Known] = &[
         key: "api_rate_limit_key",
         default: "120",
         help: "requests per minute per license key to the same endpoints; 0 turns it off",
+    },
+    Known {
+        key: "rate_limit_sign_in_ip",
+        default: "30",
+        help: "sign-in attempts per minute per client IP; 0 turns it off",
+    },
+    Known {
+        key: "rate_limit_sign_in_account",
+        default: "30",
+        help: "sign-in attempts per hour per account (known or not); after 3 failures in a row each attempt also waits twice as long as the last (1 s up to 15 min); 0 turns the hourly limit off",
+    },
+    Known {
+        key: "rate_limit_sign_up_ip",
+        default: "20",
+        help: "sign-ups per hour per client IP; 0 turns it off",
+    },
+    Known {
+        key: "rate_limit_password_reset",
+        default: "10",
+        help: "password reset requests per hour, per client IP and per email; 0 turns it off",
+    },
+    Known {
+        key: "rate_limit_key_reveal",
+        default: "20",
+        help: "license key reveals per hour per customer; 0 turns it off",
     },
     Known {
         key: "expiry_notice_days",
@@ -444,6 +481,31 @@ impl RawSettings {
             || "30,7,1".to_owned(),
             parse_notice_days,
         )?;
+        let count = |v: &str| {
+            v.parse::<u32>()
+                .ok()
+                .filter(|n| *n <= 1_000_000)
+                .ok_or_else(|| format!("`{v}` is not a whole number from 0 (off) to 1000000"))
+        };
+        let portal_limits = PortalQuotas {
+            sign_in_ip_per_minute: self.parse(
+                "rate_limit_sign_in_ip",
+                || "30".to_owned(),
+                count,
+            )?,
+            sign_in_account_per_hour: self.parse(
+                "rate_limit_sign_in_account",
+                || "30".to_owned(),
+                count,
+            )?,
+            sign_up_ip_per_hour: self.parse("rate_limit_sign_up_ip", || "20".to_owned(), count)?,
+            password_reset_per_hour: self.parse(
+                "rate_limit_password_reset",
+                || "10".to_owned(),
+                count,
+            )?,
+            key_reveal_per_hour: self.parse("rate_limit_key_reveal", || "20".to_owned(), count)?,
+        };
         let log_format = self.parse(
             "log_format",
             || "pretty".to_owned(),
@@ -484,6 +546,7 @@ impl RawSettings {
             api_rate_limit_ip,
             api_rate_limit_key,
             expiry_notice_days,
+            portal_limits,
             log_format,
             log_filter,
         })

@@ -25,7 +25,7 @@ use crate::telemetry::RequestSpan;
 use crate::web;
 use crate::web::assets::Assets;
 use crate::web::layout::Site;
-use crate::web::ratelimit::ApiLimits;
+use crate::web::ratelimit::{ApiLimits, PortalLimits};
 use crate::web::session::DbSessionStore;
 use actix_session::SessionMiddleware;
 use actix_session::config::{BrowserSession, TtlExtensionPolicy};
@@ -43,6 +43,7 @@ pub struct Application {
     db: Db,
     clock: SharedClock,
     limits: Data<ApiLimits>,
+    portal_limits: Data<PortalLimits>,
     mailer: Arc<Mailer>,
     outbox_poll: std::time::Duration,
     brand: Brand,
@@ -139,6 +140,8 @@ impl ApplicationBuilder {
         ));
 
         let app_limits = limits.clone();
+        let portal_limits = Data::new(PortalLimits::new(settings.portal_limits));
+        let app_portal_limits = portal_limits.clone();
         let brand = Data::new(Brand::new(
             settings.vendor_name.clone(),
             settings.public_url.clone(),
@@ -179,6 +182,7 @@ impl ApplicationBuilder {
                 .app_data(cipher.clone())
                 .app_data(usage_data.clone())
                 .app_data(app_limits.clone())
+                .app_data(app_portal_limits.clone())
                 .app_data(brand.clone())
                 .configure(web::routes)
                 .default_service(actix_web::web::to(web::error::not_found))
@@ -194,6 +198,7 @@ impl ApplicationBuilder {
             db,
             clock,
             limits,
+            portal_limits,
             mailer,
             outbox_poll: settings.mail.poll,
             brand: brand_for_jobs,
@@ -242,11 +247,13 @@ impl Application {
             self.expiry_notice_days.clone(),
         ));
         let limits = self.limits.clone();
+        let portal_limits = self.portal_limits.clone();
         let pruning = tokio::spawn(async move {
             let mut tick = tokio::time::interval(jobs::MAINTENANCE_EVERY);
             loop {
                 tick.tick().await;
                 limits.prune();
+                portal_limits.prune();
             }
         });
         let outbox = tokio::spawn(jobs::outbox::run(

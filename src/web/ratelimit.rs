@@ -13,6 +13,7 @@ use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
+use crate::config::PortalQuotas;
 use crate::web::error::{Problem, WebError};
 
 type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInformationMiddleware>;
@@ -111,6 +112,188 @@ impl ApiLimits {
             l.shrink_to_fit();
         }
         if let Some(l) = &self.per_key {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+    }
+}
+
+/// Limits on the people-facing forms: sign-in (per IP and per account,
+/// with growing delays after consecutive failures), sign-up, password
+/// reset and key reveal. A limit of 0 turns it off. Per instance, in memory.
+pub struct PortalLimits {
+    sign_in_ip: Option<Keyed<IpAddr>>,
+    sign_in_account: Option<Keyed<String>>,
+    sign_up_ip: Option<Keyed<IpAddr>>,
+    password_reset: Option<Keyed<String>>,
+    key_reveal: Option<Keyed<String>>,
+    failures: std::sync::Mutex<std::collections::HashMap<String, Failures>>,
+    clock: DefaultClock,
+}
+
+/// Consecutive failed sign-ins of one account.
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    locked_until: std::time::Instant,
+}
+
+/// Failures allowed before the delays start.
+const FREE_FAILURES: u32 = 3;
+/// The longest delay between sign-in attempts of one account.
+const MAX_DELAY_SECS: u64 = 15 * 60;
+
+fn hourly<K: Clone + std::hash::Hash + Eq>(per_hour: u32) -> Option<Keyed<K>> {
+    NonZeroU32::new(per_hour).map(|n| {
+        RateLimiter::dashmap(Quota::per_hour(n)).with_middleware::<StateInformationMiddleware>()
+    })
+}
+
+fn too_many(what: &str, secs: u64) -> WebError {
+    tracing::info!(limiter = what, retry_after = secs, "rate limit reached");
+    Problem::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("Too many {what}. Wait {secs} seconds, then try again."),
+    )
+    .with("retry_after", serde_json::Value::from(secs))
+    .header(actix_web::http::header::RETRY_AFTER, secs.to_string())
+    .into()
+}
+
+impl PortalLimits {
+    pub fn new(q: PortalQuotas) -> Self {
+        Self {
+            sign_in_ip: limiter(q.sign_in_ip_per_minute),
+            sign_in_account: hourly(q.sign_in_account_per_hour),
+            sign_up_ip: hourly(q.sign_up_ip_per_hour),
+            password_reset: hourly(q.password_reset_per_hour),
+            key_reveal: hourly(q.key_reveal_per_hour),
+            failures: std::sync::Mutex::new(std::collections::HashMap::new()),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    fn take<K: Clone + std::hash::Hash + Eq>(
+        &self,
+        limiter: Option<&Keyed<K>>,
+        key: &K,
+        what: &str,
+    ) -> Result<(), WebError> {
+        let Some(limiter) = limiter else {
+            return Ok(());
+        };
+        limiter.check_key(key).map(|_| ()).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.clock.now());
+            too_many(what, wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+        })
+    }
+
+    /// Before checking a password: the IP's and the account's budgets, and
+    /// the delay earned by the account's consecutive failures. Unknown
+    /// accounts are limited exactly like known ones.
+    pub fn sign_in(&self, ip: Option<IpAddr>, account: &str) -> Result<(), WebError> {
+        let account = account.to_lowercase();
+        if let Ok(failures) = self.failures.lock()
+            && let Some(f) = failures.get(&account)
+        {
+            let now = std::time::Instant::now();
+            if f.locked_until > now {
+                let wait = f.locked_until - now;
+                return Err(too_many(
+                    "failed sign-ins for this account",
+                    wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+                ));
+            }
+        }
+        if let Some(ip) = ip {
+            self.take(
+                self.sign_in_ip.as_ref(),
+                &ip,
+                "sign-in attempts from your network",
+            )?;
+        }
+        self.take(
+            self.sign_in_account.as_ref(),
+            &account,
+            "sign-in attempts for this account",
+        )
+    }
+
+    /// A failed sign-in: after [`FREE_FAILURES`] in a row, each attempt
+    /// must wait twice as long as the one before (1 s, 2 s, 4 s … 15 min).
+    pub fn sign_in_failed(&self, account: &str) {
+        let Ok(mut failures) = self.failures.lock() else {
+            return;
+        };
+        let f = failures.entry(account.to_lowercase()).or_insert(Failures {
+            count: 0,
+            locked_until: std::time::Instant::now(),
+        });
+        f.count = f.count.saturating_add(1);
+        if f.count >= FREE_FAILURES {
+            let secs = 1u64
+                .checked_shl(f.count - FREE_FAILURES)
+                .unwrap_or(MAX_DELAY_SECS)
+                .min(MAX_DELAY_SECS);
+            f.locked_until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        }
+        // Bound memory: forget accounts whose delay ran out long ago.
+        if failures.len() > 100_000 {
+            let now = std::time::Instant::now();
+            failures.retain(|_, f| {
+                f.locked_until + std::time::Duration::from_secs(MAX_DELAY_SECS) > now
+            });
+        }
+    }
+
+    /// A successful sign-in clears the account's failures.
+    pub fn sign_in_succeeded(&self, account: &str) {
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.remove(&account.to_lowercase());
+        }
+    }
+
+    pub fn sign_up(&self, ip: Option<IpAddr>) -> Result<(), WebError> {
+        match ip {
+            Some(ip) => self.take(self.sign_up_ip.as_ref(), &ip, "sign-ups from your network"),
+            None => Ok(()),
+        }
+    }
+
+    /// Reset requests, per IP and per email (known or not).
+    pub fn password_reset(&self, ip: Option<IpAddr>, email: &str) -> Result<(), WebError> {
+        if let Some(ip) = ip {
+            self.take(
+                self.password_reset.as_ref(),
+                &format!("ip:{ip}"),
+                "password reset requests",
+            )?;
+        }
+        self.take(
+            self.password_reset.as_ref(),
+            &format!("email:{}", email.to_lowercase()),
+            "password reset requests",
+        )
+    }
+
+    pub fn key_reveal(&self, user_id: &str) -> Result<(), WebError> {
+        self.take(self.key_reveal.as_ref(), &user_id.to_owned(), "key reveals")
+    }
+
+    pub fn prune(&self) {
+        for l in [
+            &self.sign_in_account,
+            &self.password_reset,
+            &self.key_reveal,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+        for l in [&self.sign_in_ip, &self.sign_up_ip].into_iter().flatten() {
             l.retain_recent();
             l.shrink_to_fit();
         }

@@ -17,6 +17,7 @@ mod licensing;
 mod malformed;
 mod pages;
 mod portal;
+mod portal_limits;
 mod provisioning;
 mod secrets;
 mod smtp;

@@ -15,12 +15,14 @@ use crate::services::accounts::{self, AccountError};
 use crate::services::context::{Brand, Ctx};
 use crate::store::users::{self, UserRow};
 use crate::store::{Db, organizations};
+use crate::web::api::client_ip;
 use crate::web::error::WebError;
 use crate::web::layout::{
     CsrfForm, FormPage, Page, STAFF, USER_EMAIL, check_csrf, flash, render, render_private,
     render_status, see_other,
 };
 use crate::web::portal::{SignedIn, customer_ctx};
+use crate::web::ratelimit::PortalLimits;
 use crate::web::session::USER_ID;
 
 const RESET_TOKEN: &str = "reset_token";
@@ -103,8 +105,10 @@ pub async fn signup(
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
     brand: web::Data<Brand>,
+    limits: web::Data<PortalLimits>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
+    limits.sign_up(client_ip(&req))?;
     let mut errors = SignupErrors::default();
     let email = EmailAddress::parse(&form.email)
         .map_err(|e| errors.email = Some(e.to_string()))
@@ -260,9 +264,13 @@ pub async fn login(
     form: web::Form<LoginForm>,
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
+    limits: web::Data<PortalLimits>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
+    let account = form.email.trim();
+    limits.sign_in(client_ip(&req), account)?;
     let refused = |page: Page| {
+        limits.sign_in_failed(account);
         render_status(
             StatusCode::UNAUTHORIZED,
             &LoginPage {
@@ -278,6 +286,7 @@ pub async fn login(
     let ctx = anonymous_ctx(&db, clock.as_ref(), &req);
     match accounts::authenticate(&ctx, &email, SecretString::from(form.password.clone())).await {
         Ok(user) => {
+            limits.sign_in_succeeded(account);
             sign_in(&session, &user)?;
             tracing::info!(user_id = %user.id, "signed in");
             let home = if user.role == "customer" {
@@ -334,8 +343,10 @@ pub async fn forgot(
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
     brand: web::Data<Brand>,
+    limits: web::Data<PortalLimits>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
+    limits.password_reset(client_ip(&req), form.email.trim())?;
     let email = match EmailAddress::parse(&form.email) {
         Ok(email) => email,
         Err(e) => {

@@ -207,10 +207,12 @@ pub async fn reveal(
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
     cipher: web::Data<DataCipher>,
+    limits: web::Data<crate::web::ratelimit::PortalLimits>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
     who.require_verified()?;
     let license = owned(&db, &who, &path).await?;
+    limits.key_reveal(&who.user.id)?;
     let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
     let email = crate::domain::email::EmailAddress::parse(&who.user.email)
         .map_err(|e| WebError::Unexpected(anyhow::anyhow!("stored email is malformed: {e}")))?;
