@@ -756,6 +756,16 @@ mod tests {
                 "`expiry_notice_days`",
             ),
             (
+                "LICENSOR_RATE_LIMIT_SIGN_IN_IP",
+                "-1",
+                "`rate_limit_sign_in_ip`",
+            ),
+            (
+                "LICENSOR_RATE_LIMIT_KEY_REVEAL",
+                "lots",
+                "`rate_limit_key_reveal`",
+            ),
+            (
                 "LICENSOR_API_RATE_LIMIT_KEY",
                 "lots",
                 "`api_rate_limit_key`",
