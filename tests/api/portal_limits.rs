@@ -43,7 +43,8 @@ async fn failed_sign_ins_earn_growing_delays_for_known_and_unknown_accounts() {
         );
         let res = b.sign_in(account, PASSWORD).await;
         assert_eq!(res.status(), 429);
-        assert_eq!(retry_after(&res), 2, "{account}");
+        // 2 s from the failure (1 when the request itself was slow).
+        assert!((1..=2).contains(&retry_after(&res)), "{account}");
     }
     // After the wait the right password works, and clears the record.
     tokio::time::sleep(Duration::from_millis(2100)).await;
