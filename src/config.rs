@@ -118,6 +118,8 @@ pub struct Settings {
     pub expiry_notice_days: Vec<i64>,
     /// Limits on the people-facing forms.
     pub portal_limits: PortalQuotas,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: crate::web::proxies::TrustedProxies,
     pub log_format: LogFormat,
     pub log_filter: String,
 }
@@ -210,6 +212,11 @@ pub const KNOWN: &[Known] = &[
         key: "api_rate_limit_key",
         default: "120",
         help: "requests per minute per license key to the same endpoints; 0 turns it off",
+    },
+    Known {
+        key: "trusted_proxies",
+        default: "(none)",
+        help: "reverse proxies (IPs or networks, comma-separated) whose X-Forwarded-For gives the client's address; from anyone else the header is ignored",
     },
     Known {
         key: "rate_limit_sign_in_ip",
@@ -487,6 +494,11 @@ impl RawSettings {
                 .filter(|n| *n <= 1_000_000)
                 .ok_or_else(|| format!("`{v}` is not a whole number from 0 (off) to 1000000"))
         };
+        let trusted_proxies = self.parse(
+            "trusted_proxies",
+            String::new,
+            crate::web::proxies::TrustedProxies::parse,
+        )?;
         let portal_limits = PortalQuotas {
             sign_in_ip_per_minute: self.parse(
                 "rate_limit_sign_in_ip",
@@ -547,6 +559,7 @@ impl RawSettings {
             api_rate_limit_key,
             expiry_notice_days,
             portal_limits,
+            trusted_proxies,
             log_format,
             log_filter,
         })
@@ -754,6 +767,11 @@ mod tests {
                 "LICENSOR_EXPIRY_NOTICE_DAYS",
                 "soon",
                 "`expiry_notice_days`",
+            ),
+            (
+                "LICENSOR_TRUSTED_PROXIES",
+                "10.0.0.0/40",
+                "`trusted_proxies`",
             ),
             (
                 "LICENSOR_RATE_LIMIT_SIGN_IN_IP",

@@ -141,6 +141,7 @@ impl ApplicationBuilder {
 
         let app_limits = limits.clone();
         let portal_limits = Data::new(PortalLimits::new(settings.portal_limits));
+        let proxies = Data::new(settings.trusted_proxies.clone());
         let app_portal_limits = portal_limits.clone();
         let brand = Data::new(Brand::new(
             settings.vendor_name.clone(),
@@ -183,6 +184,7 @@ impl ApplicationBuilder {
                 .app_data(usage_data.clone())
                 .app_data(app_limits.clone())
                 .app_data(app_portal_limits.clone())
+                .app_data(proxies.clone())
                 .app_data(brand.clone())
                 .configure(web::routes)
                 .default_service(actix_web::web::to(web::error::not_found))

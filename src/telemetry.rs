@@ -66,9 +66,8 @@ impl RootSpanBuilder for RequestSpan {
         let route = request
             .match_pattern()
             .unwrap_or_else(|| "default".to_owned());
-        let client_ip = request
-            .peer_addr()
-            .map(|a| a.ip().to_string())
+        let client_ip = crate::web::api::client_ip(request.request())
+            .map(|ip| ip.to_string())
             .unwrap_or_default();
         tracing::info_span!(
             "HTTP request",

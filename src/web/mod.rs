@@ -11,6 +11,7 @@ pub mod keys;
 pub mod layout;
 pub mod middleware;
 pub mod portal;
+pub mod proxies;
 pub mod ratelimit;
 pub mod session;
 

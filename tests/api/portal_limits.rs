@@ -128,3 +128,71 @@ async fn sign_ups_resets_and_reveals_are_limited_as_configured() {
         );
     }
 }
+
+/// Signs up through a proxy that says the client is `forwarded_for`.
+async fn sign_up_via(
+    b: &Browser,
+    app: &crate::helpers::TestApp,
+    email: &str,
+    forwarded_for: &str,
+) -> u16 {
+    let csrf = b.csrf().await;
+    b.client
+        .post(app.url("/signup"))
+        .header("x-forwarded-for", forwarded_for)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", email),
+            ("password", PASSWORD),
+            ("organization", "Proxied"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn forwarded_addresses_count_only_from_trusted_proxies() {
+    // Behind a trusted proxy (the test client is 127.0.0.1), each client
+    // has its own budget.
+    let behind = spawn_app_with(
+        |raw| {
+            raw.set("rate_limit_sign_up_ip", "1", Source::Default);
+            raw.set("trusted_proxies", "127.0.0.1", Source::Default);
+        },
+        false,
+    )
+    .await;
+    let b = Browser::new(&behind);
+    assert_eq!(
+        sign_up_via(&b, &behind, "p1@example.com", "203.0.113.1").await,
+        200
+    );
+    assert_eq!(
+        sign_up_via(&b, &behind, "p2@example.com", "203.0.113.2").await,
+        200
+    );
+    assert_eq!(
+        sign_up_via(&b, &behind, "p3@example.com", "198.51.100.9, 203.0.113.2").await,
+        429,
+        "a forged leftmost entry does not buy a new budget"
+    );
+
+    // Without trusted proxies the header is ignored: one budget for the peer.
+    let direct = spawn_app_with(
+        |raw| raw.set("rate_limit_sign_up_ip", "1", Source::Default),
+        false,
+    )
+    .await;
+    let b = Browser::new(&direct);
+    assert_eq!(
+        sign_up_via(&b, &direct, "d1@example.com", "203.0.113.1").await,
+        200
+    );
+    assert_eq!(
+        sign_up_via(&b, &direct, "d2@example.com", "203.0.113.2").await,
+        429
+    );
+}

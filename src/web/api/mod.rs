@@ -321,9 +321,19 @@ impl<T> Paged<T> {
     }
 }
 
-/// The client's address (the TCP peer; proxies are not trusted here).
+/// The client's address: the TCP peer, or behind a configured reverse
+/// proxy the address it forwarded (`trusted_proxies`, see `web::proxies`).
 pub fn client_ip(req: &HttpRequest) -> Option<std::net::IpAddr> {
-    req.peer_addr().map(|a| a.ip())
+    let peer = req.peer_addr()?.ip();
+    let Some(proxies) = req.app_data::<web::Data<crate::web::proxies::TrustedProxies>>() else {
+        return Some(peer);
+    };
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    Some(proxies.client(peer, &forwarded))
 }
 
 /// Applies the key-API rate limits for a request naming `key` (as typed).
