@@ -119,7 +119,7 @@ pub struct Settings {
     /// Limits on the people-facing forms.
     pub portal_limits: PortalQuotas,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: crate::web::proxies::TrustedProxies,
+    pub trusted_proxies: crate::domain::proxies::TrustedProxies,
     pub log_format: LogFormat,
     pub log_filter: String,
 }
@@ -497,7 +497,7 @@ impl RawSettings {
         let trusted_proxies = self.parse(
             "trusted_proxies",
             String::new,
-            crate::web::proxies::TrustedProxies::parse,
+            crate::domain::proxies::TrustedProxies::parse,
         )?;
         let portal_limits = PortalQuotas {
             sign_in_ip_per_minute: self.parse(

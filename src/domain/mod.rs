@@ -7,5 +7,6 @@ pub mod id;
 pub mod license;
 pub mod license_key;
 pub mod password;
+pub mod proxies;
 pub mod role;
 pub mod time;

@@ -83,6 +83,11 @@ impl Brand {
         format!("{base}{path}")
     }
 
+    /// The customer's page of a license, for messages about it.
+    pub fn license_link(&self, license_id: &str) -> String {
+        self.link(&format!("/licenses/{license_id}"))
+    }
+
     fn link_mac(&self, purpose: &str, subject: &str) -> Hmac<Sha256> {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.link_key.as_ref())
             .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));

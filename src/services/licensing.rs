@@ -689,7 +689,7 @@ async fn activate_once(
         .await?;
     }
     // A security notice: every member hears of a new machine on their key.
-    let link = brand.link(&format!("/licenses/{}", after.id));
+    let link = brand.license_link(&after.id);
     notify::email_organization(
         &mut tx,
         brand,
@@ -1043,7 +1043,7 @@ pub async fn renew(
         json!({ "before": before.snapshot(), "after": after.snapshot(), "reason": reason }),
     )
     .await?;
-    let link = brand.link(&format!("/licenses/{}", after.id));
+    let link = brand.license_link(&after.id);
     notify::email_organization(
         &mut tx,
         brand,

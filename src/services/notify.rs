@@ -129,7 +129,7 @@ pub async fn welcome(
     let instructions = products::activation_instructions(tx, &license.product_id)
         .await
         .context("reading the activation instructions")?;
-    let link = brand.link(&format!("/licenses/{}", license.id));
+    let link = brand.license_link(&license.id);
     email_organization(
         tx,
         brand,

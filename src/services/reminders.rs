@@ -152,7 +152,7 @@ async fn expiring_emails(
     now: Timestamp,
 ) -> anyhow::Result<usize> {
     let expires_at = license.expires_at.unwrap_or(now);
-    let link = brand.link(&format!("/licenses/{}", license.id));
+    let link = brand.license_link(&license.id);
     notify::email_organization(
         tx,
         brand,
@@ -179,7 +179,7 @@ async fn expired_emails(
     now: Timestamp,
 ) -> anyhow::Result<usize> {
     let expires_at = license.expires_at.unwrap_or(now);
-    let link = brand.link(&format!("/licenses/{}", license.id));
+    let link = brand.license_link(&license.id);
     notify::email_organization(
         tx,
         brand,

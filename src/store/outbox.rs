@@ -145,6 +145,18 @@ pub struct OutboxEntry {
     pub sent_at: Option<i64>,
 }
 
+impl OutboxEntry {
+    /// The status as listings show it: a queued message whose last attempt
+    /// failed is `failed` (it will be retried).
+    pub fn shown_status(&self) -> &str {
+        if self.status == "queued" && self.last_error.is_some() {
+            "failed"
+        } else {
+            &self.status
+        }
+    }
+}
+
 /// Which messages a listing shows. `Failed` are queued messages whose last
 /// attempt failed (they will be retried).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

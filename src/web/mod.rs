@@ -11,7 +11,6 @@ pub mod keys;
 pub mod layout;
 pub mod middleware;
 pub mod portal;
-pub mod proxies;
 pub mod ratelimit;
 pub mod session;
 

@@ -47,18 +47,13 @@ struct Row {
 impl Row {
     fn new(e: OutboxEntry) -> Self {
         let at = |t: i64| Timestamp::from_unix(t).to_utc_string();
-        let failed = e.status == "queued" && e.last_error.is_some();
         Self {
             resend_label: match e.status.as_str() {
                 "sent" => "Send again",
                 "dead" => "Retry",
                 _ => "Send now",
             },
-            status: if failed {
-                "failed".to_owned()
-            } else {
-                e.status.clone()
-            },
+            status: e.shown_status().to_owned(),
             next_attempt: if e.status == "queued" {
                 at(e.next_attempt_at)
             } else {

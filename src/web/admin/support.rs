@@ -184,11 +184,7 @@ impl EmailLine {
             created: at(e.created_at),
             topic: e.topic.clone(),
             recipient: e.recipient.clone(),
-            status: if e.status == "queued" && e.last_error.is_some() {
-                "failed".to_owned()
-            } else {
-                e.status.clone()
-            },
+            status: e.shown_status().to_owned(),
             error: e.last_error.clone().unwrap_or_default(),
         }
     }

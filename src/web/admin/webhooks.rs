@@ -32,6 +32,22 @@ struct EndpointLine {
     created: String,
 }
 
+impl EndpointLine {
+    fn new(e: store::EndpointRow) -> Self {
+        Self {
+            events: if e.event_filter == "*" {
+                "every event".to_owned()
+            } else {
+                e.event_filter.replace(',', ", ")
+            },
+            enabled: e.enabled == 1,
+            created: at(e.created_at),
+            id: e.id,
+            url: e.url,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "admin/webhooks.html")]
 struct WebhooksPage {
@@ -52,17 +68,7 @@ async fn render_list(
     let endpoints = store::list(db.pool())
         .await?
         .into_iter()
-        .map(|e| EndpointLine {
-            events: if e.event_filter == "*" {
-                "every event".to_owned()
-            } else {
-                e.event_filter.replace(',', ", ")
-            },
-            enabled: e.enabled == 1,
-            created: at(e.created_at),
-            id: e.id,
-            url: e.url,
-        })
+        .map(EndpointLine::new)
         .collect();
     render_private_status(
         status,
@@ -162,11 +168,7 @@ struct DeliveryLine {
 impl DeliveryLine {
     fn new(e: OutboxEntry) -> Self {
         Self {
-            status: if e.status == "queued" && e.last_error.is_some() {
-                "failed".to_owned()
-            } else {
-                e.status.clone()
-            },
+            status: e.shown_status().to_owned(),
             created: at(e.created_at),
             sent: e.sent_at.map(at).unwrap_or_default(),
             code: e
@@ -212,17 +214,7 @@ pub async fn endpoint(
         StatusCode::OK,
         &EndpointPage {
             page: page.titled("Webhook endpoint"),
-            endpoint: EndpointLine {
-                events: if e.event_filter == "*" {
-                    "every event".to_owned()
-                } else {
-                    e.event_filter.replace(',', ", ")
-                },
-                enabled: e.enabled == 1,
-                created: at(e.created_at),
-                id: e.id,
-                url: e.url,
-            },
+            endpoint: EndpointLine::new(e),
             deliveries,
         },
     )

@@ -322,10 +322,10 @@ impl<T> Paged<T> {
 }
 
 /// The client's address: the TCP peer, or behind a configured reverse
-/// proxy the address it forwarded (`trusted_proxies`, see `web::proxies`).
+/// proxy the address it forwarded (`trusted_proxies`, see `domain::proxies`).
 pub fn client_ip(req: &HttpRequest) -> Option<std::net::IpAddr> {
     let peer = req.peer_addr()?.ip();
-    let Some(proxies) = req.app_data::<web::Data<crate::web::proxies::TrustedProxies>>() else {
+    let Some(proxies) = req.app_data::<web::Data<crate::domain::proxies::TrustedProxies>>() else {
         return Some(peer);
     };
     let forwarded: Vec<&str> = req
