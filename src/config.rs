@@ -108,6 +108,12 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// A file holding the server secret (generated on first start when absent).
     pub secret_file: PathBuf,
+    /// The server secret itself, from `LICENSOR_SECRET`; wins over the file.
+    pub secret: Option<crate::secret::ServerSecret>,
+    /// Certificate chain and private key to serve HTTPS with.
+    pub tls: Option<TlsFiles>,
+    /// A plain-HTTP listener that only redirects to `public_url`.
+    pub http_redirect_listen: Option<SocketAddr>,
     pub vendor_name: String,
     pub mail: MailSettings,
     /// Requests per minute per client IP to the key-authenticated API; 0 = off.
@@ -122,6 +128,13 @@ pub struct Settings {
     pub trusted_proxies: crate::domain::proxies::TrustedProxies,
     pub log_format: LogFormat,
     pub log_filter: String,
+}
+
+/// PEM files for serving HTTPS directly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Limits on the people-facing forms; 0 turns one off.
@@ -177,6 +190,26 @@ pub const KNOWN: &[Known] = &[
         key: "secret_file",
         default: "<data_dir>/secret.key",
         help: "file holding the 32-byte server secret that encrypts keys at rest",
+    },
+    Known {
+        key: "secret",
+        default: "(none: read secret_file)",
+        help: "the server secret itself (base64 of 32 bytes, from `licensor secret create --print`); taken only from the environment, as LICENSOR_SECRET, and then secret_file is not read",
+    },
+    Known {
+        key: "tls_cert",
+        default: "(none)",
+        help: "PEM certificate chain; with tls_key, `listen` serves HTTPS itself (and public_url defaults to https://)",
+    },
+    Known {
+        key: "tls_key",
+        default: "(none)",
+        help: "PEM private key (PKCS#8, PKCS#1 or SEC1) for tls_cert",
+    },
+    Known {
+        key: "http_redirect_listen",
+        default: "(none)",
+        help: "address of a plain-HTTP listener that only redirects (308) to the https public_url, e.g. 0.0.0.0:80",
     },
     Known {
         key: "vendor_name",
@@ -264,9 +297,27 @@ pub const KNOWN: &[Known] = &[
 const ENV_NOT_SETTINGS: &[&str] = &["LICENSOR_CONFIG"];
 
 /// Raw values by key, each with where it came from.
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct RawSettings {
     values: BTreeMap<&'static str, (String, Source)>,
+}
+
+/// Settings that are secrets: their values never reach a log or an error.
+const SECRET_KEYS: &[&str] = &["secret"];
+
+impl fmt::Debug for RawSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.values.iter().map(|(key, (value, source))| {
+                let shown = if SECRET_KEYS.contains(key) {
+                    "[redacted]"
+                } else {
+                    value.as_str()
+                };
+                (key, (shown, source))
+            }))
+            .finish()
+    }
 }
 
 fn known_list() -> String {
@@ -297,6 +348,13 @@ impl RawSettings {
         let source = Source::File(path.to_owned());
         for (key, value) in table {
             let key = known_key(&key, &source)?;
+            if SECRET_KEYS.contains(&key) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    origin: source,
+                    reason: "a secret is not kept in a configuration file: set LICENSOR_SECRET in the environment, or use secret_file".to_owned(),
+                });
+            }
             let text = match value {
                 toml::Value::String(s) => s,
                 toml::Value::Integer(i) => i.to_string(),
@@ -380,12 +438,34 @@ impl RawSettings {
                     .map_err(|_| format!("`{v}` is not an address like 127.0.0.1:8080"))
             },
         )?;
+        let optional_path = |v: &str| Ok((!v.is_empty()).then(|| PathBuf::from(v)));
+        let tls = match (
+            self.parse("tls_cert", String::new, optional_path)?,
+            self.parse("tls_key", String::new, optional_path)?,
+        ) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (Some(_), None) | (None, Some(_)) => {
+                let (key, origin) = match self.get("tls_cert") {
+                    Some((_, origin)) => ("tls_cert", origin.clone()),
+                    None => ("tls_key", self.get("tls_key").map(|(_, o)| o.clone()).unwrap_or(Source::Default)),
+                };
+                return Err(ConfigError::Invalid {
+                    key,
+                    origin,
+                    reason: "tls_cert and tls_key go together: give both, or neither".to_owned(),
+                });
+            }
+        };
         let public_url = self.parse(
             "public_url",
-            || default_public_url(listen),
+            || default_public_url(listen, tls.is_some()),
             |v| {
                 let url = Url::parse(v).map_err(|e| format!("`{v}` is not a URL: {e}"))?;
                 match url.scheme() {
+                    "http" if tls.is_some() => Err(format!(
+                        "`{v}` is http://, but tls_cert is set and the server speaks HTTPS: use https://"
+                    )),
                     "http" | "https" if url.host().is_some() => Ok(url),
                     _ => Err(format!(
                         "`{v}` must be an http:// or https:// URL with a host"
@@ -393,6 +473,28 @@ impl RawSettings {
                 }
             },
         )?;
+        let http_redirect_listen = self.parse("http_redirect_listen", String::new, |v| {
+            if v.is_empty() {
+                return Ok(None);
+            }
+            let addr: SocketAddr = v
+                .parse()
+                .map_err(|_| format!("`{v}` is not an address like 0.0.0.0:80"))?;
+            if public_url.scheme() != "https" {
+                return Err(
+                    "a redirect listener sends people to the https public_url, but public_url is http"
+                        .to_owned(),
+                );
+            }
+            Ok(Some(addr))
+        })?;
+        let secret = self.parse("secret", String::new, |v| {
+            if v.is_empty() {
+                Ok(None)
+            } else {
+                crate::secret::ServerSecret::from_base64(v).map(Some)
+            }
+        })?;
         let public_url_from_listen = self.get("public_url").is_none();
         let data_dir = self.parse("data_dir", || "data".to_owned(), non_empty_path)?;
         let (url, backend) = self.parse(
@@ -548,6 +650,9 @@ impl RawSettings {
                 sqlite_synchronous,
             },
             secret_file,
+            secret,
+            tls,
+            http_redirect_listen,
             vendor_name,
             mail: MailSettings {
                 smtp_url,
@@ -588,11 +693,12 @@ fn parse_notice_days(v: &str) -> Result<Vec<i64>, String> {
     Ok(days)
 }
 
-fn default_public_url(listen: SocketAddr) -> String {
+fn default_public_url(listen: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
     if listen.ip().is_unspecified() {
-        format!("http://localhost:{}/", listen.port())
+        format!("{scheme}://localhost:{}/", listen.port())
     } else {
-        format!("http://{listen}/")
+        format!("{scheme}://{listen}/")
     }
 }
 
@@ -693,6 +799,69 @@ mod tests {
         assert_eq!(s.database.max_connections, 4);
         assert_eq!(s.database.backend, Backend::Postgres);
         assert_eq!(s.vendor_name, "Acme");
+    }
+
+    #[test]
+    fn tls_files_go_together_and_make_the_public_url_https() {
+        let mut raw = RawSettings::default();
+        raw.merge_env(env(&[("LICENSOR_TLS_CERT", "/etc/licensor/cert.pem")]))
+            .unwrap();
+        let err = raw.build().unwrap_err().to_string();
+        assert!(err.contains("give both"), "{err}");
+
+        raw.merge_env(env(&[("LICENSOR_TLS_KEY", "/etc/licensor/key.pem")]))
+            .unwrap();
+        let s = raw.build().unwrap();
+        assert_eq!(s.public_url.as_str(), "https://127.0.0.1:8080/");
+        let tls = s.tls.unwrap();
+        assert_eq!(tls.cert, PathBuf::from("/etc/licensor/cert.pem"));
+        assert_eq!(tls.key, PathBuf::from("/etc/licensor/key.pem"));
+
+        raw.merge_env(env(&[("LICENSOR_PUBLIC_URL", "http://licenses.example.com/")]))
+            .unwrap();
+        let err = raw.build().unwrap_err().to_string();
+        assert!(err.contains("use https://"), "{err}");
+    }
+
+    #[test]
+    fn a_redirect_listener_needs_an_https_public_url() {
+        let mut raw = RawSettings::default();
+        raw.merge_env(env(&[("LICENSOR_HTTP_REDIRECT_LISTEN", "0.0.0.0:80")]))
+            .unwrap();
+        let err = raw.build().unwrap_err().to_string();
+        assert!(err.contains("public_url is http"), "{err}");
+        raw.merge_env(env(&[("LICENSOR_PUBLIC_URL", "https://licenses.example.com/")]))
+            .unwrap();
+        let s = raw.build().unwrap();
+        assert_eq!(s.http_redirect_listen, Some("0.0.0.0:80".parse().unwrap()));
+        assert!(s.tls.is_none(), "a proxy may terminate TLS");
+    }
+
+    #[test]
+    fn the_secret_comes_only_from_the_environment_and_is_never_echoed() {
+        let mut raw = RawSettings::default();
+        let err = raw
+            .merge_toml("secret = \"c2VjcmV0\"", Path::new("licensor.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("LICENSOR_SECRET"), "{err}");
+
+        raw.merge_env(env(&[("LICENSOR_SECRET", "dG9vIHNob3J0IHNlY3JldA==")]))
+            .unwrap();
+        let err = raw.build().unwrap_err().to_string();
+        assert!(err.contains("32 bytes"), "{err}");
+        assert!(!err.contains("dG9vIHNob3J0"), "the value is not echoed: {err}");
+        raw.merge_env(env(&[("LICENSOR_SECRET", "not base64 at all!")]))
+            .unwrap();
+        let err = raw.build().unwrap_err().to_string();
+        assert!(!err.contains("at all"), "{err}");
+
+        let good = crate::secret::ServerSecret::random_base64().unwrap();
+        raw.merge_env(env(&[("LICENSOR_SECRET", good.as_str())]))
+            .unwrap();
+        let s = raw.build().unwrap();
+        assert!(s.secret.is_some());
+        assert!(!format!("{s:?}").contains(good.as_str()), "Debug redacts it");
     }
 
     #[test]

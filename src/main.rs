@@ -109,10 +109,13 @@ enum Command {
 #[derive(Subcommand)]
 enum SecretCommand {
     /// Create a production server secret (mode 0600) at `secret_file`, or at
-    /// --file; never overwrites an existing one.
+    /// --file; never overwrites an existing one. With --print, write a new
+    /// secret to standard output instead, for LICENSOR_SECRET.
     Create {
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "print")]
         file: Option<PathBuf>,
+        #[arg(long)]
+        print: bool,
     },
 }
 
@@ -251,8 +254,12 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         } => token_create(settings, scope, &name).await,
         Command::Keys { command } => keys_command(settings, command).await,
         Command::Secret {
-            command: SecretCommand::Create { file },
+            command: SecretCommand::Create { file, print },
         } => {
+            if print {
+                println!("{}", ServerSecret::random_base64()?.as_str());
+                return Ok(());
+            }
             let path = file.unwrap_or_else(|| settings.secret_file.clone());
             ServerSecret::create_file(&path)?;
             println!(
@@ -382,7 +389,7 @@ async fn license_export(
         .transpose()?;
     let db = open_db(&settings).await?;
     let result = async {
-        let (secret, _) = ServerSecret::load_or_generate(&settings.secret_file)?;
+        let (secret, _) = ServerSecret::for_settings(&settings)?;
         let cipher = secret.data_cipher()?;
         let ring = keys::load_ring(&db, &cipher).await?;
         let key = if encrypted {
@@ -460,7 +467,7 @@ async fn keys_command(settings: Settings, command: KeysCommand) -> anyhow::Resul
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let result = async {
         let cipher = || -> anyhow::Result<_> {
-            let (secret, _) = ServerSecret::load_or_generate(&settings.secret_file)?;
+            let (secret, _) = ServerSecret::for_settings(&settings)?;
             secret.data_cipher()
         };
         let mut out = std::io::stdout().lock();

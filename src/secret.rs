@@ -17,6 +17,7 @@ use zeroize::{Zeroize, Zeroizing};
 const NONCE_LEN: usize = 12;
 
 /// 32 random bytes that every derived key comes from. Debug never shows it.
+#[derive(Clone)]
 pub struct ServerSecret(Zeroizing<[u8; 32]>);
 
 impl fmt::Debug for ServerSecret {
@@ -59,6 +60,41 @@ impl ServerSecret {
         Ok(Self(bytes))
     }
 
+    /// The secret from its base64 text (as `LICENSOR_SECRET` carries it).
+    /// The error never repeats the text.
+    pub fn from_base64(text: &str) -> Result<Self, String> {
+        let mut decoded = Zeroizing::new(
+            STANDARD
+                .decode(text.trim())
+                .map_err(|_| "is not base64 (create one with `licensor secret create --print`)".to_owned())?,
+        );
+        if decoded.len() != 32 {
+            return Err(format!(
+                "must be 32 bytes in base64, found {} bytes",
+                decoded.len()
+            ));
+        }
+        let mut bytes = [0u8; 32];
+        bytes.copy_from_slice(&decoded);
+        decoded.zeroize();
+        Ok(Self::from_bytes(bytes))
+    }
+
+    /// The server secret the settings name: `LICENSOR_SECRET` when set
+    /// (provided by the operator), otherwise `secret_file`, generated for
+    /// development when it does not exist.
+    pub fn for_settings(settings: &crate::config::Settings) -> anyhow::Result<(Self, SecretOrigin)> {
+        match &settings.secret {
+            Some(secret) => Ok((secret.clone(), SecretOrigin::Loaded)),
+            None => Self::load_or_generate(&settings.secret_file),
+        }
+    }
+
+    /// The base64 text of a new random secret, for `LICENSOR_SECRET`.
+    pub fn random_base64() -> anyhow::Result<Zeroizing<String>> {
+        Ok(Zeroizing::new(STANDARD.encode(Self::random()?.0.as_ref())))
+    }
+
     /// Reads the secret (base64 of 32 bytes, after optional `#` comment
     /// lines) from `path`, or creates the file with mode 0600, marked as a
     /// development secret, when it does not exist.
@@ -72,26 +108,15 @@ impl ServerSecret {
                         .filter(|l| !l.trim_start().starts_with('#'))
                         .collect::<String>(),
                 );
-                let mut decoded =
-                    Zeroizing::new(STANDARD.decode(body.trim()).with_context(|| {
-                        format!("server secret file {} is not base64", path.display())
-                    })?);
-                if decoded.len() != 32 {
-                    bail!(
-                        "server secret file {} must hold 32 bytes in base64, found {}",
-                        path.display(),
-                        decoded.len()
-                    );
-                }
-                let mut bytes = [0u8; 32];
-                bytes.copy_from_slice(&decoded);
-                decoded.zeroize();
+                let secret = Self::from_base64(&body).map_err(|reason| {
+                    anyhow::anyhow!("server secret file {}: {reason}", path.display())
+                })?;
                 let origin = if generated {
                     SecretOrigin::LoadedGenerated
                 } else {
                     SecretOrigin::Loaded
                 };
-                Ok((Self::from_bytes(bytes), origin))
+                Ok((secret, origin))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let secret = Self::write_new(path, Some(GENERATED_MARKER))?;
@@ -302,6 +327,6 @@ mod tests {
         assert!(format!("{err:#}").contains("is not base64"));
         std::fs::write(&path, STANDARD.encode([1u8; 16])).unwrap();
         let err = ServerSecret::load_or_generate(&path).unwrap_err();
-        assert!(format!("{err:#}").contains("must hold 32 bytes"));
+        assert!(format!("{err:#}").contains("must be 32 bytes"));
     }
 }

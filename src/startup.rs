@@ -40,6 +40,8 @@ pub const SESSION_ABSOLUTE_SECS: i64 = 7 * 24 * 3600;
 pub struct Application {
     port: u16,
     server: Server,
+    /// The plain listener that only redirects to HTTPS, and its port.
+    redirect: Option<(u16, Server)>,
     db: Db,
     clock: SharedClock,
     limits: Data<ApiLimits>,
@@ -79,13 +81,13 @@ impl ApplicationBuilder {
             demo,
         } = self;
         let production = settings.public_url.scheme() == "https";
-        if production && !settings.secret_file.exists() {
+        if production && settings.secret.is_none() && !settings.secret_file.exists() {
             anyhow::bail!(
-                "public_url is https, and there is no server secret at {}: create one with `licensor secret create` (a server with an https address never generates its own)",
+                "public_url is https, and there is no server secret at {}: create one with `licensor secret create` or set LICENSOR_SECRET (a server with an https address never generates its own)",
                 settings.secret_file.display()
             );
         }
-        let (secret, origin) = ServerSecret::load_or_generate(&settings.secret_file)?;
+        let (secret, origin) = ServerSecret::for_settings(&settings)?;
         if production && origin.is_generated() {
             anyhow::bail!(
                 "public_url is https, but the server secret {} was generated for development: create a production secret with `licensor secret create` and set secret_file to it (or, to keep the data this one already protects, delete the file's first line, the development marker)",
@@ -110,6 +112,11 @@ impl ApplicationBuilder {
         let session_key = Key::from(&secret.derive_bytes::<64>("session-cookie-v1")?[..]);
         let secure_cookies = settings.public_url.scheme() == "https";
 
+        let tls = settings
+            .tls
+            .as_ref()
+            .map(crate::tls::server_config)
+            .transpose()?;
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {} (setting `listen`)", settings.listen))?;
         let port = listener.local_addr()?.port();
@@ -151,6 +158,10 @@ impl ApplicationBuilder {
         let brand_for_jobs = Brand::clone(&brand);
         let session_db = db.clone();
         let session_clock = clock.clone();
+        let redirect = settings
+            .http_redirect_listen
+            .map(|addr| redirect_server(addr, &settings.public_url))
+            .transpose()?;
         let server = HttpServer::new(move || {
             let sessions = SessionMiddleware::builder(
                 DbSessionStore::new(
@@ -188,8 +199,11 @@ impl ApplicationBuilder {
                 .app_data(brand.clone())
                 .configure(web::routes)
                 .default_service(actix_web::web::to(web::error::not_found))
-        })
-        .listen(listener)
+        });
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config),
+            None => server.listen(listener),
+        }
         .context("cannot start the HTTP server")?
         .shutdown_timeout(10)
         .run();
@@ -197,6 +211,7 @@ impl ApplicationBuilder {
         Ok(Application {
             port,
             server,
+            redirect,
             db,
             clock,
             limits,
@@ -227,6 +242,11 @@ impl Application {
     /// The bound port (useful when `listen` asked for port 0).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The bound port of the redirect-only plain listener, when configured.
+    pub fn redirect_port(&self) -> Option<u16> {
+        self.redirect.as_ref().map(|(port, _)| *port)
     }
 
     pub fn db(&self) -> &Db {
@@ -265,7 +285,15 @@ impl Application {
             self.clock.clone(),
             self.outbox_poll,
         ));
+        let redirect = self.redirect.map(|(_, server)| {
+            let handle = server.handle();
+            (handle, tokio::spawn(server))
+        });
         let result = self.server.await.context("the HTTP server failed");
+        if let Some((handle, task)) = redirect {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         outbox.abort();
         maintenance.abort();
         reminders.abort();
@@ -277,4 +305,36 @@ impl Application {
         self.db.close().await;
         result
     }
+}
+
+/// The plain-HTTP listener of `http_redirect_listen`: every request gets a
+/// 308 to the same path and query under the https public URL, and nothing
+/// else (no session, no content), so nothing travels unencrypted twice.
+fn redirect_server(addr: std::net::SocketAddr, public_url: &url::Url) -> anyhow::Result<(u16, Server)> {
+    let listener = TcpListener::bind(addr)
+        .with_context(|| format!("cannot listen on {addr} (setting `http_redirect_listen`)"))?;
+    let port = listener.local_addr()?.port();
+    let base = public_url.as_str().trim_end_matches('/').to_owned();
+    let server = HttpServer::new(move || {
+        let base = base.clone();
+        App::new()
+            .wrap(TracingLogger::<RequestSpan>::new())
+            .default_service(actix_web::web::to(move |req: actix_web::HttpRequest| {
+                let target = format!(
+                    "{base}{}",
+                    req.uri().path_and_query().map_or("/", |pq| pq.as_str())
+                );
+                async move {
+                    actix_web::HttpResponse::PermanentRedirect()
+                        .insert_header((actix_web::http::header::LOCATION, target))
+                        .finish()
+                }
+            }))
+    })
+    .workers(1)
+    .listen(listener)
+    .context("cannot start the redirect listener")?
+    .shutdown_timeout(1)
+    .run();
+    Ok((port, server))
 }

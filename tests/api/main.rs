@@ -21,6 +21,7 @@ mod portal_limits;
 mod provisioning;
 mod secrets;
 mod smtp;
+mod tls;
 mod vendor_app;
 mod webhook_sink;
 mod webhooks;
