@@ -408,6 +408,27 @@ async fn replace_password(
     Ok(())
 }
 
+/// "Sign out everywhere": every session of the user ends, this one too,
+/// in the same transaction as its audit event. Returns how many ended.
+pub async fn sign_out_everywhere(ctx: &Ctx<'_>, user: &UserRow) -> Result<u64, AccountError> {
+    let mut tx = ctx.db.begin_write().await?;
+    let ended = sessions::delete_for_user(&mut *tx, &user.id).await?;
+    record(
+        ctx,
+        &mut tx,
+        "user.signed_out_everywhere",
+        &user.id,
+        user.organization_id.as_deref(),
+        json!({ "sessions_ended": ended }),
+    )
+    .await?;
+    tx.commit()
+        .await
+        .context("committing the end of every session")?;
+    tracing::info!(user_id = %user.id, sessions_ended = ended, "signed out everywhere");
+    Ok(ended)
+}
+
 /// Sets a new password from a reset link; every session ends.
 pub async fn reset_password(
     ctx: &Ctx<'_>,

@@ -88,10 +88,13 @@ pub async fn delete(pool: &AnyPool, digest: &str) -> Result<(), sqlx::Error> {
 }
 
 /// Ends every session of a user.
-pub async fn delete_for_user(pool: &AnyPool, user_id: &str) -> Result<u64, sqlx::Error> {
+pub async fn delete_for_user<'c>(
+    db: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    user_id: &str,
+) -> Result<u64, sqlx::Error> {
     let res = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(user_id)
-        .execute(pool)
+        .execute(db)
         .await?;
     Ok(res.rows_affected())
 }

@@ -58,6 +58,10 @@ impl Browser {
         self.client.get(url).send().await.unwrap()
     }
 
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
     pub async fn html(&self, path: &str) -> String {
         self.get(path).await.text().await.unwrap()
     }
@@ -556,6 +560,55 @@ async fn changing_the_password_needs_the_current_one_and_signs_out_elsewhere() {
         "this session goes on"
     );
     assert_eq!(location(&other.get("/account").await), "/login");
+}
+
+#[tokio::test]
+async fn sign_out_everywhere_ends_every_session_of_the_account_only() {
+    let app = spawn_demo_app().await;
+    let b = verified_customer(&app, "everywhere@example.com").await;
+    let phone = Browser::new(&app);
+    assert_eq!(
+        phone.sign_in("everywhere@example.com", PASSWORD).await.status(),
+        303
+    );
+    let someone_else = verified_customer(&app, "bystander@example.com").await;
+    assert!(b.html("/account").await.contains("Sign out everywhere"));
+
+    // A forged form changes nothing.
+    let res = b
+        .client
+        .post(b.url("/account/sign-out-everywhere"))
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(phone.get("/account").await.status(), 200);
+
+    let res = b.post("/account/sign-out-everywhere", &[]).await;
+    assert_eq!(location(&res), "/login?ended=everywhere");
+    assert!(
+        b.html("/login?ended=everywhere")
+            .await
+            .contains("You are signed out on every device")
+    );
+    assert_eq!(location(&b.get("/account").await), "/login", "this browser");
+    assert_eq!(location(&phone.get("/account").await), "/login", "the other device");
+    assert_eq!(
+        someone_else.get("/account").await.status(),
+        200,
+        "other accounts keep their sessions"
+    );
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM events WHERE kind = 'user.signed_out_everywhere'",
+    )
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+    // Signing in again works as before.
+    assert_eq!(b.sign_in("everywhere@example.com", PASSWORD).await.status(), 303);
+    assert_eq!(b.get("/account").await.status(), 200);
 }
 
 #[tokio::test]

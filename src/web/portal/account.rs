@@ -247,13 +247,25 @@ struct LoginPage<'a> {
     page: Page,
     email: &'a str,
     error: Option<&'a str>,
+    notice: Option<&'a str>,
 }
 
-pub async fn login_form(FormPage(page): FormPage) -> Result<HttpResponse, WebError> {
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginQuery {
+    #[serde(default)]
+    ended: Option<String>,
+}
+
+pub async fn login_form(
+    FormPage(page): FormPage,
+    query: web::Query<LoginQuery>,
+) -> Result<HttpResponse, WebError> {
     render(&LoginPage {
         page: page.titled("Sign in"),
         email: "",
         error: None,
+        notice: (query.ended.as_deref() == Some("everywhere"))
+            .then_some("You are signed out on every device and browser."),
     })
 }
 
@@ -277,6 +289,7 @@ pub async fn login(
                 page: page.titled("Sign in"),
                 email: &form.email,
                 error: Some("The email or password is not right."),
+                notice: None,
             },
         )
     };
@@ -305,6 +318,23 @@ pub async fn logout(session: Session, form: web::Form<CsrfForm>) -> Result<HttpR
     check_csrf(&session, &form.csrf)?;
     session.purge();
     Ok(see_other("/"))
+}
+
+/// `POST /account/sign-out-everywhere`: ends every session of the account
+/// (other browsers, other devices, this one), then shows the sign-in page.
+pub async fn sign_out_everywhere(
+    req: HttpRequest,
+    who: SignedIn,
+    session: Session,
+    form: web::Form<CsrfForm>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
+    accounts::sign_out_everywhere(&ctx, &who.user).await?;
+    session.purge();
+    Ok(see_other("/login?ended=everywhere"))
 }
 
 // ----------------------------------------------------------- password reset

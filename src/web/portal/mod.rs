@@ -47,6 +47,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/account").route(web::get().to(account::account)))
     .service(web::resource("/account/password").route(web::post().to(account::change_password)))
+    .service(
+        web::resource("/account/sign-out-everywhere")
+            .route(web::post().to(account::sign_out_everywhere)),
+    )
     .service(web::resource("/account/reminders").route(web::post().to(account::set_reminders)))
     .service(
         web::resource("/unsubscribe")
