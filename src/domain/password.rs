@@ -1,5 +1,11 @@
 //! Passwords per NIST SP 800-63B rev. 4 for a single-factor password: at
-//! least 15 characters, any Unicode, never truncated, no composition rules.
+//! least 15 characters, any Unicode, never truncated, no composition rules,
+//! and not one an attacker tries first: a common password (from a shipped
+//! list), such a password padded with digits or symbols, or a run of
+//! repeated or sequential characters.
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -18,6 +24,89 @@ pub enum PasswordError {
     TooShort,
     #[error("Use at most {MAX_BYTES} bytes.")]
     TooLong,
+    #[error(
+        "This password is on a list of commonly used passwords (or is one with characters added). Choose another; a short sentence of your own is easy to remember."
+    )]
+    Common,
+    #[error(
+        "This password is a run of repeated or sequential characters. Choose another; a short sentence of your own is easy to remember."
+    )]
+    Predictable,
+}
+
+/// The shipped list, lowercased; `#` lines are its provenance.
+const COMMON_LIST: &str = include_str!("common-passwords.txt");
+
+fn common_passwords() -> &'static HashSet<&'static str> {
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    SET.get_or_init(|| {
+        COMMON_LIST
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect()
+    })
+}
+
+/// Runs people type when they type a pattern: a password that sits inside
+/// one of these (forwards or backwards, repeated) is predictable.
+const SEQUENCES: &[&str] = &[
+    "abcdefghijklmnopqrstuvwxyz",
+    "0123456789",
+    "1234567890qwertyuiopasdfghjklzxcvbnm",
+    "qwertzuiopasdfghjklyxcvbnm",
+    "azertyuiopqsdfghjklmwxcvbn",
+    "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p",
+    "1q2w3e4r5t6y7u8i9o0p",
+    "qazwsxedcrfvtgbyhnujmikolp",
+];
+
+/// Why a long-enough password would still be guessed early, if it would.
+fn weakness(password: &str) -> Option<PasswordError> {
+    let lower = password.to_lowercase();
+    let common = common_passwords();
+    if common.contains(lower.as_str()) {
+        return Some(PasswordError::Common);
+    }
+    // A common word with digits or symbols around it ("password12345678").
+    let core = lower.trim_matches(|c: char| !c.is_alphabetic());
+    if core.chars().count() >= 3 && core.len() < lower.len() && common.contains(core) {
+        return Some(PasswordError::Common);
+    }
+    if is_repetition(&lower) || is_sequence(&lower) {
+        return Some(PasswordError::Predictable);
+    }
+    // A common password repeated ("monkeymonkeymonkey").
+    let unit = shortest_unit(&lower);
+    if unit.len() < lower.len() && common.contains(unit) {
+        return Some(PasswordError::Common);
+    }
+    None
+}
+
+/// The shortest prefix whose repetition makes up the whole text.
+fn shortest_unit(text: &str) -> &str {
+    let len = text.len();
+    (1..=len / 2)
+        .filter(|n| len % n == 0 && text.is_char_boundary(*n))
+        .map(|n| &text[..n])
+        .find(|unit| unit.repeat(len / unit.len()) == text)
+        .unwrap_or(text)
+}
+
+/// One to three characters repeated ("aaaaaaaaaaaaaaa", "ababab...").
+fn is_repetition(text: &str) -> bool {
+    shortest_unit(text).chars().count() <= 3
+}
+
+/// Inside a keyboard run or the alphabet, either way round, as many times
+/// as it takes ("123456789012345", "qwertyuiopasdfg", "zyxwvutsrqponml").
+fn is_sequence(text: &str) -> bool {
+    let reversed: String = text.chars().rev().collect();
+    SEQUENCES.iter().any(|run| {
+        let times = text.len() / run.len() + 2;
+        let long = run.repeat(times);
+        long.contains(text) || long.contains(reversed.as_str())
+    })
 }
 
 impl Password {
@@ -28,6 +117,9 @@ impl Password {
         }
         if s.chars().count() < MIN_CHARS {
             return Err(PasswordError::TooShort);
+        }
+        if let Some(weakness) = weakness(s) {
+            return Err(weakness);
         }
         Ok(Self(input))
     }
@@ -59,13 +151,73 @@ mod tests {
         );
         assert!(parse("fifteen chars!!").is_ok());
         // Fifteen characters, counted as characters rather than bytes.
-        assert!(parse("ééééééééééééééé").is_ok());
-        assert!(parse(&"x".repeat(64)).is_ok());
-        assert!(parse(&"x".repeat(MAX_BYTES)).is_ok());
+        assert!(parse("éàüöñçøåæœßêîôû").is_ok());
+        assert_eq!(parse("ééééééééééééééé").unwrap_err(), PasswordError::Predictable);
+        let varied = |n: usize| {
+            "the quick brown fox jumps over a lazy dog "
+                .chars()
+                .cycle()
+                .take(n)
+                .collect::<String>()
+        };
+        assert!(parse(&varied(64)).is_ok());
+        assert!(parse(&varied(MAX_BYTES)).is_ok(), "never truncated");
         assert_eq!(
-            parse(&"x".repeat(MAX_BYTES + 1)).unwrap_err(),
+            parse(&varied(MAX_BYTES + 1)).unwrap_err(),
             PasswordError::TooLong
         );
+        // Any Unicode: emoji and scripts count as characters.
+        assert!(parse("пароль-для-лицензии").is_ok());
+        assert!(parse("🔑 unlock the studio 🎛").is_ok());
+    }
+
+    #[test]
+    fn common_passwords_are_refused_even_when_padded_or_repeated() {
+        for p in [
+            "1q2w3e4r5t6y7u8i9o0p",
+            "123456789987654321",
+            "migrationschool",
+            "MIGRATIONSCHOOL",
+            "password12345678",
+            "!!!Password2024!!!",
+            "monkeymonkeymonkey",
+            "iloveyou12345678",
+            "dragon!!!!!!!!!!!",
+        ] {
+            assert_eq!(parse(p).unwrap_err(), PasswordError::Common, "{p}");
+        }
+        assert!(common_passwords().len() > 19_000, "the whole list ships");
+    }
+
+    #[test]
+    fn repeated_and_sequential_runs_are_refused() {
+        for p in [
+            "aaaaaaaaaaaaaaa",
+            "abababababababab",
+            "abcabcabcabcabc",
+            "123456789012345",
+            "543210987654321",
+            "abcdefghijklmnop",
+            "qwertyuiopasdfgh",
+            "zyxwvutsrqponmlk",
+            "1qaz2wsx3edc4rfv5tgb",
+        ] {
+            assert_eq!(parse(p).map(|_| ()), Err(PasswordError::Predictable), "{p}");
+        }
+    }
+
+    #[test]
+    fn ordinary_long_passwords_pass() {
+        for p in [
+            "correct horse battery staple",
+            "my cat sleeps on the radiator",
+            "Tr0ub4dor&3 plus more words",
+            "password manager generated: k8#Qz!v2Lw9@",
+            "passwordpassword is not it, but this sentence is",
+            "a long passphrase",
+        ] {
+            assert!(parse(p).is_ok(), "{p}");
+        }
     }
 
     #[test]

@@ -267,6 +267,26 @@ async fn sign_up_errors_are_shown_next_to_the_fields_with_the_input_kept() {
         )
         .await;
     assert_eq!(res.status(), 422, "an over-long password is a form error");
+    for (weak, says) in [
+        ("password12345678", "commonly used passwords"),
+        ("1q2w3e4r5t6y7u8i9o0p", "commonly used passwords"),
+        ("aaaaaaaaaaaaaaaaaaaa", "repeated or sequential"),
+    ] {
+        let res = b
+            .post(
+                "/signup",
+                &[
+                    ("email", "weak@example.com"),
+                    ("password", weak),
+                    ("organization", "Weak Ltd"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 422, "{weak}");
+        let page = res.text().await.unwrap();
+        assert!(page.contains(says), "{weak}");
+        assert!(!page.contains(weak), "the password is never echoed");
+    }
     assert_eq!(app.count("users").await, 0);
 }
 
