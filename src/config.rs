@@ -124,6 +124,8 @@ pub struct Settings {
     pub expiry_notice_days: Vec<i64>,
     /// Limits on the people-facing forms.
     pub portal_limits: PortalQuotas,
+    /// The bearer token of `GET /metrics`; `None`: no metrics endpoint.
+    pub metrics_token: Option<secrecy::SecretString>,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: crate::domain::proxies::TrustedProxies,
     pub log_format: LogFormat,
@@ -144,6 +146,7 @@ pub struct PortalQuotas {
     pub sign_in_account_per_hour: u32,
     pub sign_up_ip_per_hour: u32,
     pub password_reset_per_hour: u32,
+    pub verification_resend_per_hour: u32,
     pub key_reveal_per_hour: u32,
 }
 
@@ -272,6 +275,16 @@ pub const KNOWN: &[Known] = &[
         help: "password reset requests per hour, per client IP and per email; 0 turns it off",
     },
     Known {
+        key: "rate_limit_verification_resend",
+        default: "5",
+        help: "new verification links per hour per account (on top of a 60 s wait between two); 0 turns the hourly limit off",
+    },
+    Known {
+        key: "metrics_token",
+        default: "(none: no /metrics)",
+        help: "bearer token (at least 24 characters) that GET /metrics asks for; without it /metrics does not exist",
+    },
+    Known {
         key: "rate_limit_key_reveal",
         default: "20",
         help: "license key reveals per hour per customer; 0 turns it off",
@@ -303,7 +316,9 @@ pub struct RawSettings {
 }
 
 /// Settings that are secrets: their values never reach a log or an error.
-const SECRET_KEYS: &[&str] = &["secret"];
+const SECRET_KEYS: &[&str] = &["secret", "metrics_token"];
+/// Settings never taken from a configuration file.
+const ENVIRONMENT_ONLY: &[&str] = &["secret"];
 
 impl fmt::Debug for RawSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -348,7 +363,7 @@ impl RawSettings {
         let source = Source::File(path.to_owned());
         for (key, value) in table {
             let key = known_key(&key, &source)?;
-            if SECRET_KEYS.contains(&key) {
+            if ENVIRONMENT_ONLY.contains(&key) {
                 return Err(ConfigError::Invalid {
                     key,
                     origin: source,
@@ -448,7 +463,12 @@ impl RawSettings {
             (Some(_), None) | (None, Some(_)) => {
                 let (key, origin) = match self.get("tls_cert") {
                     Some((_, origin)) => ("tls_cert", origin.clone()),
-                    None => ("tls_key", self.get("tls_key").map(|(_, o)| o.clone()).unwrap_or(Source::Default)),
+                    None => (
+                        "tls_key",
+                        self.get("tls_key")
+                            .map(|(_, o)| o.clone())
+                            .unwrap_or(Source::Default),
+                    ),
                 };
                 return Err(ConfigError::Invalid {
                     key,
@@ -596,6 +616,17 @@ impl RawSettings {
                 .filter(|n| *n <= 1_000_000)
                 .ok_or_else(|| format!("`{v}` is not a whole number from 0 (off) to 1000000"))
         };
+        let metrics_token =
+            self.parse("metrics_token", String::new, |v| match v.chars().count() {
+                0 => Ok(None),
+                n if n < 24 => Err(format!(
+                    "a {n}-character token is too easy to guess: use at least 24 random characters"
+                )),
+                _ if v.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+                    Err("the token must not contain spaces or control characters".to_owned())
+                }
+                _ => Ok(Some(secrecy::SecretString::from(v.to_owned()))),
+            })?;
         let trusted_proxies = self.parse(
             "trusted_proxies",
             String::new,
@@ -616,6 +647,11 @@ impl RawSettings {
             password_reset_per_hour: self.parse(
                 "rate_limit_password_reset",
                 || "10".to_owned(),
+                count,
+            )?,
+            verification_resend_per_hour: self.parse(
+                "rate_limit_verification_resend",
+                || "5".to_owned(),
                 count,
             )?,
             key_reveal_per_hour: self.parse("rate_limit_key_reveal", || "20".to_owned(), count)?,
@@ -665,6 +701,7 @@ impl RawSettings {
             expiry_notice_days,
             portal_limits,
             trusted_proxies,
+            metrics_token,
             log_format,
             log_filter,
         })
@@ -817,8 +854,11 @@ mod tests {
         assert_eq!(tls.cert, PathBuf::from("/etc/licensor/cert.pem"));
         assert_eq!(tls.key, PathBuf::from("/etc/licensor/key.pem"));
 
-        raw.merge_env(env(&[("LICENSOR_PUBLIC_URL", "http://licenses.example.com/")]))
-            .unwrap();
+        raw.merge_env(env(&[(
+            "LICENSOR_PUBLIC_URL",
+            "http://licenses.example.com/",
+        )]))
+        .unwrap();
         let err = raw.build().unwrap_err().to_string();
         assert!(err.contains("use https://"), "{err}");
     }
@@ -830,8 +870,11 @@ mod tests {
             .unwrap();
         let err = raw.build().unwrap_err().to_string();
         assert!(err.contains("public_url is http"), "{err}");
-        raw.merge_env(env(&[("LICENSOR_PUBLIC_URL", "https://licenses.example.com/")]))
-            .unwrap();
+        raw.merge_env(env(&[(
+            "LICENSOR_PUBLIC_URL",
+            "https://licenses.example.com/",
+        )]))
+        .unwrap();
         let s = raw.build().unwrap();
         assert_eq!(s.http_redirect_listen, Some("0.0.0.0:80".parse().unwrap()));
         assert!(s.tls.is_none(), "a proxy may terminate TLS");
@@ -850,7 +893,10 @@ mod tests {
             .unwrap();
         let err = raw.build().unwrap_err().to_string();
         assert!(err.contains("32 bytes"), "{err}");
-        assert!(!err.contains("dG9vIHNob3J0"), "the value is not echoed: {err}");
+        assert!(
+            !err.contains("dG9vIHNob3J0"),
+            "the value is not echoed: {err}"
+        );
         raw.merge_env(env(&[("LICENSOR_SECRET", "not base64 at all!")]))
             .unwrap();
         let err = raw.build().unwrap_err().to_string();
@@ -861,7 +907,10 @@ mod tests {
             .unwrap();
         let s = raw.build().unwrap();
         assert!(s.secret.is_some());
-        assert!(!format!("{s:?}").contains(good.as_str()), "Debug redacts it");
+        assert!(
+            !format!("{s:?}").contains(good.as_str()),
+            "Debug redacts it"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod config;
 pub mod domain;
 pub mod jobs;
 pub mod mail;
+pub mod metrics;
 pub mod secret;
 pub mod services;
 pub mod signing;

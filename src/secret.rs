@@ -63,11 +63,9 @@ impl ServerSecret {
     /// The secret from its base64 text (as `LICENSOR_SECRET` carries it).
     /// The error never repeats the text.
     pub fn from_base64(text: &str) -> Result<Self, String> {
-        let mut decoded = Zeroizing::new(
-            STANDARD
-                .decode(text.trim())
-                .map_err(|_| "is not base64 (create one with `licensor secret create --print`)".to_owned())?,
-        );
+        let mut decoded = Zeroizing::new(STANDARD.decode(text.trim()).map_err(|_| {
+            "is not base64 (create one with `licensor secret create --print`)".to_owned()
+        })?);
         if decoded.len() != 32 {
             return Err(format!(
                 "must be 32 bytes in base64, found {} bytes",
@@ -83,7 +81,9 @@ impl ServerSecret {
     /// The server secret the settings name: `LICENSOR_SECRET` when set
     /// (provided by the operator), otherwise `secret_file`, generated for
     /// development when it does not exist.
-    pub fn for_settings(settings: &crate::config::Settings) -> anyhow::Result<(Self, SecretOrigin)> {
+    pub fn for_settings(
+        settings: &crate::config::Settings,
+    ) -> anyhow::Result<(Self, SecretOrigin)> {
         match &settings.secret {
             Some(secret) => Ok((secret.clone(), SecretOrigin::Loaded)),
             None => Self::load_or_generate(&settings.secret_file),

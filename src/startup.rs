@@ -141,13 +141,17 @@ impl ApplicationBuilder {
         let cipher = Data::new(cipher);
         let usage = Arc::new(UsageRecorder::default());
         let usage_data: Data<UsageRecorder> = Data::from(usage.clone());
+        let metrics = crate::metrics::Metrics::new();
         let limits = Data::new(ApiLimits::new(
             settings.api_rate_limit_ip,
             settings.api_rate_limit_key,
+            metrics.clone(),
         ));
 
         let app_limits = limits.clone();
-        let portal_limits = Data::new(PortalLimits::new(settings.portal_limits));
+        let portal_limits = Data::new(PortalLimits::new(settings.portal_limits, metrics.clone()));
+        let metrics_data = Data::new(metrics.clone());
+        let metrics_access = Data::new(web::metrics::MetricsAccess(settings.metrics_token.clone()));
         let proxies = Data::new(settings.trusted_proxies.clone());
         let app_portal_limits = portal_limits.clone();
         let brand = Data::new(Brand::new(
@@ -185,8 +189,11 @@ impl ApplicationBuilder {
                 .wrap(sessions)
                 .wrap(ErrorHandlers::new().default_handler(web::error::render_error))
                 .wrap(from_fn(web::middleware::response_headers))
+                .wrap(from_fn(web::middleware::record_request))
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .app_data(site.clone())
+                .app_data(metrics_data.clone())
+                .app_data(metrics_access.clone())
                 .app_data(assets.clone())
                 .app_data(db_data.clone())
                 .app_data(clock_data.clone())
@@ -310,7 +317,10 @@ impl Application {
 /// The plain-HTTP listener of `http_redirect_listen`: every request gets a
 /// 308 to the same path and query under the https public URL, and nothing
 /// else (no session, no content), so nothing travels unencrypted twice.
-fn redirect_server(addr: std::net::SocketAddr, public_url: &url::Url) -> anyhow::Result<(u16, Server)> {
+fn redirect_server(
+    addr: std::net::SocketAddr,
+    public_url: &url::Url,
+) -> anyhow::Result<(u16, Server)> {
     let listener = TcpListener::bind(addr)
         .with_context(|| format!("cannot listen on {addr} (setting `http_redirect_listen`)"))?;
     let port = listener.local_addr()?.port();

@@ -19,10 +19,7 @@ pub fn server_config(files: &crate::config::TlsFiles) -> anyhow::Result<rustls::
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .with_context(|| format!("cannot read tls_cert {}", files.cert.display()))?;
     if certs.is_empty() {
-        anyhow::bail!(
-            "tls_cert {} holds no PEM certificate",
-            files.cert.display()
-        );
+        anyhow::bail!("tls_cert {} holds no PEM certificate", files.cert.display());
     }
     let key = PrivateKeyDer::from_pem_file(&files.key).with_context(|| {
         format!(

@@ -87,7 +87,7 @@ fn weakness(password: &str) -> Option<PasswordError> {
 fn shortest_unit(text: &str) -> &str {
     let len = text.len();
     (1..=len / 2)
-        .filter(|n| len % n == 0 && text.is_char_boundary(*n))
+        .filter(|n| len.is_multiple_of(*n) && text.is_char_boundary(*n))
         .map(|n| &text[..n])
         .find(|unit| unit.repeat(len / unit.len()) == text)
         .unwrap_or(text)
@@ -152,7 +152,10 @@ mod tests {
         assert!(parse("fifteen chars!!").is_ok());
         // Fifteen characters, counted as characters rather than bytes.
         assert!(parse("éàüöñçøåæœßêîôû").is_ok());
-        assert_eq!(parse("ééééééééééééééé").unwrap_err(), PasswordError::Predictable);
+        assert_eq!(
+            parse("ééééééééééééééé").unwrap_err(),
+            PasswordError::Predictable
+        );
         let varied = |n: usize| {
             "the quick brown fox jumps over a lazy dog "
                 .chars()

@@ -211,8 +211,10 @@ struct ErrorPage<'a> {
     request_id: Option<String>,
 }
 
+/// Paths that machines call: their errors are problem documents, never
+/// pages.
 fn is_api_path(path: &str) -> bool {
-    path == "/api" || path.starts_with("/api/")
+    path == "/api" || path.starts_with("/api/") || path == "/metrics"
 }
 
 /// `ErrorHandlers` default handler: gives every 4xx and 5xx response our

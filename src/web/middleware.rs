@@ -1,5 +1,5 @@
-//! Response headers every answer carries: the request id and the security
-//! headers.
+//! Response headers every answer carries (the request id and the security
+//! headers), and the request metrics.
 
 use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
@@ -50,4 +50,33 @@ pub async fn response_headers(
         );
     }
     Ok(res)
+}
+
+/// Times every request into the request histogram, labelled by the route
+/// template it matched ("unmatched" for none), its method and status.
+pub async fn record_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let metrics = req
+        .app_data::<actix_web::web::Data<crate::metrics::Metrics>>()
+        .cloned();
+    let method = req.method().to_string();
+    let result = next.call(req).await;
+    if let Some(metrics) = metrics {
+        let (route, status) = match &result {
+            Ok(res) => (res.request().match_pattern(), res.status().as_u16()),
+            Err(e) => (None, e.as_response_error().status_code().as_u16()),
+        };
+        metrics.request(
+            &crate::metrics::RequestLabels {
+                method,
+                route: route.unwrap_or_else(|| "unmatched".to_owned()),
+                status,
+            },
+            started.elapsed().as_secs_f64(),
+        );
+    }
+    result
 }

@@ -9,6 +9,7 @@ pub mod health;
 pub mod home;
 pub mod keys;
 pub mod layout;
+pub mod metrics;
 pub mod middleware;
 pub mod portal;
 pub mod ratelimit;
@@ -30,6 +31,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/").route(web::get().to(home::home)))
         .service(web::resource("/healthz").route(web::get().to(health::healthz)))
         .service(web::resource("/readyz").route(web::get().to(health::readyz)))
+        .service(web::resource("/metrics").route(web::get().to(metrics::metrics)))
         .service(web::resource("/static/app.css").route(web::get().to(assets::app_css)))
         .service(web::resource("/static/app.js").route(web::get().to(assets::app_js)))
         .service(

@@ -14,6 +14,7 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
 use crate::config::PortalQuotas;
+use crate::metrics::Metrics;
 use crate::web::error::{Problem, WebError};
 
 type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInformationMiddleware>;
@@ -23,6 +24,7 @@ pub struct ApiLimits {
     per_ip: Option<Keyed<IpAddr>>,
     per_key: Option<Keyed<String>>,
     clock: DefaultClock,
+    metrics: Metrics,
 }
 
 /// What a passing request learns about its limit, for `RateLimit-*` headers.
@@ -39,11 +41,12 @@ fn limiter<K: Clone + std::hash::Hash + Eq>(per_minute: u32) -> Option<Keyed<K>>
 }
 
 impl ApiLimits {
-    pub fn new(per_ip_per_minute: u32, per_key_per_minute: u32) -> Self {
+    pub fn new(per_ip_per_minute: u32, per_key_per_minute: u32, metrics: Metrics) -> Self {
         Self {
             per_ip: limiter(per_ip_per_minute),
             per_key: limiter(per_key_per_minute),
             clock: DefaultClock::default(),
+            metrics,
         }
     }
 
@@ -61,10 +64,10 @@ impl ApiLimits {
             });
         };
         if let (Some(limiter), Some(ip)) = (&self.per_ip, ip) {
-            merge(self.outcome("ip", limiter.check_key(&ip))?);
+            merge(self.outcome("ip", "api_ip", limiter.check_key(&ip))?);
         }
         if let (Some(limiter), Some(key)) = (&self.per_key, key_digest) {
-            merge(self.outcome("key", limiter.check_key(&key.to_owned()))?);
+            merge(self.outcome("key", "api_key", limiter.check_key(&key.to_owned()))?);
         }
         Ok(allowance)
     }
@@ -72,6 +75,7 @@ impl ApiLimits {
     fn outcome(
         &self,
         which: &'static str,
+        name: &'static str,
         result: Result<
             governor::middleware::StateSnapshot,
             governor::NotUntil<<DefaultClock as Clock>::Instant>,
@@ -86,7 +90,8 @@ impl ApiLimits {
                 let wait = not_until.wait_time_from(self.clock.now());
                 let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
                 let limit = not_until.quota().burst_size().get();
-                tracing::info!(limiter = which, "rate limit reached");
+                tracing::info!(limiter = name, "rate limit reached");
+                self.metrics.rate_limited(name);
                 Err(Problem::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "rate_limited",
@@ -120,15 +125,18 @@ impl ApiLimits {
 
 /// Limits on the people-facing forms: sign-in (per IP and per account,
 /// with growing delays after consecutive failures), sign-up, password
-/// reset and key reveal. A limit of 0 turns it off. Per instance, in memory.
+/// reset, verification resend and key reveal. A limit of 0 turns it off.
+/// Per instance, in memory. Every refusal is counted by limiter name.
 pub struct PortalLimits {
     sign_in_ip: Option<Keyed<IpAddr>>,
     sign_in_account: Option<Keyed<String>>,
     sign_up_ip: Option<Keyed<IpAddr>>,
     password_reset: Option<Keyed<String>>,
+    verification_resend: Option<Keyed<String>>,
     key_reveal: Option<Keyed<String>>,
     failures: std::sync::Mutex<std::collections::HashMap<String, Failures>>,
     clock: DefaultClock,
+    metrics: Metrics,
 }
 
 /// Consecutive failed sign-ins of one account.
@@ -150,7 +158,6 @@ fn hourly<K: Clone + std::hash::Hash + Eq>(per_hour: u32) -> Option<Keyed<K>> {
 }
 
 fn too_many(what: &str, secs: u64) -> WebError {
-    tracing::info!(limiter = what, retry_after = secs, "rate limit reached");
     Problem::new(
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",
@@ -162,22 +169,32 @@ fn too_many(what: &str, secs: u64) -> WebError {
 }
 
 impl PortalLimits {
-    pub fn new(q: PortalQuotas) -> Self {
+    pub fn new(q: PortalQuotas, metrics: Metrics) -> Self {
         Self {
             sign_in_ip: limiter(q.sign_in_ip_per_minute),
             sign_in_account: hourly(q.sign_in_account_per_hour),
             sign_up_ip: hourly(q.sign_up_ip_per_hour),
             password_reset: hourly(q.password_reset_per_hour),
+            verification_resend: hourly(q.verification_resend_per_hour),
             key_reveal: hourly(q.key_reveal_per_hour),
             failures: std::sync::Mutex::new(std::collections::HashMap::new()),
             clock: DefaultClock::default(),
+            metrics,
         }
+    }
+
+    /// A refusal by the limiter `name`: logged, counted, and the 429.
+    fn refuse(&self, name: &'static str, what: &str, secs: u64) -> WebError {
+        tracing::info!(limiter = name, retry_after = secs, "rate limit reached");
+        self.metrics.rate_limited(name);
+        too_many(what, secs)
     }
 
     fn take<K: Clone + std::hash::Hash + Eq>(
         &self,
         limiter: Option<&Keyed<K>>,
         key: &K,
+        name: &'static str,
         what: &str,
     ) -> Result<(), WebError> {
         let Some(limiter) = limiter else {
@@ -185,7 +202,11 @@ impl PortalLimits {
         };
         limiter.check_key(key).map(|_| ()).map_err(|not_until| {
             let wait = not_until.wait_time_from(self.clock.now());
-            too_many(what, wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+            self.refuse(
+                name,
+                what,
+                wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            )
         })
     }
 
@@ -200,7 +221,8 @@ impl PortalLimits {
             let now = std::time::Instant::now();
             if f.locked_until > now {
                 let wait = f.locked_until - now;
-                return Err(too_many(
+                return Err(self.refuse(
+                    "sign_in_delay",
                     "failed sign-ins for this account",
                     wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
                 ));
@@ -210,12 +232,14 @@ impl PortalLimits {
             self.take(
                 self.sign_in_ip.as_ref(),
                 &ip,
+                "sign_in_ip",
                 "sign-in attempts from your network",
             )?;
         }
         self.take(
             self.sign_in_account.as_ref(),
             &account,
+            "sign_in_account",
             "sign-in attempts for this account",
         )
     }
@@ -256,7 +280,12 @@ impl PortalLimits {
 
     pub fn sign_up(&self, ip: Option<IpAddr>) -> Result<(), WebError> {
         match ip {
-            Some(ip) => self.take(self.sign_up_ip.as_ref(), &ip, "sign-ups from your network"),
+            Some(ip) => self.take(
+                self.sign_up_ip.as_ref(),
+                &ip,
+                "sign_up_ip",
+                "sign-ups from your network",
+            ),
             None => Ok(()),
         }
     }
@@ -267,24 +296,43 @@ impl PortalLimits {
             self.take(
                 self.password_reset.as_ref(),
                 &format!("ip:{ip}"),
+                "password_reset_ip",
                 "password reset requests",
             )?;
         }
         self.take(
             self.password_reset.as_ref(),
             &format!("email:{}", email.to_lowercase()),
+            "password_reset_email",
             "password reset requests",
         )
     }
 
     pub fn key_reveal(&self, user_id: &str) -> Result<(), WebError> {
-        self.take(self.key_reveal.as_ref(), &user_id.to_owned(), "key reveals")
+        self.take(
+            self.key_reveal.as_ref(),
+            &user_id.to_owned(),
+            "key_reveal",
+            "key reveals",
+        )
+    }
+
+    /// Verification emails asked for again, per account (on top of the
+    /// short cooldown between two sends).
+    pub fn verification_resend(&self, user_id: &str) -> Result<(), WebError> {
+        self.take(
+            self.verification_resend.as_ref(),
+            &user_id.to_owned(),
+            "verification_resend",
+            "requests for a new verification link",
+        )
     }
 
     pub fn prune(&self) {
         for l in [
             &self.sign_in_account,
             &self.password_reset,
+            &self.verification_resend,
             &self.key_reveal,
         ]
         .into_iter()
@@ -320,7 +368,8 @@ mod tests {
 
     #[test]
     fn limits_per_ip_and_per_key() {
-        let limits = ApiLimits::new(3, 2);
+        let metrics = Metrics::new();
+        let limits = ApiLimits::new(3, 2, metrics.clone());
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         let a = limits.check(Some(ip), Some("k1")).unwrap().unwrap();
         assert_eq!(
@@ -345,12 +394,14 @@ mod tests {
             limits.check(Some(ip), Some("k3")).is_err(),
             "the IP's limit"
         );
+        assert_eq!(metrics.rate_limited_count("api_key"), 2);
+        assert_eq!(metrics.rate_limited_count("api_ip"), 1);
         limits.prune();
     }
 
     #[test]
     fn zero_turns_a_limit_off() {
-        let limits = ApiLimits::new(0, 0);
+        let limits = ApiLimits::new(0, 0, Metrics::new());
         for _ in 0..1000 {
             assert_eq!(limits.check(None, Some("k")).unwrap(), None);
         }

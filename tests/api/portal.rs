@@ -588,7 +588,10 @@ async fn sign_out_everywhere_ends_every_session_of_the_account_only() {
     let b = verified_customer(&app, "everywhere@example.com").await;
     let phone = Browser::new(&app);
     assert_eq!(
-        phone.sign_in("everywhere@example.com", PASSWORD).await.status(),
+        phone
+            .sign_in("everywhere@example.com", PASSWORD)
+            .await
+            .status(),
         303
     );
     let someone_else = verified_customer(&app, "bystander@example.com").await;
@@ -613,21 +616,27 @@ async fn sign_out_everywhere_ends_every_session_of_the_account_only() {
             .contains("You are signed out on every device")
     );
     assert_eq!(location(&b.get("/account").await), "/login", "this browser");
-    assert_eq!(location(&phone.get("/account").await), "/login", "the other device");
+    assert_eq!(
+        location(&phone.get("/account").await),
+        "/login",
+        "the other device"
+    );
     assert_eq!(
         someone_else.get("/account").await.status(),
         200,
         "other accounts keep their sessions"
     );
-    let audited: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM events WHERE kind = 'user.signed_out_everywhere'",
-    )
-    .fetch_one(app.db.pool())
-    .await
-    .unwrap();
+    let audited: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE kind = 'user.signed_out_everywhere'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
     assert_eq!(audited, 1);
     // Signing in again works as before.
-    assert_eq!(b.sign_in("everywhere@example.com", PASSWORD).await.status(), 303);
+    assert_eq!(
+        b.sign_in("everywhere@example.com", PASSWORD).await.status(),
+        303
+    );
     assert_eq!(b.get("/account").await.status(), 200);
 }
 

@@ -196,3 +196,113 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
         429
     );
 }
+
+const METRICS_TOKEN: &str = "metrics-token-for-the-scraper-0001";
+
+async fn scrape(app: &crate::helpers::TestApp, token: Option<&str>) -> reqwest::Response {
+    let mut req = app.client.get(app.url("/metrics"));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn verification_resends_are_limited_and_every_refusal_is_counted_in_metrics() {
+    let app = spawn_app_with(
+        |raw| {
+            raw.set("rate_limit_verification_resend", "1", Source::Default);
+            raw.set("rate_limit_sign_in_ip", "2", Source::Default);
+            raw.set("metrics_token", METRICS_TOKEN, Source::Default);
+        },
+        true,
+    )
+    .await;
+    let b = Browser::new(&app);
+    assert_eq!(
+        b.sign_up("unverified@example.com", "Slow Ltd")
+            .await
+            .status(),
+        200
+    );
+    app.mail.wait_for("unverified@example.com", "Confirm").await;
+    assert_eq!(
+        b.sign_in("unverified@example.com", PASSWORD).await.status(),
+        303
+    );
+    let res = b.post("/verify-email/resend", &[]).await;
+    assert_eq!(res.status(), 303);
+    let res = b.post("/verify-email/resend", &[]).await;
+    assert_eq!(res.status(), 429, "the hourly limit, before the cooldown");
+    assert!(retry_after(&res) > 60);
+    // Two more sign-ins from this address pass the per-minute limit of 2
+    // only once (the one above counted).
+    let other = Browser::new(&app);
+    assert_eq!(
+        other
+            .sign_in("someone@example.com", "not the password at all")
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        other
+            .sign_in("someone@example.com", "not the password at all")
+            .await
+            .status(),
+        429
+    );
+
+    // The metrics need the token; the answer counts each limiter's refusals.
+    let res = scrape(&app, None).await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        scrape(&app, Some("metrics-token-for-the-scraper-0002"))
+            .await
+            .status(),
+        401
+    );
+    let res = scrape(&app, Some(METRICS_TOKEN)).await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = res.text().await.unwrap();
+    assert!(
+        text.contains("licensor_rate_limited_total{limiter=\"verification_resend\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("licensor_rate_limited_total{limiter=\"sign_in_ip\"} 1"),
+        "{text}"
+    );
+    // Requests by route template and status; never a raw path.
+    assert!(
+        text.contains(
+            "licensor_http_request_duration_seconds_count{method=\"POST\",route=\"/verify-email/resend\",status=\"429\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("route=\"/login\",status=\"401\""), "{text}");
+
+    // A 404 path is one series, whatever was asked for.
+    app.get("/no/such/page/12345").await;
+    let text = scrape(&app, Some(METRICS_TOKEN))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("route=\"unmatched\",status=\"404\""),
+        "{text}"
+    );
+    assert!(!text.contains("12345"), "{text}");
+
+    // Without a token configured, there is no metrics endpoint at all.
+    let plain = spawn_app_with(|_| {}, false).await;
+    assert_eq!(scrape(&plain, Some(METRICS_TOKEN)).await.status(), 404);
+}

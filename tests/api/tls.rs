@@ -9,8 +9,8 @@ use crate::helpers::{TestDatabase, test_settings};
 /// A self-signed certificate for 127.0.0.1 and localhost, as PEM files in
 /// `dir`; returns the certificate's PEM for the client to trust.
 fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, String) {
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
-        .unwrap();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
     let cert_pem = cert.cert.pem();
     let cert_path = dir.join("cert.pem");
     let key_path = dir.join("key.pem");
@@ -110,7 +110,10 @@ async fn tls_files_serve_https_and_the_plain_listener_only_redirects() {
         (reqwest::Method::GET, "/healthz"),
     ] {
         let res = plain
-            .request(method.clone(), format!("http://127.0.0.1:{redirect_port}{path}"))
+            .request(
+                method.clone(),
+                format!("http://127.0.0.1:{redirect_port}{path}"),
+            )
             .send()
             .await
             .unwrap();
@@ -146,7 +149,10 @@ async fn unusable_tls_files_stop_start_up_with_the_file_named() {
     };
     let missing = dir.path().join("missing.pem");
     let err = format!("{:#}", start(&missing, &key).await.err().unwrap());
-    assert!(err.contains("tls_cert") && err.contains("missing.pem"), "{err}");
+    assert!(
+        err.contains("tls_cert") && err.contains("missing.pem"),
+        "{err}"
+    );
     // The certificate where the key should be, and the other way round.
     let err = format!("{:#}", start(&cert, &cert).await.err().unwrap());
     assert!(err.contains("tls_key"), "{err}");

@@ -34,7 +34,7 @@ impl ApiClient {
     }
 }
 
-fn unauthorized(code: &'static str, detail: &str) -> WebError {
+pub(crate) fn unauthorized(code: &'static str, detail: &str) -> WebError {
     Problem::new(StatusCode::UNAUTHORIZED, code, detail)
         .header(
             HeaderName::from_static("www-authenticate"),
@@ -43,17 +43,21 @@ fn unauthorized(code: &'static str, detail: &str) -> WebError {
         .into()
 }
 
+/// The token of an `Authorization: Bearer <token>` header.
+pub(crate) fn bearer_token(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned())
+}
+
 impl FromRequest for ApiClient {
     type Error = WebError;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let bearer = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| t.trim().to_owned());
+        let bearer = bearer_token(req);
         let db = req.app_data::<web::Data<Db>>().cloned();
         let clock = req.app_data::<web::Data<dyn Clock>>().cloned();
         Box::pin(async move {

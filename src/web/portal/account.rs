@@ -213,8 +213,10 @@ pub async fn resend_verification(
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
     brand: web::Data<Brand>,
+    limits: web::Data<PortalLimits>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
+    limits.verification_resend(&who.user.id)?;
     let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
     match accounts::resend_verification(&ctx, &brand, &who.user).await {
         Ok(()) => flash(&session, "We sent a new link. It works for 24 hours."),
