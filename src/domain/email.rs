@@ -48,7 +48,7 @@ impl EmailAddress {
             });
         // Control and space characters are ASCII and excluded above, so no
         // header injection (CR, LF) can pass.
-        if local_ok && domain_ok && !s.chars().any(char::is_whitespace) {
+        if local_ok && domain_ok && !s.chars().any(is_invisible) {
             Ok(Self(s.to_lowercase()))
         } else {
             Err(EmailError::Malformed)
@@ -92,6 +92,24 @@ impl fmt::Display for EmailAddress {
     }
 }
 
+/// Characters that must never sit in an address: whitespace and controls
+/// (CR and LF would inject mail headers; U+0085 and U+2028 are line breaks
+/// to some mailers), and the invisible format characters (bidirectional
+/// overrides, zero-width ones) that make one address look like another,
+/// and U+FFFD, which only bytes that were not UTF-8 turn into.
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || matches!(
+            c,
+            '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{feff}'
+                | '\u{fffd}'
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +141,16 @@ mod tests {
             ("a..b@example.com", EmailError::Malformed),
             ("a@-example.com", EmailError::Malformed),
             ("<a>@example.com", EmailError::Malformed),
+            ("a\u{85}b@example.com", EmailError::Malformed),
+            ("a\u{2028}b@example.com", EmailError::Malformed),
+            (
+                "admin\u{202e}moc.elpmaxe@example.com",
+                EmailError::Malformed,
+            ),
+            ("pay\u{200b}pal@example.com", EmailError::Malformed),
+            ("a@exam\u{feff}ple.com", EmailError::Malformed),
+            ("a\u{9f}@example.com", EmailError::Malformed),
+            ("a\u{fffd}@example.com", EmailError::Malformed),
             (long_local.as_str(), EmailError::Malformed),
             (too_long.as_str(), EmailError::TooLong),
         ];

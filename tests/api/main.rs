@@ -12,6 +12,7 @@ mod database;
 mod emails;
 mod health;
 mod helpers;
+mod hostile;
 mod interop;
 mod licensing;
 mod malformed;

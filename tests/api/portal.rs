@@ -11,6 +11,7 @@ pub const PASSWORD: &str = "a long enough passphrase";
 pub struct Browser {
     pub client: reqwest::Client,
     base: String,
+    jar: std::sync::Arc<reqwest::cookie::Jar>,
 }
 
 pub fn csrf_from(html: &str) -> String {
@@ -39,14 +40,21 @@ impl Browser {
     }
 
     pub fn new(app: &TestApp) -> Self {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
         Self {
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
-                .cookie_store(true)
+                .cookie_provider(jar.clone())
                 .build()
                 .unwrap(),
             base: app.address.clone(),
+            jar,
         }
+    }
+
+    /// The browser's cookies.
+    pub fn cookie_jar(&self) -> &reqwest::cookie::Jar {
+        &self.jar
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
