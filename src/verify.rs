@@ -472,19 +472,16 @@ mod tests {
     /// of each test vector, through the reader.
     #[test]
     fn the_fuzz_corpus_and_mutated_vectors_never_panic() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let read_dir = |dir: &str| -> Vec<Vec<u8>> {
-            std::fs::read_dir(root.join(dir))
-                .unwrap()
-                .map(|e| std::fs::read(e.unwrap().path()).unwrap())
-                .collect()
-        };
-        let corpus = read_dir("fuzz/corpus/license_file");
+        let corpus = crate::test_support::fuzz_corpus("license_file");
         assert!(corpus.len() >= 100, "the corpus is missing");
         for input in &corpus {
             fuzz_one(input);
         }
-        let vectors = read_dir("tests/vectors");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let vectors: Vec<Vec<u8>> = std::fs::read_dir(root.join("tests/vectors"))
+            .unwrap()
+            .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+            .collect();
         assert!(vectors.len() >= 7);
         for input in &vectors {
             for i in 0..input.len() {

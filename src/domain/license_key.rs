@@ -168,10 +168,42 @@ impl fmt::Debug for LicenseKey {
     }
 }
 
+/// One fuzz input for the key parser (the `license_key` cargo-fuzz target;
+/// the test suite replays its corpus): any text either fails to parse or
+/// parses to a key whose every printed form parses back to the same key.
+#[doc(hidden)]
+pub fn fuzz_one(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(key) = LicenseKey::parse(text) {
+        for form in [key.expose(), key.canonical().to_lowercase()] {
+            let again = LicenseKey::parse(&form);
+            assert!(
+                again
+                    .as_ref()
+                    .is_ok_and(|k| k.canonical() == key.canonical()),
+                "a printed key does not parse back"
+            );
+        }
+        assert_eq!(key.digest().len(), 64);
+        assert_eq!(key.last4().chars().count(), 4);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_fuzz_corpus_never_panics() {
+        let corpus = crate::test_support::fuzz_corpus("license_key");
+        assert!(corpus.len() >= 10, "the corpus is missing");
+        for input in &corpus {
+            fuzz_one(input);
+        }
+    }
 
     #[test]
     fn generated_keys_are_well_formed_and_distinct() {

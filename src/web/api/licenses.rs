@@ -46,6 +46,60 @@ pub struct ValidateBody {
     nonce: Option<String>,
 }
 
+impl ValidateBody {
+    /// Checks every field but the key (validation answers a malformed key
+    /// with its result code): the validation input, and the nonce to echo.
+    fn into_input(self) -> Result<(ValidateInput, Option<String>), WebError> {
+        let fingerprint = self
+            .fingerprint
+            .as_deref()
+            .map(parse_fingerprint)
+            .transpose()?;
+        let entitlements = self.entitlements.unwrap_or_default();
+        if entitlements.len() > 50 || entitlements.iter().any(|e| e.is_empty() || e.len() > 64) {
+            return Err(invalid(
+                "entitlements",
+                "at most 50 codes of 1 to 64 characters",
+            ));
+        }
+        if let Some(product) = &self.product
+            && (product.is_empty() || product.len() > 64)
+        {
+            return Err(invalid("product", "a product code of 1 to 64 characters"));
+        }
+        if let Some(nonce) = &self.nonce
+            && (nonce.is_empty() || nonce.len() > 128 || nonce.chars().any(char::is_control))
+        {
+            return Err(invalid("nonce", "1 to 128 printable characters"));
+        }
+        let input = ValidateInput {
+            key: self.key,
+            fingerprint,
+            product: self.product,
+            entitlements,
+        };
+        Ok((input, self.nonce))
+    }
+}
+
+/// One fuzz input for the validate endpoint's body, as the handler reads
+/// it: JSON into [`ValidateBody`], the field checks, the key parse, and
+/// the problem document a refusal becomes. Must never panic. Used by the
+/// `validate_body` cargo-fuzz target; the test suite replays its corpus.
+#[doc(hidden)]
+pub fn fuzz_validate_body(data: &[u8]) {
+    let parsed = serde_json::from_slice::<ValidateBody>(data)
+        .map_err(|e| WebError::from(crate::web::api::serde_problem(&e)));
+    match parsed.and_then(ValidateBody::into_input) {
+        Ok((input, _nonce)) => {
+            let _ = crate::domain::license_key::LicenseKey::parse(&input.key);
+        }
+        Err(e) => {
+            let _ = actix_web::ResponseError::error_response(&e);
+        }
+    }
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Meta {
     request_id: String,
@@ -93,35 +147,8 @@ pub async fn validate(
 ) -> Result<HttpResponse, WebError> {
     let parsed: ValidateBody = parse_json(&req, &body)?;
     let allowance = limit(&limits, &req, &parsed.key)?;
-    let fingerprint = parsed
-        .fingerprint
-        .as_deref()
-        .map(parse_fingerprint)
-        .transpose()?;
-    let entitlements = parsed.entitlements.unwrap_or_default();
-    if entitlements.len() > 50 || entitlements.iter().any(|e| e.is_empty() || e.len() > 64) {
-        return Err(invalid(
-            "entitlements",
-            "at most 50 codes of 1 to 64 characters",
-        ));
-    }
-    if let Some(product) = &parsed.product
-        && (product.is_empty() || product.len() > 64)
-    {
-        return Err(invalid("product", "a product code of 1 to 64 characters"));
-    }
-    if let Some(nonce) = &parsed.nonce
-        && (nonce.is_empty() || nonce.len() > 128 || nonce.chars().any(char::is_control))
-    {
-        return Err(invalid("nonce", "1 to 128 printable characters"));
-    }
+    let (input, nonce) = parsed.into_input()?;
     let now = clock.now();
-    let input = ValidateInput {
-        key: parsed.key,
-        fingerprint,
-        product: parsed.product,
-        entitlements,
-    };
     let outcome = licensing::validate(&db, now, &input).await?;
     let code = outcome.decision.code;
     if let Some(license) = &outcome.license {
@@ -145,7 +172,7 @@ pub async fn validate(
         meta: Meta {
             request_id: rid.clone(),
             ts: now.unix(),
-            nonce: parsed.nonce,
+            nonce,
         },
     };
     let mut res = signed_json(StatusCode::OK, &answer, &rid, &ring, clock.as_ref())?;
@@ -422,4 +449,36 @@ pub async fn action(
     };
     Ok(HttpResponse::Ok()
         .json(serde_json::json!({ "license": LicenseJson::new(&license, clock.now()) })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_validate_body_fuzz_corpus_never_panics() {
+        let corpus = crate::test_support::fuzz_corpus("validate_body");
+        assert!(corpus.len() >= 10, "the corpus is missing");
+        for input in &corpus {
+            fuzz_validate_body(input);
+        }
+    }
+
+    #[test]
+    fn the_body_checks_refuse_each_bad_field() {
+        let body = |json: &str| serde_json::from_str::<ValidateBody>(json).unwrap();
+        let (input, nonce) = body(r#"{"key":"k","fingerprint":"fp-1","product":"app","entitlements":["pro"],"nonce":"n1"}"#)
+            .into_input()
+            .unwrap();
+        assert_eq!(input.entitlements, vec!["pro".to_owned()]);
+        assert_eq!(nonce.as_deref(), Some("n1"));
+        for bad in [
+            r#"{"key":"k","fingerprint":"a b"}"#,
+            r#"{"key":"k","entitlements":[""]}"#,
+            r#"{"key":"k","product":""}"#,
+            r#"{"key":"k","nonce":"a\u0000b"}"#,
+        ] {
+            assert!(body(bad).into_input().is_err(), "{bad}");
+        }
+    }
 }

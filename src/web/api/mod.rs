@@ -98,7 +98,7 @@ fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -> ac
     WebError::from(problem).into()
 }
 
-fn serde_problem(e: &serde_json::Error) -> Problem {
+pub(crate) fn serde_problem(e: &serde_json::Error) -> Problem {
     if e.is_data() {
         Problem::new(
             StatusCode::BAD_REQUEST,
