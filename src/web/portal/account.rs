@@ -393,8 +393,22 @@ pub async fn forgot(
             );
         }
     };
-    let ctx = anonymous_ctx(&db, clock.as_ref(), &req);
-    accounts::request_password_reset(&ctx, &brand, &email).await?;
+    // The answer must not tell a known address from an unknown one, in its
+    // words or in its time: the lookup, the token and the email happen
+    // after it, in the background. A failure there is logged.
+    let request_id = crate::web::api::request_id(&req);
+    let (db, clock, brand) = (db.into_inner(), clock.into_inner(), brand.into_inner());
+    actix_web::rt::spawn(async move {
+        let ctx =
+            Ctx::new(&db, clock.as_ref(), Actor::System).with_request_id(Some(request_id.clone()));
+        if let Err(e) = accounts::request_password_reset(&ctx, &brand, &email).await {
+            tracing::error!(
+                request_id = %request_id,
+                error = %e,
+                "a password reset request failed"
+            );
+        }
+    });
     render(&ForgotPage {
         page: page.titled("Reset your password"),
         email: "",
