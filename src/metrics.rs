@@ -1,12 +1,15 @@
 //! Prometheus metrics (the `prometheus-client` crate): one registry per
 //! process, handles cheap to clone into whatever counts. Served at
-//! `GET /metrics` only with the `metrics_token` bearer token.
+//! `GET /metrics` only with the `metrics_token` bearer token. Gauges that
+//! describe the database (outbox depth, pool use) are set when scraped.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
@@ -25,6 +28,40 @@ pub struct RequestLabels {
     pub method: String,
     pub route: String,
     pub status: u16,
+}
+
+/// An answer of the key-authenticated API: which endpoint, which code
+/// (`VALID` and `OK` are successes; the rest are refusals).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub endpoint: &'static str,
+    pub code: &'static str,
+}
+
+/// One onboarding step completed (`signed_up`, `email_verified`,
+/// `license_assigned`, `first_activation`, `first_validation`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StepLabels {
+    pub step: &'static str,
+}
+
+/// A delivery attempt from the outbox.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabels {
+    /// `email` or `webhook`.
+    pub channel: String,
+    /// `sent`, `retry` (failed, will be tried again) or `dead` (given up).
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelLabels {
+    channel: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabels {
+    state: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -47,6 +84,14 @@ pub struct Metrics {
     registry: Arc<Registry>,
     rate_limited: Family<LimiterLabels, Counter>,
     requests: HistogramFamily<RequestLabels>,
+    outcomes: Family<OutcomeLabels, Counter>,
+    steps: Family<StepLabels, Counter>,
+    deliveries: Family<DeliveryLabels, Counter>,
+    outbox_depth: Family<ChannelLabels, Gauge>,
+    pool: Family<PoolLabels, Gauge>,
+    /// Answers of 400 and above by route and status since start, for the
+    /// dashboard (the histogram above holds the same, but cannot be read).
+    errors_by_route: Arc<Mutex<BTreeMap<(String, u16), u64>>>,
 }
 
 impl Default for Metrics {
@@ -77,6 +122,36 @@ impl Metrics {
             "HTTP request latency, by method, route template and status",
             requests.clone(),
         );
+        let outcomes = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "api_outcomes",
+            "Answers of validate, activate, deactivate and heartbeat, by endpoint and code (VALID and OK are successes; TOO_MANY_MACHINES is a seat refusal)",
+            outcomes.clone(),
+        );
+        let steps = Family::<StepLabels, Counter>::default();
+        registry.register(
+            "onboarding_steps",
+            "Onboarding steps completed: signed_up, email_verified, license_assigned, first_activation, first_validation",
+            steps.clone(),
+        );
+        let deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register(
+            "outbox_deliveries",
+            "Email and webhook delivery attempts, by channel and result (sent, retry, dead)",
+            deliveries.clone(),
+        );
+        let outbox_depth = Family::<ChannelLabels, Gauge>::default();
+        registry.register(
+            "outbox_queued",
+            "Emails and webhooks waiting in the outbox, by channel",
+            outbox_depth.clone(),
+        );
+        let pool = Family::<PoolLabels, Gauge>::default();
+        registry.register(
+            "db_pool_connections",
+            "Database pool connections, by state (open, idle, max)",
+            pool.clone(),
+        );
         registry.register(
             "build",
             "The running build",
@@ -88,7 +163,63 @@ impl Metrics {
             registry: Arc::new(registry),
             rate_limited,
             requests,
+            outcomes,
+            steps,
+            deliveries,
+            outbox_depth,
+            pool,
+            errors_by_route: Arc::default(),
         }
+    }
+
+    /// One answer of the key-authenticated API.
+    pub fn outcome(&self, endpoint: &'static str, code: &'static str) {
+        self.outcomes
+            .get_or_create(&OutcomeLabels { endpoint, code })
+            .inc();
+    }
+
+    /// One onboarding step completed.
+    pub fn step(&self, step: &'static str) {
+        self.steps.get_or_create(&StepLabels { step }).inc();
+    }
+
+    /// One delivery attempt's result.
+    pub fn delivery(&self, channel: &str, result: &'static str) {
+        self.deliveries
+            .get_or_create(&DeliveryLabels {
+                channel: channel.to_owned(),
+                result,
+            })
+            .inc();
+    }
+
+    /// The outbox's queue depth, set at scrape time.
+    pub fn set_outbox_queued(&self, email: i64, webhook: i64) {
+        for (channel, n) in [("email", email), ("webhook", webhook)] {
+            self.outbox_depth
+                .get_or_create(&ChannelLabels { channel })
+                .set(n);
+        }
+    }
+
+    /// The pool's use, set at scrape time.
+    pub fn set_pool(&self, open: u32, idle: usize, max: u32) {
+        for (state, n) in [
+            ("open", i64::from(open)),
+            ("idle", i64::try_from(idle).unwrap_or(i64::MAX)),
+            ("max", i64::from(max)),
+        ] {
+            self.pool.get_or_create(&PoolLabels { state }).set(n);
+        }
+    }
+
+    /// Answers of 400 and above since start, by route and status.
+    pub fn errors_by_route(&self) -> Vec<(String, u16, u64)> {
+        self.errors_by_route
+            .lock()
+            .map(|m| m.iter().map(|((r, s), n)| (r.clone(), *s, *n)).collect())
+            .unwrap_or_default()
     }
 
     /// A request a limiter refused.
@@ -108,6 +239,11 @@ impl Metrics {
     /// One answered request.
     pub fn request(&self, labels: &RequestLabels, seconds: f64) {
         self.requests.get_or_create(labels).observe(seconds);
+        if labels.status >= 400
+            && let Ok(mut m) = self.errors_by_route.lock()
+        {
+            *m.entry((labels.route.clone(), labels.status)).or_default() += 1;
+        }
     }
 
     /// The OpenMetrics text of every metric.

@@ -52,6 +52,7 @@ pub struct Application {
     expiry_notice_days: Vec<i64>,
     webhooks: WebhookSender,
     usage: Arc<UsageRecorder>,
+    metrics: crate::metrics::Metrics,
 }
 
 /// Options beyond the settings, for `serve --demo` and for tests.
@@ -139,9 +140,9 @@ impl ApplicationBuilder {
         let clock_data: Data<dyn crate::clock::Clock> = Data::from(clock.clone());
         let ring = Data::new(ring);
         let cipher = Data::new(cipher);
-        let usage = Arc::new(UsageRecorder::default());
-        let usage_data: Data<UsageRecorder> = Data::from(usage.clone());
         let metrics = crate::metrics::Metrics::new();
+        let usage = Arc::new(UsageRecorder::new(metrics.clone()));
+        let usage_data: Data<UsageRecorder> = Data::from(usage.clone());
         let limits = Data::new(ApiLimits::new(
             settings.api_rate_limit_ip,
             settings.api_rate_limit_key,
@@ -229,6 +230,7 @@ impl ApplicationBuilder {
             expiry_notice_days: settings.expiry_notice_days.clone(),
             webhooks,
             usage,
+            metrics,
         })
     }
 }
@@ -291,6 +293,7 @@ impl Application {
             self.webhooks.clone(),
             self.clock.clone(),
             self.outbox_poll,
+            self.metrics.clone(),
         ));
         let redirect = self.redirect.map(|(_, server)| {
             let handle = server.handle();

@@ -76,6 +76,8 @@ impl RootSpanBuilder for RequestSpan {
             http.target = %request.path(),
             http.client_ip = %client_ip,
             request_id = %request_id,
+            user_id = tracing::field::Empty,
+            license_id = tracing::field::Empty,
             http.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
             exception.message = tracing::field::Empty,
@@ -95,13 +97,31 @@ impl RootSpanBuilder for RequestSpan {
             .map(|start| start.0.elapsed().as_secs_f64() * 1000.0)
             .unwrap_or_default();
         let status = response.status().as_u16();
-        // The span already carries the request id, method, route and client.
+        // Routing happens inside the span, so the route template is known
+        // only now ("unmatched" when none matched).
+        let route = response
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        // The span already carries the request id, method, client and, once
+        // a handler named them, the user and the license.
         span.in_scope(|| {
             if status >= 500 {
-                tracing::warn!(status, latency_ms, "request finished");
+                tracing::warn!(status, route, latency_ms, "request finished");
             } else {
-                tracing::info!(status, latency_ms, "request finished");
+                tracing::info!(status, route, latency_ms, "request finished");
             }
         });
     }
+}
+
+/// Names the signed-in user on the current request's log lines.
+pub fn record_user(user_id: &str) {
+    Span::current().record("user_id", user_id);
+}
+
+/// Names the license a request is about on its log lines (its id, never
+/// its key).
+pub fn record_license(license_id: &str) {
+    Span::current().record("license_id", license_id);
 }

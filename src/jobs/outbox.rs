@@ -35,6 +35,7 @@ pub async fn deliver_pass(
     mailer: &Mailer,
     webhooks: &WebhookSender,
     clock: &SharedClock,
+    metrics: &crate::metrics::Metrics,
 ) -> anyhow::Result<Delivery> {
     let now = clock.now();
     let mut report = Delivery::default();
@@ -70,6 +71,7 @@ pub async fn deliver_pass(
                 outbox::mark_sent(db, &row.id, clock.now(), status_code).await?;
                 tracing::info!(outbox_id = %row.id, topic = %row.topic, "message delivered");
                 report.sent += 1;
+                metrics.delivery(&row.channel, "sent");
             }
             Err(e) => {
                 let error = format!("{e:#}");
@@ -79,9 +81,11 @@ pub async fn deliver_pass(
                 if retry_at.is_some() {
                     tracing::warn!(outbox_id = %row.id, attempts = row.attempts, error, "delivery failed; will retry");
                     report.retrying += 1;
+                    metrics.delivery(&row.channel, "retry");
                 } else {
                     tracing::error!(outbox_id = %row.id, attempts = row.attempts, error, "delivery failed for good");
                     report.dead += 1;
+                    metrics.delivery(&row.channel, "dead");
                 }
             }
         }
@@ -96,12 +100,13 @@ pub async fn run(
     webhooks: WebhookSender,
     clock: SharedClock,
     every: Duration,
+    metrics: crate::metrics::Metrics,
 ) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = deliver_pass(&db, &mailer, &webhooks, &clock).await {
+        if let Err(e) = deliver_pass(&db, &mailer, &webhooks, &clock, &metrics).await {
             tracing::warn!(error = %format!("{e:#}"), "outbox pass failed");
         }
     }

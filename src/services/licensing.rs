@@ -49,6 +49,28 @@ pub enum LicensingError {
 }
 
 impl LicensingError {
+    /// The stable code of a refusal, as the API answers it and the metrics
+    /// and statistics count it.
+    pub fn outcome_code(&self) -> &'static str {
+        match self {
+            LicensingError::Refused { code, .. } => code.as_str(),
+            LicensingError::DeactivationNotAllowed => "DEACTIVATION_NOT_ALLOWED",
+            LicensingError::DeactivationLimit { .. } => "DEACTIVATION_LIMIT_REACHED",
+            LicensingError::NotFound(_) => "NOT_FOUND",
+            LicensingError::Invalid(_) => "INVALID",
+            LicensingError::Conflict(_) => "CONFLICT",
+            LicensingError::Unexpected(_) => "ERROR",
+        }
+    }
+
+    /// The license a refusal is about, when the key was found.
+    pub fn license_id(&self) -> Option<&str> {
+        match self {
+            LicensingError::Refused { license_id, .. } => license_id.as_deref(),
+            _ => None,
+        }
+    }
+
     fn refused(code: ValidationCode) -> Self {
         LicensingError::Refused {
             code,
@@ -537,6 +559,8 @@ pub struct Activation {
     pub machine: MachineView,
     /// False when the fingerprint was already active (no seat taken).
     pub created: bool,
+    /// The customer's first activation ever: onboarding completed.
+    pub first_for_customer: bool,
 }
 
 fn parse_key(input: &str) -> Result<LicenseKey, LicensingError> {
@@ -590,6 +614,7 @@ pub async fn activate(
                 license,
                 machine: machine.into(),
                 created: false,
+                first_for_customer: false,
             })
         }
         other => other,
@@ -619,6 +644,7 @@ async fn activate_once(
             license,
             machine: existing.into(),
             created: false,
+            first_for_customer: false,
         });
     }
     reap_dead_seats(&mut tx, &license, now).await?;
@@ -720,6 +746,7 @@ async fn activate_once(
         license: after,
         machine: machine.into(),
         created: true,
+        first_for_customer,
     })
 }
 

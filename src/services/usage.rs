@@ -1,9 +1,11 @@
 //! Validation usage: every validation of a known license is counted (by
 //! day and code, with the last IP and fingerprint) and the fingerprints and
-//! IPs it came from are remembered per day. Validations are the hot path,
-//! so they only touch memory here; a job writes the batch every few seconds
-//! in one transaction. A crash loses at most that batch: statistics, never
-//! license state.
+//! IPs it came from are remembered per day. Every answer of the
+//! key-authenticated API is counted by day, endpoint and code, refusals by
+//! client address too, and each license's first successful validation is
+//! marked. Validations are the hot path, so they only touch memory here; a
+//! job writes the batch every few seconds in one transaction. A crash loses
+//! at most that batch: statistics, never license state.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -41,15 +43,102 @@ struct Stat {
 struct Pending {
     stats: HashMap<(String, i64, &'static str), Stat>,
     sightings: HashMap<(String, i64, &'static str, String), (i64, i64)>,
+    /// (day, endpoint, code) -> count.
+    outcomes: HashMap<(i64, &'static str, &'static str), i64>,
+    /// (day, ip) -> (count, last code, last time).
+    refusal_ips: HashMap<(i64, String), (i64, &'static str, i64)>,
+    /// License -> time of its first VALID answer in this batch.
+    first_valid: HashMap<String, i64>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.stats.is_empty()
+            && self.sightings.is_empty()
+            && self.outcomes.is_empty()
+            && self.refusal_ips.is_empty()
+            && self.first_valid.is_empty()
+    }
+
+    /// Puts a batch that could not be written back under this one.
+    fn merge(&mut self, batch: Pending) {
+        for (k, s) in batch.stats {
+            let e = self.stats.entry(k).or_default();
+            e.count += s.count;
+            e.last_at = e.last_at.max(s.last_at);
+            e.last_ip = e.last_ip.take().or(s.last_ip);
+            e.last_fingerprint = e.last_fingerprint.take().or(s.last_fingerprint);
+        }
+        for (k, (n, at)) in batch.sightings {
+            let e = self.sightings.entry(k).or_default();
+            e.0 += n;
+            e.1 = e.1.max(at);
+        }
+        for (k, n) in batch.outcomes {
+            *self.outcomes.entry(k).or_default() += n;
+        }
+        for (k, (n, code, at)) in batch.refusal_ips {
+            let e = self.refusal_ips.entry(k).or_insert((0, code, at));
+            e.0 += n;
+            if at >= e.2 {
+                (e.1, e.2) = (code, at);
+            }
+        }
+        for (license, at) in batch.first_valid {
+            let e = self.first_valid.entry(license).or_insert(at);
+            *e = (*e).min(at);
+        }
+    }
 }
 
 /// The in-memory batch of validation usage.
 #[derive(Debug, Default)]
 pub struct UsageRecorder {
     pending: Mutex<Pending>,
+    metrics: crate::metrics::Metrics,
+}
+
+/// Whether an API code is a success.
+pub fn is_success(code: &str) -> bool {
+    matches!(code, "VALID" | "OK")
 }
 
 impl UsageRecorder {
+    pub fn new(metrics: crate::metrics::Metrics) -> Self {
+        Self {
+            pending: Mutex::default(),
+            metrics,
+        }
+    }
+
+    /// Counts one answer of the key-authenticated API (`endpoint` is
+    /// validate, activate, deactivate or heartbeat), in the metrics at once
+    /// and in the database with the next batch.
+    pub fn record_outcome(
+        &self,
+        endpoint: &'static str,
+        code: &'static str,
+        ip: Option<&str>,
+        now: Timestamp,
+    ) {
+        self.metrics.outcome(endpoint, code);
+        let day = now.unix().div_euclid(86_400);
+        let Ok(mut p) = self.pending.lock() else {
+            return;
+        };
+        *p.outcomes.entry((day, endpoint, code)).or_default() += 1;
+        if !is_success(code)
+            && let Some(ip) = ip
+        {
+            let e = p
+                .refusal_ips
+                .entry((day, ip.to_owned()))
+                .or_insert((0, code, now.unix()));
+            e.0 += 1;
+            (e.1, e.2) = (code, now.unix());
+        }
+    }
+
     /// Counts one validation of a license.
     pub fn record(
         &self,
@@ -63,6 +152,11 @@ impl UsageRecorder {
         let Ok(mut p) = self.pending.lock() else {
             return;
         };
+        if code == "VALID" {
+            p.first_valid
+                .entry(license_id.to_owned())
+                .or_insert(now.unix());
+        }
         let stat = p
             .stats
             .entry((license_id.to_owned(), day, code))
@@ -94,32 +188,29 @@ impl UsageRecorder {
             Ok(mut p) => std::mem::take(&mut *p),
             Err(_) => return Ok(0),
         };
-        if batch.stats.is_empty() && batch.sightings.is_empty() {
+        if batch.is_empty() {
             return Ok(0);
         }
-        let written = write(db, &batch).await;
-        if written.is_err()
-            && let Ok(mut p) = self.pending.lock()
-        {
-            // Merge back what could not be written.
-            for (k, s) in batch.stats {
-                let e = p.stats.entry(k).or_default();
-                e.count += s.count;
-                e.last_at = e.last_at.max(s.last_at);
-                e.last_ip = e.last_ip.take().or(s.last_ip);
-                e.last_fingerprint = e.last_fingerprint.take().or(s.last_fingerprint);
+        match write(db, &batch).await {
+            Ok((rows, first_validations)) => {
+                for _ in 0..first_validations {
+                    self.metrics.step("first_validation");
+                }
+                Ok(rows)
             }
-            for (k, (n, at)) in batch.sightings {
-                let e = p.sightings.entry(k).or_default();
-                e.0 += n;
-                e.1 = e.1.max(at);
+            Err(e) => {
+                if let Ok(mut p) = self.pending.lock() {
+                    p.merge(batch);
+                }
+                Err(e)
             }
         }
-        written
     }
 }
 
-async fn write(db: &Db, batch: &Pending) -> anyhow::Result<usize> {
+/// Writes a batch; returns the rows written and how many licenses validated
+/// successfully for the first time.
+async fn write(db: &Db, batch: &Pending) -> anyhow::Result<(usize, usize)> {
     let mut tx = db.begin_write().await?;
     for ((license, day, code), s) in &batch.stats {
         usage::add_stat(
@@ -140,8 +231,29 @@ async fn write(db: &Db, batch: &Pending) -> anyhow::Result<usize> {
             .await
             .context("writing validation sightings")?;
     }
+    for ((day, endpoint, code), n) in &batch.outcomes {
+        usage::add_outcome(&mut tx, *day, endpoint, code, *n)
+            .await
+            .context("writing API outcomes")?;
+    }
+    for ((day, ip), (n, code, at)) in &batch.refusal_ips {
+        usage::add_refusal_ip(&mut tx, *day, ip, *n, code, *at)
+            .await
+            .context("writing refused addresses")?;
+    }
+    let mut first_validations = 0;
+    for (license, at) in &batch.first_valid {
+        if usage::mark_first_validated(&mut tx, license, *at)
+            .await
+            .context("marking first validations")?
+        {
+            first_validations += 1;
+        }
+    }
     tx.commit().await.context("committing validation stats")?;
-    Ok(batch.stats.len() + batch.sightings.len())
+    let rows =
+        batch.stats.len() + batch.sightings.len() + batch.outcomes.len() + batch.refusal_ips.len();
+    Ok((rows, first_validations))
 }
 
 /// A license's use in the last [`WINDOW_DAYS`], and whether it looks shared.

@@ -307,3 +307,18 @@ pub async fn for_endpoint(
     .fetch_all(pool)
     .await
 }
+
+/// Messages waiting to go out, by channel: (email, webhook).
+pub async fn queued_by_channel(pool: &sqlx::AnyPool) -> Result<(i64, i64), sqlx::Error> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT channel, COUNT(*) FROM outbox WHERE status = 'queued' GROUP BY channel",
+    )
+    .fetch_all(pool)
+    .await?;
+    let count = |channel: &str| {
+        rows.iter()
+            .find(|(c, _)| c == channel)
+            .map_or(0, |(_, n)| *n)
+    };
+    Ok((count("email"), count("webhook")))
+}

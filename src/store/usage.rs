@@ -115,3 +115,65 @@ pub async fn distinct_since(
     .await?;
     Ok(n)
 }
+
+/// Adds answers of the key-authenticated API to a day's count.
+pub async fn add_outcome(
+    tx: &mut Tx,
+    day: i64,
+    endpoint: &str,
+    code: &str,
+    count: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO api_outcomes (day, endpoint, code, count) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (day, endpoint, code) DO UPDATE SET count = api_outcomes.count + excluded.count",
+    )
+    .bind(day)
+    .bind(endpoint)
+    .bind(code)
+    .bind(count)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Adds refused requests from one address to a day's count.
+pub async fn add_refusal_ip(
+    tx: &mut Tx,
+    day: i64,
+    ip: &str,
+    count: i64,
+    last_code: &str,
+    last_at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO api_refusal_ips (day, ip, count, last_code, last_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (day, ip) DO UPDATE SET count = api_refusal_ips.count + excluded.count, \
+         last_code = excluded.last_code, last_at = excluded.last_at",
+    )
+    .bind(day)
+    .bind(ip)
+    .bind(count)
+    .bind(last_code)
+    .bind(last_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Marks a license's first successful validation; false when it already
+/// had one.
+pub async fn mark_first_validated(
+    tx: &mut Tx,
+    license_id: &str,
+    at: i64,
+) -> Result<bool, sqlx::Error> {
+    let res = sqlx::query(
+        "UPDATE licenses SET first_validated_at = $1 WHERE id = $2 AND first_validated_at IS NULL",
+    )
+    .bind(at)
+    .bind(license_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}

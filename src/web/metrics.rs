@@ -26,6 +26,7 @@ pub async fn metrics(
     req: HttpRequest,
     access: web::Data<MetricsAccess>,
     metrics: web::Data<Metrics>,
+    db: web::Data<crate::store::Db>,
 ) -> Result<HttpResponse, WebError> {
     if access.0.is_none() {
         return Err(WebError::NotFound);
@@ -45,6 +46,16 @@ pub async fn metrics(
             ));
         }
     }
+    let (email, webhook) = crate::store::outbox::queued_by_channel(db.pool())
+        .await
+        .map_err(|e| WebError::Unexpected(anyhow::anyhow!("counting the outbox: {e}")))?;
+    metrics.set_outbox_queued(email, webhook);
+    let pool = db.pool();
+    metrics.set_pool(
+        pool.size(),
+        pool.num_idle(),
+        pool.options().get_max_connections(),
+    );
     let body = metrics
         .encode()
         .map_err(|e| WebError::Unexpected(anyhow::anyhow!("encoding the metrics: {e}")))?;

@@ -485,6 +485,7 @@ async fn support_sees_the_outbox_and_resends_a_dead_or_sent_message() {
 async fn a_crashed_worker_loses_nothing_and_failures_end_dead() {
     use licensor::jobs::outbox::{MAX_ATTEMPTS, deliver_pass};
     use licensor::mail::Mailer;
+    let metrics = licensor::metrics::Metrics::new();
     // The app's own worker only ticks once an hour here; the test drives it.
     let app = crate::helpers::spawn_app_with(
         |raw| {
@@ -523,7 +524,7 @@ async fn a_crashed_worker_loses_nothing_and_failures_end_dead() {
     assert_eq!(claimed.len(), 1);
     let stored: licensor::mail::Email = serde_json::from_str(&claimed[0].payload).unwrap();
     assert_eq!(
-        deliver_pass(&app.db, &mailer, &webhooks, &clock)
+        deliver_pass(&app.db, &mailer, &webhooks, &clock, &metrics)
             .await
             .unwrap()
             .sent,
@@ -532,7 +533,7 @@ async fn a_crashed_worker_loses_nothing_and_failures_end_dead() {
     );
     app.clock.advance_secs(121);
     assert_eq!(
-        deliver_pass(&app.db, &mailer, &webhooks, &clock)
+        deliver_pass(&app.db, &mailer, &webhooks, &clock, &metrics)
             .await
             .unwrap()
             .sent,
@@ -567,7 +568,7 @@ async fn a_crashed_worker_loses_nothing_and_failures_end_dead() {
     let mut dead = 0;
     for _ in 0..MAX_ATTEMPTS {
         app.clock.advance_secs(7 * 3600);
-        dead += deliver_pass(&app.db, &mailer, &webhooks, &clock)
+        dead += deliver_pass(&app.db, &mailer, &webhooks, &clock, &metrics)
             .await
             .unwrap()
             .dead;

@@ -151,11 +151,14 @@ pub async fn validate(
     let now = clock.now();
     let outcome = licensing::validate(&db, now, &input).await?;
     let code = outcome.decision.code;
+    let ip = client_ip(&req).map(|ip| ip.to_string());
+    usage.record_outcome("validate", code.as_str(), ip.as_deref(), now);
     if let Some(license) = &outcome.license {
+        crate::telemetry::record_license(&license.id);
         usage.record(
             &license.id,
             code.as_str(),
-            client_ip(&req).map(|ip| ip.to_string()).as_deref(),
+            ip.as_deref(),
             input.fingerprint.as_ref().map(Fingerprint::as_str),
             now,
         );

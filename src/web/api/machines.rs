@@ -11,7 +11,8 @@ use crate::domain::fingerprint::Fingerprint;
 use crate::domain::license_key::LicenseKey;
 use crate::services::context::{Brand, Ctx};
 use crate::services::license_files::{self, FileForm};
-use crate::services::licensing::{self, ActivateInput};
+use crate::services::licensing::{self, ActivateInput, LicensingError};
+use crate::services::usage::UsageRecorder;
 use crate::signing::KeyRing;
 use crate::store::Db;
 use crate::store::machines::DeactivatedBy;
@@ -100,6 +101,8 @@ pub async fn activate(
     limits: web::Data<ApiLimits>,
     site: web::Data<Site>,
     brand: web::Data<Brand>,
+    usage: web::Data<UsageRecorder>,
+    metrics: web::Data<crate::metrics::Metrics>,
 ) -> Result<HttpResponse, WebError> {
     let parsed: ActivateBody = parse_json(&req, &body)?;
     let allowance = limit(&limits, &req, &parsed.key)?;
@@ -119,9 +122,14 @@ pub async fn activate(
         .unwrap_or_else(|_| "key:malformed".to_owned());
     let ctx = Ctx::new(&db, clock.as_ref(), Actor::Application).with_request_id(Some(rid.clone()));
     let reply = idempotency::run(&req, &db, clock.as_ref(), &scope, &body, || async {
-        let activation = licensing::activate(&ctx, &brand, &input)
-            .await
-            .map_err(|e| licensing_problem(e, Some(&site)))?;
+        let activation = licensing::activate(&ctx, &brand, &input).await;
+        observe(&usage, &req, "activate", clock.now(), &activation, |a| {
+            &a.license.id
+        });
+        let activation = activation.map_err(|e| licensing_problem(e, Some(&site)))?;
+        if activation.first_for_customer {
+            metrics.step("first_activation");
+        }
         let status = if activation.created {
             StatusCode::CREATED
         } else {
@@ -157,6 +165,27 @@ pub async fn activate(
     Ok(res)
 }
 
+/// Counts a machine endpoint's answer (metrics and daily statistics) and
+/// names its license on the request's log line.
+fn observe<T>(
+    usage: &UsageRecorder,
+    req: &HttpRequest,
+    endpoint: &'static str,
+    now: crate::domain::time::Timestamp,
+    result: &Result<T, LicensingError>,
+    license_of: impl Fn(&T) -> &str,
+) {
+    let (code, license) = match result {
+        Ok(done) => ("OK", Some(license_of(done))),
+        Err(e) => (e.outcome_code(), e.license_id()),
+    };
+    if let Some(id) = license {
+        crate::telemetry::record_license(id);
+    }
+    let ip = client_ip(req).map(|ip| ip.to_string());
+    usage.record_outcome(endpoint, code, ip.as_deref(), now);
+}
+
 fn signed_reply(reply: Reply, rid: &str, ring: &KeyRing, clock: &dyn Clock) -> HttpResponse {
     let mut res = signed_body(reply.status, reply.body, rid, ring, clock);
     if reply.replayed {
@@ -188,15 +217,19 @@ pub async fn deactivate(
     ring: web::Data<KeyRing>,
     limits: web::Data<ApiLimits>,
     site: web::Data<Site>,
+    usage: web::Data<UsageRecorder>,
 ) -> Result<HttpResponse, WebError> {
     let parsed: MachineBody = parse_json(&req, &body)?;
     let allowance = limit(&limits, &req, &parsed.key)?;
     let fingerprint = parse_fingerprint(&parsed.fingerprint)?;
     let rid = request_id(&req);
     let ctx = Ctx::new(&db, clock.as_ref(), Actor::Application).with_request_id(Some(rid.clone()));
-    let done = licensing::deactivate(&ctx, &parsed.key, &fingerprint, DeactivatedBy::Application)
-        .await
-        .map_err(|e| licensing_problem(e, Some(&site)))?;
+    let done =
+        licensing::deactivate(&ctx, &parsed.key, &fingerprint, DeactivatedBy::Application).await;
+    observe(&usage, &req, "deactivate", clock.now(), &done, |d| {
+        &d.license.id
+    });
+    let done = done.map_err(|e| licensing_problem(e, Some(&site)))?;
     let mut res = signed_json(
         StatusCode::OK,
         &MachineAnswer {
@@ -231,15 +264,18 @@ pub async fn heartbeat(
     ring: web::Data<KeyRing>,
     limits: web::Data<ApiLimits>,
     site: web::Data<Site>,
+    usage: web::Data<UsageRecorder>,
 ) -> Result<HttpResponse, WebError> {
     let parsed: MachineBody = parse_json(&req, &body)?;
     let allowance = limit(&limits, &req, &parsed.key)?;
     let fingerprint = parse_fingerprint(&parsed.fingerprint)?;
     let rid = request_id(&req);
     let ctx = Ctx::new(&db, clock.as_ref(), Actor::Application).with_request_id(Some(rid.clone()));
-    let beat = licensing::heartbeat(&ctx, &parsed.key, &fingerprint)
-        .await
-        .map_err(|e| licensing_problem(e, Some(&site)))?;
+    let beat = licensing::heartbeat(&ctx, &parsed.key, &fingerprint).await;
+    observe(&usage, &req, "heartbeat", clock.now(), &beat, |b| {
+        &b.license.id
+    });
+    let beat = beat.map_err(|e| licensing_problem(e, Some(&site)))?;
     let mut res = signed_json(
         StatusCode::OK,
         &MachineAnswer {

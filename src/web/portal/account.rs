@@ -106,6 +106,7 @@ pub async fn signup(
     clock: web::Data<dyn Clock>,
     brand: web::Data<Brand>,
     limits: web::Data<PortalLimits>,
+    metrics: web::Data<crate::metrics::Metrics>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
     limits.sign_up(client_ip(&req))?;
@@ -132,7 +133,12 @@ pub async fn signup(
         );
     };
     let ctx = anonymous_ctx(&db, clock.as_ref(), &req);
-    accounts::sign_up(&ctx, &brand, &email, password, organization).await?;
+    if accounts::sign_up(&ctx, &brand, &email, password, organization)
+        .await?
+        .is_some()
+    {
+        metrics.step("signed_up");
+    }
     render(&CheckEmailPage {
         page: page.titled("Check your inbox"),
         email: email.as_str().to_owned(),
@@ -166,10 +172,12 @@ pub async fn verify_email(
     query: web::Query<TokenQuery>,
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
+    metrics: web::Data<crate::metrics::Metrics>,
 ) -> Result<HttpResponse, WebError> {
     let ctx = anonymous_ctx(&db, clock.as_ref(), &req);
     match accounts::verify_email(&ctx, &query.token).await {
         Ok(user_id) => {
+            metrics.step("email_verified");
             flash(&session, "Your email address is confirmed.");
             let signed_in = session.get::<String>(USER_ID).ok().flatten();
             Ok(see_other(

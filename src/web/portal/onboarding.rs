@@ -113,6 +113,7 @@ pub async fn claim_trial(
     clock: web::Data<dyn Clock>,
     cipher: web::Data<DataCipher>,
     brand: web::Data<crate::services::context::Brand>,
+    metrics: web::Data<crate::metrics::Metrics>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
     who.require_verified()?;
@@ -121,10 +122,13 @@ pub async fn claim_trial(
     }
     let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
     match onboarding::claim_trial(&ctx, &cipher, &brand, &who.user, &form.license_type_id).await {
-        Ok(license) => flash(
-            &session,
-            &format!("Your {} trial has started.", license.product_name),
-        ),
+        Ok(license) => {
+            metrics.step("license_assigned");
+            flash(
+                &session,
+                &format!("Your {} trial has started.", license.product_name),
+            )
+        }
         Err(e) => flash(&session, &friendly(e)?),
     }
     Ok(see_other("/onboarding"))
@@ -139,6 +143,7 @@ pub async fn accept(
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
     brand: web::Data<Brand>,
+    metrics: web::Data<crate::metrics::Metrics>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
     who.require_verified()?;
@@ -147,10 +152,13 @@ pub async fn accept(
     }
     let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
     match onboarding::accept_assigned(&ctx, &brand, &who.user, &path).await {
-        Ok(license) => flash(
-            &session,
-            &format!("{} is now in your organization.", license.product_name),
-        ),
+        Ok(license) => {
+            metrics.step("license_assigned");
+            flash(
+                &session,
+                &format!("{} is now in your organization.", license.product_name),
+            )
+        }
         Err(e) => flash(&session, &friendly(e)?),
     }
     Ok(see_other("/onboarding"))
