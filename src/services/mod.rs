@@ -3,6 +3,7 @@
 //! all call.
 
 pub mod accounts;
+pub mod analytics;
 pub mod api_tokens;
 pub mod catalog;
 pub mod context;

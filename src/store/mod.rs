@@ -2,6 +2,7 @@
 //! SQLite and PostgreSQL through sqlx's `Any` driver; the backend is chosen
 //! at run time by the database URL.
 
+pub mod analytics;
 pub mod api_tokens;
 pub mod events;
 pub mod idempotency;

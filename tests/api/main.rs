@@ -8,6 +8,7 @@
 mod browser;
 mod cli;
 mod console;
+mod dashboard;
 mod database;
 mod emails;
 mod health;

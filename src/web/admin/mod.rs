@@ -2,6 +2,8 @@
 //! role on the server ([`Staff`] and [`Staff::require`]).
 
 pub mod catalog;
+pub mod charts;
+pub mod dashboard;
 pub mod outbox;
 pub mod staff;
 pub mod support;
@@ -74,6 +76,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/admin/customers/{org}/users/{user}/resend-verification")
             .route(web::post().to(support::resend_verification)),
     )
+    .service(web::resource("/admin/dashboard").route(web::get().to(dashboard::page)))
+    .service(web::resource("/admin/dashboard/{table}.csv").route(web::get().to(dashboard::csv)))
     .service(web::resource("/admin/outbox").route(web::get().to(outbox::page)))
     .service(web::resource("/admin/outbox/{id}/resend").route(web::post().to(outbox::resend)));
 }
