@@ -134,3 +134,75 @@ async fn a_full_journey_logs_no_secret() {
         assert!(!log.contains(&secret), "the {what} reached the log");
     }
 }
+
+/// The request line of the request with this id, from the captured log.
+fn request_line(request_id: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let found = captured_log().lines().find_map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).ok()?;
+            (v["message"] == "request finished" && v["span"]["request_id"] == request_id)
+                .then_some(v)
+        });
+        if let Some(v) = found {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no request line for {request_id}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn request_lines_carry_route_status_latency_user_and_license_but_never_the_key() {
+    let app = spawn_demo_app().await;
+    let b = verified_customer(&app, "logged@example.com").await;
+    assert_eq!(b.claim_trial().await.status(), 303);
+    let (license_id, user_id): (String, String) = sqlx::query_as(
+        "SELECT l.id, u.id FROM licenses l JOIN users u ON u.organization_id = l.organization_id",
+    )
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+
+    // A signed-in page: the user is on its line.
+    let res = b.get(&format!("/licenses/{license_id}")).await;
+    assert_eq!(res.status(), 200);
+    let rid = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let line = request_line(&rid);
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["route"], "/licenses/{id}");
+    assert!(line["latency_ms"].as_f64().is_some());
+    assert_eq!(line["span"]["user_id"], user_id.as_str());
+    assert_eq!(line["span"]["http.method"], "GET");
+
+    // A validation: the license is on its line, the key is not.
+    let key = licensor::services::licensing::reveal_key(
+        &app.db,
+        &crate::helpers::cipher_of(&app),
+        &license_id,
+    )
+    .await
+    .unwrap()
+    .expose();
+    let res = app
+        .post_json(
+            "/api/v1/licenses/validate",
+            None,
+            &json!({ "key": key, "fingerprint": "fp-log" }),
+        )
+        .await;
+    let rid = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let line = request_line(&rid);
+    assert_eq!(line["route"], "/api/v1/licenses/validate");
+    assert_eq!(line["span"]["license_id"], license_id.as_str());
+    let text = line.to_string();
+    assert!(!text.contains(&key) && !text.contains(&key.replace('-', "")));
+
+    // An unmatched path is "unmatched", whatever was asked for.
+    let res = app.get("/no/such/thing").await;
+    let rid = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(request_line(&rid)["route"], "unmatched");
+}
