@@ -365,8 +365,61 @@ async fn a_customer_onboards_in_a_real_browser() {
             ["valid", "bad_signature"]
         );
     }
+    // The vendor's staff see the customer on the dashboard.
+    licensor::services::staff::create_staff(
+        &app.db,
+        app.clock.as_ref(),
+        &licensor::domain::audit::Actor::Cli,
+        &licensor::domain::email::EmailAddress::parse("admin@vendor.example").unwrap(),
+        licensor::domain::role::Role::Admin,
+        licensor::domain::password::Password::parse(secrecy::SecretString::from(PASSWORD)).unwrap(),
+    )
+    .await
+    .unwrap();
+    browser.delete_all_cookies().await.unwrap();
+    browser
+        .goto(&format!("{}/login", app.address))
+        .await
+        .unwrap();
+    for (field, value) in [("email", "admin@vendor.example"), ("password", PASSWORD)] {
+        browser
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Id(field))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    browser
+        .find(Locator::Css("form[action='/login'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    page_containing(&browser, "Console").await;
+    browser
+        .goto(&format!("{}/admin/dashboard", app.address))
+        .await
+        .unwrap();
+    let dashboard = page_containing(&browser, "Onboarding funnel").await;
+    assert!(dashboard.contains("1 customer signed up"), "{dashboard}");
+    shot("09-dashboard.png").await;
+    browser
+        .execute("document.getElementById('funnel').scrollIntoView()", vec![])
+        .await
+        .unwrap();
+    shot("10-dashboard-charts.png").await;
+
     browser.close().await.unwrap();
-    for name in ["01-home.png", "05-get-a-license.png", "08-license.png"] {
+    for name in [
+        "01-home.png",
+        "05-get-a-license.png",
+        "08-license.png",
+        "09-dashboard.png",
+    ] {
         assert!(std::fs::metadata(shots_dir().join(name)).unwrap().len() > 1000);
     }
 }

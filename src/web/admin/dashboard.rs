@@ -144,10 +144,15 @@ struct DashboardPage {
 /// to a working install, and how long that took.
 fn headline(d: &Dashboard) -> (String, String) {
     let week = &d.funnel.this_week;
+    let signed_up = week.signed_up();
     let mut headline = format!(
-        "This week (since {}), {} customers signed up and {} of them reached a working install ({})",
+        "This week (since {}), {signed_up} {} signed up and {} of them reached a working install ({})",
         week.label,
-        week.signed_up(),
+        if signed_up == 1 {
+            "customer"
+        } else {
+            "customers"
+        },
         week.completed(),
         percent(week.overall()),
     );
