@@ -8,33 +8,13 @@ use licensor::domain::role::Role;
 use serde_json::json;
 
 use crate::emails::staff_browser;
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::spawn_app_with;
 use crate::portal::{Browser, PASSWORD};
 
 const TOKEN: &str = "dashboard-metrics-token-0123456789";
 
 fn email(i: usize) -> String {
     format!("customer-{i:02}@example.com")
-}
-
-async fn key_of(app: &TestApp, email: &str) -> (String, String) {
-    let (license_id,): (String,) = sqlx::query_as(
-        "SELECT l.id FROM licenses l JOIN users u ON u.organization_id = l.organization_id \
-         WHERE u.email = $1",
-    )
-    .bind(email)
-    .fetch_one(app.db.pool())
-    .await
-    .unwrap();
-    let key = licensor::services::licensing::reveal_key(
-        &app.db,
-        &crate::helpers::cipher_of(app),
-        &license_id,
-    )
-    .await
-    .unwrap()
-    .expose();
-    (license_id, key)
 }
 
 /// Every `<svg>…</svg>` of a page, each parsed as XML.
@@ -103,7 +83,7 @@ async fn the_dashboard_and_metrics_count_a_scripted_journey_exactly() {
     app.clock.advance_secs(1200);
     let mut keys = Vec::new();
     for i in 0..7 {
-        let (_, key) = key_of(&app, &email(i)).await;
+        let (_, key) = app.license_and_key_of(&email(i)).await;
         assert_eq!(
             app.activate(&key, &format!("machine-{i}")).await.status(),
             201

@@ -6,7 +6,8 @@ use licensor::startup::Application;
 
 use crate::helpers::{TestDatabase, spawn_app, test_settings};
 
-const TABLES: &[&str] = &[
+/// Every table of the schema (both backends).
+pub const TABLES: &[&str] = &[
     "organizations",
     "users",
     "products",
@@ -24,6 +25,10 @@ const TABLES: &[&str] = &[
     "signing_keys",
     "notices",
     "idempotency_keys",
+    "validation_stats",
+    "validation_sightings",
+    "api_outcomes",
+    "api_refusal_ips",
 ];
 
 #[tokio::test]

@@ -241,6 +241,24 @@ impl TestApp {
     }
 
     /// Counts the rows of a table.
+    /// The license of the organization of the customer with this email,
+    /// and its key.
+    pub async fn license_and_key_of(&self, email: &str) -> (String, String) {
+        let (id,): (String,) = sqlx::query_as(
+            "SELECT l.id FROM licenses l JOIN users u ON u.organization_id = l.organization_id \
+             WHERE u.email = $1",
+        )
+        .bind(email)
+        .fetch_one(self.db.pool())
+        .await
+        .expect("the customer's license");
+        let key = licensor::services::licensing::reveal_key(&self.db, &cipher_of(self), &id)
+            .await
+            .expect("the license key")
+            .expose();
+        (id, key)
+    }
+
     pub async fn count(&self, table: &str) -> i64 {
         let (n,): (i64,) =
             sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))

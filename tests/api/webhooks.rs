@@ -8,7 +8,7 @@ use licensor::domain::time::Timestamp;
 use serde_json::json;
 
 use crate::emails::staff_browser;
-use crate::helpers::{TestApp, spawn_demo_app};
+use crate::helpers::spawn_demo_app;
 use crate::interop::{python_block, python_with_cryptography, run_python};
 use crate::portal::{Browser, verified_customer};
 use crate::webhook_sink::{Delivery, WebhookSink};
@@ -40,23 +40,6 @@ fn assert_signed(d: &Delivery, secret: &str) {
     assert_eq!(d.headers["content-type"], "application/json");
 }
 
-async fn license_of(app: &TestApp, email: &str) -> (String, String) {
-    let (id,): (String,) = sqlx::query_as(
-        "SELECT l.id FROM licenses l JOIN users u ON u.organization_id = l.organization_id \
-         WHERE u.email = $1",
-    )
-    .bind(email)
-    .fetch_one(app.db.pool())
-    .await
-    .unwrap();
-    let key =
-        licensor::services::licensing::reveal_key(&app.db, &crate::helpers::cipher_of(app), &id)
-            .await
-            .unwrap()
-            .expose();
-    (id, key)
-}
-
 #[tokio::test]
 async fn a_crm_receives_every_change_signed_and_verifies_it() {
     let app = spawn_demo_app().await;
@@ -76,7 +59,7 @@ async fn a_crm_receives_every_change_signed_and_verifies_it() {
     // A customer's whole journey.
     let b = verified_customer(&app, "crm-journey@example.com").await;
     assert_eq!(b.claim_trial().await.status(), 303);
-    let (license_id, key) = license_of(&app, "crm-journey@example.com").await;
+    let (license_id, key) = app.license_and_key_of("crm-journey@example.com").await;
     assert_eq!(app.activate(&key, "fp-crm-1").await.status(), 201);
     assert_eq!(app.activate(&key, "fp-crm-2").await.status(), 201);
     let res = app
