@@ -21,6 +21,7 @@ mod pages;
 mod portal;
 mod portal_limits;
 mod provisioning;
+mod scale_out;
 mod secrets;
 mod smtp;
 mod tls;

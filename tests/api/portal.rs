@@ -40,6 +40,11 @@ impl Browser {
     }
 
     pub fn new(app: &TestApp) -> Self {
+        Self::with_base(&app.address)
+    }
+
+    /// A browser with no cookies yet, for the server at `base`.
+    pub fn with_base(base: &str) -> Self {
         let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
         Self {
             client: reqwest::Client::builder()
@@ -47,8 +52,17 @@ impl Browser {
                 .cookie_provider(jar.clone())
                 .build()
                 .unwrap(),
-            base: app.address.clone(),
+            base: base.to_owned(),
             jar,
+        }
+    }
+
+    /// The same browser (cookies and all) pointed at another server.
+    pub fn at(&self, base: &str) -> Self {
+        Self {
+            client: self.client.clone(),
+            base: base.to_owned(),
+            jar: self.jar.clone(),
         }
     }
 
