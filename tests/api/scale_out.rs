@@ -220,7 +220,13 @@ async fn two_instances_share_sessions_and_seats_and_send_everything_once() {
         start(&database, &secret, &smtp),
         start(&database, &secret, &smtp)
     );
-    let at = |i: usize| if i % 2 == 0 { &a.base } else { &b.base };
+    let at = |i: usize| {
+        if i.is_multiple_of(2) {
+            &a.base
+        } else {
+            &b.base
+        }
+    };
 
     // The session made on the first instance works on both (one cookie
     // jar: cookies do not care for ports).
