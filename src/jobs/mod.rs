@@ -20,19 +20,22 @@ pub const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
 pub struct Maintenance {
     pub seats_freed: i64,
     pub idempotency_keys_purged: u64,
+    pub sessions_purged: u64,
 }
 
-/// One pass: frees floating seats whose heartbeats stopped and forgets
-/// idempotency keys past their retention.
+/// One pass: frees floating seats whose heartbeats stopped, forgets
+/// idempotency keys past their retention and deletes expired sessions.
 pub async fn maintenance_pass(db: &Db, clock: &SharedClock) -> anyhow::Result<Maintenance> {
     let ctx = Ctx::new(db, clock.as_ref(), Actor::System);
     let seats_freed = licensing::reap_dead_machines(&ctx, 500)
         .await
         .map_err(|e| anyhow::anyhow!("reaping dead seats: {e}"))?;
     let idempotency_keys_purged = idempotency::purge_expired(db.pool(), clock.now()).await?;
+    let sessions_purged = crate::store::sessions::purge_expired(db.pool(), clock.now()).await?;
     Ok(Maintenance {
         seats_freed,
         idempotency_keys_purged,
+        sessions_purged,
     })
 }
 
@@ -88,6 +91,7 @@ pub async fn run_maintenance(db: Db, clock: SharedClock) {
                 tracing::info!(
                     seats_freed = done.seats_freed,
                     idempotency_keys_purged = done.idempotency_keys_purged,
+                    sessions_purged = done.sessions_purged,
                     "maintenance pass"
                 );
             }

@@ -647,6 +647,9 @@ async fn validation_is_rate_limited_per_key_and_per_ip() {
 #[tokio::test]
 async fn the_maintenance_pass_frees_dead_seats_and_old_idempotency_keys() {
     let app = spawn_app().await;
+    // A visitor's session, idle from now on.
+    assert_eq!(app.get("/login").await.status(), 200);
+    assert_eq!(app.count("sessions").await, 1);
     let p = app
         .provision(json!({ "floating": true, "heartbeat_window_secs": 300, "max_machines": 2 }))
         .await;
@@ -677,6 +680,7 @@ async fn the_maintenance_pass_frees_dead_seats_and_old_idempotency_keys() {
         .unwrap();
     assert_eq!(done.seats_freed, 1, "fp-1 missed its window, fp-2 did not");
     assert_eq!(done.idempotency_keys_purged, 0, "keys are kept 24 hours");
+    assert_eq!(done.sessions_purged, 0, "the session is idle only minutes");
     let (used,): (i64,) = sqlx::query_as("SELECT machines_used FROM licenses WHERE id = $1")
         .bind(&p.license_id)
         .fetch_one(app.db.pool())
@@ -703,6 +707,8 @@ async fn the_maintenance_pass_frees_dead_seats_and_old_idempotency_keys() {
         .unwrap();
     assert_eq!(done.idempotency_keys_purged, 2);
     assert_eq!(done.seats_freed, 1, "fp-2 has been silent a day too");
+    assert_eq!(done.sessions_purged, 1, "idle over 24 hours");
+    assert_eq!(app.count("sessions").await, 0);
 }
 
 impl TestApp {
