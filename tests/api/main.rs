@@ -16,6 +16,7 @@ mod helpers;
 mod hostile;
 mod interop;
 mod licensing;
+mod load;
 mod malformed;
 mod pages;
 mod portal;
