@@ -10,7 +10,7 @@ use crate::helpers::TestDatabase;
 const BIN: &str = env!("CARGO_BIN_EXE_licensor");
 
 /// A command in `dir` with no LICENSOR_* variables but the database.
-fn licensor(dir: &Path, database: &TestDatabase) -> Command {
+pub fn licensor(dir: &Path, database: &TestDatabase) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir);
     for (key, _) in std::env::vars() {

@@ -18,8 +18,6 @@ use crate::portal::{Browser, PASSWORD};
 use crate::smtp::SmtpSink;
 use crate::webhook_sink::WebhookSink;
 
-const BIN: &str = env!("CARGO_BIN_EXE_licensor");
-
 /// A `licensor serve` child process, killed when dropped.
 struct Instance {
     child: Child,
@@ -55,16 +53,8 @@ fn free_port() -> u16 {
 async fn start(database: &TestDatabase, secret: &str, smtp: &str) -> Instance {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut cmd = Command::new(BIN);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("LICENSOR_") {
-            cmd.env_remove(key);
-        }
-    }
-    let child = cmd
-        .current_dir(dir.path())
+    let child = crate::cli::licensor(dir.path(), database)
         .env("LICENSOR_LISTEN", format!("127.0.0.1:{port}"))
-        .env("LICENSOR_DATABASE_URL", &database.url)
         .env("LICENSOR_DATABASE_MAX_CONNECTIONS", "20")
         .env("LICENSOR_SECRET", secret)
         .env("LICENSOR_SMTP_URL", smtp)

@@ -14,7 +14,7 @@ use crate::services::analytics::{self, Cohort, Dashboard, STEP_DETAILS, STEPS, h
 use crate::store::Db;
 use crate::web::admin::Staff;
 use crate::web::admin::charts::{self, Bar};
-use crate::web::admin::tokens::csv_field;
+use crate::web::admin::tokens::csv_download;
 use crate::web::error::WebError;
 use crate::web::layout::{FormPage, Page, render_private};
 
@@ -480,19 +480,5 @@ pub async fn csv(
         ),
         _ => return Err(WebError::NotFound),
     };
-    let mut out = header.join(",");
-    out.push_str("\r\n");
-    for row in rows {
-        let line: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
-        out.push_str(&line.join(","));
-        out.push_str("\r\n");
-    }
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            "Content-Disposition",
-            format!("attachment; filename=\"{table}.csv\""),
-        ))
-        .insert_header(("Cache-Control", "no-store"))
-        .body(out))
+    Ok(csv_download(&table, &header, rows))
 }

@@ -173,11 +173,22 @@ pub async fn revoke(
 pub async fn licenses_csv(staff: Staff, db: web::Data<Db>) -> Result<HttpResponse, WebError> {
     staff.require(Role::Support)?;
     let rows = crate::services::support::license_export(&db).await?;
-    let mut out = String::from(
-        "license_id,key_last4,product,license_type,status,customer_id,customer,assigned_email,issued_at,expires_at,seats_used,seats\r\n",
-    );
-    for r in rows {
-        let fields = [
+    let header = [
+        "license_id",
+        "key_last4",
+        "product",
+        "license_type",
+        "status",
+        "customer_id",
+        "customer",
+        "assigned_email",
+        "issued_at",
+        "expires_at",
+        "seats_used",
+        "seats",
+    ];
+    let lines = rows.into_iter().map(|r| {
+        vec![
             r.license_id,
             r.key_last4,
             r.product,
@@ -192,19 +203,33 @@ pub async fn licenses_csv(staff: Staff, db: web::Data<Db>) -> Result<HttpRespons
                 .unwrap_or_default(),
             r.machines_used.to_string(),
             r.max_machines.to_string(),
-        ];
-        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        ]
+    });
+    Ok(csv_download("licenses", &header, lines))
+}
+
+/// A CSV file to download (RFC 4180, CRLF lines, every field defused),
+/// named `<name>.csv`; `name` is one of ours, never the caller's text.
+pub fn csv_download(
+    name: &str,
+    header: &[&str],
+    rows: impl IntoIterator<Item = Vec<String>>,
+) -> HttpResponse {
+    let mut out = header.join(",");
+    out.push_str("\r\n");
+    for row in rows {
+        let line: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
         out.push_str(&line.join(","));
         out.push_str("\r\n");
     }
-    Ok(HttpResponse::Ok()
+    HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((
             "Content-Disposition",
-            "attachment; filename=\"licenses.csv\"",
+            format!("attachment; filename=\"{name}.csv\""),
         ))
         .insert_header(("Cache-Control", "no-store"))
-        .body(out))
+        .body(out)
 }
 
 /// One CSV field (RFC 4180), defused against spreadsheet formulas.
