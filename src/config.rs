@@ -82,6 +82,26 @@ pub struct DatabaseSettings {
     pub backend: Backend,
     pub max_connections: u32,
     pub sqlite_synchronous: SqliteSynchronous,
+    pub license_cache: LicenseCacheSettings,
+}
+
+/// The in-process cache of license state that validation reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LicenseCacheSettings {
+    /// How many licenses it holds; 0 turns the cache off.
+    pub entries: usize,
+    /// How long an entry is trusted without a change notice: the bound on
+    /// staleness for writes made outside Licensor.
+    pub ttl: std::time::Duration,
+}
+
+impl Default for LicenseCacheSettings {
+    fn default() -> Self {
+        Self {
+            entries: 100_000,
+            ttl: std::time::Duration::from_secs(60),
+        }
+    }
 }
 
 /// Where email goes.
@@ -188,6 +208,16 @@ pub const KNOWN: &[Known] = &[
         key: "sqlite_synchronous",
         default: "full",
         help: "SQLite `synchronous` pragma: full (durable) or normal",
+    },
+    Known {
+        key: "license_cache_entries",
+        default: "100000",
+        help: "licenses whose state validation keeps in memory; 0 turns the cache off",
+    },
+    Known {
+        key: "license_cache_ttl_secs",
+        default: "60",
+        help: "seconds a cached license is trusted: the bound on staleness for changes made outside Licensor (its own changes invalidate at once, on every instance)",
     },
     Known {
         key: "secret_file",
@@ -539,6 +569,24 @@ impl RawSettings {
                 _ => Err(format!("`{v}` is neither full nor normal")),
             },
         )?;
+        let license_cache = LicenseCacheSettings {
+            entries: self.parse(
+                "license_cache_entries",
+                || "100000".to_owned(),
+                |v| match v.parse::<usize>() {
+                    Ok(n) if n <= 10_000_000 => Ok(n),
+                    _ => Err(format!("`{v}` is not a whole number from 0 to 10000000")),
+                },
+            )?,
+            ttl: self.parse(
+                "license_cache_ttl_secs",
+                || "60".to_owned(),
+                |v| match v.parse::<u64>() {
+                    Ok(s) if (1..=86_400).contains(&s) => Ok(std::time::Duration::from_secs(s)),
+                    _ => Err(format!("`{v}` is not a number of seconds from 1 to 86400")),
+                },
+            )?,
+        };
         let secret_file = self.parse(
             "secret_file",
             || data_dir.join("secret.key").display().to_string(),
@@ -684,6 +732,7 @@ impl RawSettings {
                 backend,
                 max_connections,
                 sqlite_synchronous,
+                license_cache,
             },
             secret_file,
             secret,

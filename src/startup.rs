@@ -269,6 +269,7 @@ impl Application {
     /// Serves until SIGINT/SIGTERM, with the background jobs beside the
     /// server; then drains and closes the pool.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let cache_listener = self.db.spawn_cache_listener();
         let maintenance = tokio::spawn(jobs::run_maintenance(self.db.clone(), self.clock.clone()));
         let usage_flush = tokio::spawn(jobs::run_usage_flush(self.db.clone(), self.usage.clone()));
         let reminders = tokio::spawn(jobs::run_reminders(
@@ -312,6 +313,9 @@ impl Application {
             tracing::warn!(error = %format!("{e:#}"), "writing the last validation usage failed");
         }
         pruning.abort();
+        if let Some(listener) = cache_listener {
+            listener.abort();
+        }
         self.db.close().await;
         result
     }

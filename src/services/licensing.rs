@@ -3,6 +3,8 @@
 //! in one write transaction and records its audit event in it; none waits
 //! on anything but the database inside it.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use serde_json::json;
 
@@ -20,6 +22,7 @@ use crate::secret::DataCipher;
 use crate::services::context::{Brand, Ctx};
 use crate::services::notify::{self, About, Audience, enqueue_email};
 use crate::services::webhooks;
+use crate::store::cache::CachedLicense;
 use crate::store::events::{self, NewEvent};
 use crate::store::licenses::{self, LicenseRow, NewLicense};
 use crate::store::machines::{self, DeactivatedBy, MachineRow, NewMachine};
@@ -514,7 +517,7 @@ pub async fn validate(
             machine: None,
         });
     };
-    let Some(row) = licenses::find_by_digest(db.pool(), &key.digest()).await? else {
+    let Some(state) = license_state(db, &key.digest()).await? else {
         let decision = license::validate(Lookup::NotFound, None, &request, now);
         return Ok(ValidationOutcome {
             decision,
@@ -522,13 +525,13 @@ pub async fn validate(
             machine: None,
         });
     };
-    let view = load_view(db.pool(), row).await?;
-    let machine = match &input.fingerprint {
-        Some(fp) => machines::find_active(db.pool(), &view.id, fp.as_str())
-            .await?
-            .map(MachineView::from),
-        None => None,
-    };
+    let view = LicenseView::from_row(state.license.clone(), state.entitlements.clone())?;
+    let machine = input
+        .fingerprint
+        .as_ref()
+        .and_then(|fp| state.machine(fp.as_str()))
+        .cloned()
+        .map(MachineView::from);
     let facts = view.facts();
     let machine_facts = machine.as_ref().map(|m| MachineFacts {
         last_heartbeat_at: m.last_heartbeat_at,
@@ -539,6 +542,30 @@ pub async fn validate(
         license: Some(view),
         machine,
     })
+}
+
+/// What validation knows of the license with this key digest: from the
+/// license cache, or read (on one connection) and cached. Every write
+/// transaction that changes a license drops its entry (`Tx::touch_license`).
+async fn license_state(
+    db: &Db,
+    digest: &str,
+) -> Result<Option<Arc<CachedLicense>>, LicensingError> {
+    let cache = db.license_cache();
+    if let Some(state) = cache.get(digest) {
+        return Ok(Some(state));
+    }
+    let ticket = cache.ticket();
+    let mut conn = db.pool().acquire().await?;
+    let Some(row) = licenses::find_by_digest(&mut *conn, digest).await? else {
+        return Ok(None);
+    };
+    let entitlements = licenses::entitlements_of_type(&mut *conn, &row.license_type_id).await?;
+    let machines = machines::list_active(&mut *conn, &row.id).await?;
+    drop(conn);
+    let state = Arc::new(CachedLicense::new(row, entitlements, machines));
+    cache.insert(ticket, digest, Arc::clone(&state));
+    Ok(Some(state))
 }
 
 // ---------------------------------------------------------------- machines

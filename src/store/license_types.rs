@@ -124,6 +124,8 @@ pub async fn add_entitlements(
     codes: &[String],
     now: Timestamp,
 ) -> Result<(), sqlx::Error> {
+    // Licenses of the type (if any yet) carry its entitlements.
+    tx.touch_all_licenses();
     for code in codes {
         sqlx::query(
             "INSERT INTO entitlements (id, code, name, created_at) VALUES ($1, $2, $2, $3) \

@@ -71,6 +71,7 @@ pub struct NewLicense<'a> {
 
 #[tracing::instrument(level = "debug", skip_all, fields(license_id = license.id))]
 pub async fn insert(tx: &mut Tx, license: &NewLicense<'_>) -> Result<(), sqlx::Error> {
+    tx.touch_license(license.id);
     sqlx::query(
         "INSERT INTO licenses (id, key_digest, key_ciphertext, key_last4, product_id, \
          license_type_id, organization_id, assigned_email, status, is_trial, max_machines, \
@@ -187,6 +188,7 @@ pub async fn take_seat(
     now: Timestamp,
     expires_if_unset: Option<Timestamp>,
 ) -> Result<bool, sqlx::Error> {
+    tx.touch_license(id);
     let res = sqlx::query(
         "UPDATE licenses SET machines_used = machines_used + 1, \
          first_activated_at = COALESCE(first_activated_at, $2), \
@@ -208,6 +210,7 @@ pub async fn release_seats(
     n: i64,
     now: Timestamp,
 ) -> Result<(), sqlx::Error> {
+    tx.touch_license(id);
     sqlx::query(
         "UPDATE licenses SET machines_used = machines_used - $2, version = version + 1, \
          updated_at = $3 WHERE id = $1 AND machines_used >= $2",
@@ -229,6 +232,7 @@ pub async fn set_status(
     to: &str,
     now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
+    tx.touch_license(id);
     let (first, second) = match from {
         [one] => (*one, *one),
         [one, two] => (*one, *two),
@@ -254,6 +258,7 @@ pub async fn set_expiry(
     expires_at: Option<Timestamp>,
     now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
+    tx.touch_license(id);
     let res = sqlx::query(
         "UPDATE licenses SET expires_at = $2, version = version + 1, updated_at = $3 WHERE id = $1",
     )
@@ -287,6 +292,7 @@ pub async fn claim_for_organization(
     organization_id: &str,
     now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
+    tx.touch_license(id);
     let res = sqlx::query(
         "UPDATE licenses SET organization_id = $3, version = version + 1, updated_at = $4 \
          WHERE id = $1 AND assigned_email = $2 AND organization_id IS NULL",
@@ -373,6 +379,7 @@ pub async fn set_type(
     max_machines: i64,
     now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
+    tx.touch_license(id);
     let res = sqlx::query(
         "UPDATE licenses SET license_type_id = $2, max_machines = $3, version = version + 1, \
          updated_at = $4 WHERE id = $1 AND machines_used <= $3",
@@ -394,6 +401,7 @@ pub async fn set_organization(
     organization_id: &str,
     now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
+    tx.touch_license(id);
     let res = sqlx::query(
         "UPDATE licenses SET organization_id = $2, assigned_email = NULL, version = version + 1, \
          updated_at = $3 WHERE id = $1",

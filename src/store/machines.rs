@@ -98,6 +98,7 @@ pub async fn insert(
     machine: &NewMachine<'_>,
     now: Timestamp,
 ) -> Result<MachineRow, sqlx::Error> {
+    tx.touch_license(machine.license_id);
     let sql = format!(
         "INSERT INTO machines (id, license_id, fingerprint, name, platform, ip, activated_at, \
          last_heartbeat_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {COLUMNS}"
@@ -121,16 +122,19 @@ pub async fn deactivate(
     by: DeactivatedBy,
     now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
-    let res = sqlx::query(
+    let ended: Option<(String,)> = sqlx::query_as(
         "UPDATE machines SET deactivated_at = $2, deactivated_by = $3 \
-         WHERE id = $1 AND deactivated_at IS NULL",
+         WHERE id = $1 AND deactivated_at IS NULL RETURNING license_id",
     )
     .bind(id)
     .bind(now.unix())
     .bind(by.as_str())
-    .execute(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await?;
-    Ok(res.rows_affected() == 1)
+    if let Some((license_id,)) = &ended {
+        tx.touch_license(license_id);
+    }
+    Ok(ended.is_some())
 }
 
 /// Ends the activations of a license whose last heartbeat is before
@@ -141,6 +145,7 @@ pub async fn reap_dead(
     cutoff: Timestamp,
     now: Timestamp,
 ) -> Result<i64, sqlx::Error> {
+    tx.touch_license(license_id);
     let res = sqlx::query(
         "UPDATE machines SET deactivated_at = $3, deactivated_by = 'heartbeat' \
          WHERE license_id = $1 AND deactivated_at IS NULL AND last_heartbeat_at < $2",
@@ -154,13 +159,17 @@ pub async fn reap_dead(
 }
 
 pub async fn touch_heartbeat(tx: &mut Tx, id: &str, now: Timestamp) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE machines SET last_heartbeat_at = $2 WHERE id = $1 AND deactivated_at IS NULL",
+    let touched: Option<(String,)> = sqlx::query_as(
+        "UPDATE machines SET last_heartbeat_at = $2 WHERE id = $1 AND deactivated_at IS NULL \
+         RETURNING license_id",
     )
     .bind(id)
     .bind(now.unix())
-    .execute(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await?;
+    if let Some((license_id,)) = &touched {
+        tx.touch_license(license_id);
+    }
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 
 pub mod analytics;
 pub mod api_tokens;
+pub mod cache;
 pub mod events;
 pub mod idempotency;
 pub mod license_types;
@@ -20,16 +21,83 @@ pub mod usage;
 pub mod users;
 pub mod webhooks;
 
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 
 use crate::config::{Backend, DatabaseSettings, SqliteSynchronous};
+use crate::store::cache::{LicenseCache, Touched};
 
-pub type Tx = Transaction<'static, Any>;
+/// A write transaction. It derefs to the connection (`&mut **tx` is an
+/// executor), and remembers which licenses it changed: its commit drops
+/// them from the license cache, here and (on PostgreSQL, by `NOTIFY` in
+/// the same transaction) on every other instance.
+pub struct Tx {
+    inner: Transaction<'static, Any>,
+    cache: Arc<LicenseCache>,
+    notify_others: bool,
+    touched: Touched,
+}
+
+impl Tx {
+    /// Marks a license (or its machines) as changed by this transaction.
+    pub fn touch_license(&mut self, id: &str) {
+        self.touched.license(id);
+    }
+
+    /// Marks every license as changed (a product or type they all show).
+    pub fn touch_all_licenses(&mut self) {
+        self.touched.all();
+    }
+
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        if self.notify_others {
+            for payload in self.touched.payloads() {
+                sqlx::query("SELECT COUNT(*) FROM pg_notify($1, $2)")
+                    .bind(cache::CHANNEL)
+                    .bind(payload)
+                    .execute(&mut *self.inner)
+                    .await?;
+            }
+        }
+        let result = self.inner.commit().await;
+        // Also after a failed commit: the outcome may be unknown.
+        self.touched.apply(&self.cache);
+        result
+    }
+
+    /// Undoes the transaction; the cache keeps its entries.
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.inner.rollback().await
+    }
+}
+
+impl Deref for Tx {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.inner
+    }
+}
+
+impl DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.inner
+    }
+}
+
+impl std::fmt::Debug for Tx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tx")
+            .field("touched", &self.touched)
+            .finish()
+    }
+}
 
 /// How long a request waits for a connection before it answers 503.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -39,11 +107,14 @@ const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// The database: a pool and the backend it talks to.
+/// The database: a pool, the backend it talks to, and the license cache
+/// its write transactions keep current.
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    url: Arc<str>,
+    cache: Arc<LicenseCache>,
 }
 
 impl Db {
@@ -78,7 +149,28 @@ impl Db {
             .with_context(|| {
                 format!("cannot open the database at {}", redact_url(&settings.url))
             })?;
-        Ok(Self { pool, backend })
+        // SQLite has one server, so its own commits are every change; a
+        // PostgreSQL instance serves from memory only while it hears the
+        // others' changes (`spawn_cache_listener`).
+        let cache = LicenseCache::new(settings.license_cache, backend == Backend::Sqlite);
+        Ok(Self {
+            pool,
+            backend,
+            url: Arc::from(settings.url.as_str()),
+            cache: Arc::new(cache),
+        })
+    }
+
+    /// The license state validation reads without a query.
+    pub fn license_cache(&self) -> &LicenseCache {
+        &self.cache
+    }
+
+    /// On PostgreSQL, the task that keeps this instance's license cache in
+    /// step with the other instances (and turns it on); none on SQLite.
+    pub fn spawn_cache_listener(&self) -> Option<tokio::task::JoinHandle<()>> {
+        (self.backend == Backend::Postgres)
+            .then(|| tokio::spawn(cache::listen(self.url.to_string(), Arc::clone(&self.cache))))
     }
 
     pub fn backend(&self) -> Backend {
@@ -114,10 +206,16 @@ impl Db {
     /// write lock at once (`BEGIN IMMEDIATE`): a deferred transaction that
     /// reads and then writes fails with "database is locked" under load.
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
-        match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
-        }
+        let inner = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(Tx {
+            inner,
+            cache: Arc::clone(&self.cache),
+            notify_others: self.backend == Backend::Postgres,
+            touched: Touched::default(),
+        })
     }
 
     pub async fn close(&self) {

@@ -136,6 +136,8 @@ pub async fn update_text(
     description: &str,
     activation_instructions: &str,
 ) -> Result<bool, sqlx::Error> {
+    // Every license shows its product's name.
+    tx.touch_all_licenses();
     let res = sqlx::query(
         "UPDATE products SET name = $2, description = $3, activation_instructions = $4 WHERE id = $1",
     )

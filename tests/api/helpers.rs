@@ -95,6 +95,16 @@ impl TestDatabase {
         }
     }
 
+    /// Another handle on a database `create` made (for a second app on
+    /// it); the original drops it.
+    pub fn existing(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            pg: None,
+            _dir: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.pg.is_some()
     }

@@ -15,6 +15,7 @@ mod health;
 mod helpers;
 mod hostile;
 mod interop;
+mod license_cache;
 mod licensing;
 mod load;
 mod malformed;

@@ -1,0 +1,307 @@
+//! The license cache never answers with state older than the last write:
+//! every change a vendor, a customer or support can make is seen by the
+//! very next validation (the entry was cached before each change), and on
+//! PostgreSQL a change made through one instance reaches another's cache.
+
+use std::time::Duration;
+
+use licensor::clock::Clock;
+use licensor::domain::audit::Actor;
+use licensor::services::catalog;
+use licensor::services::context::Ctx;
+use licensor::services::licensing::{self, LicenseAction, Renewal};
+use serde_json::{Value, json};
+
+use crate::emails::brand_of;
+use crate::helpers::{TestApp, spawn_app, spawn_app_on};
+
+async fn validate(app: &TestApp, key: &str, fingerprint: &str) -> Value {
+    app.validate(json!({ "key": key, "fingerprint": fingerprint }))
+        .await
+}
+
+/// Validates, and checks the answer came with the license cached.
+async fn validate_cached(app: &TestApp, key: &str, fingerprint: &str) -> Value {
+    let first = validate(app, key, fingerprint).await;
+    let second = validate(app, key, fingerprint).await;
+    assert_eq!(first["code"], second["code"]);
+    assert!(
+        !app.db.license_cache().is_empty(),
+        "validation filled the cache"
+    );
+    second
+}
+
+#[tokio::test]
+async fn every_change_is_seen_by_the_next_validation() {
+    let app = spawn_app().await;
+    let p = app
+        .provision(json!({ "max_machines": 2, "duration_days": 30 }))
+        .await;
+    let ctx = Ctx::new(&app.db, app.clock.as_ref(), Actor::System);
+    let brand = brand_of(&app);
+
+    // Activation.
+    assert_eq!(
+        validate_cached(&app, &p.key, "fp-1").await["code"],
+        "NOT_ACTIVATED"
+    );
+    assert_eq!(app.activate(&p.key, "fp-1").await.status(), 201);
+    let v = validate(&app, &p.key, "fp-1").await;
+    assert_eq!(v["code"], "VALID");
+    assert_eq!(v["license"]["machines_used"], 1);
+
+    // Suspension and reinstatement through the vendor API.
+    validate_cached(&app, &p.key, "fp-1").await;
+    let res = app
+        .post_json(
+            &format!("/api/v1/licenses/{}/actions/suspend", p.license_id),
+            Some(&p.token),
+            &json!({ "reason": "unpaid" }),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    assert_eq!(validate(&app, &p.key, "fp-1").await["code"], "SUSPENDED");
+    validate_cached(&app, &p.key, "fp-1").await;
+    licensing::change_status(&ctx, &p.license_id, LicenseAction::Reinstate, None)
+        .await
+        .unwrap();
+    assert_eq!(validate(&app, &p.key, "fp-1").await["code"], "VALID");
+
+    // Expiry and renewal.
+    app.clock.advance_secs(31 * 86_400);
+    assert_eq!(
+        validate_cached(&app, &p.key, "fp-1").await["code"],
+        "EXPIRED"
+    );
+    licensing::renew(&ctx, &brand, &p.license_id, Renewal::ExtendDays(30), None)
+        .await
+        .unwrap();
+    assert_eq!(validate(&app, &p.key, "fp-1").await["code"], "VALID");
+
+    // A product renamed: every license shows the new name.
+    validate_cached(&app, &p.key, "fp-1").await;
+    let product_id = v["license"]["product"]["id"].as_str().unwrap();
+    catalog::update_product(&ctx, product_id, "Renamed", "", "Open Help.")
+        .await
+        .unwrap();
+    let v = validate(&app, &p.key, "fp-1").await;
+    assert_eq!(v["license"]["product"]["name"], "Renamed");
+
+    // A type change: new seats and entitlements.
+    let res = app
+        .post_json(
+            "/api/v1/license-types",
+            Some(&p.token),
+            &json!({ "product_id": product_id, "name": "Team", "duration_days": 365,
+                     "max_machines": 5, "entitlements": ["pro", "export", "team"] }),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let team: Value = res.json().await.unwrap();
+    validate_cached(&app, &p.key, "fp-1").await;
+    licensing::change_type(&ctx, &p.license_id, team["id"].as_str().unwrap())
+        .await
+        .unwrap();
+    let v = validate(&app, &p.key, "fp-1").await;
+    assert_eq!(v["license"]["max_machines"], 5);
+    assert_eq!(
+        v["license"]["entitlements"],
+        json!(["export", "pro", "team"])
+    );
+
+    // Deactivation by the application.
+    validate_cached(&app, &p.key, "fp-1").await;
+    let res = app
+        .post_json(
+            "/api/v1/machines/deactivate",
+            None,
+            &json!({ "key": p.key, "fingerprint": "fp-1" }),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let v = validate(&app, &p.key, "fp-1").await;
+    assert_eq!(v["code"], "NOT_ACTIVATED");
+    assert_eq!(v["license"]["machines_used"], 0);
+
+    // Support frees every seat.
+    assert_eq!(app.activate(&p.key, "fp-2").await.status(), 201);
+    assert_eq!(validate_cached(&app, &p.key, "fp-2").await["code"], "VALID");
+    assert_eq!(
+        licensing::reset_machines(&ctx, &p.license_id)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        validate(&app, &p.key, "fp-2").await["code"],
+        "NOT_ACTIVATED"
+    );
+
+    // Revocation.
+    validate_cached(&app, &p.key, "fp-2").await;
+    licensing::change_status(&ctx, &p.license_id, LicenseAction::Revoke, None)
+        .await
+        .unwrap();
+    assert_eq!(validate(&app, &p.key, "fp-2").await["code"], "REVOKED");
+}
+
+#[tokio::test]
+async fn heartbeats_and_reaped_seats_are_seen_at_once() {
+    let app = spawn_app().await;
+    let p = app
+        .provision(json!({ "floating": true, "heartbeat_window_secs": 600, "max_machines": 1 }))
+        .await;
+    assert_eq!(app.activate(&p.key, "fp-a").await.status(), 201);
+    assert_eq!(validate_cached(&app, &p.key, "fp-a").await["code"], "VALID");
+    // A heartbeat at 400 s keeps the machine alive at 700 s: a cached
+    // last heartbeat from activation would say it died at 600 s.
+    app.clock.advance_secs(400);
+    let beat = app
+        .post_json(
+            "/api/v1/machines/heartbeat",
+            None,
+            &json!({ "key": p.key, "fingerprint": "fp-a" }),
+        )
+        .await;
+    assert_eq!(beat.status(), 200);
+    app.clock.advance_secs(300);
+    assert_eq!(validate(&app, &p.key, "fp-a").await["code"], "VALID");
+
+    // The machine dies; another takes the seat (the dead one is reaped).
+    app.clock.advance_secs(601);
+    assert_eq!(
+        validate_cached(&app, &p.key, "fp-a").await["code"],
+        "HEARTBEAT_DEAD"
+    );
+    assert_eq!(app.activate(&p.key, "fp-b").await.status(), 201);
+    assert_eq!(
+        validate(&app, &p.key, "fp-a").await["code"],
+        "NOT_ACTIVATED"
+    );
+    assert_eq!(validate(&app, &p.key, "fp-b").await["code"], "VALID");
+}
+
+#[tokio::test]
+async fn the_cache_holds_known_keys_only_and_can_be_turned_off() {
+    let app = spawn_app().await;
+    let p = app.provision(json!({})).await;
+    for _ in 0..3 {
+        let v = validate(&app, "LCS1-AAAA-BBBB-CCCC-DDDD-EEEE", "fp").await;
+        assert_ne!(v["code"], "VALID");
+    }
+    assert!(
+        app.db.license_cache().is_empty(),
+        "unknown keys are not cached"
+    );
+    validate_cached(&app, &p.key, "fp").await;
+    assert_eq!(app.db.license_cache().len(), 1);
+
+    let off = crate::helpers::spawn_app_with(
+        |raw| {
+            raw.set(
+                "license_cache_entries",
+                "0",
+                licensor::config::Source::Default,
+            )
+        },
+        false,
+    )
+    .await;
+    let p = off.provision(json!({})).await;
+    assert_eq!(validate(&off, &p.key, "fp").await["code"], "NOT_ACTIVATED");
+    assert_eq!(off.activate(&p.key, "fp").await.status(), 201);
+    assert_eq!(validate(&off, &p.key, "fp").await["code"], "VALID");
+    assert!(off.db.license_cache().is_empty());
+    assert!(!off.db.license_cache().is_serving());
+}
+
+/// Two instances on one PostgreSQL database: B caches a license, A
+/// changes it, and B's next validations see the change once the NOTIFY
+/// arrives (milliseconds), never the cached state for long.
+#[tokio::test]
+async fn a_change_on_one_instance_reaches_the_others_cache() {
+    let a = spawn_app().await;
+    if !a.database.is_postgres() {
+        eprintln!("PostgreSQL only: SQLite runs one server");
+        return;
+    }
+    let b = second_instance(&a).await;
+    assert!(b.database.url == a.database.url);
+    let p = a.provision(json!({ "max_machines": 1 })).await;
+    assert_eq!(a.activate(&p.key, "fp-1").await.status(), 201);
+
+    // Both instances serve from memory once subscribed.
+    wait_until("both caches serve", || async {
+        a.db.license_cache().is_serving() && b.db.license_cache().is_serving()
+    })
+    .await;
+    assert_eq!(validate_cached(&b, &p.key, "fp-1").await["code"], "VALID");
+
+    let ctx = Ctx::new(&a.db, a.clock.as_ref(), Actor::System);
+    licensing::change_status(&ctx, &p.license_id, LicenseAction::Suspend, None)
+        .await
+        .unwrap();
+    wait_until("B sees the suspension", || async {
+        validate(&b, &p.key, "fp-1").await["code"] == "SUSPENDED"
+    })
+    .await;
+
+    // And the other way round: a deactivation through B reaches A.
+    licensing::change_status(&ctx, &p.license_id, LicenseAction::Reinstate, None)
+        .await
+        .unwrap();
+    wait_until("B sees the reinstatement", || async {
+        validate(&b, &p.key, "fp-1").await["code"] == "VALID"
+    })
+    .await;
+    assert_eq!(validate_cached(&a, &p.key, "fp-1").await["code"], "VALID");
+    let res = b
+        .post_json(
+            "/api/v1/machines/deactivate",
+            None,
+            &json!({ "key": p.key, "fingerprint": "fp-1" }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    wait_until("A sees the deactivation", || async {
+        validate(&a, &p.key, "fp-1").await["code"] == "NOT_ACTIVATED"
+    })
+    .await;
+}
+
+/// A second app on the first one's database, with its server secret.
+async fn second_instance(first: &TestApp) -> TestApp {
+    let database = crate::helpers::TestDatabase::existing(&first.database.url);
+    let secret = first._data_dir.path().join("secret.key");
+    let url = first.database.url.clone();
+    let second = spawn_app_on(
+        database,
+        &url,
+        move |raw| {
+            raw.set(
+                "secret_file",
+                secret.display().to_string(),
+                licensor::config::Source::Default,
+            )
+        },
+        false,
+    )
+    .await;
+    second.clock.set(first.clock.now());
+    second
+}
+
+async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
