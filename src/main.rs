@@ -21,7 +21,7 @@ use licensor::secret::ServerSecret;
 use licensor::services::api_tokens::{self, Scope};
 use licensor::services::context::Ctx;
 use licensor::services::license_files::FileForm;
-use licensor::services::{keys, license_files, licensing, staff};
+use licensor::services::{keys, license_files, licensing, load_seed, staff};
 use licensor::signing::key_set_document;
 use licensor::startup::Application;
 use licensor::store::Db;
@@ -77,6 +77,20 @@ enum Command {
     License {
         #[command(subcommand)]
         command: LicenseCommand,
+    },
+    /// Seed a product, a write API token and N licenses with one machine
+    /// each, for a load test (docs/performance.md); prints what the load
+    /// tool needs as JSON.
+    Seed {
+        /// How many licenses.
+        #[arg(long)]
+        licenses: usize,
+        /// The code of the product to create (it must be new).
+        #[arg(long, default_value = "load")]
+        product: String,
+        /// Where to write one `KEY FINGERPRINT` line per license.
+        #[arg(long, value_name = "FILE")]
+        keys_out: PathBuf,
     },
     /// Verify a license or machine file offline; exits 1 when it is not valid.
     #[command(group(clap::ArgGroup::new("trust").required(true).args(["keys", "public_key"])))]
@@ -253,6 +267,11 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 },
         } => token_create(settings, scope, &name).await,
         Command::Keys { command } => keys_command(settings, command).await,
+        Command::Seed {
+            licenses,
+            product,
+            keys_out,
+        } => seed(settings, licenses, &product, &keys_out).await,
         Command::Secret {
             command: SecretCommand::Create { file, print },
         } => {
@@ -412,6 +431,40 @@ async fn license_export(
     .await;
     db.close().await;
     print!("{}", result?);
+    Ok(())
+}
+
+async fn seed(
+    settings: Settings,
+    count: usize,
+    product: &str,
+    keys_out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(keys_out)
+            .with_context(|| format!("cannot create {}", keys_out.display()))?,
+    );
+    let db = open_db(&settings).await?;
+    let result = async {
+        let (secret, _) = ServerSecret::for_settings(&settings)?;
+        let cipher = secret.data_cipher()?;
+        let clock = SystemClock;
+        let ctx = Ctx::new(&db, &clock, Actor::Cli);
+        load_seed::seed(&ctx, &cipher, product, count, &mut out).await
+    }
+    .await;
+    db.close().await;
+    let seeded = result?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "product": seeded.product_code,
+            "license_type_id": seeded.license_type_id,
+            "api_token": seeded.api_token,
+            "licenses": seeded.licenses,
+            "keys_file": keys_out.display().to_string(),
+        })
+    );
     Ok(())
 }
 

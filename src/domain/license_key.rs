@@ -140,10 +140,19 @@ impl LicenseKey {
     /// The lookup digest stored in the database: SHA-256 of the canonical
     /// form without dashes, in hex.
     pub fn digest(&self) -> String {
-        Sha256::digest(self.0.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = String::with_capacity(64);
+        for b in self.digest_bytes() {
+            hex.push(char::from(HEX[usize::from(b >> 4)]));
+            hex.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+        hex
+    }
+
+    /// The SHA-256 of the canonical key: what [`digest`](Self::digest)
+    /// spells in hex.
+    pub fn digest_bytes(&self) -> [u8; 32] {
+        Sha256::digest(self.0.as_bytes()).into()
     }
 
     /// The last four characters, the only part shown unmasked by default.

@@ -124,6 +124,8 @@ pub struct LicenseView {
     pub deactivation_period_days: Option<i64>,
     pub entitlements: Vec<String>,
     pub updated_at: Timestamp,
+    /// When a validation first answered VALID (written by the usage batch).
+    pub first_validated_at: Option<Timestamp>,
 }
 
 impl LicenseView {
@@ -159,6 +161,7 @@ impl LicenseView {
             deactivation_period_days: row.deactivation_period_days,
             entitlements,
             updated_at: Timestamp::from_unix(row.updated_at),
+            first_validated_at: row.first_validated_at.map(Timestamp::from_unix),
         })
     }
 
@@ -517,7 +520,7 @@ pub async fn validate(
             machine: None,
         });
     };
-    let Some(state) = license_state(db, &key.digest()).await? else {
+    let Some(state) = license_state(db, &key).await? else {
         let decision = license::validate(Lookup::NotFound, None, &request, now);
         return Ok(ValidationOutcome {
             decision,
@@ -525,12 +528,11 @@ pub async fn validate(
             machine: None,
         });
     };
-    let view = LicenseView::from_row(state.license.clone(), state.entitlements.clone())?;
+    let view = LicenseView::from_row(state.row(), state.entitlements().to_vec())?;
     let machine = input
         .fingerprint
         .as_ref()
         .and_then(|fp| state.machine(fp.as_str()))
-        .cloned()
         .map(MachineView::from);
     let facts = view.facts();
     let machine_facts = machine.as_ref().map(|m| MachineFacts {
@@ -549,23 +551,22 @@ pub async fn validate(
 /// transaction that changes a license drops its entry (`Tx::touch_license`).
 async fn license_state(
     db: &Db,
-    digest: &str,
+    key: &LicenseKey,
 ) -> Result<Option<Arc<CachedLicense>>, LicensingError> {
     let cache = db.license_cache();
-    if let Some(state) = cache.get(digest) {
+    let digest = key.digest_bytes();
+    if let Some(state) = cache.get(&digest) {
         return Ok(Some(state));
     }
     let ticket = cache.ticket();
     let mut conn = db.pool().acquire().await?;
-    let Some(row) = licenses::find_by_digest(&mut *conn, digest).await? else {
+    let Some(row) = licenses::find_by_digest(&mut *conn, &key.digest()).await? else {
         return Ok(None);
     };
     let entitlements = licenses::entitlements_of_type(&mut *conn, &row.license_type_id).await?;
     let machines = machines::list_active(&mut *conn, &row.id).await?;
     drop(conn);
-    let state = Arc::new(CachedLicense::new(row, entitlements, machines));
-    cache.insert(ticket, digest, Arc::clone(&state));
-    Ok(Some(state))
+    Ok(Some(cache.insert(ticket, &digest, row, entitlements, machines)))
 }
 
 // ---------------------------------------------------------------- machines

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod keys;
 pub mod license_files;
 pub mod licensing;
+pub mod load_seed;
 pub mod notify;
 pub mod onboarding;
 pub mod reminders;

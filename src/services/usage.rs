@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use anyhow::Context;
 
 use crate::domain::time::Timestamp;
+use crate::store::usage::{SightingRow, StatRow};
 use crate::store::{Db, usage};
 
 /// What the support console shows about a license's use.
@@ -139,20 +140,22 @@ impl UsageRecorder {
         }
     }
 
-    /// Counts one validation of a license.
+    /// Counts one validation of a license (`validated_before`: the license
+    /// already has its first successful validation on record).
     pub fn record(
         &self,
         license_id: &str,
         code: &'static str,
         ip: Option<&str>,
         fingerprint: Option<&str>,
+        validated_before: bool,
         now: Timestamp,
     ) {
         let day = now.unix().div_euclid(86_400);
         let Ok(mut p) = self.pending.lock() else {
             return;
         };
-        if code == "VALID" {
+        if code == "VALID" && !validated_before {
             p.first_valid
                 .entry(license_id.to_owned())
                 .or_insert(now.unix());
@@ -212,25 +215,37 @@ impl UsageRecorder {
 /// successfully for the first time.
 async fn write(db: &Db, batch: &Pending) -> anyhow::Result<(usize, usize)> {
     let mut tx = db.begin_write().await?;
-    for ((license, day, code), s) in &batch.stats {
-        usage::add_stat(
-            &mut tx,
-            license,
-            *day,
+    let stats: Vec<StatRow<'_>> = batch
+        .stats
+        .iter()
+        .map(|((license, day, code), s)| StatRow {
+            license_id: license,
+            day: *day,
             code,
-            s.count,
-            s.last_at,
-            s.last_ip.as_deref(),
-            s.last_fingerprint.as_deref(),
-        )
+            count: s.count,
+            last_at: s.last_at,
+            last_ip: s.last_ip.as_deref(),
+            last_fingerprint: s.last_fingerprint.as_deref(),
+        })
+        .collect();
+    usage::add_stats(&mut tx, &stats)
         .await
         .context("writing validation stats")?;
-    }
-    for ((license, day, kind, value), (n, at)) in &batch.sightings {
-        usage::add_sighting(&mut tx, license, *day, kind, value, *n, *at)
-            .await
-            .context("writing validation sightings")?;
-    }
+    let sightings: Vec<SightingRow<'_>> = batch
+        .sightings
+        .iter()
+        .map(|((license, day, kind, value), (n, at))| SightingRow {
+            license_id: license,
+            day: *day,
+            kind,
+            value,
+            count: *n,
+            last_at: *at,
+        })
+        .collect();
+    usage::add_sightings(&mut tx, &sightings)
+        .await
+        .context("writing validation sightings")?;
     for ((day, endpoint, code), n) in &batch.outcomes {
         usage::add_outcome(&mut tx, *day, endpoint, code, *n)
             .await

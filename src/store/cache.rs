@@ -31,29 +31,184 @@ pub const CHANNEL: &str = "licensor_license_cache";
 /// The payload that clears every entry.
 pub const ALL: &str = "*";
 
-/// What validation needs of one license.
+/// A key's SHA-256, the cache's key.
+pub type Digest = [u8; 32];
+
+/// What every license of one type shares: its product and type columns
+/// and entitlements, held once however many of its licenses are cached.
+#[derive(Debug)]
+struct TypeState {
+    product_id: String,
+    product_code: String,
+    product_name: String,
+    license_type_id: String,
+    license_type_name: String,
+    duration_days: Option<i64>,
+    floating: i64,
+    heartbeat_window_secs: Option<i64>,
+    grace_days: i64,
+    customer_may_deactivate: i64,
+    deactivation_limit: Option<i64>,
+    deactivation_period_days: Option<i64>,
+    expiry_from: String,
+    offline_checkin_days: i64,
+    entitlements: Vec<String>,
+}
+
+/// A live machine, without what validation never reads.
+#[derive(Debug)]
+struct MachineState {
+    id: Box<str>,
+    fingerprint: Box<str>,
+    name: Option<Box<str>>,
+    platform: Option<Box<str>>,
+    activated_at: i64,
+    last_heartbeat_at: i64,
+}
+
+/// What validation needs of one license, compact: a cache of 100,000
+/// licenses should stay well inside the server's memory budget.
 #[derive(Debug)]
 pub struct CachedLicense {
-    pub license: LicenseRow,
-    pub entitlements: Vec<String>,
-    /// The live (not deactivated) machines.
-    pub machines: Vec<MachineRow>,
+    id: Box<str>,
+    key_last4: Box<str>,
+    organization_id: Option<Box<str>>,
+    assigned_email: Option<Box<str>>,
+    status: Box<str>,
+    is_trial: i64,
+    max_machines: i64,
+    machines_used: i64,
+    issued_at: i64,
+    expires_at: Option<i64>,
+    first_activated_at: Option<i64>,
+    first_validated_at: Option<i64>,
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+    kind: Arc<TypeState>,
+    machines: Box<[MachineState]>,
     filled: Instant,
 }
 
 impl CachedLicense {
-    pub fn new(license: LicenseRow, entitlements: Vec<String>, machines: Vec<MachineRow>) -> Self {
+    fn new(row: LicenseRow, kind: Arc<TypeState>, machines: Vec<MachineRow>) -> Self {
+        let machines = machines
+            .into_iter()
+            .map(|m| MachineState {
+                id: m.id.into(),
+                fingerprint: m.fingerprint.into(),
+                name: m.name.map(Into::into),
+                platform: m.platform.map(Into::into),
+                activated_at: m.activated_at,
+                last_heartbeat_at: m.last_heartbeat_at,
+            })
+            .collect();
         Self {
-            license,
-            entitlements,
+            id: row.id.into(),
+            key_last4: row.key_last4.into(),
+            organization_id: row.organization_id.map(Into::into),
+            assigned_email: row.assigned_email.map(Into::into),
+            status: row.status.into(),
+            is_trial: row.is_trial,
+            max_machines: row.max_machines,
+            machines_used: row.machines_used,
+            issued_at: row.issued_at,
+            expires_at: row.expires_at,
+            first_activated_at: row.first_activated_at,
+            first_validated_at: row.first_validated_at,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            kind,
             machines,
             filled: Instant::now(),
         }
     }
 
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The license as the store reads it (without the key's ciphertext,
+    /// which validation never needs).
+    pub fn row(&self) -> LicenseRow {
+        let k = &self.kind;
+        LicenseRow {
+            id: self.id.to_string(),
+            key_last4: self.key_last4.to_string(),
+            key_ciphertext: Vec::new(),
+            product_id: k.product_id.clone(),
+            product_code: k.product_code.clone(),
+            product_name: k.product_name.clone(),
+            license_type_id: k.license_type_id.clone(),
+            license_type_name: k.license_type_name.clone(),
+            organization_id: self.organization_id.as_deref().map(str::to_owned),
+            assigned_email: self.assigned_email.as_deref().map(str::to_owned),
+            status: self.status.to_string(),
+            is_trial: self.is_trial,
+            max_machines: self.max_machines,
+            machines_used: self.machines_used,
+            issued_at: self.issued_at,
+            expires_at: self.expires_at,
+            first_activated_at: self.first_activated_at,
+            first_validated_at: self.first_validated_at,
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            duration_days: k.duration_days,
+            floating: k.floating,
+            heartbeat_window_secs: k.heartbeat_window_secs,
+            grace_days: k.grace_days,
+            customer_may_deactivate: k.customer_may_deactivate,
+            deactivation_limit: k.deactivation_limit,
+            deactivation_period_days: k.deactivation_period_days,
+            expiry_from: k.expiry_from.clone(),
+            offline_checkin_days: k.offline_checkin_days,
+        }
+    }
+
+    /// The license type's entitlement codes, sorted.
+    pub fn entitlements(&self) -> &[String] {
+        &self.kind.entitlements
+    }
+
     /// The live machine with this fingerprint.
-    pub fn machine(&self, fingerprint: &str) -> Option<&MachineRow> {
-        self.machines.iter().find(|m| m.fingerprint == fingerprint)
+    pub fn machine(&self, fingerprint: &str) -> Option<MachineRow> {
+        self.machines
+            .iter()
+            .find(|m| &*m.fingerprint == fingerprint)
+            .map(|m| MachineRow {
+                id: m.id.to_string(),
+                license_id: self.id.to_string(),
+                fingerprint: m.fingerprint.to_string(),
+                name: m.name.as_deref().map(str::to_owned),
+                platform: m.platform.as_deref().map(str::to_owned),
+                ip: None,
+                activated_at: m.activated_at,
+                last_heartbeat_at: m.last_heartbeat_at,
+                deactivated_at: None,
+                deactivated_by: None,
+            })
+    }
+}
+
+fn type_state(row: &LicenseRow, entitlements: Vec<String>) -> TypeState {
+    TypeState {
+        product_id: row.product_id.clone(),
+        product_code: row.product_code.clone(),
+        product_name: row.product_name.clone(),
+        license_type_id: row.license_type_id.clone(),
+        license_type_name: row.license_type_name.clone(),
+        duration_days: row.duration_days,
+        floating: row.floating,
+        heartbeat_window_secs: row.heartbeat_window_secs,
+        grace_days: row.grace_days,
+        customer_may_deactivate: row.customer_may_deactivate,
+        deactivation_limit: row.deactivation_limit,
+        deactivation_period_days: row.deactivation_period_days,
+        expiry_from: row.expiry_from.clone(),
+        offline_checkin_days: row.offline_checkin_days,
+        entitlements,
     }
 }
 
@@ -63,17 +218,18 @@ pub struct Ticket(u64);
 
 #[derive(Debug, Default)]
 struct Inner {
-    by_digest: HashMap<String, Arc<CachedLicense>>,
-    digest_of: HashMap<String, String>,
+    by_digest: HashMap<Digest, Arc<CachedLicense>>,
+    digest_of: HashMap<Box<str>, Digest>,
+    types: HashMap<String, Arc<TypeState>>,
     /// Digests in insertion order, for first-in-first-out eviction. May
     /// hold digests already invalidated; they are skipped.
-    order: VecDeque<String>,
+    order: VecDeque<Digest>,
 }
 
 impl Inner {
-    fn remove_digest(&mut self, digest: &str) {
+    fn remove_digest(&mut self, digest: &Digest) {
         if let Some(entry) = self.by_digest.remove(digest) {
-            self.digest_of.remove(&entry.license.id);
+            self.digest_of.remove(&entry.id);
         }
     }
 
@@ -93,7 +249,7 @@ impl Inner {
             let mut seen = std::collections::HashSet::with_capacity(self.by_digest.len());
             let by_digest = &self.by_digest;
             self.order
-                .retain(|d| by_digest.contains_key(d) && seen.insert(d.clone()));
+                .retain(|d| by_digest.contains_key(d) && seen.insert(*d));
         }
     }
 }
@@ -122,7 +278,7 @@ impl LicenseCache {
     }
 
     /// The entry for a key digest, if present, fresh and the cache serving.
-    pub fn get(&self, digest: &str) -> Option<Arc<CachedLicense>> {
+    pub fn get(&self, digest: &Digest) -> Option<Arc<CachedLicense>> {
         if !self.serving.load(Ordering::Acquire) {
             return None;
         }
@@ -136,31 +292,49 @@ impl LicenseCache {
         Ticket(self.epoch.load(Ordering::Acquire))
     }
 
-    /// Stores an entry read under `ticket`, unless something was
-    /// invalidated since (then the read may predate a write). Answers
-    /// whether it was stored.
-    pub fn insert(&self, ticket: Ticket, digest: &str, entry: Arc<CachedLicense>) -> bool {
+    /// Builds the entry for what was read under `ticket` and stores it,
+    /// unless something was invalidated since (then the read may predate a
+    /// write): the entry serves this one request only.
+    pub fn insert(
+        &self,
+        ticket: Ticket,
+        digest: &Digest,
+        row: LicenseRow,
+        entitlements: Vec<String>,
+        machines: Vec<MachineRow>,
+    ) -> Arc<CachedLicense> {
+        let kind = type_state(&row, entitlements);
         if self.capacity == 0 || !self.serving.load(Ordering::Acquire) {
-            return false;
+            return Arc::new(CachedLicense::new(row, Arc::new(kind), machines));
         }
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         if self.epoch.load(Ordering::Acquire) != ticket.0 {
-            return false;
+            drop(inner);
+            return Arc::new(CachedLicense::new(row, Arc::new(kind), machines));
         }
+        let kind = match inner.types.get(&row.license_type_id) {
+            Some(known) => Arc::clone(known),
+            None => {
+                let kind = Arc::new(kind);
+                inner
+                    .types
+                    .insert(row.license_type_id.clone(), Arc::clone(&kind));
+                kind
+            }
+        };
+        let entry = Arc::new(CachedLicense::new(row, kind, machines));
         inner.remove_digest(digest);
-        if let Some(old_digest) = inner.digest_of.get(&entry.license.id).cloned() {
+        if let Some(old_digest) = inner.digest_of.get(&entry.id).copied() {
             inner.remove_digest(&old_digest);
         }
         while inner.by_digest.len() >= self.capacity {
             inner.evict_one();
         }
-        inner
-            .digest_of
-            .insert(entry.license.id.clone(), digest.to_owned());
-        inner.by_digest.insert(digest.to_owned(), entry);
-        inner.order.push_back(digest.to_owned());
+        inner.digest_of.insert(entry.id.clone(), *digest);
+        inner.by_digest.insert(*digest, Arc::clone(&entry));
+        inner.order.push_back(*digest);
         inner.compact();
-        true
+        entry
     }
 
     /// Drops the entries of these licenses.
@@ -338,6 +512,7 @@ mod tests {
             issued_at: 0,
             expires_at: None,
             first_activated_at: None,
+            first_validated_at: None,
             version: 1,
             created_at: 0,
             updated_at: 0,
@@ -353,8 +528,24 @@ mod tests {
         }
     }
 
-    fn entry(id: &str) -> Arc<CachedLicense> {
-        Arc::new(CachedLicense::new(row(id), Vec::new(), Vec::new()))
+    fn digest(name: &str) -> Digest {
+        let mut d = [0u8; 32];
+        d[..name.len()].copy_from_slice(name.as_bytes());
+        d
+    }
+
+    /// Fills `name` with license `id` under a fresh ticket; whether stored.
+    fn fill(cache: &LicenseCache, name: &str, id: &str) -> bool {
+        fill_with(cache, cache.ticket(), name, id)
+    }
+
+    fn fill_with(cache: &LicenseCache, ticket: Ticket, name: &str, id: &str) -> bool {
+        cache.insert(ticket, &digest(name), row(id), vec!["pro".to_owned()], Vec::new());
+        cache.get(&digest(name)).is_some()
+    }
+
+    fn get(cache: &LicenseCache, name: &str) -> Option<Arc<CachedLicense>> {
+        cache.get(&digest(name))
     }
 
     fn cache(entries: usize) -> LicenseCache {
@@ -370,12 +561,12 @@ mod tests {
     #[test]
     fn an_entry_is_served_until_its_license_is_invalidated() {
         let cache = cache(10);
-        assert!(cache.insert(cache.ticket(), "d1", entry("l1")));
-        assert!(cache.insert(cache.ticket(), "d2", entry("l2")));
-        assert_eq!(cache.get("d1").unwrap().license.id, "l1");
+        assert!(fill(&cache, "d1", "l1"));
+        assert!(fill(&cache, "d2", "l2"));
+        assert_eq!(get(&cache, "d1").unwrap().id(), "l1");
         cache.invalidate(&["l1"]);
-        assert!(cache.get("d1").is_none());
-        assert_eq!(cache.get("d2").unwrap().license.id, "l2");
+        assert!(get(&cache, "d1").is_none());
+        assert_eq!(get(&cache, "d2").unwrap().id(), "l2");
         cache.apply_notice("l2,l9");
         assert!(cache.is_empty());
     }
@@ -386,26 +577,26 @@ mod tests {
         let ticket = cache.ticket();
         // A write to any license commits between the read and the insert.
         cache.invalidate(&["l1"]);
-        assert!(!cache.insert(ticket, "d1", entry("l1")));
-        assert!(cache.get("d1").is_none());
-        assert!(cache.insert(cache.ticket(), "d1", entry("l1")));
+        assert!(!fill_with(&cache, ticket, "d1", "l1"));
+        assert!(get(&cache, "d1").is_none());
+        assert!(fill(&cache, "d1", "l1"));
     }
 
     #[test]
     fn the_oldest_entries_make_room_and_the_size_holds() {
         let cache = cache(3);
         for i in 0..10 {
-            assert!(cache.insert(cache.ticket(), &format!("d{i}"), entry(&format!("l{i}"))));
+            assert!(fill(&cache, &format!("d{i}"), &format!("l{i}")));
             assert!(cache.len() <= 3);
         }
-        assert!(cache.get("d6").is_none());
+        assert!(get(&cache, "d6").is_none());
         for i in 7..10 {
-            assert!(cache.get(&format!("d{i}")).is_some());
+            assert!(get(&cache, &format!("d{i}")).is_some());
         }
         // Churn on one license (invalidate, fill again) keeps the queue bounded.
         for _ in 0..5_000 {
             cache.invalidate(&["l9"]);
-            cache.insert(cache.ticket(), "d9", entry("l9"));
+            fill(&cache, "d9", "l9");
         }
         let inner = cache.inner.read().unwrap();
         assert!(
@@ -416,13 +607,29 @@ mod tests {
     }
 
     #[test]
+    fn licenses_of_one_type_share_its_state_and_read_back_whole() {
+        let cache = cache(10);
+        fill(&cache, "d1", "l1");
+        fill(&cache, "d2", "l2");
+        let (a, b) = (get(&cache, "d1").unwrap(), get(&cache, "d2").unwrap());
+        assert!(Arc::ptr_eq(&a.kind, &b.kind));
+        assert_eq!(a.entitlements(), ["pro".to_owned()]);
+        let back = a.row();
+        let mut want = row("l1");
+        want.key_ciphertext = Vec::new();
+        assert_eq!(format!("{back:?}"), format!("{want:?}"));
+        cache.clear();
+        assert!(cache.inner.read().unwrap().types.is_empty());
+    }
+
+    #[test]
     fn a_license_filled_under_a_new_digest_replaces_its_old_entry() {
         let cache = cache(10);
-        cache.insert(cache.ticket(), "old", entry("l1"));
-        cache.insert(cache.ticket(), "new", entry("l1"));
-        assert!(cache.get("old").is_none());
+        fill(&cache, "old", "l1");
+        fill(&cache, "new", "l1");
+        assert!(get(&cache, "old").is_none());
         cache.invalidate(&["l1"]);
-        assert!(cache.get("new").is_none());
+        assert!(get(&cache, "new").is_none());
     }
 
     #[test]
@@ -434,16 +641,16 @@ mod tests {
             },
             true,
         );
-        cache.insert(cache.ticket(), "d1", entry("l1"));
+        fill(&cache, "d1", "l1");
         std::thread::sleep(Duration::from_millis(5));
-        assert!(cache.get("d1").is_none());
+        assert!(get(&cache, "d1").is_none());
 
         let off = LicenseCache::new(LicenseCacheSettings::default(), false);
-        assert!(!off.insert(off.ticket(), "d1", entry("l1")));
+        assert!(!fill(&off, "d1", "l1"));
         off.set_serving(true);
-        assert!(off.insert(off.ticket(), "d1", entry("l1")));
+        assert!(fill(&off, "d1", "l1"));
         off.set_serving(false);
-        assert!(off.get("d1").is_none() && off.is_empty());
+        assert!(get(&off, "d1").is_none() && off.is_empty());
 
         let disabled = cache_with_no_entries();
         assert!(!disabled.is_serving());

@@ -25,6 +25,7 @@ pub struct LicenseRow {
     pub issued_at: i64,
     pub expires_at: Option<i64>,
     pub first_activated_at: Option<i64>,
+    pub first_validated_at: Option<i64>,
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,
@@ -44,7 +45,7 @@ macro_rules! select_license {
         "SELECT l.id, l.key_last4, l.key_ciphertext, l.product_id, p.code AS product_code, \
          p.name AS product_name, l.license_type_id, lt.name AS license_type_name, \
          l.organization_id, l.assigned_email, l.status, l.is_trial, l.max_machines, \
-         l.machines_used, l.issued_at, l.expires_at, l.first_activated_at, l.version, \
+         l.machines_used, l.issued_at, l.expires_at, l.first_activated_at, l.first_validated_at, l.version, \
          l.created_at, l.updated_at, lt.duration_days, lt.floating, lt.heartbeat_window_secs, \
          lt.grace_days, lt.customer_may_deactivate, lt.deactivation_limit, \
          lt.deactivation_period_days, lt.expiry_from, lt.offline_checkin_days \

@@ -276,6 +276,28 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
     )
 }
 
+/// The VALUES list of a multi-row INSERT: `($1, $2), ($3, $4)` for two
+/// rows of two columns. Numbered placeholders, which both backends read.
+pub(crate) fn values_list(rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 5);
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..columns {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(r * columns + c + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// Rows per multi-row statement: far under either backend's limit on bound
+/// parameters (SQLite 32,766; PostgreSQL 65,535).
+pub(crate) const ROWS_PER_STATEMENT: usize = 500;
+
 /// Converts the 0/1 integers that stand for booleans on both backends.
 pub(crate) fn flag(b: bool) -> i64 {
     i64::from(b)
@@ -284,6 +306,12 @@ pub(crate) fn flag(b: bool) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_lists_number_every_placeholder() {
+        assert_eq!(values_list(1, 1), "($1)");
+        assert_eq!(values_list(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
 
     #[test]
     fn sqlite_urls_get_create_mode() {

@@ -2,61 +2,82 @@
 
 use sqlx::AnyPool;
 
-use crate::store::Tx;
+use crate::store::{ROWS_PER_STATEMENT, Tx, values_list};
 
-pub async fn add_stat(
-    tx: &mut Tx,
-    license_id: &str,
-    day: i64,
-    code: &str,
-    count: i64,
-    last_at: i64,
-    last_ip: Option<&str>,
-    last_fingerprint: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO validation_stats (license_id, day, code, count, last_at, last_ip, last_fingerprint) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (license_id, day, code) DO UPDATE SET count = validation_stats.count + excluded.count, \
-         last_at = excluded.last_at, \
-         last_ip = COALESCE(excluded.last_ip, validation_stats.last_ip), \
-         last_fingerprint = COALESCE(excluded.last_fingerprint, validation_stats.last_fingerprint)",
-    )
-    .bind(license_id)
-    .bind(day)
-    .bind(code)
-    .bind(count)
-    .bind(last_at)
-    .bind(last_ip)
-    .bind(last_fingerprint)
-    .execute(&mut **tx)
-    .await?;
+/// One license's validations on one day with one code.
+#[derive(Debug)]
+pub struct StatRow<'a> {
+    pub license_id: &'a str,
+    pub day: i64,
+    pub code: &'a str,
+    pub count: i64,
+    pub last_at: i64,
+    pub last_ip: Option<&'a str>,
+    pub last_fingerprint: Option<&'a str>,
+}
+
+/// Adds validation counts, many rows per statement (a busy server flushes
+/// thousands of licenses at a time).
+pub async fn add_stats(tx: &mut Tx, rows: &[StatRow<'_>]) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO validation_stats (license_id, day, code, count, last_at, last_ip, last_fingerprint) \
+             VALUES {} \
+             ON CONFLICT (license_id, day, code) DO UPDATE SET count = validation_stats.count + excluded.count, \
+             last_at = excluded.last_at, \
+             last_ip = COALESCE(excluded.last_ip, validation_stats.last_ip), \
+             last_fingerprint = COALESCE(excluded.last_fingerprint, validation_stats.last_fingerprint)",
+            values_list(chunk.len(), 7)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            query = query
+                .bind(r.license_id)
+                .bind(r.day)
+                .bind(r.code)
+                .bind(r.count)
+                .bind(r.last_at)
+                .bind(r.last_ip)
+                .bind(r.last_fingerprint);
+        }
+        query.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 
-pub async fn add_sighting(
-    tx: &mut Tx,
-    license_id: &str,
-    day: i64,
-    kind: &str,
-    value: &str,
-    count: i64,
-    last_at: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO validation_sightings (license_id, day, kind, value, count, last_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT (license_id, day, kind, value) DO UPDATE SET \
-         count = validation_sightings.count + excluded.count, last_at = excluded.last_at",
-    )
-    .bind(license_id)
-    .bind(day)
-    .bind(kind)
-    .bind(value)
-    .bind(count)
-    .bind(last_at)
-    .execute(&mut **tx)
-    .await?;
+/// How often one value (an IP or a fingerprint) was seen for a license on
+/// a day.
+#[derive(Debug)]
+pub struct SightingRow<'a> {
+    pub license_id: &'a str,
+    pub day: i64,
+    pub kind: &'a str,
+    pub value: &'a str,
+    pub count: i64,
+    pub last_at: i64,
+}
+
+pub async fn add_sightings(tx: &mut Tx, rows: &[SightingRow<'_>]) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO validation_sightings (license_id, day, kind, value, count, last_at) \
+             VALUES {} \
+             ON CONFLICT (license_id, day, kind, value) DO UPDATE SET \
+             count = validation_sightings.count + excluded.count, last_at = excluded.last_at",
+            values_list(chunk.len(), 6)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            query = query
+                .bind(r.license_id)
+                .bind(r.day)
+                .bind(r.kind)
+                .bind(r.value)
+                .bind(r.count)
+                .bind(r.last_at);
+        }
+        query.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 
@@ -175,5 +196,11 @@ pub async fn mark_first_validated(
     .bind(license_id)
     .execute(&mut **tx)
     .await?;
-    Ok(res.rows_affected() == 1)
+    let marked = res.rows_affected() == 1;
+    if marked {
+        // Cached state says "not yet": refresh it, so validations stop
+        // asking for the mark.
+        tx.touch_license(license_id);
+    }
+    Ok(marked)
 }

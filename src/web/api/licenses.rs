@@ -160,6 +160,7 @@ pub async fn validate(
             code.as_str(),
             ip.as_deref(),
             input.fingerprint.as_ref().map(Fingerprint::as_str),
+            license.first_validated_at.is_some(),
             now,
         );
     }

@@ -1,0 +1,144 @@
+//! Seeds a database for a load test (`licensor seed`): a product, a
+//! license type, a write API token and N licenses with one active machine
+//! each, in large transactions (issuing them one by one through the API
+//! would take a write transaction, an event and an email each). The keys
+//! and fingerprints go to a file for the load tool to pick from.
+
+use std::io::Write;
+
+use anyhow::Context;
+
+use crate::domain::id::new_id;
+use crate::domain::license_key::LicenseKey;
+use crate::secret::DataCipher;
+use crate::services::api_tokens::{self, Scope};
+use crate::services::catalog::{self, NewLicenseTypeInput, NewProductInput};
+use crate::services::context::Ctx;
+use crate::store::licenses::{self, NewLicense};
+use crate::store::machines::{self, NewMachine};
+
+/// Licenses per transaction.
+const BATCH: usize = 2_000;
+
+/// What a load run needs to provision more licenses through the API.
+#[derive(Debug)]
+pub struct Seeded {
+    pub product_code: String,
+    pub license_type_id: String,
+    pub api_token: String,
+    pub licenses: usize,
+}
+
+/// Seeds `count` licenses of a new product `code`, each with one active
+/// machine; writes `key fingerprint` lines to `keys_out`.
+pub async fn seed(
+    ctx: &Ctx<'_>,
+    cipher: &DataCipher,
+    code: &str,
+    count: usize,
+    keys_out: &mut impl Write,
+) -> anyhow::Result<Seeded> {
+    let product = catalog::create_product(
+        ctx,
+        &NewProductInput {
+            code: code.to_owned(),
+            name: format!("Load test {code}"),
+            description: "Seeded by `licensor seed` for a load test.".to_owned(),
+            activation_instructions: "Activate with the key.".to_owned(),
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("creating the product: {e}"))?;
+    let (license_type, _) = catalog::create_license_type(
+        ctx,
+        &NewLicenseTypeInput {
+            product_id: product.id.clone(),
+            name: "Load".to_owned(),
+            duration_days: Some(3_650),
+            max_machines: 100_000,
+            floating: false,
+            heartbeat_window_secs: None,
+            grace_days: 0,
+            self_service_trial: false,
+            customer_may_deactivate: true,
+            deactivation_limit: None,
+            deactivation_period_days: None,
+            expiry_from_first_activation: false,
+            offline_checkin_days: 30,
+            entitlements: vec!["pro".to_owned()],
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("creating the license type: {e}"))?;
+    let (_, token) = api_tokens::create(ctx, &format!("load test {code}"), Scope::Write)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the API token: {e}"))?;
+
+    let now = ctx.clock.now();
+    let expires_at = Some(now.plus_days(3_650));
+    let mut done = 0;
+    while done < count {
+        let n = BATCH.min(count - done);
+        let mut lines = String::with_capacity(n * 64);
+        let mut tx = ctx.db.begin_write().await?;
+        for i in done..done + n {
+            let key = LicenseKey::generate()?;
+            let id = new_id();
+            let sealed = cipher.seal(key.canonical().as_bytes(), id.as_bytes())?;
+            licenses::insert(
+                &mut tx,
+                &NewLicense {
+                    id: &id,
+                    key_digest: &key.digest(),
+                    key_ciphertext: &sealed,
+                    key_last4: &key.last4(),
+                    product_id: &product.id,
+                    license_type_id: &license_type.id,
+                    organization_id: None,
+                    assigned_email: Some("load@example.com"),
+                    is_trial: false,
+                    max_machines: 3,
+                    issued_at: now,
+                    expires_at,
+                },
+            )
+            .await
+            .context("inserting a license")?;
+            let fingerprint = format!("load-{code}-{i}");
+            machines::insert(
+                &mut tx,
+                &NewMachine {
+                    id: &new_id(),
+                    license_id: &id,
+                    fingerprint: &fingerprint,
+                    name: Some("load"),
+                    platform: None,
+                    ip: None,
+                },
+                now,
+            )
+            .await
+            .context("inserting a machine")?;
+            licenses::take_seat(&mut tx, &id, now, None)
+                .await
+                .context("taking the seat")?;
+            lines.push_str(key.canonical());
+            lines.push(' ');
+            lines.push_str(&fingerprint);
+            lines.push('\n');
+        }
+        tx.commit().await.context("committing a batch")?;
+        keys_out
+            .write_all(lines.as_bytes())
+            .context("writing the keys file")?;
+        done += n;
+    }
+    keys_out.flush().context("writing the keys file")?;
+    tracing::info!(licenses = count, product = code, "seeded for a load test");
+    Ok(Seeded {
+        product_code: product.code,
+        license_type_id: license_type.id,
+        api_token: token.expose().to_owned(),
+        licenses: count,
+    })
+}
