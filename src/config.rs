@@ -99,7 +99,7 @@ impl Default for LicenseCacheSettings {
     fn default() -> Self {
         Self {
             entries: 100_000,
-            ttl: std::time::Duration::from_secs(60),
+            ttl: std::time::Duration::from_secs(300),
         }
     }
 }
@@ -216,7 +216,7 @@ pub const KNOWN: &[Known] = &[
     },
     Known {
         key: "license_cache_ttl_secs",
-        default: "60",
+        default: "300",
         help: "seconds a cached license is trusted: the bound on staleness for changes made outside Licensor (its own changes invalidate at once, on every instance)",
     },
     Known {
@@ -580,7 +580,7 @@ impl RawSettings {
             )?,
             ttl: self.parse(
                 "license_cache_ttl_secs",
-                || "60".to_owned(),
+                || "300".to_owned(),
                 |v| match v.parse::<u64>() {
                     Ok(s) if (1..=86_400).contains(&s) => Ok(std::time::Duration::from_secs(s)),
                     _ => Err(format!("`{v}` is not a number of seconds from 1 to 86400")),

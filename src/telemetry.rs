@@ -86,10 +86,17 @@ impl RootSpanBuilder for RequestSpan {
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
-        DefaultRootSpanBuilder::on_request_end(span.clone(), outcome);
         let Ok(response) = outcome else {
+            DefaultRootSpanBuilder::on_request_end(span, outcome);
             return;
         };
+        // The default builder records the status and the error on the span;
+        // the request line below carries the status, so only server errors
+        // pay for that (with the JSON format each field recorded on a span
+        // re-serializes all of them).
+        if response.status().is_server_error() {
+            DefaultRootSpanBuilder::on_request_end(span.clone(), outcome);
+        }
         let latency_ms = response
             .request()
             .extensions()

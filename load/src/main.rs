@@ -5,7 +5,9 @@
 //! licensor-load compare <a> <b> [--users N] [--secs S] [--rate R] [--rounds K]
 //! ```
 //!
-//! Scenarios: `healthz`; `validate` (a random seeded key with its machine);
+//! Scenarios: `healthz`; `warm` (every seeded key validated once, in
+//! order, then stop: fills the server's license cache before a measured
+//! run); `validate` (a random seeded key with its machine);
 //! `validate-nolimit` (the same, named apart for A/B runs against a server
 //! with the rate limiter off); `activate` (a new machine on a random seeded
 //! license); `onboard` (a license assigned through the API, a machine
@@ -39,6 +41,8 @@ use rand::Rng;
 static KEYS: OnceLock<Vec<(String, String)>> = OnceLock::new();
 /// Makes fingerprints and emails unique across users and iterations.
 static SERIAL: AtomicU64 = AtomicU64::new(0);
+/// The next key of the warm-up pass.
+static WARM: AtomicU64 = AtomicU64::new(0);
 
 fn env(name: &str) -> anyhow::Result<String> {
     std::env::var(name).with_context(|| format!("set {name} (see `licensor seed`)"))
@@ -130,6 +134,19 @@ async fn validate(user: &mut GooseUser) -> TransactionResult {
     Ok(())
 }
 
+/// One validation of each seeded key in turn (the warm-up pass).
+async fn validate_next(user: &mut GooseUser) -> TransactionResult {
+    let keys = keys();
+    let i = usize::try_from(WARM.fetch_add(1, Ordering::Relaxed)).unwrap_or(usize::MAX);
+    let Some((key, fingerprint)) = keys.get(i) else {
+        return Ok(());
+    };
+    let body = serde_json::json!({ "key": key, "fingerprint": fingerprint });
+    let goose = post_json(user, "validate", "/api/v1/licenses/validate", &body, None).await?;
+    expect(user, goose, 200, "\"code\":\"VALID\"").await?;
+    Ok(())
+}
+
 async fn activate(user: &mut GooseUser) -> TransactionResult {
     let (key, _) = random_key();
     let body = serde_json::json!({ "key": key, "fingerprint": unique("act") });
@@ -207,6 +224,10 @@ fn scenario(name: &str) -> anyhow::Result<Scenario> {
         "validate" | "validate-nolimit" => {
             load_keys()?;
             scenario!("validate").register_transaction(transaction!(validate))
+        }
+        "warm" => {
+            load_keys()?;
+            scenario!("warm").register_transaction(transaction!(validate_next))
         }
         "activate" => {
             load_keys()?;
@@ -290,12 +311,19 @@ async fn attack(host: &str, name: &str, o: &Options) -> anyhow::Result<Outcome> 
         .set_default(GooseDefault::Host, host)?
         .set_default(GooseDefault::Users, o.users)?
         .set_default(GooseDefault::IncreaseRate, o.users.to_string().as_str())?
-        .set_default(GooseDefault::RunTime, o.secs)?
         .set_default(GooseDefault::NoPrintMetrics, true)?
         .set_default(GooseDefault::NoErrorSummary, true)?
         .set_default(GooseDefault::NoTelnet, true)?
-        .set_default(GooseDefault::NoWebSocket, true)?
         .set_default(GooseDefault::Quiet, 1)?;
+    if name == "warm" {
+        // Every key once, then stop: as many iterations as that takes.
+        attack = attack.set_default(
+            GooseDefault::Iterations,
+            keys().len().div_ceil(o.users.max(1)),
+        )?;
+    } else {
+        attack = attack.set_default(GooseDefault::RunTime, o.secs)?;
+    }
     if let Some(rate) = o.rate {
         attack = attack.set_default(GooseDefault::ThrottleRequests, rate)?;
     }

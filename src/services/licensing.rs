@@ -566,7 +566,13 @@ async fn license_state(
     let entitlements = licenses::entitlements_of_type(&mut *conn, &row.license_type_id).await?;
     let machines = machines::list_active(&mut *conn, &row.id).await?;
     drop(conn);
-    Ok(Some(cache.insert(ticket, &digest, row, entitlements, machines)))
+    Ok(Some(cache.insert(
+        ticket,
+        &digest,
+        row,
+        entitlements,
+        machines,
+    )))
 }
 
 // ---------------------------------------------------------------- machines

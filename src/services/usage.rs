@@ -7,7 +7,8 @@
 //! job writes the batch every few seconds in one transaction. A crash loses
 //! at most that batch: statistics, never license state.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 
 use anyhow::Context;
@@ -53,6 +54,16 @@ struct Pending {
 }
 
 impl Pending {
+    fn with_same_capacity(&self) -> Self {
+        Self {
+            stats: HashMap::with_capacity(self.stats.len()),
+            sightings: HashMap::with_capacity(self.sightings.len()),
+            outcomes: HashMap::with_capacity(self.outcomes.len()),
+            refusal_ips: HashMap::with_capacity(self.refusal_ips.len()),
+            first_valid: HashMap::with_capacity(self.first_valid.len()),
+        }
+    }
+
     fn is_empty(&self) -> bool {
         self.stats.is_empty()
             && self.sightings.is_empty()
@@ -96,7 +107,41 @@ impl Pending {
 #[derive(Debug, Default)]
 pub struct UsageRecorder {
     pending: Mutex<Pending>,
+    written: Mutex<WrittenSightings>,
     metrics: crate::metrics::Metrics,
+}
+
+/// The sightings this instance already wrote today, by hash: the console
+/// only counts distinct fingerprints and IPs, so a sighting is written
+/// once a day (its row's count and time are those of that first batch),
+/// and a busy server does not upsert the same rows every few seconds. A
+/// 64-bit hash collision could skip one sighting in about 2^64/n.
+#[derive(Debug, Default)]
+struct WrittenSightings {
+    day: i64,
+    hashes: HashSet<u64>,
+}
+
+fn sighting_hash(license_id: &str, day: i64, kind: &str, value: &str) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    (license_id, day, kind, value).hash(&mut h);
+    h.finish()
+}
+
+impl WrittenSightings {
+    fn contains(&self, hash: u64, day: i64) -> bool {
+        self.day == day && self.hashes.contains(&hash)
+    }
+
+    fn add(&mut self, day: i64, hashes: impl Iterator<Item = u64>) {
+        if day > self.day {
+            self.day = day;
+            self.hashes.clear();
+        }
+        if day == self.day {
+            self.hashes.extend(hashes);
+        }
+    }
 }
 
 /// Whether an API code is a success.
@@ -108,6 +153,7 @@ impl UsageRecorder {
     pub fn new(metrics: crate::metrics::Metrics) -> Self {
         Self {
             pending: Mutex::default(),
+            written: Mutex::default(),
             metrics,
         }
     }
@@ -172,8 +218,12 @@ impl UsageRecorder {
         if fingerprint.is_some() {
             stat.last_fingerprint = fingerprint.map(str::to_owned);
         }
+        let written = self.written.lock().unwrap_or_else(|e| e.into_inner());
         for (kind, value) in [("ip", ip), ("fingerprint", fingerprint)] {
             if let Some(v) = value {
+                if written.contains(sighting_hash(license_id, day, kind, v), day) {
+                    continue;
+                }
                 let seen = p
                     .sightings
                     .entry((license_id.to_owned(), day, kind, v.to_owned()))
@@ -188,7 +238,13 @@ impl UsageRecorder {
     /// the next flush. Returns the number of rows written.
     pub async fn flush(&self, db: &Db) -> anyhow::Result<usize> {
         let batch = match self.pending.lock() {
-            Ok(mut p) => std::mem::take(&mut *p),
+            // The next batch starts at this one's size: growing maps of
+            // thousands of entries from empty every few seconds was a
+            // measurable share of a busy server's time (rehashing).
+            Ok(mut p) => {
+                let next = p.with_same_capacity();
+                std::mem::replace(&mut *p, next)
+            }
             Err(_) => return Ok(0),
         };
         if batch.is_empty() {
@@ -198,6 +254,13 @@ impl UsageRecorder {
             Ok((rows, first_validations)) => {
                 for _ in 0..first_validations {
                     self.metrics.step("first_validation");
+                }
+                let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(day) = batch.sightings.keys().map(|k| k.1).max() {
+                    let today = batch.sightings.keys().filter(|k| k.1 == day).map(
+                        |(license, day, kind, value)| sighting_hash(license, *day, kind, value),
+                    );
+                    written.add(day, today);
                 }
                 Ok(rows)
             }
@@ -266,6 +329,10 @@ async fn write(db: &Db, batch: &Pending) -> anyhow::Result<(usize, usize)> {
         }
     }
     tx.commit().await.context("committing validation stats")?;
+    // Marked now (here or by another instance): validations stop asking.
+    for (license, at) in &batch.first_valid {
+        db.license_cache().note_first_validated(license, *at);
+    }
     let rows =
         batch.stats.len() + batch.sightings.len() + batch.outcomes.len() + batch.refusal_ips.len();
     Ok((rows, first_validations))
@@ -291,4 +358,39 @@ pub async fn usage(db: &Db, license_id: &str, seats: i64, now: Timestamp) -> any
         ips,
         sharing_suspected: fingerprints > seats || ips > seats,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sighting_written_today_is_not_batched_again() {
+        let recorder = UsageRecorder::default();
+        let now = Timestamp::from_unix(1_795_910_400);
+        let day = now.unix().div_euclid(86_400);
+        recorder.written.lock().unwrap().add(
+            day,
+            [sighting_hash("l1", day, "ip", "10.0.0.1")].into_iter(),
+        );
+        recorder.record("l1", "VALID", Some("10.0.0.1"), Some("fp"), false, now);
+        let pending = recorder.pending.lock().unwrap();
+        let kinds: Vec<&str> = pending.sightings.keys().map(|k| k.2).collect();
+        assert_eq!(kinds, ["fingerprint"], "only the new sighting is batched");
+        assert_eq!(pending.stats.len(), 1, "every validation is still counted");
+        assert!(pending.first_valid.contains_key("l1"));
+    }
+
+    #[test]
+    fn the_written_set_starts_again_each_day() {
+        let mut written = WrittenSightings::default();
+        written.add(10, [1, 2].into_iter());
+        assert!(written.contains(1, 10));
+        assert!(!written.contains(1, 11));
+        written.add(11, [3].into_iter());
+        assert!(!written.contains(1, 11) && written.contains(3, 11));
+        // A late batch of yesterday's never brings yesterday back.
+        written.add(10, [4].into_iter());
+        assert!(!written.contains(4, 10) && written.contains(3, 11));
+    }
 }

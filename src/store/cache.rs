@@ -18,7 +18,7 @@
 //! outside Licensor (hand-written SQL) can go unseen.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -81,7 +81,9 @@ pub struct CachedLicense {
     issued_at: i64,
     expires_at: Option<i64>,
     first_activated_at: Option<i64>,
-    first_validated_at: Option<i64>,
+    /// 0 until known: the usage batch writer records it in place after
+    /// it marks the license (no invalidation, no second read).
+    first_validated_at: AtomicI64,
     version: i64,
     created_at: i64,
     updated_at: i64,
@@ -115,7 +117,7 @@ impl CachedLicense {
             issued_at: row.issued_at,
             expires_at: row.expires_at,
             first_activated_at: row.first_activated_at,
-            first_validated_at: row.first_validated_at,
+            first_validated_at: AtomicI64::new(row.first_validated_at.unwrap_or(0)),
             version: row.version,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -134,8 +136,8 @@ impl CachedLicense {
     pub fn row(&self) -> LicenseRow {
         let k = &self.kind;
         LicenseRow {
-            id: self.id.to_string(),
-            key_last4: self.key_last4.to_string(),
+            id: String::from(&*self.id),
+            key_last4: String::from(&*self.key_last4),
             key_ciphertext: Vec::new(),
             product_id: k.product_id.clone(),
             product_code: k.product_code.clone(),
@@ -144,14 +146,17 @@ impl CachedLicense {
             license_type_name: k.license_type_name.clone(),
             organization_id: self.organization_id.as_deref().map(str::to_owned),
             assigned_email: self.assigned_email.as_deref().map(str::to_owned),
-            status: self.status.to_string(),
+            status: String::from(&*self.status),
             is_trial: self.is_trial,
             max_machines: self.max_machines,
             machines_used: self.machines_used,
             issued_at: self.issued_at,
             expires_at: self.expires_at,
             first_activated_at: self.first_activated_at,
-            first_validated_at: self.first_validated_at,
+            first_validated_at: match self.first_validated_at.load(Ordering::Relaxed) {
+                0 => None,
+                at => Some(at),
+            },
             version: self.version,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -178,9 +183,9 @@ impl CachedLicense {
             .iter()
             .find(|m| &*m.fingerprint == fingerprint)
             .map(|m| MachineRow {
-                id: m.id.to_string(),
-                license_id: self.id.to_string(),
-                fingerprint: m.fingerprint.to_string(),
+                id: String::from(&*m.id),
+                license_id: String::from(&*self.id),
+                fingerprint: String::from(&*m.fingerprint),
                 name: m.name.as_deref().map(str::to_owned),
                 platform: m.platform.as_deref().map(str::to_owned),
                 ip: None,
@@ -216,9 +221,32 @@ fn type_state(row: &LicenseRow, entitlements: Vec<String>) -> TypeState {
 #[derive(Debug, Clone, Copy)]
 pub struct Ticket(u64);
 
+/// Hashes a digest by its first eight bytes: it is already a SHA-256, and
+/// only keys of real licenses are ever cached, so nobody can choose
+/// colliding ones. Saves SipHash on every validation.
+#[derive(Debug, Default, Clone, Copy)]
+struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // `[u8; 32]` hashes as its length, then its bytes.
+        if let Some(head) = bytes.first_chunk::<8>() {
+            self.0 ^= u64::from_le_bytes(*head);
+        }
+    }
+
+    fn write_usize(&mut self, _len: usize) {}
+}
+
+type DigestMap<V> = HashMap<Digest, V, std::hash::BuildHasherDefault<DigestHasher>>;
+
 #[derive(Debug, Default)]
 struct Inner {
-    by_digest: HashMap<Digest, Arc<CachedLicense>>,
+    by_digest: DigestMap<Arc<CachedLicense>>,
     digest_of: HashMap<Box<str>, Digest>,
     types: HashMap<String, Arc<TypeState>>,
     /// Digests in insertion order, for first-in-first-out eviction. May
@@ -345,6 +373,24 @@ impl LicenseCache {
             if let Some(digest) = inner.digest_of.remove(id.as_ref()) {
                 inner.by_digest.remove(&digest);
             }
+        }
+    }
+
+    /// Records in place that a license had its first successful
+    /// validation (a fact that never changes back).
+    pub fn note_first_validated(&self, license_id: &str, at: i64) {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = inner
+            .digest_of
+            .get(license_id)
+            .and_then(|d| inner.by_digest.get(d))
+        {
+            let _ = entry.first_validated_at.compare_exchange(
+                0,
+                at,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
         }
     }
 
@@ -540,7 +586,13 @@ mod tests {
     }
 
     fn fill_with(cache: &LicenseCache, ticket: Ticket, name: &str, id: &str) -> bool {
-        cache.insert(ticket, &digest(name), row(id), vec!["pro".to_owned()], Vec::new());
+        cache.insert(
+            ticket,
+            &digest(name),
+            row(id),
+            vec!["pro".to_owned()],
+            Vec::new(),
+        );
         cache.get(&digest(name)).is_some()
     }
 
@@ -620,6 +672,20 @@ mod tests {
         assert_eq!(format!("{back:?}"), format!("{want:?}"));
         cache.clear();
         assert!(cache.inner.read().unwrap().types.is_empty());
+    }
+
+    #[test]
+    fn a_first_validation_is_noted_in_place_once() {
+        let cache = cache(10);
+        fill(&cache, "d1", "l1");
+        assert_eq!(get(&cache, "d1").unwrap().row().first_validated_at, None);
+        cache.note_first_validated("l1", 100);
+        cache.note_first_validated("l1", 200);
+        cache.note_first_validated("unknown", 300);
+        assert_eq!(
+            get(&cache, "d1").unwrap().row().first_validated_at,
+            Some(100)
+        );
     }
 
     #[test]

@@ -196,11 +196,5 @@ pub async fn mark_first_validated(
     .bind(license_id)
     .execute(&mut **tx)
     .await?;
-    let marked = res.rows_affected() == 1;
-    if marked {
-        // Cached state says "not yet": refresh it, so validations stop
-        // asking for the mark.
-        tx.touch_license(license_id);
-    }
-    Ok(marked)
+    Ok(res.rows_affected() == 1)
 }
