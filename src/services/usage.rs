@@ -212,10 +212,10 @@ impl UsageRecorder {
             .or_default();
         stat.count += 1;
         stat.last_at = now.unix();
-        if ip.is_some() {
+        if ip.is_some() && stat.last_ip.as_deref() != ip {
             stat.last_ip = ip.map(str::to_owned);
         }
-        if fingerprint.is_some() {
+        if fingerprint.is_some() && stat.last_fingerprint.as_deref() != fingerprint {
             stat.last_fingerprint = fingerprint.map(str::to_owned);
         }
         let written = self.written.lock().unwrap_or_else(|e| e.into_inner());

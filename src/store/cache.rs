@@ -55,10 +55,54 @@ struct TypeState {
     entitlements: Vec<String>,
 }
 
+/// An id held in 16 bytes when it is a canonical (lower-case, hyphenated)
+/// UUID, as every id Licensor issues is; as text otherwise. Reads back
+/// exactly as stored either way.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum CompactId {
+    Uuid([u8; 16]),
+    Text(Box<str>),
+}
+
+impl CompactId {
+    fn new(id: &str) -> Self {
+        match uuid::Uuid::try_parse(id) {
+            Ok(u) if u.hyphenated().encode_lower(&mut [0u8; 36]) == id => {
+                CompactId::Uuid(u.into_bytes())
+            }
+            _ => CompactId::Text(id.into()),
+        }
+    }
+
+    fn to_text(&self) -> String {
+        match self {
+            CompactId::Uuid(bytes) => {
+                let mut buf = [0u8; 36];
+                String::from(
+                    &*uuid::Uuid::from_bytes(*bytes)
+                        .hyphenated()
+                        .encode_lower(&mut buf),
+                )
+            }
+            CompactId::Text(text) => String::from(&**text),
+        }
+    }
+}
+
+/// A license status without an allocation for the three known ones.
+fn status_text(status: String) -> std::borrow::Cow<'static, str> {
+    match status.as_str() {
+        "active" => "active".into(),
+        "suspended" => "suspended".into(),
+        "revoked" => "revoked".into(),
+        _ => status.into(),
+    }
+}
+
 /// A live machine, without what validation never reads.
 #[derive(Debug)]
 struct MachineState {
-    id: Box<str>,
+    id: CompactId,
     fingerprint: Box<str>,
     name: Option<Box<str>>,
     platform: Option<Box<str>>,
@@ -70,11 +114,11 @@ struct MachineState {
 /// licenses should stay well inside the server's memory budget.
 #[derive(Debug)]
 pub struct CachedLicense {
-    id: Box<str>,
+    id: CompactId,
     key_last4: Box<str>,
-    organization_id: Option<Box<str>>,
+    organization_id: Option<CompactId>,
     assigned_email: Option<Box<str>>,
-    status: Box<str>,
+    status: std::borrow::Cow<'static, str>,
     is_trial: i64,
     max_machines: i64,
     machines_used: i64,
@@ -97,7 +141,7 @@ impl CachedLicense {
         let machines = machines
             .into_iter()
             .map(|m| MachineState {
-                id: m.id.into(),
+                id: CompactId::new(&m.id),
                 fingerprint: m.fingerprint.into(),
                 name: m.name.map(Into::into),
                 platform: m.platform.map(Into::into),
@@ -106,11 +150,11 @@ impl CachedLicense {
             })
             .collect();
         Self {
-            id: row.id.into(),
+            id: CompactId::new(&row.id),
             key_last4: row.key_last4.into(),
-            organization_id: row.organization_id.map(Into::into),
+            organization_id: row.organization_id.as_deref().map(CompactId::new),
             assigned_email: row.assigned_email.map(Into::into),
-            status: row.status.into(),
+            status: status_text(row.status),
             is_trial: row.is_trial,
             max_machines: row.max_machines,
             machines_used: row.machines_used,
@@ -127,8 +171,8 @@ impl CachedLicense {
         }
     }
 
-    pub fn id(&self) -> &str {
-        &self.id
+    pub fn id(&self) -> String {
+        self.id.to_text()
     }
 
     /// The license as the store reads it (without the key's ciphertext,
@@ -136,7 +180,7 @@ impl CachedLicense {
     pub fn row(&self) -> LicenseRow {
         let k = &self.kind;
         LicenseRow {
-            id: String::from(&*self.id),
+            id: self.id.to_text(),
             key_last4: String::from(&*self.key_last4),
             key_ciphertext: Vec::new(),
             product_id: k.product_id.clone(),
@@ -144,7 +188,7 @@ impl CachedLicense {
             product_name: k.product_name.clone(),
             license_type_id: k.license_type_id.clone(),
             license_type_name: k.license_type_name.clone(),
-            organization_id: self.organization_id.as_deref().map(str::to_owned),
+            organization_id: self.organization_id.as_ref().map(CompactId::to_text),
             assigned_email: self.assigned_email.as_deref().map(str::to_owned),
             status: String::from(&*self.status),
             is_trial: self.is_trial,
@@ -183,8 +227,8 @@ impl CachedLicense {
             .iter()
             .find(|m| &*m.fingerprint == fingerprint)
             .map(|m| MachineRow {
-                id: String::from(&*m.id),
-                license_id: String::from(&*self.id),
+                id: m.id.to_text(),
+                license_id: self.id.to_text(),
                 fingerprint: String::from(&*m.fingerprint),
                 name: m.name.as_deref().map(str::to_owned),
                 platform: m.platform.as_deref().map(str::to_owned),
@@ -247,7 +291,7 @@ type DigestMap<V> = HashMap<Digest, V, std::hash::BuildHasherDefault<DigestHashe
 #[derive(Debug, Default)]
 struct Inner {
     by_digest: DigestMap<Arc<CachedLicense>>,
-    digest_of: HashMap<Box<str>, Digest>,
+    digest_of: HashMap<CompactId, Digest>,
     types: HashMap<String, Arc<TypeState>>,
     /// Digests in insertion order, for first-in-first-out eviction. May
     /// hold digests already invalidated; they are skipped.
@@ -370,7 +414,7 @@ impl LicenseCache {
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         self.epoch.fetch_add(1, Ordering::AcqRel);
         for id in license_ids {
-            if let Some(digest) = inner.digest_of.remove(id.as_ref()) {
+            if let Some(digest) = inner.digest_of.remove(&CompactId::new(id.as_ref())) {
                 inner.by_digest.remove(&digest);
             }
         }
@@ -382,7 +426,7 @@ impl LicenseCache {
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
         if let Some(entry) = inner
             .digest_of
-            .get(license_id)
+            .get(&CompactId::new(license_id))
             .and_then(|d| inner.by_digest.get(d))
         {
             let _ = entry.first_validated_at.compare_exchange(
@@ -672,6 +716,22 @@ mod tests {
         assert_eq!(format!("{back:?}"), format!("{want:?}"));
         cache.clear();
         assert!(cache.inner.read().unwrap().types.is_empty());
+    }
+
+    #[test]
+    fn compact_ids_read_back_exactly() {
+        let canonical = crate::domain::id::new_id();
+        assert!(matches!(CompactId::new(&canonical), CompactId::Uuid(_)));
+        let upper = canonical.to_uppercase();
+        for id in [canonical.as_str(), upper.as_str(), "lic-42", ""] {
+            assert_eq!(CompactId::new(id).to_text(), id);
+        }
+        assert!(matches!(CompactId::new(&upper), CompactId::Text(_)));
+        assert!(matches!(
+            status_text("active".to_owned()),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(status_text("odd".to_owned()), "odd");
     }
 
     #[test]

@@ -22,7 +22,7 @@ type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInf
 /// The limiters; a limit of 0 per minute turns one off.
 pub struct ApiLimits {
     per_ip: Option<Keyed<IpAddr>>,
-    per_key: Option<Keyed<String>>,
+    per_key: Option<Keyed<[u8; 32]>>,
     clock: DefaultClock,
     metrics: Metrics,
 }
@@ -54,7 +54,7 @@ impl ApiLimits {
     pub fn check(
         &self,
         ip: Option<IpAddr>,
-        key_digest: Option<&str>,
+        key_digest: Option<&[u8; 32]>,
     ) -> Result<Option<Allowance>, WebError> {
         let mut allowance: Option<Allowance> = None;
         let mut merge = |a: Allowance| {
@@ -67,9 +67,15 @@ impl ApiLimits {
             merge(self.outcome("ip", "api_ip", limiter.check_key(&ip))?);
         }
         if let (Some(limiter), Some(key)) = (&self.per_key, key_digest) {
-            merge(self.outcome("key", "api_key", limiter.check_key(&key.to_owned()))?);
+            merge(self.outcome("key", "api_key", limiter.check_key(key))?);
         }
         Ok(allowance)
+    }
+
+    /// Whether requests are limited per license key (else the key need not
+    /// be parsed for the limiter).
+    pub fn limits_keys(&self) -> bool {
+        self.per_key.is_some()
     }
 
     fn outcome(
@@ -371,7 +377,7 @@ mod tests {
         let metrics = Metrics::new();
         let limits = ApiLimits::new(3, 2, metrics.clone());
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        let a = limits.check(Some(ip), Some("k1")).unwrap().unwrap();
+        let a = limits.check(Some(ip), Some(&[1; 32])).unwrap().unwrap();
         assert_eq!(
             a,
             Allowance {
@@ -379,19 +385,19 @@ mod tests {
                 remaining: 1
             }
         );
-        limits.check(Some(ip), Some("k1")).unwrap();
+        limits.check(Some(ip), Some(&[1; 32])).unwrap();
         assert!(
-            limits.check(Some(ip), Some("k1")).is_err(),
+            limits.check(Some(ip), Some(&[1; 32])).is_err(),
             "the key's limit"
         );
         let other: IpAddr = "127.0.0.2".parse().unwrap();
         assert!(
-            limits.check(Some(other), Some("k1")).is_err(),
+            limits.check(Some(other), Some(&[1; 32])).is_err(),
             "the key is limited from anywhere"
         );
-        limits.check(Some(other), Some("k2")).unwrap();
+        limits.check(Some(other), Some(&[2; 32])).unwrap();
         assert!(
-            limits.check(Some(ip), Some("k3")).is_err(),
+            limits.check(Some(ip), Some(&[3; 32])).is_err(),
             "the IP's limit"
         );
         assert_eq!(metrics.rate_limited_count("api_key"), 2);
@@ -403,7 +409,7 @@ mod tests {
     fn zero_turns_a_limit_off() {
         let limits = ApiLimits::new(0, 0, Metrics::new());
         for _ in 0..1000 {
-            assert_eq!(limits.check(None, Some("k")).unwrap(), None);
+            assert_eq!(limits.check(None, Some(&[9; 32])).unwrap(), None);
         }
     }
 }

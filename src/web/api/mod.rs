@@ -342,10 +342,12 @@ pub fn limit(
     req: &HttpRequest,
     key: &str,
 ) -> Result<Option<crate::web::ratelimit::Allowance>, WebError> {
-    let digest = crate::domain::license_key::LicenseKey::parse(key)
-        .ok()
-        .map(|k| k.digest());
-    limits.check(client_ip(req), digest.as_deref())
+    let digest = limits
+        .limits_keys()
+        .then(|| crate::domain::license_key::LicenseKey::parse(key).ok())
+        .flatten()
+        .map(|k| k.digest_bytes());
+    limits.check(client_ip(req), digest.as_ref())
 }
 
 /// The request id actix-tracing gave this request.
