@@ -97,7 +97,7 @@ pub async fn seed(
                     organization_id: None,
                     assigned_email: Some("load@example.com"),
                     is_trial: false,
-                    max_machines: 3,
+                    max_machines: 1_000,
                     issued_at: now,
                     expires_at,
                 },

@@ -154,7 +154,7 @@ pub async fn validate(
     let ip = client_ip(&req).map(|ip| ip.to_string());
     usage.record_outcome("validate", code.as_str(), ip.as_deref(), now);
     if let Some(license) = &outcome.license {
-        crate::telemetry::record_license(&license.id);
+        crate::telemetry::record_license(&req, &license.id);
         usage.record(
             &license.id,
             code.as_str(),

@@ -180,7 +180,7 @@ fn observe<T>(
         Err(e) => (e.outcome_code(), e.license_id()),
     };
     if let Some(id) = license {
-        crate::telemetry::record_license(id);
+        crate::telemetry::record_license(req, id);
     }
     let ip = client_ip(req).map(|ip| ip.to_string());
     usage.record_outcome(endpoint, code, ip.as_deref(), now);

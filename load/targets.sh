@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Measures the performance targets of docs/performance.md on this machine,
+# each side by side: A and B alternate three times, and the median ratio is
+# reported (these machines drift by +-15% between runs).
+#
+#   bash load/targets.sh [all|sqlite|postgres|activation|signins|limiter|scale]
+#
+# Needs PostgreSQL at 127.0.0.1:5432 (trust auth) for `postgres`. Servers
+# run from release builds on loopback with the production log level (every
+# request logged, as JSON, to /dev/null) and response signatures on.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WHAT=${1:-all}
+SECS=${SECS:-5}
+USERS=${USERS:-64}
+LICENSES=${LICENSES:-100000}
+PG_ADMIN=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/test}
+
+cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
+cargo build --release --quiet --manifest-path "$ROOT/load/Cargo.toml"
+LICENSOR=$ROOT/target/release/licensor
+LOAD=$ROOT/load/target/release/licensor-load
+WORK=$(mktemp -d)
+SERVERS=()
+cleanup() {
+    for pid in "${SERVERS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+say() { printf '\n== %s\n' "$*"; }
+
+# seed NAME DATABASE_URL COUNT: a data dir with COUNT licenses; prints env.
+seed() {
+    local dir=$WORK/$1
+    mkdir -p "$dir"
+    LICENSOR_DATA_DIR=$dir LICENSOR_DATABASE_URL=$2 \
+        "$LICENSOR" seed --licenses "$3" --keys-out "$dir/keys.txt" > "$dir/seed.json"
+}
+
+# serve NAME DATABASE_URL PORT [ENV=VALUE...]: starts a server; waits for it.
+serve() {
+    local name=$1 url=$2 port=$3
+    shift 3
+    env LICENSOR_DATA_DIR="$WORK/$name" LICENSOR_DATABASE_URL="$url" \
+        LICENSOR_LISTEN="127.0.0.1:$port" LICENSOR_LOG_FORMAT=json \
+        LICENSOR_API_RATE_LIMIT_IP=0 LICENSOR_API_RATE_LIMIT_KEY=0 \
+        LICENSOR_RATE_LIMIT_SIGN_IN_IP=0 LICENSOR_RATE_LIMIT_SIGN_IN_ACCOUNT=0 \
+        LICENSOR_DATABASE_MAX_CONNECTIONS=10 "$@" \
+        "$LICENSOR" serve > /dev/null 2>&1 &
+    SERVERS+=($!)
+    echo $! > "$WORK/$name.$port.pid"
+    for _ in $(seq 100); do
+        curl -sf "http://127.0.0.1:$port/healthz" > /dev/null && return 0
+        sleep 0.2
+    done
+    echo "server $name on $port did not start" >&2
+    exit 1
+}
+
+rss_kb() { awk '/VmHWM/ {print $2}' "/proc/$(cat "$WORK/$1.pid")/status"; }
+
+# load NAME PORT ARGS...: licensor-load against a server seeded as NAME.
+load() {
+    local name=$1 port=$2
+    shift 2
+    LOAD_HOST="http://127.0.0.1:$port" LOAD_KEYS_FILE="$WORK/$name/keys.txt" \
+        LOAD_API_TOKEN=$(jq -r .api_token "$WORK/$name/seed.json") \
+        LOAD_LICENSE_TYPE_ID=$(jq -r .license_type_id "$WORK/$name/seed.json") \
+        LOAD_SIGNIN_EMAIL=load-staff@example.com LOAD_SIGNIN_PASSWORD='Correct-Horse-Battery-9' \
+        "$LOAD" "$@" 2> /dev/null
+}
+
+throughput() { awk '/throughput/ {print $2}'; }
+p99_of() { awk -v req="$1" '$0 ~ req && $NF ~ /^[0-9.]+$/ {print $NF; exit}'; }
+
+# median of ratios b/a over three rounds; A and B are functions printing a number.
+ab() {
+    local label=$1 a=$2 b=$3 ratios=()
+    for round in 1 2 3; do
+        local x y
+        x=$($a)
+        y=$($b)
+        local r
+        r=$(python3 -c "print(f'{$y/$x:.3f}')")
+        printf '  round %d: %-28s %10s   %-28s %10s   ratio %s\n' "$round" "$a" "$x" "$b" "$y" "$r"
+        ratios+=("$r")
+    done
+    printf '  %s: median ratio %s\n' "$label" \
+        "$(printf '%s\n' "${ratios[@]}" | sort -n | sed -n 2p)"
+}
+
+sqlite_targets() {
+    say "SQLite, $LICENSES licenses: validation vs /healthz at $USERS connections"
+    seed sqlite "sqlite://$WORK/sqlite/licensor.db" "$LICENSES"
+    serve sqlite "sqlite://$WORK/sqlite/licensor.db" 18080
+    load sqlite 18080 run warm --users "$USERS" | throughput | sed 's/^/  warm-up pass, validations\/s: /'
+    load sqlite 18080 compare healthz validate --users "$USERS" --secs "$SECS"
+    local healthz_max
+    healthz_max=$(load sqlite 18080 run healthz --users "$USERS" --secs "$SECS" | throughput)
+    local rate
+    rate=$(python3 -c "print(int($healthz_max / 2))")
+    say "SQLite: p99 at a fixed $rate requests/s (half of /healthz's $healthz_max)"
+    load sqlite 18080 compare healthz validate --users "$USERS" --secs "$SECS" --rate "$rate"
+    say "SQLite: resident memory of the server after these runs"
+    echo "  VmHWM $(rss_kb sqlite.18080) kB"
+}
+
+limiter_targets() {
+    say "Rate limiter: validation with the limiter on (per IP 10,000,000/min, per key 120/min: none refused) vs off"
+    serve sqlite "sqlite://$WORK/sqlite/licensor.db" 18081 \
+        LICENSOR_API_RATE_LIMIT_IP=10000000 LICENSOR_API_RATE_LIMIT_KEY=120
+    load sqlite 18081 run warm --users "$USERS" > /dev/null
+    off() { load sqlite 18080 run validate --users "$USERS" --secs "$SECS" | throughput; }
+    on() { load sqlite 18081 run validate --users "$USERS" --secs "$SECS" | throughput; }
+    ab "limiter on / off" off on
+}
+
+signin_targets() {
+    say "Validation while 10 sign-ins per second run (argon2id off the workers) vs without"
+    printf 'Correct-Horse-Battery-9\n' | LICENSOR_DATA_DIR="$WORK/sqlite" \
+        LICENSOR_DATABASE_URL="sqlite://$WORK/sqlite/licensor.db" \
+        "$LICENSOR" admin create --email load-staff@example.com --role support > /dev/null
+    alone() { load sqlite 18080 run validate --users "$USERS" --secs "$SECS" | throughput; }
+    with_signins() {
+        # Two requests per sign-in (the form, then the POST): 20 requests/s.
+        load sqlite 18080 run signin --users 4 --rate 20 --secs $((SECS + 4)) > "$WORK/signins.txt" &
+        local bg=$!
+        sleep 2
+        load sqlite 18080 run validate --users "$USERS" --secs "$SECS" | throughput
+        wait $bg
+    }
+    ab "with sign-ins / alone" alone with_signins
+    sed 's/^/  last sign-in run: /' "$WORK/signins.txt" | grep -E "sign in|throughput" || true
+}
+
+activation_targets() {
+    say "Activation throughput vs a bare SQLite write transaction (synchronous=FULL, the default)"
+    bare() {
+        (cd "$ROOT" && cargo bench --quiet --bench sqlite_write -- "$SECS" 2> /dev/null) |
+            awk '/synchronous=FULL/ {sub("/s", "", $NF); print $NF}'
+    }
+    act() { load sqlite 18080 run activate --users "$USERS" --secs "$SECS" | throughput; }
+    ab "activations / bare write transactions" bare act
+    say "Onboarding: assignment through the API, activation, first validation ($USERS users)"
+    load sqlite 18080 run onboard --users "$USERS" --secs "$SECS"
+}
+
+postgres_targets() {
+    say "PostgreSQL, $LICENSES licenses: validation vs /healthz at $USERS connections"
+    local db
+    db=licensor_load_$$
+    psql "$PG_ADMIN" -qc "CREATE DATABASE $db" > /dev/null
+    local url=${PG_ADMIN%/*}/$db
+    seed postgres "$url" "$LICENSES"
+    serve postgres "$url" 18082
+    load postgres 18082 run warm --users "$USERS" | throughput | sed 's/^/  warm-up pass, validations\/s: /'
+    load postgres 18082 compare healthz validate --users "$USERS" --secs "$SECS"
+    kill "$(cat "$WORK/postgres.18082.pid")"
+    sleep 1
+    psql "$PG_ADMIN" -qc "DROP DATABASE $db WITH (FORCE)" > /dev/null
+}
+
+scale_targets() {
+    say "Validation latency with 1,000,000 licenses vs 1,000 (SQLite, 1,000 requests/s, keys at random)"
+    seed small "sqlite://$WORK/small/licensor.db" 1000
+    seed large "sqlite://$WORK/large/licensor.db" 1000000
+    for cache in 0 1000000; do
+        serve small "sqlite://$WORK/small/licensor.db" 18083 LICENSOR_LICENSE_CACHE_ENTRIES=$cache
+        serve large "sqlite://$WORK/large/licensor.db" 18084 LICENSOR_LICENSE_CACHE_ENTRIES=$cache
+        if [ "$cache" != 0 ]; then
+            load small 18083 run warm --users "$USERS" > /dev/null
+            load large 18084 run warm --users "$USERS" > /dev/null
+        fi
+        echo "  license_cache_entries=$cache:"
+        small_p() { load small 18083 run validate --users 16 --rate 1000 --secs "$SECS" | p99_of "POST validate"; }
+        large_p() { load large 18084 run validate --users 16 --rate 1000 --secs "$SECS" | p99_of "POST validate"; }
+        ab "p99 1M / 1k" small_p large_p
+        echo "  large server VmHWM $(rss_kb large.18084) kB"
+        kill "$(cat "$WORK/small.18083.pid")" "$(cat "$WORK/large.18084.pid")"
+        sleep 1
+    done
+}
+
+case $WHAT in
+    all) sqlite_targets; limiter_targets; signin_targets; activation_targets; postgres_targets; scale_targets ;;
+    sqlite) sqlite_targets ;;
+    limiter) sqlite_targets; limiter_targets ;;
+    signins) sqlite_targets; signin_targets ;;
+    activation) sqlite_targets; activation_targets ;;
+    postgres) postgres_targets ;;
+    scale) scale_targets ;;
+    *) echo "unknown target set $WHAT" >&2; exit 2 ;;
+esac
