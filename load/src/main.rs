@@ -89,7 +89,11 @@ async fn expect(
 ) -> Result<String, Box<TransactionError>> {
     let response = match goose.response {
         Ok(r) => r,
-        Err(e) => return user.set_failure(&e.to_string(), &mut goose.request, None, None).map(|()| String::new()),
+        Err(e) => {
+            return user
+                .set_failure(&e.to_string(), &mut goose.request, None, None)
+                .map(|()| String::new());
+        }
     };
     let got = response.status().as_u16();
     let body = response.text().await.unwrap_or_default();
@@ -107,7 +111,9 @@ async fn post_json(
     body: &serde_json::Value,
     bearer: Option<&str>,
 ) -> Result<GooseResponse, Box<TransactionError>> {
-    let mut builder = user.get_request_builder(&GooseMethod::Post, path)?.json(body);
+    let mut builder = user
+        .get_request_builder(&GooseMethod::Post, path)?
+        .json(body);
     if let Some(token) = bearer {
         builder = builder.bearer_auth(token);
     }
@@ -175,7 +181,14 @@ async fn assign_and_activate(user: &mut GooseUser) -> TransactionResult {
     let goose = post_json(user, "activate", "/api/v1/machines/activate", &body, None).await?;
     expect(user, goose, 201, "\"machine\"").await?;
     let body = serde_json::json!({ "key": key, "fingerprint": fingerprint });
-    let goose = post_json(user, "validate new", "/api/v1/licenses/validate", &body, None).await?;
+    let goose = post_json(
+        user,
+        "validate new",
+        "/api/v1/licenses/validate",
+        &body,
+        None,
+    )
+    .await?;
     expect(user, goose, 200, "\"code\":\"VALID\"").await?;
     Ok(())
 }
@@ -196,7 +209,9 @@ async fn sign_in(user: &mut GooseUser) -> TransactionResult {
         ("email", email.as_str()),
         ("password", password.as_str()),
     ];
-    let builder = user.get_request_builder(&GooseMethod::Post, "/login")?.form(&form);
+    let builder = user
+        .get_request_builder(&GooseMethod::Post, "/login")?
+        .form(&form);
     let request = GooseRequest::builder()
         .method(GooseMethod::Post)
         .path("/login")
@@ -338,7 +353,7 @@ async fn attack(host: &str, name: &str, o: &Options) -> anyhow::Result<Outcome> 
         total += request.raw_data.counter;
         failed += request.fail_count;
         rows.push(Row::new(
-            format!("{key}"),
+            key.clone(),
             &request.raw_data,
             request.fail_count,
             secs,
@@ -383,7 +398,8 @@ async fn run(host: &str, name: &str, o: &Options) -> anyhow::Result<()> {
         "{name}: {} users, {} s{}",
         o.users,
         o.secs,
-        o.rate.map_or(String::new(), |r| format!(", {r} requests/s"))
+        o.rate
+            .map_or(String::new(), |r| format!(", {r} requests/s"))
     );
     let started = Instant::now();
     let outcome = attack(host, name, o).await?;

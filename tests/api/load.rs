@@ -199,3 +199,78 @@ async fn a_sustained_mixed_load_ends_with_no_5xx_no_error_logs_and_no_lost_rows(
         .collect();
     assert!(errors.is_empty(), "errors logged: {errors:#?}");
 }
+
+/// `licensor seed` (what the load tool runs against): the seeded keys
+/// validate with their fingerprints, and the token and license type it
+/// prints provision more licenses through the API.
+#[tokio::test]
+async fn seeded_licenses_validate_and_the_printed_token_provisions() {
+    let app = unlimited_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.txt");
+    let mut cmd = crate::cli::licensor(dir.path(), &app.database);
+    cmd.env("LICENSOR_DATABASE_URL", &app.database.url)
+        .env(
+            "LICENSOR_SECRET_FILE",
+            app._data_dir.path().join("secret.key"),
+        )
+        .args(["seed", "--licenses", "2500", "--product", "bench"])
+        .arg("--keys-out")
+        .arg(&keys);
+    let out = cmd.output().expect("licensor seed runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["licenses"], 2500);
+    assert_eq!(printed["product"], "bench");
+
+    let lines: Vec<(String, String)> = std::fs::read_to_string(&keys)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (k, f) = l.split_once(' ').unwrap();
+            (k.to_owned(), f.to_owned())
+        })
+        .collect();
+    assert_eq!(lines.len(), 2500, "one line per license, over two batches");
+    for (key, fingerprint) in [&lines[0], &lines[1999], &lines[2000], &lines[2499]] {
+        let v = app
+            .validate(json!({ "key": key, "fingerprint": fingerprint, "product": "bench" }))
+            .await;
+        assert_eq!(v["code"], "VALID", "{v}");
+        assert_eq!(v["license"]["machines_used"], 1);
+    }
+    let token = printed["api_token"].as_str().unwrap();
+    let res = app
+        .post_json(
+            "/api/v1/licenses",
+            Some(token),
+            &json!({ "license_type_id": printed["license_type_id"], "email": "more@example.com" }),
+        )
+        .await;
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+
+    // The product code is taken now: a second seed says so and stops.
+    let mut again = crate::cli::licensor(dir.path(), &app.database);
+    again
+        .env("LICENSOR_DATABASE_URL", &app.database.url)
+        .args([
+            "seed",
+            "--licenses",
+            "1",
+            "--product",
+            "bench",
+            "--keys-out",
+        ])
+        .arg(dir.path().join("again.txt"));
+    let out = again.output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("product"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
