@@ -171,8 +171,8 @@ pub async fn validate(
         detail: code.detail(),
         in_grace: outcome.decision.in_grace,
         next_action: next_action(code, outcome.license.as_ref().map(|l| l.id.as_str()), &site),
-        license: outcome.license.as_ref().map(|l| LicenseJson::new(l, now)),
         machine: outcome.machine.as_ref().map(MachineJson::from),
+        license: outcome.license.map(|l| LicenseJson::from_view(l, now)),
         meta: Meta {
             request_id: rid.clone(),
             ts: now.unix(),

@@ -259,7 +259,7 @@ pub fn signed_body(
     ring: &KeyRing,
     clock: &dyn Clock,
 ) -> HttpResponse {
-    let date = clock.now().to_http_date();
+    let date = http_date(clock.now());
     let mut res = HttpResponse::build(status);
     res.content_type("application/json")
         .insert_header(("Date", date.clone()))
@@ -275,6 +275,22 @@ pub fn signed_body(
         ));
     }
     res.body(body)
+}
+
+/// `now` as an HTTP date, formatted once a second per worker thread (every
+/// signed answer carries and signs one).
+fn http_date(now: crate::domain::time::Timestamp) -> String {
+    thread_local! {
+        static LAST: std::cell::RefCell<(i64, String)> =
+            const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != now.unix() {
+            *last = (now.unix(), now.to_http_date());
+        }
+        last.1.clone()
+    })
 }
 
 /// Page size and cursor of list endpoints.
