@@ -690,12 +690,12 @@ async fn activate_once(
         (ExpiryFrom::FirstActivation, Some(days)) => Some(now.plus_days(days)),
         _ => None,
     };
-    if !licenses::take_seat(&mut tx, &license.id, now, expires_if_unset).await? {
+    let Some(seat) = licenses::take_seat(&mut tx, &license.id, now, expires_if_unset).await? else {
         return Err(LicensingError::refused_for(
             ValidationCode::TooManyMachines,
             &license,
         ));
-    }
+    };
     let machine_id = new_id();
     let inserted = machines::insert(
         &mut tx,
@@ -722,7 +722,14 @@ async fn activate_once(
         }
         Err(e) => return Err(e.into()),
     };
-    let after = view_in_tx(&mut tx, &license.id).await?;
+    // The license as the seat UPDATE left it (what re-reading it would
+    // give, two queries fewer under the write lock).
+    let after = LicenseView {
+        machines_used: seat.machines_used,
+        expires_at: seat.expires_at.map(Timestamp::from_unix),
+        updated_at: now,
+        ..license.clone()
+    };
     record(
         ctx,
         &mut tx,

@@ -121,7 +121,8 @@ pub async fn seed(
             .context("inserting a machine")?;
             licenses::take_seat(&mut tx, &id, now, None)
                 .await
-                .context("taking the seat")?;
+                .context("taking the seat")?
+                .context("the new license had no free seat")?;
             lines.push_str(key.canonical());
             lines.push(' ');
             lines.push_str(&fingerprint);

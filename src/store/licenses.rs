@@ -188,20 +188,27 @@ pub async fn take_seat(
     id: &str,
     now: Timestamp,
     expires_if_unset: Option<Timestamp>,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Option<SeatTaken>, sqlx::Error> {
     tx.touch_license(id);
-    let res = sqlx::query(
+    sqlx::query_as(
         "UPDATE licenses SET machines_used = machines_used + 1, \
          first_activated_at = COALESCE(first_activated_at, $2), \
          expires_at = COALESCE(expires_at, $3), version = version + 1, updated_at = $2 \
-         WHERE id = $1 AND machines_used < max_machines AND status = 'active'",
+         WHERE id = $1 AND machines_used < max_machines AND status = 'active' \
+         RETURNING machines_used, expires_at",
     )
     .bind(id)
     .bind(now.unix())
     .bind(expires_if_unset.map(Timestamp::unix))
-    .execute(&mut **tx)
-    .await?;
-    Ok(res.rows_affected() == 1)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// The license's seat count and expiry after [`take_seat`] took a seat.
+#[derive(Debug, Clone, Copy, FromRow)]
+pub struct SeatTaken {
+    pub machines_used: i64,
+    pub expires_at: Option<i64>,
 }
 
 /// Gives back `n` seats.
