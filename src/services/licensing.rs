@@ -337,6 +337,18 @@ pub struct Issued {
     pub key: LicenseKey,
 }
 
+/// A new license id and key, and the key sealed for storage: encrypted
+/// under the server secret and bound to the id, so a ciphertext copied to
+/// another row does not open.
+pub(crate) fn new_sealed_key(
+    cipher: &DataCipher,
+) -> Result<(String, LicenseKey, Vec<u8>), LicensingError> {
+    let key = LicenseKey::generate()?;
+    let id = new_id();
+    let sealed = cipher.seal(key.canonical().as_bytes(), id.as_bytes())?;
+    Ok((id, key, sealed))
+}
+
 pub async fn issue_license(
     ctx: &Ctx<'_>,
     cipher: &DataCipher,
@@ -384,9 +396,7 @@ pub async fn issue_license(
             _ => None,
         });
 
-    let key = LicenseKey::generate()?;
-    let id = new_id();
-    let sealed = cipher.seal(key.canonical().as_bytes(), id.as_bytes())?;
+    let (id, key, sealed) = new_sealed_key(cipher)?;
     let mut tx = ctx.db.begin_write().await?;
     let inserted = licenses::insert(
         &mut tx,

@@ -9,11 +9,11 @@ use std::io::Write;
 use anyhow::Context;
 
 use crate::domain::id::new_id;
-use crate::domain::license_key::LicenseKey;
 use crate::secret::DataCipher;
 use crate::services::api_tokens::{self, Scope};
 use crate::services::catalog::{self, NewLicenseTypeInput, NewProductInput};
 use crate::services::context::Ctx;
+use crate::services::licensing::new_sealed_key;
 use crate::store::licenses::{self, NewLicense};
 use crate::store::machines::{self, NewMachine};
 
@@ -82,9 +82,7 @@ pub async fn seed(
         let mut lines = String::with_capacity(n * 64);
         let mut tx = ctx.db.begin_write().await?;
         for i in done..done + n {
-            let key = LicenseKey::generate()?;
-            let id = new_id();
-            let sealed = cipher.seal(key.canonical().as_bytes(), id.as_bytes())?;
+            let (id, key, sealed) = new_sealed_key(cipher)?;
             licenses::insert(
                 &mut tx,
                 &NewLicense {

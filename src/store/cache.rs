@@ -171,7 +171,8 @@ impl CachedLicense {
         }
     }
 
-    pub fn id(&self) -> String {
+    #[cfg(test)]
+    fn id(&self) -> String {
         self.id.to_text()
     }
 
