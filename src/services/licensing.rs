@@ -126,6 +126,8 @@ pub struct LicenseView {
     pub updated_at: Timestamp,
     /// When a validation first answered VALID (written by the usage batch).
     pub first_validated_at: Option<Timestamp>,
+    /// Raised by every change to the license's row.
+    pub version: i64,
 }
 
 impl LicenseView {
@@ -162,6 +164,7 @@ impl LicenseView {
             entitlements,
             updated_at: Timestamp::from_unix(row.updated_at),
             first_validated_at: row.first_validated_at.map(Timestamp::from_unix),
+            version: row.version,
         })
     }
 
@@ -665,6 +668,63 @@ pub async fn activate(
     }
 }
 
+/// Why this license cannot take this activation, if it cannot.
+fn activation_refusal(
+    license: &LicenseView,
+    input: &ActivateInput,
+    now: Timestamp,
+) -> Option<ValidationCode> {
+    license::activation_refusal(
+        Lookup::Found(&license.facts()),
+        input.product.as_deref(),
+        now,
+    )
+}
+
+/// The expiry a first activation sets, for terms that start then.
+fn expiry_on_activation(license: &LicenseView, now: Timestamp) -> Option<Timestamp> {
+    match (license.expiry_from, license.duration_days) {
+        (ExpiryFrom::FirstActivation, Some(days)) => Some(now.plus_days(days)),
+        _ => None,
+    }
+}
+
+/// What an activation found under the write lock.
+enum Seat {
+    /// A seat taken on the license as it was just before.
+    Taken(LicenseView, licenses::SeatTaken),
+    /// The fingerprint is active already: no seat taken.
+    AlreadyActive(LicenseView, MachineRow),
+}
+
+/// The activation's checks and seat, all under the write lock: the path
+/// when the license changed after it was read, or is floating.
+async fn seat_under_lock(
+    tx: &mut Tx,
+    key: &LicenseKey,
+    input: &ActivateInput,
+    now: Timestamp,
+) -> Result<Seat, LicensingError> {
+    let license = license_in_tx(tx, key).await?;
+    if let Some(code) = activation_refusal(&license, input, now) {
+        return Err(LicensingError::refused_for(code, &license));
+    }
+    if let Some(existing) =
+        machines::find_active(&mut **tx, &license.id, input.fingerprint.as_str()).await?
+    {
+        return Ok(Seat::AlreadyActive(license, existing));
+    }
+    reap_dead_seats(tx, &license, now).await?;
+    let expires = expiry_on_activation(&license, now);
+    match licenses::take_seat(tx, &license.id, None, now, expires).await? {
+        Some(seat) => Ok(Seat::Taken(license, seat)),
+        None => Err(LicensingError::refused_for(
+            ValidationCode::TooManyMachines,
+            &license,
+        )),
+    }
+}
+
 async fn activate_once(
     ctx: &Ctx<'_>,
     brand: &Brand,
@@ -672,39 +732,56 @@ async fn activate_once(
     input: &ActivateInput,
 ) -> Result<Activation, LicensingError> {
     let now = ctx.clock.now();
-    let mut tx = ctx.db.begin_write().await?;
-    let license = license_in_tx(&mut tx, key).await?;
-    let facts = license.facts();
-    if let Some(code) =
-        license::activation_refusal(Lookup::Found(&facts), input.product.as_deref(), now)
-    {
-        return Err(LicensingError::refused_for(code, &license));
+    // Decided without the write lock, on the license as validation sees it
+    // (the cache, or one read): refusals and an already active fingerprint
+    // write nothing.
+    let state = license_state(ctx.db, key)
+        .await?
+        .ok_or(LicensingError::refused(ValidationCode::NotFound))?;
+    let seen = LicenseView::from_row(state.row(), state.entitlements().to_vec())?;
+    if let Some(code) = activation_refusal(&seen, input, now) {
+        return Err(LicensingError::refused_for(code, &seen));
     }
-    if let Some(existing) =
-        machines::find_active(&mut *tx, &license.id, input.fingerprint.as_str()).await?
-    {
-        tx.commit().await?;
+    if let Some(existing) = state.machine(input.fingerprint.as_str()) {
         return Ok(Activation {
-            license,
+            license: seen,
             machine: existing.into(),
             created: false,
             first_for_customer: false,
         });
     }
-    reap_dead_seats(&mut tx, &license, now).await?;
+    drop(state);
+    let mut tx = ctx.db.begin_write().await?;
+    // The seat, taken only while the license is still the version read
+    // above, so every check on it still holds. A floating license frees
+    // its dead machines' seats first, which the slow path does.
+    let fast = if seen.floating {
+        None
+    } else {
+        let expires = expiry_on_activation(&seen, now);
+        licenses::take_seat(&mut tx, &seen.id, Some(seen.version), now, expires).await?
+    };
+    let (license, seat) = match fast {
+        Some(seat) => (seen, seat),
+        // It changed (or may free seats): decide again under the lock.
+        None => match seat_under_lock(&mut tx, key, input, now).await? {
+            Seat::Taken(license, seat) => (license, seat),
+            Seat::AlreadyActive(license, machine) => {
+                tx.commit().await?;
+                return Ok(Activation {
+                    license,
+                    machine: machine.into(),
+                    created: false,
+                    first_for_customer: false,
+                });
+            }
+        },
+    };
+    // Before the machine row exists: was any machine ever activated for
+    // this customer?
     let first_for_customer = match license.organization_id.as_deref() {
         Some(org) => !licenses::organization_has_activated(&mut *tx, org).await?,
         None => false,
-    };
-    let expires_if_unset = match (license.expiry_from, license.duration_days) {
-        (ExpiryFrom::FirstActivation, Some(days)) => Some(now.plus_days(days)),
-        _ => None,
-    };
-    let Some(seat) = licenses::take_seat(&mut tx, &license.id, now, expires_if_unset).await? else {
-        return Err(LicensingError::refused_for(
-            ValidationCode::TooManyMachines,
-            &license,
-        ));
     };
     let machine_id = new_id();
     let inserted = machines::insert(
@@ -733,10 +810,11 @@ async fn activate_once(
         Err(e) => return Err(e.into()),
     };
     // The license as the seat UPDATE left it (what re-reading it would
-    // give, two queries fewer under the write lock).
+    // give, without the query under the write lock).
     let after = LicenseView {
         machines_used: seat.machines_used,
         expires_at: seat.expires_at.map(Timestamp::from_unix),
+        version: seat.version,
         updated_at: now,
         ..license.clone()
     };

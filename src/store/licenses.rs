@@ -180,35 +180,50 @@ pub async fn list(
 }
 
 /// Takes one seat if one is free and the license is active: the conditional
-/// UPDATE is what keeps the seat limit under any concurrency. On the first
-/// activation it stamps `first_activated_at` and, for terms that start
-/// then, `expires_at`.
+/// UPDATE is what keeps the seat limit under any concurrency. With
+/// `version`, only while the license is still that version (nothing about
+/// it changed since it was read). On the first activation it stamps
+/// `first_activated_at` and, for terms that start then, `expires_at`.
 pub async fn take_seat(
     tx: &mut Tx,
     id: &str,
+    version: Option<i64>,
     now: Timestamp,
     expires_if_unset: Option<Timestamp>,
 ) -> Result<Option<SeatTaken>, sqlx::Error> {
-    tx.touch_license(id);
-    sqlx::query_as(
-        "UPDATE licenses SET machines_used = machines_used + 1, \
+    const TAKE: &str = "UPDATE licenses SET machines_used = machines_used + 1, \
          first_activated_at = COALESCE(first_activated_at, $2), \
          expires_at = COALESCE(expires_at, $3), version = version + 1, updated_at = $2 \
          WHERE id = $1 AND machines_used < max_machines AND status = 'active' \
-         RETURNING machines_used, expires_at",
-    )
+         RETURNING machines_used, expires_at, version";
+    const TAKE_AT_VERSION: &str = "UPDATE licenses SET machines_used = machines_used + 1, \
+         first_activated_at = COALESCE(first_activated_at, $2), \
+         expires_at = COALESCE(expires_at, $3), version = version + 1, updated_at = $2 \
+         WHERE id = $1 AND machines_used < max_machines AND status = 'active' AND version = $4 \
+         RETURNING machines_used, expires_at, version";
+    tx.touch_license(id);
+    let query = sqlx::query_as(if version.is_some() {
+        TAKE_AT_VERSION
+    } else {
+        TAKE
+    })
     .bind(id)
     .bind(now.unix())
-    .bind(expires_if_unset.map(Timestamp::unix))
-    .fetch_optional(&mut **tx)
-    .await
+    .bind(expires_if_unset.map(Timestamp::unix));
+    let query = match version {
+        Some(v) => query.bind(v),
+        None => query,
+    };
+    query.fetch_optional(&mut **tx).await
 }
 
-/// The license's seat count and expiry after [`take_seat`] took a seat.
+/// The license's seat count, expiry and version after [`take_seat`] took
+/// a seat.
 #[derive(Debug, Clone, Copy, FromRow)]
 pub struct SeatTaken {
     pub machines_used: i64,
     pub expires_at: Option<i64>,
+    pub version: i64,
 }
 
 /// Gives back `n` seats.

@@ -305,3 +305,48 @@ where
     }
     panic!("timed out waiting until {what}");
 }
+
+/// An activation decides on the license as validation last saw it, and
+/// takes the seat only if the license is still that version. A change the
+/// cache has not heard of (hand-written SQL, within the TTL) sends it back
+/// to decide again on the database's state, under the write lock.
+#[tokio::test]
+async fn an_activation_on_a_stale_entry_is_decided_again_on_the_database() {
+    let app = spawn_app().await;
+    let p = app.provision(json!({ "max_machines": 2 })).await;
+    validate_cached(&app, &p.key, "fp-1").await;
+    // Expired long ago: the seat UPDATE alone would not notice.
+    sqlx::query("UPDATE licenses SET expires_at = 86400, version = version + 1 WHERE id = $1")
+        .bind(&p.license_id)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    let res = app.activate(&p.key, "fp-1").await;
+    assert_eq!(res.status(), 422);
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["code"], "EXPIRED", "{problem}");
+    let (machines,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM machines WHERE license_id = $1")
+        .bind(&p.license_id)
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(machines, 0, "no machine row for a refused activation");
+
+    // Changed but still allowed: the activation goes through on the fresh
+    // state, with the seat counted from the database.
+    validate_cached(&app, &p.key, "fp-1").await;
+    sqlx::query(
+        "UPDATE licenses SET expires_at = NULL, machines_used = 1, version = version + 1 \
+         WHERE id = $1",
+    )
+    .bind(&p.license_id)
+    .execute(app.db.pool())
+    .await
+    .unwrap();
+    let res = app.activate(&p.key, "fp-1").await;
+    assert_eq!(res.status(), 201);
+    let answer: Value = res.json().await.unwrap();
+    assert_eq!(answer["license"]["machines_used"], 2);
+    let res = app.activate(&p.key, "fp-2").await;
+    assert_eq!(res.status(), 409, "both seats are taken");
+}
