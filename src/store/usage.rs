@@ -27,7 +27,7 @@ pub async fn add_stats(tx: &mut Tx, rows: &[StatRow<'_>]) -> Result<(), sqlx::Er
              last_at = excluded.last_at, \
              last_ip = COALESCE(excluded.last_ip, validation_stats.last_ip), \
              last_fingerprint = COALESCE(excluded.last_fingerprint, validation_stats.last_fingerprint)",
-            values_list(chunk.len(), 7)
+            values_list(tx.backend(), chunk.len(), 7)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for r in chunk {
@@ -64,7 +64,7 @@ pub async fn add_sightings(tx: &mut Tx, rows: &[SightingRow<'_>]) -> Result<(), 
              VALUES {} \
              ON CONFLICT (license_id, day, kind, value) DO UPDATE SET \
              count = validation_sightings.count + excluded.count, last_at = excluded.last_at",
-            values_list(chunk.len(), 6)
+            values_list(tx.backend(), chunk.len(), 6)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for r in chunk {
