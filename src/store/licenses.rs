@@ -191,30 +191,21 @@ pub async fn take_seat(
     now: Timestamp,
     expires_if_unset: Option<Timestamp>,
 ) -> Result<Option<SeatTaken>, sqlx::Error> {
-    const TAKE: &str = "UPDATE licenses SET machines_used = machines_used + 1, \
+    tx.touch_license(id);
+    sqlx::query_as(
+        "UPDATE licenses SET machines_used = machines_used + 1, \
          first_activated_at = COALESCE(first_activated_at, $2), \
          expires_at = COALESCE(expires_at, $3), version = version + 1, updated_at = $2 \
          WHERE id = $1 AND machines_used < max_machines AND status = 'active' \
-         RETURNING machines_used, expires_at, version";
-    const TAKE_AT_VERSION: &str = "UPDATE licenses SET machines_used = machines_used + 1, \
-         first_activated_at = COALESCE(first_activated_at, $2), \
-         expires_at = COALESCE(expires_at, $3), version = version + 1, updated_at = $2 \
-         WHERE id = $1 AND machines_used < max_machines AND status = 'active' AND version = $4 \
-         RETURNING machines_used, expires_at, version";
-    tx.touch_license(id);
-    let query = sqlx::query_as(if version.is_some() {
-        TAKE_AT_VERSION
-    } else {
-        TAKE
-    })
+         AND version = COALESCE($4, version) \
+         RETURNING machines_used, expires_at, version",
+    )
     .bind(id)
     .bind(now.unix())
-    .bind(expires_if_unset.map(Timestamp::unix));
-    let query = match version {
-        Some(v) => query.bind(v),
-        None => query,
-    };
-    query.fetch_optional(&mut **tx).await
+    .bind(expires_if_unset.map(Timestamp::unix))
+    .bind(version)
+    .fetch_optional(&mut **tx)
+    .await
 }
 
 /// The license's seat count, expiry and version after [`take_seat`] took

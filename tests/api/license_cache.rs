@@ -306,6 +306,15 @@ where
     panic!("timed out waiting until {what}");
 }
 
+/// Changes a license with hand-written SQL, which the cache does not hear of.
+async fn behind_the_cache(app: &TestApp, sql: &'static str, license_id: &str) {
+    sqlx::query(sql)
+        .bind(license_id)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+}
+
 /// An activation decides on the license as validation last saw it, and
 /// takes the seat only if the license is still that version. A change the
 /// cache has not heard of (hand-written SQL, within the TTL) sends it back
@@ -316,11 +325,12 @@ async fn an_activation_on_a_stale_entry_is_decided_again_on_the_database() {
     let p = app.provision(json!({ "max_machines": 2 })).await;
     validate_cached(&app, &p.key, "fp-1").await;
     // Expired long ago: the seat UPDATE alone would not notice.
-    sqlx::query("UPDATE licenses SET expires_at = 86400, version = version + 1 WHERE id = $1")
-        .bind(&p.license_id)
-        .execute(app.db.pool())
-        .await
-        .unwrap();
+    behind_the_cache(
+        &app,
+        "UPDATE licenses SET expires_at = 86400, version = version + 1 WHERE id = $1",
+        &p.license_id,
+    )
+    .await;
     let res = app.activate(&p.key, "fp-1").await;
     assert_eq!(res.status(), 422);
     let problem: Value = res.json().await.unwrap();
@@ -335,14 +345,13 @@ async fn an_activation_on_a_stale_entry_is_decided_again_on_the_database() {
     // Changed but still allowed: the activation goes through on the fresh
     // state, with the seat counted from the database.
     validate_cached(&app, &p.key, "fp-1").await;
-    sqlx::query(
+    behind_the_cache(
+        &app,
         "UPDATE licenses SET expires_at = NULL, machines_used = 1, version = version + 1 \
          WHERE id = $1",
+        &p.license_id,
     )
-    .bind(&p.license_id)
-    .execute(app.db.pool())
-    .await
-    .unwrap();
+    .await;
     let res = app.activate(&p.key, "fp-1").await;
     assert_eq!(res.status(), 201);
     let answer: Value = res.json().await.unwrap();
