@@ -89,6 +89,7 @@ pub struct Metrics {
     deliveries: Family<DeliveryLabels, Counter>,
     outbox_depth: Family<ChannelLabels, Gauge>,
     pool: Family<PoolLabels, Gauge>,
+    write_batches: Family<PoolLabels, Gauge>,
     /// Answers of 400 and above by route and status since start, for the
     /// dashboard (the histogram above holds the same, but cannot be read).
     errors_by_route: Arc<Mutex<BTreeMap<(String, u16), u64>>>,
@@ -152,6 +153,12 @@ impl Metrics {
             "Database pool connections, by state (open, idle, max)",
             pool.clone(),
         );
+        let write_batches = Family::<PoolLabels, Gauge>::default();
+        registry.register(
+            "db_write_batches",
+            "SQLite group commit since start: commits, and the write jobs they carried",
+            write_batches.clone(),
+        );
         registry.register(
             "build",
             "The running build",
@@ -168,6 +175,7 @@ impl Metrics {
             deliveries,
             outbox_depth,
             pool,
+            write_batches,
             errors_by_route: Arc::default(),
         }
     }
@@ -199,6 +207,16 @@ impl Metrics {
         for (channel, n) in [("email", email), ("webhook", webhook)] {
             self.outbox_depth
                 .get_or_create(&ChannelLabels { channel })
+                .set(n);
+        }
+    }
+
+    /// The SQLite write batch's commits and jobs, set at scrape time.
+    pub fn set_write_batches(&self, commits: u64, jobs: u64) {
+        for (state, n) in [("commits", commits), ("jobs", jobs)] {
+            let n = i64::try_from(n).unwrap_or(i64::MAX);
+            self.write_batches
+                .get_or_create(&PoolLabels { state })
                 .set(n);
         }
     }

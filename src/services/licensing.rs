@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use serde_json::json;
+use tracing::Instrument;
 
+use crate::clock::ManualClock;
 use crate::domain::email::EmailAddress;
 use crate::domain::fingerprint::Fingerprint;
 use crate::domain::id::new_id;
@@ -22,10 +24,13 @@ use crate::secret::DataCipher;
 use crate::services::context::{Brand, Ctx};
 use crate::services::notify::{self, About, Audience, enqueue_email};
 use crate::services::webhooks;
+use crate::store::batch::{BatchError, WriteBatch};
 use crate::store::cache::CachedLicense;
 use crate::store::events::{self, NewEvent};
 use crate::store::licenses::{self, LicenseRow, NewLicense};
 use crate::store::machines::{self, DeactivatedBy, MachineRow, NewMachine};
+use crate::store::users;
+use crate::store::webhooks::{self as store_webhooks, EndpointRow};
 use crate::store::{Db, Tx, license_types, organizations};
 
 #[derive(Debug, thiserror::Error)]
@@ -244,6 +249,22 @@ pub(crate) async fn record(
     license: &LicenseView,
     data: serde_json::Value,
 ) -> anyhow::Result<()> {
+    let endpoints = store_webhooks::enabled(&mut **tx)
+        .await
+        .context("finding webhook endpoints")?;
+    record_to(ctx, tx, &endpoints, kind, license, data).await
+}
+
+/// [`record`], the CRM's copy going to endpoints read before the
+/// transaction.
+async fn record_to(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    endpoints: &[EndpointRow],
+    kind: &str,
+    license: &LicenseView,
+    data: serde_json::Value,
+) -> anyhow::Result<()> {
     let mut event = NewEvent::new(kind, &ctx.actor);
     event.request_id = ctx.request_id.as_deref();
     event.license_id = Some(&license.id);
@@ -267,8 +288,9 @@ pub(crate) async fn record(
             map.remove("before");
             map.remove("after");
         }
-        webhooks::publish(
+        webhooks::publish_to(
             tx,
+            endpoints,
             webhook_type,
             (license.organization_id.as_deref(), Some(&license.id)),
             json!({ "license": webhooks::license_data(license), "details": details }),
@@ -698,7 +720,8 @@ enum Seat {
 }
 
 /// The activation's checks and seat, all under the write lock: the path
-/// when the license changed after it was read, or is floating.
+/// when the license changed after it was read, or is floating. A refusal
+/// here has written nothing for a license that is not floating.
 async fn seat_under_lock(
     tx: &mut Tx,
     key: &LicenseKey,
@@ -725,6 +748,42 @@ async fn seat_under_lock(
     }
 }
 
+/// Who hears of an activation: read before the write lock, so that the
+/// reads do not hold it. A webhook endpoint or member added while the
+/// activation runs hears of the next change, not of this one.
+struct Listeners {
+    endpoints: Vec<EndpointRow>,
+    /// The organization's verified members.
+    recipients: Vec<users::Recipient>,
+    /// A machine of this customer was activated before (once true, it
+    /// stays true); when false, the write lock checks again.
+    customer_activated: bool,
+}
+
+impl Listeners {
+    async fn read(db: &Db, license: &LicenseView) -> Result<Self, LicensingError> {
+        let mut conn = db.pool().acquire().await?;
+        let endpoints = store_webhooks::enabled(&mut *conn).await?;
+        let Some(org) = license.organization_id.as_deref() else {
+            return Ok(Self {
+                endpoints,
+                recipients: Vec::new(),
+                customer_activated: true,
+            });
+        };
+        Ok(Self {
+            endpoints,
+            recipients: users::recipients(&mut *conn, org, false).await?,
+            customer_activated: licenses::organization_has_activated(&mut *conn, org).await?,
+        })
+    }
+}
+
+/// Activates on the license as validation sees it (the cache, or one
+/// read): refusals and an already active fingerprint are answered from
+/// it and write nothing. Otherwise the seat is taken under the write lock,
+/// on SQLite in a batch with the activations waiting for the lock at the
+/// same moment (one commit for all of them, `store::batch`).
 async fn activate_once(
     ctx: &Ctx<'_>,
     brand: &Brand,
@@ -732,9 +791,6 @@ async fn activate_once(
     input: &ActivateInput,
 ) -> Result<Activation, LicensingError> {
     let now = ctx.clock.now();
-    // Decided without the write lock, on the license as validation sees it
-    // (the cache, or one read): refusals and an already active fingerprint
-    // write nothing.
     let state = license_state(ctx.db, key)
         .await?
         .ok_or(LicensingError::refused(ValidationCode::NotFound))?;
@@ -751,132 +807,245 @@ async fn activate_once(
         });
     }
     drop(state);
-    let mut tx = ctx.db.begin_write().await?;
-    // The seat, taken only while the license is still the version read
-    // above, so every check on it still holds. A floating license frees
-    // its dead machines' seats first, which the slow path does.
-    let fast = if seen.floating {
-        None
-    } else {
-        let expires = expiry_on_activation(&seen, now);
-        licenses::take_seat(&mut tx, &seen.id, Some(seen.version), now, expires).await?
-    };
-    let (license, seat) = match fast {
-        Some(seat) => (seen, seat),
-        // It changed (or may free seats): decide again under the lock.
-        None => match seat_under_lock(&mut tx, key, input, now).await? {
-            Seat::Taken(license, seat) => (license, seat),
-            Seat::AlreadyActive(license, machine) => {
-                tx.commit().await?;
-                return Ok(Activation {
-                    license,
-                    machine: machine.into(),
-                    created: false,
-                    first_for_customer: false,
-                });
-            }
-        },
-    };
-    // Before the machine row exists: was any machine ever activated for
-    // this customer?
-    let first_for_customer = match license.organization_id.as_deref() {
-        Some(org) => !licenses::organization_has_activated(&mut *tx, org).await?,
-        None => false,
-    };
-    let machine_id = new_id();
-    let inserted = machines::insert(
-        &mut tx,
-        &NewMachine {
-            id: &machine_id,
-            license_id: &license.id,
-            fingerprint: input.fingerprint.as_str(),
-            name: input.name.as_deref(),
-            platform: input.platform.as_deref(),
-            ip: input.ip.as_deref(),
-        },
-        now,
-    )
-    .await;
-    let machine = match inserted {
-        Ok(m) => m,
-        Err(e)
-            if e.as_database_error()
-                .is_some_and(|d| d.is_unique_violation()) =>
-        {
-            return Err(LicensingError::Conflict(
-                "fingerprint activated concurrently".to_owned(),
-            ));
+    let listeners = Listeners::read(ctx.db, &seen).await?;
+    // A floating license frees its dead machines' seats first: writes that
+    // a refusal would have to undo, which a batch cannot.
+    let activation = match ctx.db.write_batch() {
+        Some(writer) if !seen.floating => {
+            let batch = Arc::clone(writer);
+            let (db, brand, key, input) =
+                (ctx.db.clone(), brand.clone(), key.clone(), input.clone());
+            let (actor, request_id, reason) = (
+                ctx.actor.clone(),
+                ctx.request_id.clone(),
+                ctx.reason.clone(),
+            );
+            let job = async move {
+                let clock = ManualClock::new(now);
+                let ctx = Ctx {
+                    db: &db,
+                    clock: &clock,
+                    actor,
+                    request_id,
+                    reason,
+                };
+                let write = ActivationWrite {
+                    ctx: &ctx,
+                    brand: &brand,
+                    key: &key,
+                    input: &input,
+                    seen: &seen,
+                    listeners: &listeners,
+                    now,
+                };
+                write.in_batch(&batch).await
+            };
+            writer
+                .spawn(job.in_current_span())
+                .await
+                .context("the activation's writer failed")??
         }
-        Err(e) => return Err(e.into()),
+        _ => {
+            ActivationWrite {
+                ctx,
+                brand,
+                key,
+                input,
+                seen: &seen,
+                listeners: &listeners,
+                now,
+            }
+            .alone()
+            .await?
+        }
     };
-    // The license as the seat UPDATE left it (what re-reading it would
-    // give, without the query under the write lock).
-    let after = LicenseView {
-        machines_used: seat.machines_used,
-        expires_at: seat.expires_at.map(Timestamp::from_unix),
-        version: seat.version,
-        updated_at: now,
-        ..license.clone()
-    };
-    record(
-        ctx,
-        &mut tx,
-        "license.activated",
-        &after,
-        json!({
-            "machine_id": machine.id,
-            "fingerprint": machine.fingerprint,
-            "before": license.snapshot(),
-            "after": after.snapshot(),
-        }),
-    )
-    .await?;
-    if first_for_customer {
-        webhooks::publish(
-            &mut tx,
-            "onboarding.completed",
-            (after.organization_id.as_deref(), Some(&after.id)),
-            json!({ "organization_id": after.organization_id,
-                    "license": webhooks::license_data(&after),
-                    "machine": { "id": machine.id, "fingerprint": machine.fingerprint } }),
+    log_activation(&activation);
+    Ok(activation)
+}
+
+fn log_activation(activation: &Activation) {
+    if activation.created {
+        tracing::info!(license_id = %activation.license.id,
+            machine_id = %activation.machine.id, "machine activated");
+    }
+}
+
+/// An activation's writes, given what was read before the write lock.
+struct ActivationWrite<'a> {
+    ctx: &'a Ctx<'a>,
+    brand: &'a Brand,
+    key: &'a LicenseKey,
+    input: &'a ActivateInput,
+    /// The license as read before the lock (not refused, fingerprint not
+    /// active).
+    seen: &'a LicenseView,
+    listeners: &'a Listeners,
+    now: Timestamp,
+}
+
+impl ActivationWrite<'_> {
+    /// In the open write batch (on its thread); alone if another
+    /// activation of the batch failed and rolled it back.
+    async fn in_batch(&self, batch: &Arc<WriteBatch>) -> Result<Activation, LicensingError> {
+        let mut slot = batch.join(self.ctx.db).await?;
+        match self.run(&mut slot).await {
+            // A refusal here was decided on reads and wrote nothing. Both
+            // are answered after the batch commits: they may rest on the
+            // writes of the batch's other activations.
+            result @ (Ok(_) | Err(LicensingError::Refused { .. })) => match slot.finish().await {
+                Ok(()) => return result,
+                Err(BatchError::Retry) => {}
+                Err(BatchError::Database(e)) => {
+                    return Err(anyhow::Error::new(e)
+                        .context("committing the activation")
+                        .into());
+                }
+            },
+            // Half written: dropping the slot rolls the batch back.
+            Err(e) => return Err(e),
+        }
+        self.alone().await
+    }
+
+    /// On a write transaction of its own.
+    async fn alone(&self) -> Result<Activation, LicensingError> {
+        let mut tx = self.ctx.db.begin_write().await?;
+        let activation = self.run(&mut tx).await?;
+        tx.commit().await.context("committing the activation")?;
+        Ok(activation)
+    }
+
+    async fn run(&self, tx: &mut Tx) -> Result<Activation, LicensingError> {
+        let (ctx, brand, input, now) = (self.ctx, self.brand, self.input, self.now);
+        // The seat, taken only while the license is still the version
+        // read, so every check on it still holds. A floating license frees
+        // its dead machines' seats first, which the slow path does.
+        let fast = if self.seen.floating {
+            None
+        } else {
+            let expires = expiry_on_activation(self.seen, now);
+            licenses::take_seat(tx, &self.seen.id, Some(self.seen.version), now, expires).await?
+        };
+        let (license, seat) = match fast {
+            Some(seat) => (self.seen.clone(), seat),
+            // It changed (or may free seats): decide again under the lock.
+            None => match seat_under_lock(tx, self.key, input, now).await? {
+                Seat::Taken(license, seat) => (license, seat),
+                Seat::AlreadyActive(license, machine) => {
+                    return Ok(Activation {
+                        license,
+                        machine: machine.into(),
+                        created: false,
+                        first_for_customer: false,
+                    });
+                }
+            },
+        };
+        // Before the machine row exists: was any machine ever activated
+        // for this customer?
+        let first_for_customer = match license.organization_id.as_deref() {
+            Some(org) if !self.listeners.customer_activated => {
+                !licenses::organization_has_activated(&mut **tx, org).await?
+            }
+            _ => false,
+        };
+        let machine_id = new_id();
+        let inserted = machines::insert(
+            tx,
+            &NewMachine {
+                id: &machine_id,
+                license_id: &license.id,
+                fingerprint: input.fingerprint.as_str(),
+                name: input.name.as_deref(),
+                platform: input.platform.as_deref(),
+                ip: input.ip.as_deref(),
+            },
             now,
         )
+        .await;
+        let machine = match inserted {
+            Ok(m) => m,
+            Err(e)
+                if e.as_database_error()
+                    .is_some_and(|d| d.is_unique_violation()) =>
+            {
+                return Err(LicensingError::Conflict(
+                    "fingerprint activated concurrently".to_owned(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // The license as the seat UPDATE left it (what re-reading it would
+        // give, without the query under the write lock).
+        let after = LicenseView {
+            machines_used: seat.machines_used,
+            expires_at: seat.expires_at.map(Timestamp::from_unix),
+            version: seat.version,
+            updated_at: now,
+            ..license.clone()
+        };
+        let endpoints = &self.listeners.endpoints;
+        record_to(
+            ctx,
+            tx,
+            endpoints,
+            "license.activated",
+            &after,
+            json!({
+                "machine_id": machine.id,
+                "fingerprint": machine.fingerprint,
+                "before": license.snapshot(),
+                "after": after.snapshot(),
+            }),
+        )
         .await?;
+        if first_for_customer {
+            webhooks::publish_to(
+                tx,
+                endpoints,
+                "onboarding.completed",
+                (after.organization_id.as_deref(), Some(&after.id)),
+                json!({ "organization_id": after.organization_id,
+                        "license": webhooks::license_data(&after),
+                        "machine": { "id": machine.id, "fingerprint": machine.fingerprint } }),
+                now,
+            )
+            .await?;
+        }
+        // A security notice: every member hears of a new machine on their
+        // key.
+        let link = brand.license_link(&after.id);
+        notify::email_recipients(
+            tx,
+            brand,
+            "machine_activated",
+            &after,
+            &self.listeners.recipients,
+            now,
+            |_| MachineActivated {
+                vendor_name: brand.vendor_name.clone(),
+                license: notify::summary(&after),
+                machine_name: machine
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| "(unnamed)".to_owned()),
+                platform: machine
+                    .platform
+                    .clone()
+                    .unwrap_or_else(|| "(not given)".to_owned()),
+                activated_at: now.to_utc_string(),
+                seats_used: after.machines_used,
+                link: link.clone(),
+            },
+        )
+        .await?;
+        Ok(Activation {
+            license: after,
+            machine: machine.into(),
+            created: true,
+            first_for_customer,
+        })
     }
-    // A security notice: every member hears of a new machine on their key.
-    let link = brand.license_link(&after.id);
-    notify::email_organization(
-        &mut tx,
-        brand,
-        "machine_activated",
-        &after,
-        Audience::Everyone,
-        now,
-        |_| MachineActivated {
-            vendor_name: brand.vendor_name.clone(),
-            license: notify::summary(&after),
-            machine_name: machine
-                .name
-                .clone()
-                .unwrap_or_else(|| "(unnamed)".to_owned()),
-            platform: machine
-                .platform
-                .clone()
-                .unwrap_or_else(|| "(not given)".to_owned()),
-            activated_at: now.to_utc_string(),
-            seats_used: after.machines_used,
-            link: link.clone(),
-        },
-    )
-    .await?;
-    tx.commit().await.context("committing the activation")?;
-    tracing::info!(license_id = %after.id, machine_id = %machine.id, "machine activated");
-    Ok(Activation {
-        license: after,
-        machine: machine.into(),
-        created: true,
-        first_for_customer,
-    })
 }
 
 #[derive(Debug, Clone)]

@@ -96,14 +96,29 @@ pub async fn email_organization<T: EmailTemplate>(
     let Some(org) = license.organization_id.as_deref() else {
         return Ok(0);
     };
-    let recipients = users::recipients(tx, org, audience == Audience::Reminders)
+    let recipients = users::recipients(&mut **tx, org, audience == Audience::Reminders)
         .await
         .context("finding the recipients")?;
+    email_recipients(tx, brand, topic, license, &recipients, now, build).await
+}
+
+/// [`email_organization`] to recipients the caller read before its
+/// transaction (so that the read does not hold the write lock).
+pub async fn email_recipients<T: EmailTemplate>(
+    tx: &mut Tx,
+    brand: &Brand,
+    topic: &str,
+    license: &LicenseView,
+    recipients: &[Recipient],
+    now: Timestamp,
+    build: impl Fn(&Recipient) -> T,
+) -> anyhow::Result<usize> {
+    let org = license.organization_id.as_deref();
     let about = About {
-        organization_id: Some(org),
+        organization_id: org,
         license_id: Some(&license.id),
     };
-    for recipient in &recipients {
+    for recipient in recipients {
         enqueue_email(
             tx,
             brand,

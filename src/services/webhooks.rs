@@ -23,9 +23,10 @@ use crate::domain::time::Timestamp;
 use crate::secret::DataCipher;
 use crate::services::context::Ctx;
 use crate::services::licensing::LicenseView;
+use crate::store::Tx;
 use crate::store::events::{self, NewEvent};
 use crate::store::outbox::{self, NewMessage};
-use crate::store::{Tx, webhooks};
+use crate::store::webhooks::{self, EndpointRow};
 
 /// Every event type an endpoint can subscribe to.
 pub const EVENT_TYPES: [&str; 11] = [
@@ -197,9 +198,22 @@ pub async fn publish(
     data: Value,
     now: Timestamp,
 ) -> anyhow::Result<usize> {
-    let endpoints = webhooks::enabled(tx)
+    let endpoints = webhooks::enabled(&mut **tx)
         .await
         .context("finding webhook endpoints")?;
+    publish_to(tx, &endpoints, event_type, about, data, now).await
+}
+
+/// [`publish`] to endpoints the caller read before its transaction (so
+/// that the read does not hold the write lock).
+pub async fn publish_to(
+    tx: &mut Tx,
+    endpoints: &[EndpointRow],
+    event_type: &str,
+    about: (Option<&str>, Option<&str>),
+    data: Value,
+    now: Timestamp,
+) -> anyhow::Result<usize> {
     let mut queued = 0;
     for endpoint in endpoints
         .iter()

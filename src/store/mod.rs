@@ -4,6 +4,7 @@
 
 pub mod analytics;
 pub mod api_tokens;
+pub mod batch;
 pub mod cache;
 pub mod events;
 pub mod idempotency;
@@ -31,6 +32,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 
 use crate::config::{Backend, DatabaseSettings, SqliteSynchronous};
+use crate::store::batch::WriteBatch;
 use crate::store::cache::{LicenseCache, Touched};
 
 /// A write transaction. It derefs to the connection (`&mut **tx` is an
@@ -111,14 +113,16 @@ const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// The database: a pool, the backend it talks to, and the license cache
-/// its write transactions keep current.
+/// The database: a pool, the backend it talks to, the license cache its
+/// write transactions keep current and, on SQLite, the write batch that
+/// concurrent activations share.
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
     url: Arc<str>,
     cache: Arc<LicenseCache>,
+    batch: Option<Arc<WriteBatch>>,
 }
 
 impl Db {
@@ -157,11 +161,18 @@ impl Db {
         // PostgreSQL instance serves from memory only while it hears the
         // others' changes (`spawn_cache_listener`).
         let cache = LicenseCache::new(settings.license_cache, backend == Backend::Sqlite);
+        let batch = match backend {
+            Backend::Sqlite => Some(Arc::new(
+                WriteBatch::start().context("cannot start the database writer thread")?,
+            )),
+            Backend::Postgres => None,
+        };
         Ok(Self {
             pool,
             backend,
             url: Arc::from(settings.url.as_str()),
             cache: Arc::new(cache),
+            batch,
         })
     }
 
@@ -179,6 +190,13 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// On SQLite, the group commit that concurrent writers may join
+    /// (`store::batch`); none on PostgreSQL, whose writers commit side by
+    /// side.
+    pub fn write_batch(&self) -> Option<&Arc<WriteBatch>> {
+        self.batch.as_ref()
     }
 
     pub fn pool(&self) -> &AnyPool {

@@ -1,3 +1,5 @@
+use sqlx::{Any, Executor};
+
 use crate::domain::email::EmailAddress;
 use crate::domain::role::Role;
 use crate::domain::time::Timestamp;
@@ -166,11 +168,14 @@ pub struct Recipient {
     pub email: String,
 }
 
-pub async fn recipients(
-    tx: &mut Tx,
+pub async fn recipients<'e, E>(
+    exec: E,
     organization_id: &str,
     reminders_only: bool,
-) -> Result<Vec<Recipient>, sqlx::Error> {
+) -> Result<Vec<Recipient>, sqlx::Error>
+where
+    E: Executor<'e, Database = Any>,
+{
     sqlx::query_as(
         "SELECT id, email FROM users \
          WHERE organization_id = $1 AND role = 'customer' AND email_verified_at IS NOT NULL \
@@ -179,7 +184,7 @@ pub async fn recipients(
     )
     .bind(organization_id)
     .bind(i64::from(reminders_only))
-    .fetch_all(&mut **tx)
+    .fetch_all(exec)
     .await
 }
 

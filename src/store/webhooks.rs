@@ -1,7 +1,7 @@
 //! Webhook endpoints: where the vendor's CRM listens, which events it
 //! wants, and its signing secret (sealed under the server secret).
 
-use sqlx::{AnyPool, FromRow};
+use sqlx::{Any, AnyPool, Executor, FromRow};
 
 use crate::domain::time::Timestamp;
 use crate::store::Tx;
@@ -58,12 +58,15 @@ pub async fn find(pool: &AnyPool, id: &str) -> Result<Option<EndpointRow>, sqlx:
     .await
 }
 
-/// The enabled endpoints, read inside the transaction that publishes.
-pub async fn enabled(tx: &mut Tx) -> Result<Vec<EndpointRow>, sqlx::Error> {
+/// The enabled endpoints.
+pub async fn enabled<'e, E>(exec: E) -> Result<Vec<EndpointRow>, sqlx::Error>
+where
+    E: Executor<'e, Database = Any>,
+{
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM webhook_endpoints WHERE enabled = 1 ORDER BY created_at, id"
     )))
-    .fetch_all(&mut **tx)
+    .fetch_all(exec)
     .await
 }
 

@@ -56,6 +56,10 @@ pub async fn metrics(
         pool.num_idle(),
         pool.options().get_max_connections(),
     );
+    if let Some(batch) = db.write_batch() {
+        let (commits, jobs) = batch.stats();
+        metrics.set_write_batches(commits, jobs);
+    }
     let body = metrics
         .encode()
         .map_err(|e| WebError::Unexpected(anyhow::anyhow!("encoding the metrics: {e}")))?;

@@ -344,11 +344,11 @@ async fn an_activation_on_a_stale_entry_is_decided_again_on_the_database() {
 
     // Changed but still allowed: the activation goes through on the fresh
     // state, with the seat counted from the database.
+    let p = app.provision(json!({ "max_machines": 2 })).await;
     validate_cached(&app, &p.key, "fp-1").await;
     behind_the_cache(
         &app,
-        "UPDATE licenses SET expires_at = NULL, machines_used = 1, version = version + 1 \
-         WHERE id = $1",
+        "UPDATE licenses SET machines_used = 1, version = version + 1 WHERE id = $1",
         &p.license_id,
     )
     .await;
