@@ -4,7 +4,7 @@ use crate::domain::fingerprint::Fingerprint;
 use crate::domain::license::ValidationCode;
 use crate::domain::license_key::LicenseKey;
 use crate::domain::time::Timestamp;
-use crate::services::licensing::{self, LicensingError};
+use crate::services::licensing::{self, Activation, LicenseView, LicensingError};
 use crate::signing::KeyRing;
 use crate::signing::license_file;
 use crate::store::{Db, machines, organizations};
@@ -19,33 +19,51 @@ pub async fn payload(
     now: Timestamp,
 ) -> Result<Payload, LicensingError> {
     let license = licensing::get_license(db, license_id).await?;
-    let name = match license.organization_id.as_deref() {
+    if let Some(fp) = fingerprint {
+        machines::find_active(db.pool(), &license.id, fp.as_str())
+            .await?
+            .ok_or(LicensingError::Refused {
+                code: ValidationCode::NotActivated,
+                license_id: Some(license.id.clone()),
+            })?;
+    }
+    let name = licensee_name(db, &license).await?;
+    Ok(payload_of(&license, name, fingerprint, now))
+}
+
+/// The name of the organization holding the license, if one does.
+async fn licensee_name(db: &Db, license: &LicenseView) -> Result<Option<String>, LicensingError> {
+    Ok(match license.organization_id.as_deref() {
         Some(id) => organizations::find_by_id(db.pool(), id)
             .await?
             .map(|o| o.name),
         None => None,
+    })
+}
+
+/// The payload for `license` as it stands, for a machine file when
+/// `fingerprint` is given (an active machine of the license).
+fn payload_of(
+    license: &LicenseView,
+    licensee_name: Option<String>,
+    fingerprint: Option<&Fingerprint>,
+    now: Timestamp,
+) -> Payload {
+    let (kind, valid_until) = match fingerprint {
+        None => ("license", None),
+        Some(_) => (
+            "machine",
+            Some(now.plus_days(license.offline_checkin_days).unix()),
+        ),
     };
-    let (kind, fingerprint, valid_until) = match fingerprint {
-        None => ("license", None, None),
-        Some(fp) => {
-            machines::find_active(db.pool(), &license.id, fp.as_str())
-                .await?
-                .ok_or(LicensingError::Refused {
-                    code: ValidationCode::NotActivated,
-                    license_id: Some(license.id.clone()),
-                })?;
-            let until = now.plus_days(license.offline_checkin_days).unix();
-            ("machine", Some(fp.as_str().to_owned()), Some(until))
-        }
-    };
-    Ok(Payload {
+    Payload {
         kind: kind.to_owned(),
         license_id: license.id.clone(),
         product: license.product_code.clone(),
         license_type: license.license_type_name.clone(),
         licensee: Licensee {
             organization_id: license.organization_id.clone(),
-            name,
+            name: licensee_name,
             email: license.assigned_email.clone(),
         },
         entitlements: license.entitlements.clone(),
@@ -54,9 +72,9 @@ pub async fn payload(
         expires_at: license.expires_at.map(Timestamp::unix),
         grace_days: license.grace_days,
         file_issued_at: now.unix(),
-        fingerprint,
+        fingerprint: fingerprint.map(|fp| fp.as_str().to_owned()),
         valid_until,
-    })
+    }
 }
 
 /// Whether a file's payload is readable by anyone or sealed with the
@@ -77,9 +95,31 @@ pub async fn file(
     form: FileForm<'_>,
 ) -> Result<String, LicensingError> {
     let payload = payload(db, license_id, fingerprint, now).await?;
+    sign(ring, &payload, form)
+}
+
+/// The machine file an activation answers with, from the license and
+/// machine it just wrote or found active (no second read of either).
+pub async fn activation_file(
+    db: &Db,
+    ring: &KeyRing,
+    activation: &Activation,
+    fingerprint: &Fingerprint,
+    now: Timestamp,
+    form: FileForm<'_>,
+) -> Result<String, LicensingError> {
+    let name = licensee_name(db, &activation.license).await?;
+    sign(
+        ring,
+        &payload_of(&activation.license, name, Some(fingerprint), now),
+        form,
+    )
+}
+
+fn sign(ring: &KeyRing, payload: &Payload, form: FileForm<'_>) -> Result<String, LicensingError> {
     match form {
-        FileForm::Plain => license_file::issue(ring, &payload),
-        FileForm::Encrypted(key) => license_file::issue_encrypted(ring, &payload, key),
+        FileForm::Plain => license_file::issue(ring, payload),
+        FileForm::Encrypted(key) => license_file::issue_encrypted(ring, payload, key),
     }
     .map_err(|e| LicensingError::Unexpected(e.into()))
 }

@@ -28,7 +28,7 @@ use crate::store::batch::{BatchError, WriteBatch};
 use crate::store::cache::CachedLicense;
 use crate::store::events::{self, NewEvent};
 use crate::store::licenses::{self, LicenseRow, NewLicense};
-use crate::store::machines::{self, DeactivatedBy, MachineRow, NewMachine};
+use crate::store::machines::{self, DeactivatedBy, MachineRow};
 use crate::store::users;
 use crate::store::webhooks::{self as store_webhooks, EndpointRow};
 use crate::store::{Db, Tx, license_types, organizations};
@@ -265,6 +265,20 @@ async fn record_to(
     license: &LicenseView,
     data: serde_json::Value,
 ) -> anyhow::Result<()> {
+    let event = event_about(ctx, kind, license, data);
+    events::insert(tx, ctx.clock.now(), &event)
+        .await
+        .with_context(|| format!("recording {kind}"))?;
+    publish_event(ctx, tx, endpoints, &event, license).await
+}
+
+/// The audit event of a change to a license.
+fn event_about<'a>(
+    ctx: &'a Ctx<'_>,
+    kind: &'a str,
+    license: &'a LicenseView,
+    data: serde_json::Value,
+) -> NewEvent<'a> {
     let mut event = NewEvent::new(kind, &ctx.actor);
     event.request_id = ctx.request_id.as_deref();
     event.license_id = Some(&license.id);
@@ -274,30 +288,38 @@ async fn record_to(
         map.entry("reason")
             .or_insert_with(|| serde_json::Value::String(reason.clone()));
     }
-    events::insert(tx, ctx.clock.now(), &event)
-        .await
-        .with_context(|| format!("recording {kind}"))?;
-    // The CRM hears of the change in the same transaction.
-    let webhook_type = match kind {
+    event
+}
+
+/// The CRM hears of a recorded change in the same transaction.
+async fn publish_event(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    endpoints: &[EndpointRow],
+    event: &NewEvent<'_>,
+    license: &LicenseView,
+) -> anyhow::Result<()> {
+    let webhook_type = match event.kind {
         "license.transferred" => "license.assigned",
         other => other,
     };
-    if webhooks::EVENT_TYPES.contains(&webhook_type) {
-        let mut details = event.data.clone();
-        if let Some(map) = details.as_object_mut() {
-            map.remove("before");
-            map.remove("after");
-        }
-        webhooks::publish_to(
-            tx,
-            endpoints,
-            webhook_type,
-            (license.organization_id.as_deref(), Some(&license.id)),
-            json!({ "license": webhooks::license_data(license), "details": details }),
-            ctx.clock.now(),
-        )
-        .await?;
+    if !webhooks::EVENT_TYPES.contains(&webhook_type) {
+        return Ok(());
     }
+    let mut details = event.data.clone();
+    if let Some(map) = details.as_object_mut() {
+        map.remove("before");
+        map.remove("after");
+    }
+    webhooks::publish_to(
+        tx,
+        endpoints,
+        webhook_type,
+        (license.organization_id.as_deref(), Some(&license.id)),
+        json!({ "license": webhooks::license_data(license), "details": details }),
+        ctx.clock.now(),
+    )
+    .await?;
     Ok(())
 }
 
@@ -739,7 +761,7 @@ async fn seat_under_lock(
     }
     reap_dead_seats(tx, &license, now).await?;
     let expires = expiry_on_activation(&license, now);
-    match licenses::take_seat(tx, &license.id, None, now, expires).await? {
+    match licenses::take_seat(tx, &license.id, now, expires).await? {
         Some(seat) => Ok(Seat::Taken(license, seat)),
         None => Err(LicensingError::refused_for(
             ValidationCode::TooManyMachines,
@@ -916,67 +938,62 @@ impl ActivationWrite<'_> {
     }
 
     async fn run(&self, tx: &mut Tx) -> Result<Activation, LicensingError> {
-        let (ctx, brand, input, now) = (self.ctx, self.brand, self.input, self.now);
-        // The seat, taken only while the license is still the version
-        // read, so every check on it still holds. A floating license frees
-        // its dead machines' seats first, which the slow path does.
-        let fast = if self.seen.floating {
-            None
-        } else {
-            let expires = expiry_on_activation(self.seen, now);
-            licenses::take_seat(tx, &self.seen.id, Some(self.seen.version), now, expires).await?
-        };
-        let (license, seat) = match fast {
-            Some(seat) => (self.seen.clone(), seat),
-            // It changed (or may free seats): decide again under the lock.
-            None => match seat_under_lock(tx, self.key, input, now).await? {
-                Seat::Taken(license, seat) => (license, seat),
-                Seat::AlreadyActive(license, machine) => {
-                    return Ok(Activation {
-                        license,
-                        machine: machine.into(),
-                        created: false,
-                        first_for_customer: false,
-                    });
-                }
-            },
-        };
-        // Before the machine row exists: was any machine ever activated
-        // for this customer?
-        let first_for_customer = match license.organization_id.as_deref() {
-            Some(org) if !self.listeners.customer_activated => {
-                !licenses::organization_has_activated(&mut **tx, org).await?
+        let (seen, now) = (self.seen, self.now);
+        // First try: the seat, machine and event in one statement, taken
+        // only while the license is still the version read, so every check
+        // made on it still holds. A floating license frees its dead
+        // machines' seats first, which the second path does.
+        if !seen.floating {
+            let first_for_customer = self.first_for_customer(tx, seen).await?;
+            let expires = expiry_on_activation(seen, now);
+            // What the seat UPDATE leaves of the license read.
+            let after = LicenseView {
+                machines_used: seen.machines_used + 1,
+                expires_at: seen.expires_at.or(expires),
+                version: seen.version + 1,
+                updated_at: now,
+                ..seen.clone()
+            };
+            let machine = self.new_machine(&seen.id);
+            let event = event_about(
+                self.ctx,
+                "license.activated",
+                &after,
+                activated_data(&machine, seen, &after),
+            );
+            let taken = licenses::take_seat_for_machine(
+                tx,
+                seen.version,
+                expires,
+                &machine.as_new(),
+                &event,
+                now,
+            )
+            .await
+            .map_err(conflict_if_duplicate)?;
+            if taken {
+                return self
+                    .announce(tx, &event, &after, machine, first_for_customer)
+                    .await;
             }
-            _ => false,
-        };
-        let machine_id = new_id();
-        let inserted = machines::insert(
-            tx,
-            &NewMachine {
-                id: &machine_id,
-                license_id: &license.id,
-                fingerprint: input.fingerprint.as_str(),
-                name: input.name.as_deref(),
-                platform: input.platform.as_deref(),
-                ip: input.ip.as_deref(),
-            },
-            now,
-        )
-        .await;
-        let machine = match inserted {
-            Ok(m) => m,
-            Err(e)
-                if e.as_database_error()
-                    .is_some_and(|d| d.is_unique_violation()) =>
-            {
-                return Err(LicensingError::Conflict(
-                    "fingerprint activated concurrently".to_owned(),
-                ));
+        }
+        // It changed (or may free seats): decide again under the lock.
+        let (license, seat) = match seat_under_lock(tx, self.key, self.input, now).await? {
+            Seat::Taken(license, seat) => (license, seat),
+            Seat::AlreadyActive(license, machine) => {
+                return Ok(Activation {
+                    license,
+                    machine: machine.into(),
+                    created: false,
+                    first_for_customer: false,
+                });
             }
-            Err(e) => return Err(e.into()),
         };
-        // The license as the seat UPDATE left it (what re-reading it would
-        // give, without the query under the write lock).
+        let first_for_customer = self.first_for_customer(tx, &license).await?;
+        let machine = self.new_machine(&license.id);
+        machines::insert(tx, &machine.as_new(), now)
+            .await
+            .map_err(conflict_if_duplicate)?;
         let after = LicenseView {
             machines_used: seat.machines_used,
             expires_at: seat.expires_at.map(Timestamp::from_unix),
@@ -984,21 +1001,64 @@ impl ActivationWrite<'_> {
             updated_at: now,
             ..license.clone()
         };
-        let endpoints = &self.listeners.endpoints;
-        record_to(
-            ctx,
-            tx,
-            endpoints,
+        let event = event_about(
+            self.ctx,
             "license.activated",
             &after,
-            json!({
-                "machine_id": machine.id,
-                "fingerprint": machine.fingerprint,
-                "before": license.snapshot(),
-                "after": after.snapshot(),
-            }),
-        )
-        .await?;
+            activated_data(&machine, &license, &after),
+        );
+        events::insert(tx, now, &event)
+            .await
+            .context("recording license.activated")?;
+        self.announce(tx, &event, &after, machine, first_for_customer)
+            .await
+    }
+
+    /// Before the machine row exists: is this the customer's first machine
+    /// ever?
+    async fn first_for_customer(
+        &self,
+        tx: &mut Tx,
+        license: &LicenseView,
+    ) -> Result<bool, LicensingError> {
+        Ok(match license.organization_id.as_deref() {
+            Some(org) if !self.listeners.customer_activated => {
+                !licenses::organization_has_activated(&mut **tx, org).await?
+            }
+            _ => false,
+        })
+    }
+
+    /// The machine row the activation writes.
+    fn new_machine(&self, license_id: &str) -> MachineRow {
+        let input = self.input;
+        MachineRow {
+            id: new_id(),
+            license_id: license_id.to_owned(),
+            fingerprint: input.fingerprint.as_str().to_owned(),
+            name: input.name.clone(),
+            platform: input.platform.clone(),
+            ip: input.ip.clone(),
+            activated_at: self.now.unix(),
+            last_heartbeat_at: self.now.unix(),
+            deactivated_at: None,
+            deactivated_by: None,
+        }
+    }
+
+    /// After the seat, machine and event: the CRM's webhooks and the
+    /// members' security notice, in the same transaction.
+    async fn announce(
+        &self,
+        tx: &mut Tx,
+        event: &NewEvent<'_>,
+        after: &LicenseView,
+        machine: MachineRow,
+        first_for_customer: bool,
+    ) -> Result<Activation, LicensingError> {
+        let (ctx, brand, now) = (self.ctx, self.brand, self.now);
+        let endpoints = &self.listeners.endpoints;
+        publish_event(ctx, tx, endpoints, event, after).await?;
         if first_for_customer {
             webhooks::publish_to(
                 tx,
@@ -1006,7 +1066,7 @@ impl ActivationWrite<'_> {
                 "onboarding.completed",
                 (after.organization_id.as_deref(), Some(&after.id)),
                 json!({ "organization_id": after.organization_id,
-                        "license": webhooks::license_data(&after),
+                        "license": webhooks::license_data(after),
                         "machine": { "id": machine.id, "fingerprint": machine.fingerprint } }),
                 now,
             )
@@ -1019,12 +1079,12 @@ impl ActivationWrite<'_> {
             tx,
             brand,
             "machine_activated",
-            &after,
+            after,
             &self.listeners.recipients,
             now,
             |_| MachineActivated {
                 vendor_name: brand.vendor_name.clone(),
-                license: notify::summary(&after),
+                license: notify::summary(after),
                 machine_name: machine
                     .name
                     .clone()
@@ -1040,11 +1100,37 @@ impl ActivationWrite<'_> {
         )
         .await?;
         Ok(Activation {
-            license: after,
+            license: after.clone(),
             machine: machine.into(),
             created: true,
             first_for_customer,
         })
+    }
+}
+
+/// What `license.activated` records.
+fn activated_data(
+    machine: &MachineRow,
+    before: &LicenseView,
+    after: &LicenseView,
+) -> serde_json::Value {
+    json!({
+        "machine_id": machine.id,
+        "fingerprint": machine.fingerprint,
+        "before": before.snapshot(),
+        "after": after.snapshot(),
+    })
+}
+
+/// A second machine row for a live fingerprint: a concurrent activation of
+/// the same machine won.
+fn conflict_if_duplicate(e: sqlx::Error) -> LicensingError {
+    if e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
+    {
+        LicensingError::Conflict("fingerprint activated concurrently".to_owned())
+    } else {
+        e.into()
     }
 }
 

@@ -117,7 +117,7 @@ pub async fn seed(
             )
             .await
             .context("inserting a machine")?;
-            licenses::take_seat(&mut tx, &id, None, now, None)
+            licenses::take_seat(&mut tx, &id, now, None)
                 .await
                 .context("taking the seat")?
                 .context("the new license had no free seat")?;

@@ -46,13 +46,23 @@ pub struct EventRow {
     pub data: String,
 }
 
+/// The columns an event is written with, in the order [`insert`] binds
+/// them (a macro, for `concat!`).
+macro_rules! new_event_columns {
+    () => {
+        "id, occurred_at, kind, actor_kind, actor_id, request_id, organization_id, user_id, \
+         license_id, data"
+    };
+}
+pub(crate) use new_event_columns;
+
 #[tracing::instrument(level = "debug", skip_all, fields(kind = event.kind))]
 pub async fn insert(tx: &mut Tx, at: Timestamp, event: &NewEvent<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO events (id, occurred_at, kind, actor_kind, actor_id, request_id, \
-         organization_id, user_id, license_id, data) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
+    sqlx::query(concat!(
+        "INSERT INTO events (",
+        new_event_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    ))
     .bind(new_id())
     .bind(at.unix())
     .bind(event.kind)

@@ -2,7 +2,11 @@
 
 use sqlx::{Any, AnyPool, Executor, FromRow};
 
+use crate::config::Backend;
+use crate::domain::id::new_id;
 use crate::domain::time::Timestamp;
+use crate::store::events::{NewEvent, new_event_columns};
+use crate::store::machines::NewMachine;
 use crate::store::{Tx, flag};
 
 /// One license with what its product and type say about it.
@@ -179,33 +183,101 @@ pub async fn list(
     .await
 }
 
+/// The seat UPDATE's SET and WHERE (a macro, for `concat!`): one more
+/// seat used, if one is free and the license is active; on the first
+/// activation it stamps `first_activated_at` and, for terms that start
+/// then, `expires_at`. `$1` the license, `$2` now, `$3` the expiry to set.
+macro_rules! take_seat_sql {
+    () => {
+        "UPDATE licenses SET machines_used = machines_used + 1, \
+         first_activated_at = COALESCE(first_activated_at, $2), \
+         expires_at = COALESCE(expires_at, $3), version = version + 1, updated_at = $2 \
+         WHERE id = $1 AND machines_used < max_machines AND status = 'active'"
+    };
+}
+
 /// Takes one seat if one is free and the license is active: the conditional
-/// UPDATE is what keeps the seat limit under any concurrency. With
-/// `version`, only while the license is still that version (nothing about
-/// it changed since it was read). On the first activation it stamps
-/// `first_activated_at` and, for terms that start then, `expires_at`.
+/// UPDATE is what keeps the seat limit under any concurrency.
 pub async fn take_seat(
     tx: &mut Tx,
     id: &str,
-    version: Option<i64>,
     now: Timestamp,
     expires_if_unset: Option<Timestamp>,
 ) -> Result<Option<SeatTaken>, sqlx::Error> {
     tx.touch_license(id);
-    sqlx::query_as(
-        "UPDATE licenses SET machines_used = machines_used + 1, \
-         first_activated_at = COALESCE(first_activated_at, $2), \
-         expires_at = COALESCE(expires_at, $3), version = version + 1, updated_at = $2 \
-         WHERE id = $1 AND machines_used < max_machines AND status = 'active' \
-         AND version = COALESCE($4, version) \
-         RETURNING machines_used, expires_at, version",
-    )
+    sqlx::query_as(concat!(
+        take_seat_sql!(),
+        " RETURNING machines_used, expires_at, version"
+    ))
     .bind(id)
     .bind(now.unix())
     .bind(expires_if_unset.map(Timestamp::unix))
-    .bind(version)
     .fetch_optional(&mut **tx)
     .await
+}
+
+/// An activation in one statement (one round trip): the seat as
+/// [`take_seat`] takes it but only while the license is still `version`
+/// (nothing about it changed since it was read, so the caller knows what
+/// the UPDATE leaves), then the machine and the event. False, with nothing
+/// written, when the license changed or has no free seat.
+pub async fn take_seat_for_machine(
+    tx: &mut Tx,
+    version: i64,
+    expires_if_unset: Option<Timestamp>,
+    machine: &NewMachine<'_>,
+    event: &NewEvent<'_>,
+    now: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    tx.touch_license(machine.license_id);
+    // SQLite runs the statements one after the other in one call, each
+    // only if the one before changed a row; PostgreSQL chains them in one
+    // statement. `$5`-`$9` the machine, `$10`-`$17` the event.
+    let sql = match tx.backend() {
+        Backend::Sqlite => concat!(
+            take_seat_sql!(),
+            " AND version = $4; \
+             INSERT INTO machines (id, license_id, fingerprint, name, platform, ip, \
+             activated_at, last_heartbeat_at) \
+             SELECT $5, $1, $6, $7, $8, $9, $2, $2 WHERE changes() = 1; \
+             INSERT INTO events (",
+            new_event_columns!(),
+            ") SELECT $10, $2, $11, $12, $13, $14, $15, $16, $1, $17 WHERE changes() = 1; \
+             SELECT 1 WHERE changes() = 1"
+        ),
+        Backend::Postgres => concat!(
+            "WITH seat AS (",
+            take_seat_sql!(),
+            " AND version = $4 RETURNING id), \
+             machine AS (INSERT INTO machines (id, license_id, fingerprint, name, platform, ip, \
+             activated_at, last_heartbeat_at) \
+             SELECT $5, seat.id, $6, $7, $8, $9, $2, $2 FROM seat RETURNING id) \
+             INSERT INTO events (",
+            new_event_columns!(),
+            ") SELECT $10, $2, $11, $12, $13, $14, $15, $16, $1, $17 FROM machine RETURNING id"
+        ),
+    };
+    let rows = sqlx::query(sql)
+        .bind(machine.license_id)
+        .bind(now.unix())
+        .bind(expires_if_unset.map(Timestamp::unix))
+        .bind(version)
+        .bind(machine.id)
+        .bind(machine.fingerprint)
+        .bind(machine.name)
+        .bind(machine.platform)
+        .bind(machine.ip)
+        .bind(new_id())
+        .bind(event.kind)
+        .bind(event.actor.kind())
+        .bind(event.actor.id())
+        .bind(event.request_id)
+        .bind(event.organization_id)
+        .bind(event.user_id)
+        .bind(event.data.to_string())
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(!rows.is_empty())
 }
 
 /// The license's seat count, expiry and version after [`take_seat`] took

@@ -19,6 +19,20 @@ pub struct MachineRow {
     pub deactivated_by: Option<String>,
 }
 
+impl MachineRow {
+    /// The row as [`insert`] writes it.
+    pub fn as_new(&self) -> NewMachine<'_> {
+        NewMachine {
+            id: &self.id,
+            license_id: &self.license_id,
+            fingerprint: &self.fingerprint,
+            name: self.name.as_deref(),
+            platform: self.platform.as_deref(),
+            ip: self.ip.as_deref(),
+        }
+    }
+}
+
 const COLUMNS: &str = "id, license_id, fingerprint, name, platform, ip, activated_at, \
      last_heartbeat_at, deactivated_at, deactivated_by";
 

@@ -142,6 +142,10 @@ impl Db {
         let pool = AnyPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            // A ping before each use finds PostgreSQL connections the server
+            // closed. A SQLite connection is a file handle that stays good,
+            // and its ping is one more round trip to its worker thread.
+            .test_before_acquire(backend == Backend::Postgres)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

@@ -98,8 +98,14 @@ async fn a_customer_gets_each_message_once_from_sign_up_to_expiry() {
     let link = welcome.link("/licenses/");
     assert_eq!(b.get(&link).await.status(), 200, "the link works");
 
-    // A machine: the security notice, with the way to deactivate it.
-    assert_eq!(app.activate(&key.expose(), "fp-mia").await.status(), 201);
+    // A machine: the security notice, with the way to deactivate it. The
+    // machine file names the customer's organization.
+    let res = app.activate(&key.expose(), "fp-mia").await;
+    assert_eq!(res.status(), 201);
+    let payload = app
+        .assert_activation_file(&res.json().await.unwrap(), "fp-mia")
+        .await;
+    assert!(payload.licensee.name.is_some(), "{payload:?}");
     let notice = app
         .mail
         .wait_for(email, "A machine was activated on your Demo App license")

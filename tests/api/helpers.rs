@@ -250,7 +250,6 @@ impl TestApp {
             .expect("request sent")
     }
 
-    /// Counts the rows of a table.
     /// The license of the organization of the customer with this email,
     /// and its key.
     pub async fn license_and_key_of(&self, email: &str) -> (String, String) {
@@ -269,6 +268,42 @@ impl TestApp {
         (id, key)
     }
 
+    /// Checks the machine file an activation answered with: it verifies
+    /// offline for `fingerprint`, and says what a file built from the
+    /// stored license and machine says. Returns its payload.
+    pub async fn assert_activation_file(
+        &self,
+        activated: &serde_json::Value,
+        fingerprint: &str,
+    ) -> licensor::verify::Payload {
+        use licensor::clock::Clock;
+        let keys: serde_json::Value = self
+            .get("/.well-known/licensor-keys.json")
+            .await
+            .json()
+            .await
+            .unwrap();
+        let keys = licensor::verify::PublicKeys::from_key_set_json(&keys.to_string()).unwrap();
+        let file = activated["machine_file"].as_str().unwrap();
+        let now = self.clock.now();
+        let payload = licensor::verify::verify(file, &keys, now, Some(fingerprint)).unwrap();
+        let fingerprint = licensor::domain::fingerprint::Fingerprint::parse(fingerprint).unwrap();
+        let stored = licensor::services::license_files::payload(
+            &self.db,
+            &payload.license_id,
+            Some(&fingerprint),
+            now,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            payload, stored,
+            "the activation's file is the stored state's"
+        );
+        payload
+    }
+
+    /// Counts the rows of a table.
     pub async fn count(&self, table: &str) -> i64 {
         let (n,): (i64,) =
             sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))

@@ -63,23 +63,12 @@ async fn a_vendor_provisions_activates_and_validates() {
     assert_eq!(activated["machine"]["name"], "Workstation");
     assert_eq!(activated["license"]["machines_used"], 1);
     // The activation carries a machine file that verifies offline.
-    let keys: Value = app
-        .get("/.well-known/licensor-keys.json")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let keys = licensor::verify::PublicKeys::from_key_set_json(&keys.to_string()).unwrap();
-    let file = activated["machine_file"].as_str().unwrap();
-    let now = {
-        use licensor::clock::Clock;
-        app.clock.now()
-    };
-    let payload = licensor::verify::verify(file, &keys, now, Some("fp-1")).unwrap();
+    let payload = app.assert_activation_file(&activated, "fp-1").await;
     assert_eq!(payload.license_id, p.license_id);
     assert_eq!(payload.kind, "machine");
-    assert!(payload.valid_until.unwrap() > now.unix());
-    assert!(!file.contains(&p.key));
+    assert!(payload.valid_until.unwrap() > payload.file_issued_at);
+    assert_eq!(payload.max_machines, 3);
+    assert!(!activated["machine_file"].as_str().unwrap().contains(&p.key));
 
     let res = app
         .post_json(

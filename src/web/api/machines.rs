@@ -140,11 +140,11 @@ pub async fn activate(
             .then(|| LicenseKey::parse(&input.key).ok())
             .flatten();
         let form = key.as_ref().map_or(FileForm::Plain, FileForm::Encrypted);
-        let machine_file = license_files::file(
+        let machine_file = license_files::activation_file(
             &db,
             &ring,
-            &activation.license.id,
-            Some(&input.fingerprint),
+            &activation,
+            &input.fingerprint,
             clock.now(),
             form,
         )
