@@ -28,6 +28,11 @@ use licensor::store::Db;
 use licensor::telemetry;
 use licensor::verify;
 
+/// mimalloc: per-thread free lists, where glibc's allocator made the HTTP
+/// workers and SQLite's threads queue on a few arena locks (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Licensor: a self-hosted software-licensing portal and API.
 #[derive(Parser)]
 #[command(name = "licensor", version, about)]
