@@ -7,9 +7,7 @@
 #
 # Needs PostgreSQL at 127.0.0.1:5432 (trust auth) for `postgres`. Servers
 # run from release builds on loopback with the production log level (every
-# request logged, as JSON, to /dev/null), response signatures on, and
-# MALLOC_ARENA_MAX=2 as docs/deploy.md's systemd unit sets it (set
-# MALLOC_ARENA_MAX in the environment to measure another value).
+# request logged, as JSON, to /dev/null) and response signatures on.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,7 +47,7 @@ serve() {
         LICENSOR_LISTEN="127.0.0.1:$port" LICENSOR_LOG_FORMAT=json \
         LICENSOR_API_RATE_LIMIT_IP=0 LICENSOR_API_RATE_LIMIT_KEY=0 \
         LICENSOR_RATE_LIMIT_SIGN_IN_IP=0 LICENSOR_RATE_LIMIT_SIGN_IN_ACCOUNT=0 \
-        LICENSOR_DATABASE_MAX_CONNECTIONS=10 MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" "$@" \
+        LICENSOR_DATABASE_MAX_CONNECTIONS=10 "$@" \
         "$LICENSOR" serve > /dev/null 2>&1 &
     SERVERS+=($!)
     echo $! > "$WORK/$name.$port.pid"
