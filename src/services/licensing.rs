@@ -947,13 +947,15 @@ impl ActivationWrite<'_> {
             let first_for_customer = self.first_for_customer(tx, seen).await?;
             let expires = expiry_on_activation(seen, now);
             // What the seat UPDATE leaves of the license read.
-            let after = LicenseView {
-                machines_used: seen.machines_used + 1,
-                expires_at: seen.expires_at.or(expires),
-                version: seen.version + 1,
-                updated_at: now,
-                ..seen.clone()
-            };
+            let after = after_seat(
+                seen,
+                licenses::SeatTaken {
+                    machines_used: seen.machines_used + 1,
+                    expires_at: seen.expires_at.or(expires).map(Timestamp::unix),
+                    version: seen.version + 1,
+                },
+                now,
+            );
             let machine = self.new_machine(&seen.id);
             let event = event_about(
                 self.ctx,
@@ -994,13 +996,7 @@ impl ActivationWrite<'_> {
         machines::insert(tx, &machine.as_new(), now)
             .await
             .map_err(conflict_if_duplicate)?;
-        let after = LicenseView {
-            machines_used: seat.machines_used,
-            expires_at: seat.expires_at.map(Timestamp::from_unix),
-            version: seat.version,
-            updated_at: now,
-            ..license.clone()
-        };
+        let after = after_seat(&license, seat, now);
         let event = event_about(
             self.ctx,
             "license.activated",
@@ -1105,6 +1101,17 @@ impl ActivationWrite<'_> {
             created: true,
             first_for_customer,
         })
+    }
+}
+
+/// The license as a seat UPDATE left it (what reading it again would give).
+fn after_seat(license: &LicenseView, seat: licenses::SeatTaken, now: Timestamp) -> LicenseView {
+    LicenseView {
+        machines_used: seat.machines_used,
+        expires_at: seat.expires_at.map(Timestamp::from_unix),
+        version: seat.version,
+        updated_at: now,
+        ..license.clone()
     }
 }
 

@@ -1,6 +1,8 @@
 //! The audit log: one row per change, written in the change's transaction.
 
-use sqlx::FromRow;
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, FromRow};
 
 use crate::domain::audit::Actor;
 use crate::domain::id::new_id;
@@ -65,17 +67,29 @@ pub async fn insert(tx: &mut Tx, at: Timestamp, event: &NewEvent<'_>) -> Result<
     ))
     .bind(new_id())
     .bind(at.unix())
-    .bind(event.kind)
-    .bind(event.actor.kind())
-    .bind(event.actor.id())
-    .bind(event.request_id)
-    .bind(event.organization_id)
-    .bind(event.user_id)
+    .bind_who(event)
     .bind(event.license_id)
     .bind(event.data.to_string())
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Binds what an event is and who made it (`kind` through `user_id` of
+/// [`new_event_columns`]), for every statement that writes one.
+pub(crate) trait BindWho<'q> {
+    fn bind_who(self, event: &'q NewEvent<'_>) -> Self;
+}
+
+impl<'q> BindWho<'q> for Query<'q, Any, AnyArguments> {
+    fn bind_who(self, event: &'q NewEvent<'_>) -> Self {
+        self.bind(event.kind)
+            .bind(event.actor.kind())
+            .bind(event.actor.id())
+            .bind(event.request_id)
+            .bind(event.organization_id)
+            .bind(event.user_id)
+    }
 }
 
 /// The newest events of one kind, newest first.

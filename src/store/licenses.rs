@@ -5,7 +5,7 @@ use sqlx::{Any, AnyPool, Executor, FromRow};
 use crate::config::Backend;
 use crate::domain::id::new_id;
 use crate::domain::time::Timestamp;
-use crate::store::events::{NewEvent, new_event_columns};
+use crate::store::events::{BindWho, NewEvent, new_event_columns};
 use crate::store::machines::NewMachine;
 use crate::store::{Tx, flag};
 
@@ -268,12 +268,7 @@ pub async fn take_seat_for_machine(
         .bind(machine.platform)
         .bind(machine.ip)
         .bind(new_id())
-        .bind(event.kind)
-        .bind(event.actor.kind())
-        .bind(event.actor.id())
-        .bind(event.request_id)
-        .bind(event.organization_id)
-        .bind(event.user_id)
+        .bind_who(event)
         .bind(event.data.to_string())
         .fetch_all(&mut **tx)
         .await?;

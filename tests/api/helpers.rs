@@ -268,6 +268,18 @@ impl TestApp {
         (id, key)
     }
 
+    /// The server's published verification keys, as an application loads
+    /// them.
+    pub async fn public_keys(&self) -> licensor::verify::PublicKeys {
+        let keys = self
+            .get("/.well-known/licensor-keys.json")
+            .await
+            .text()
+            .await
+            .unwrap();
+        licensor::verify::PublicKeys::from_key_set_json(&keys).unwrap()
+    }
+
     /// Checks the machine file an activation answered with: it verifies
     /// offline for `fingerprint`, and says what a file built from the
     /// stored license and machine says. Returns its payload.
@@ -277,13 +289,7 @@ impl TestApp {
         fingerprint: &str,
     ) -> licensor::verify::Payload {
         use licensor::clock::Clock;
-        let keys: serde_json::Value = self
-            .get("/.well-known/licensor-keys.json")
-            .await
-            .json()
-            .await
-            .unwrap();
-        let keys = licensor::verify::PublicKeys::from_key_set_json(&keys.to_string()).unwrap();
+        let keys = self.public_keys().await;
         let file = activated["machine_file"].as_str().unwrap();
         let now = self.clock.now();
         let payload = licensor::verify::verify(file, &keys, now, Some(fingerprint)).unwrap();

@@ -904,13 +904,7 @@ async fn license_files_download_and_offline_activation() {
         .fetch_one(app.db.pool())
         .await
         .unwrap();
-    let keys: Value = app
-        .get("/.well-known/licensor-keys.json")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let keys = licensor::verify::PublicKeys::from_key_set_json(&keys.to_string()).unwrap();
+    let keys = app.public_keys().await;
     let now = {
         use licensor::clock::Clock;
         app.clock.now()
