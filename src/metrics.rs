@@ -192,6 +192,11 @@ impl Metrics {
         self.steps.get_or_create(&StepLabels { step }).inc();
     }
 
+    /// `n` customers reached an onboarding step at once.
+    pub fn steps(&self, step: &'static str, n: u64) {
+        self.steps.get_or_create(&StepLabels { step }).inc_by(n);
+    }
+
     /// One delivery attempt's result.
     pub fn delivery(&self, channel: &str, result: &'static str) {
         self.deliveries

@@ -182,19 +182,23 @@ pub async fn add_refusal_ip(
     Ok(())
 }
 
-/// Marks a license's first successful validation; false when it already
-/// had one.
-pub async fn mark_first_validated(
-    tx: &mut Tx,
-    license_id: &str,
-    at: i64,
-) -> Result<bool, sqlx::Error> {
-    let res = sqlx::query(
-        "UPDATE licenses SET first_validated_at = $1 WHERE id = $2 AND first_validated_at IS NULL",
-    )
-    .bind(at)
-    .bind(license_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(res.rows_affected() == 1)
+/// Marks licenses' first successful validations (license id, time), many
+/// per statement; a license that already has one keeps it. Returns how
+/// many were marked now.
+pub async fn mark_first_validated(tx: &mut Tx, firsts: &[(&str, i64)]) -> Result<u64, sqlx::Error> {
+    let mut marked = 0;
+    for chunk in firsts.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "WITH firsts (id, at) AS (VALUES {}) \
+             UPDATE licenses SET first_validated_at = firsts.at FROM firsts \
+             WHERE licenses.id = firsts.id AND licenses.first_validated_at IS NULL",
+            values_list(tx.backend(), chunk.len(), 2)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (license_id, at) in chunk {
+            query = query.bind(*license_id).bind(*at);
+        }
+        marked += query.execute(&mut **tx).await?.rows_affected();
+    }
+    Ok(marked)
 }
