@@ -271,7 +271,8 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let cache_listener = self.db.spawn_cache_listener();
         let maintenance = tokio::spawn(jobs::run_maintenance(self.db.clone(), self.clock.clone()));
-        let usage_flush = tokio::spawn(jobs::run_usage_flush(self.db.clone(), self.usage.clone()));
+        let usage_writer = jobs::UsageWriter::start(&self.db, self.usage.clone())
+            .context("cannot start the usage writer thread")?;
         let reminders = tokio::spawn(jobs::run_reminders(
             self.db.clone(),
             self.clock.clone(),
@@ -308,10 +309,7 @@ impl Application {
         outbox.abort();
         maintenance.abort();
         reminders.abort();
-        usage_flush.abort();
-        if let Err(e) = self.usage.flush(&self.db).await {
-            tracing::warn!(error = %format!("{e:#}"), "writing the last validation usage failed");
-        }
+        usage_writer.stop().await;
         pruning.abort();
         if let Some(listener) = cache_listener {
             listener.abort();

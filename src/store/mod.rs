@@ -128,24 +128,25 @@ pub struct Db {
     url: Arc<str>,
     cache: Arc<LicenseCache>,
     batch: Option<Arc<WriteBatch>>,
+    recipe: Arc<PoolRecipe>,
 }
 
-impl Db {
-    /// Opens the pool. For SQLite the file (and its directory) is created
-    /// and every connection gets WAL, foreign keys and a busy timeout.
-    pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<Self> {
-        sqlx::any::install_default_drivers();
-        let url = match settings.backend {
-            Backend::Sqlite => sqlite_url_creating_dirs(&settings.url)?,
-            Backend::Postgres => settings.url.clone(),
-        };
-        let options: AnyConnectOptions = url
-            .parse()
-            .with_context(|| "invalid database_url".to_owned())?;
-        let backend = settings.backend;
-        let synchronous = settings.sqlite_synchronous;
-        let pool = AnyPoolOptions::new()
-            .max_connections(settings.max_connections)
+/// What opening a pool on the database takes, kept to open another.
+#[derive(Debug)]
+struct PoolRecipe {
+    options: AnyConnectOptions,
+    backend: Backend,
+    synchronous: SqliteSynchronous,
+    /// The URL without its password, for errors.
+    redacted_url: String,
+}
+
+impl PoolRecipe {
+    async fn open(&self, max_connections: u32) -> anyhow::Result<AnyPool> {
+        let backend = self.backend;
+        let synchronous = self.synchronous;
+        AnyPoolOptions::new()
+            .max_connections(max_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             // A ping before each use finds PostgreSQL connections the server
             // closed. A SQLite connection is a file handle that stays good,
@@ -161,11 +162,32 @@ impl Db {
                     Ok(())
                 })
             })
-            .connect_with(options)
+            .connect_with(self.options.clone())
             .await
-            .with_context(|| {
-                format!("cannot open the database at {}", redact_url(&settings.url))
-            })?;
+            .with_context(|| format!("cannot open the database at {}", self.redacted_url))
+    }
+}
+
+impl Db {
+    /// Opens the pool. For SQLite the file (and its directory) is created
+    /// and every connection gets WAL, foreign keys and a busy timeout.
+    pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let url = match settings.backend {
+            Backend::Sqlite => sqlite_url_creating_dirs(&settings.url)?,
+            Backend::Postgres => settings.url.clone(),
+        };
+        let options: AnyConnectOptions = url
+            .parse()
+            .with_context(|| "invalid database_url".to_owned())?;
+        let backend = settings.backend;
+        let recipe = Arc::new(PoolRecipe {
+            options,
+            backend,
+            synchronous: settings.sqlite_synchronous,
+            redacted_url: redact_url(&settings.url),
+        });
+        let pool = recipe.open(settings.max_connections).await?;
         // SQLite has one server, so its own commits are every change; a
         // PostgreSQL instance serves from memory only while it hears the
         // others' changes (`spawn_cache_listener`).
@@ -182,6 +204,23 @@ impl Db {
             url: Arc::from(settings.url.as_str()),
             cache: Arc::new(cache),
             batch,
+            recipe,
+        })
+    }
+
+    /// The same database through a pool of its own, with this one's
+    /// license cache: for a background writer on its own thread. The pool
+    /// connects here and again wherever a connection is later acquired, so
+    /// on SQLite its worker threads start from (and inherit the scheduling
+    /// priority of) the writer's thread.
+    pub async fn with_own_pool(&self, max_connections: u32) -> anyhow::Result<Db> {
+        Ok(Db {
+            pool: self.recipe.open(max_connections).await?,
+            backend: self.backend,
+            url: Arc::clone(&self.url),
+            cache: Arc::clone(&self.cache),
+            batch: None,
+            recipe: Arc::clone(&self.recipe),
         })
     }
 

@@ -530,3 +530,84 @@ async fn an_https_server_refuses_a_development_secret_and_takes_a_created_one() 
         "not on plain http"
     );
 }
+
+#[tokio::test]
+async fn a_stopped_server_writes_its_last_usage_batch() {
+    licensor::tls::install_crypto_provider();
+    let database = TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut seed = licensor(dir.path(), &database);
+    seed.args(["seed", "--licenses", "1", "--keys-out", "keys.txt"]);
+    let seeded = run(seed, None);
+    assert!(seeded.status.success(), "{}", text(&seeded.stderr));
+    let keys = std::fs::read_to_string(dir.path().join("keys.txt")).unwrap();
+    let (key, fingerprint) = keys.trim().split_once(' ').expect("KEY FINGERPRINT");
+
+    let port = crate::scale_out::free_port();
+    let mut server = KilledOnDrop(
+        licensor(dir.path(), &database)
+            .env("LICENSOR_LISTEN", format!("127.0.0.1:{port}"))
+            .env("LICENSOR_LOG", "warn")
+            .arg("serve")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !matches!(client.get(format!("{base}/readyz")).send().await, Ok(res) if res.status() == 200)
+    {
+        assert!(Instant::now() < deadline, "{base} never became ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Validations just before the stop: the batch is written every 2 s, so
+    // these are in memory until the server writes them on its way out.
+    for _ in 0..5 {
+        let res = client
+            .post(format!("{base}/api/v1/licenses/validate"))
+            .json(&serde_json::json!({"key": key, "fingerprint": fingerprint}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status();
+    assert!(server.0.wait().unwrap().success(), "a clean stop");
+
+    let url = if database.is_postgres() {
+        database.url.clone()
+    } else {
+        format!("sqlite://{}", dir.path().join("data/licensor.db").display())
+    };
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let (validations,): (i64,) = sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) FROM validation_stats WHERE code = 'VALID'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(validations, 5, "every validation counted");
+    let (marked,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM licenses WHERE first_validated_at IS NOT NULL")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(marked, 1, "the first validation marked");
+}
+
+/// A child process killed if the test ends before it stops.
+struct KilledOnDrop(std::process::Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
