@@ -195,14 +195,7 @@ async fn migrate_applies_the_schema_alone() {
         );
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
-    let url = if database.is_postgres() {
-        database.url.clone()
-    } else {
-        format!("sqlite://{}", dir.path().join("data/licensor.db").display())
-    };
-    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
-        .await
-        .unwrap();
+    let mut conn = database_of(dir.path(), &database).await;
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM licenses")
         .fetch_one(&mut conn)
         .await
@@ -543,26 +536,9 @@ async fn a_stopped_server_writes_its_last_usage_batch() {
     let keys = std::fs::read_to_string(dir.path().join("keys.txt")).unwrap();
     let (key, fingerprint) = keys.trim().split_once(' ').expect("KEY FINGERPRINT");
 
-    let port = crate::scale_out::free_port();
-    let mut server = KilledOnDrop(
-        licensor(dir.path(), &database)
-            .env("LICENSOR_LISTEN", format!("127.0.0.1:{port}"))
-            .env("LICENSOR_LOG", "warn")
-            .arg("serve")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{port}");
+    let server = serve(dir.path(), &database, &[]).await;
+    let base = server.base.clone();
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !matches!(client.get(format!("{base}/readyz")).send().await, Ok(res) if res.status() == 200)
-    {
-        assert!(Instant::now() < deadline, "{base} never became ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     // Validations just before the stop: the batch is written every 2 s, so
     // these are in memory until the server writes them on its way out.
     for _ in 0..5 {
@@ -574,19 +550,9 @@ async fn a_stopped_server_writes_its_last_usage_batch() {
             .unwrap();
         assert_eq!(res.status(), 200);
     }
-    let _ = Command::new("kill")
-        .args(["-TERM", &server.0.id().to_string()])
-        .status();
-    assert!(server.0.wait().unwrap().success(), "a clean stop");
+    assert!(server.stop().success(), "a clean stop");
 
-    let url = if database.is_postgres() {
-        database.url.clone()
-    } else {
-        format!("sqlite://{}", dir.path().join("data/licensor.db").display())
-    };
-    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
-        .await
-        .unwrap();
+    let mut conn = database_of(dir.path(), &database).await;
     let (validations,): (i64,) = sqlx::query_as(
         "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) FROM validation_stats WHERE code = 'VALID'",
     )
@@ -602,12 +568,72 @@ async fn a_stopped_server_writes_its_last_usage_batch() {
     assert_eq!(marked, 1, "the first validation marked");
 }
 
-/// A child process killed if the test ends before it stops.
-struct KilledOnDrop(std::process::Child);
+/// A connection to the database a `licensor` command in `dir` uses.
+async fn database_of(dir: &Path, database: &TestDatabase) -> sqlx::AnyConnection {
+    let url = if database.is_postgres() {
+        database.url.clone()
+    } else {
+        format!("sqlite://{}", dir.join("data/licensor.db").display())
+    };
+    <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap()
+}
 
-impl Drop for KilledOnDrop {
+/// A `licensor serve` child process, killed if the test ends before it
+/// stops.
+pub struct Served {
+    child: std::process::Child,
+    pub base: String,
+}
+
+impl Served {
+    /// Stops the process the way an operator does (SIGTERM), and waits.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Served {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `licensor serve` in `dir` on a free port, with these variables
+/// besides the database's, and waits until it is ready.
+pub async fn serve(dir: &Path, database: &TestDatabase, env: &[(&str, &str)]) -> Served {
+    let port = crate::scale_out::free_port();
+    let child = licensor(dir, database)
+        .env("LICENSOR_LISTEN", format!("127.0.0.1:{port}"))
+        .env("LICENSOR_LOG", "warn")
+        .envs(env.iter().copied())
+        .arg("serve")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("licensor serve starts");
+    let served = Served {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(res) = reqwest::get(format!("{}/readyz", served.base)).await
+            && res.status() == 200
+        {
+            return served;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never became ready",
+            served.base
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

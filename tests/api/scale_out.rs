@@ -5,7 +5,6 @@
 //! one-process default); it says so and passes on SQLite.
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use licensor::config::Source;
@@ -13,32 +12,23 @@ use licensor::domain::audit::Actor;
 use licensor::services::context::Ctx;
 use serde_json::json;
 
+use crate::cli::{Served, serve};
 use crate::helpers::{TestDatabase, test_settings};
 use crate::portal::{Browser, PASSWORD};
 use crate::smtp::SmtpSink;
 use crate::webhook_sink::WebhookSink;
 
-/// A `licensor serve` child process, killed when dropped.
+/// An instance with its own data directory.
 struct Instance {
-    child: Child,
+    server: Served,
     base: String,
     _dir: tempfile::TempDir,
 }
 
 impl Instance {
     /// Stops the process the way an operator does (SIGTERM), and waits.
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn stop(self) {
+        self.server.stop();
     }
 }
 
@@ -52,37 +42,23 @@ pub fn free_port() -> u16 {
 
 async fn start(database: &TestDatabase, secret: &str, smtp: &str) -> Instance {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let child = crate::cli::licensor(dir.path(), database)
-        .env("LICENSOR_LISTEN", format!("127.0.0.1:{port}"))
-        .env("LICENSOR_DATABASE_MAX_CONNECTIONS", "20")
-        .env("LICENSOR_SECRET", secret)
-        .env("LICENSOR_SMTP_URL", smtp)
-        .env("LICENSOR_OUTBOX_POLL_MS", "50")
-        .env("LICENSOR_API_RATE_LIMIT_IP", "0")
-        .env("LICENSOR_API_RATE_LIMIT_KEY", "0")
-        .env("LICENSOR_RATE_LIMIT_SIGN_UP_IP", "0")
-        .env("LICENSOR_LOG", "warn")
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("licensor serve starts");
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(res) = reqwest::get(format!("{base}/readyz")).await
-            && res.status() == 200
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{base} never became ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let server = serve(
+        dir.path(),
+        database,
+        &[
+            ("LICENSOR_DATABASE_MAX_CONNECTIONS", "20"),
+            ("LICENSOR_SECRET", secret),
+            ("LICENSOR_SMTP_URL", smtp),
+            ("LICENSOR_OUTBOX_POLL_MS", "50"),
+            ("LICENSOR_API_RATE_LIMIT_IP", "0"),
+            ("LICENSOR_API_RATE_LIMIT_KEY", "0"),
+            ("LICENSOR_RATE_LIMIT_SIGN_UP_IP", "0"),
+        ],
+    )
+    .await;
     Instance {
-        child,
-        base,
+        base: server.base.clone(),
+        server,
         _dir: dir,
     }
 }
