@@ -90,16 +90,16 @@ pub struct DatabaseSettings {
 pub struct LicenseCacheSettings {
     /// How many licenses it holds; 0 turns the cache off.
     pub entries: usize,
-    /// How long an entry is trusted without a change notice: the bound on
-    /// staleness for writes made outside Licensor.
-    pub ttl: std::time::Duration,
+    /// How long an entry is kept at most; `None` (the default): until a
+    /// change or eviction drops it (the change feed sees every write).
+    pub ttl: Option<std::time::Duration>,
 }
 
 impl Default for LicenseCacheSettings {
     fn default() -> Self {
         Self {
             entries: 100_000,
-            ttl: std::time::Duration::from_secs(300),
+            ttl: None,
         }
     }
 }
@@ -216,8 +216,8 @@ pub const KNOWN: &[Known] = &[
     },
     Known {
         key: "license_cache_ttl_secs",
-        default: "300",
-        help: "seconds a cached license is trusted: the bound on staleness for changes made outside Licensor (its own changes invalidate at once, on every instance)",
+        default: "0",
+        help: "seconds after which a cached license is read again; 0: only when it changes (every write, Licensor's or hand-written SQL, reaches the cache through the database's change feed)",
     },
     Known {
         key: "secret_file",
@@ -580,10 +580,11 @@ impl RawSettings {
             )?,
             ttl: self.parse(
                 "license_cache_ttl_secs",
-                || "300".to_owned(),
+                || "0".to_owned(),
                 |v| match v.parse::<u64>() {
-                    Ok(s) if (1..=86_400).contains(&s) => Ok(std::time::Duration::from_secs(s)),
-                    _ => Err(format!("`{v}` is not a number of seconds from 1 to 86400")),
+                    Ok(0) => Ok(None),
+                    Ok(s) if s <= 86_400 => Ok(Some(std::time::Duration::from_secs(s))),
+                    _ => Err(format!("`{v}` is not a number of seconds from 0 to 86400")),
                 },
             )?,
         };

@@ -269,7 +269,7 @@ impl Application {
     /// Serves until SIGINT/SIGTERM, with the background jobs beside the
     /// server; then drains and closes the pool.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let cache_listener = self.db.spawn_cache_listener();
+        let cache_feed = self.db.spawn_cache_feed();
         let maintenance = tokio::spawn(jobs::run_maintenance(self.db.clone(), self.clock.clone()));
         let usage_writer = jobs::UsageWriter::start(&self.db, self.usage.clone())
             .context("cannot start the usage writer thread")?;
@@ -311,8 +311,8 @@ impl Application {
         reminders.abort();
         usage_writer.stop().await;
         pruning.abort();
-        if let Some(listener) = cache_listener {
-            listener.abort();
+        if let Some(feed) = cache_feed {
+            feed.abort();
         }
         self.db.close().await;
         result

@@ -10,17 +10,24 @@
 //! - a reader takes a [`Ticket`] before it reads the database and its entry
 //!   is dropped if any invalidation happened meanwhile, so a read that
 //!   raced a write never repopulates stale state;
-//! - on PostgreSQL the commit also sends `NOTIFY licensor_license_cache`,
-//!   other instances drop the entry when it arrives, and an instance serves
-//!   from its cache only while its listener is connected ([`listen`]).
+//! - every write to what an entry holds, by Licensor or anyone else (a
+//!   hand-written `UPDATE`), is recorded by triggers in the database (the
+//!   change feed, migration 0005): on PostgreSQL they send `NOTIFY
+//!   licensor_license_cache` at commit and every instance drops the entry
+//!   when it arrives ([`listen`]); on SQLite they append to
+//!   `license_changes`, which the server reads every second
+//!   ([`follow_changes`]). An instance serves from its cache only while it
+//!   follows the feed.
 //!
-//! Entries also expire after a TTL, which bounds how long a change made
-//! outside Licensor (hand-written SQL) can go unseen.
+//! Entries then need no expiry; a TTL can still be set
+//! (`license_cache_ttl_secs`) as a bound of its own.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
+
+use sqlx::AnyPool;
 
 use crate::config::LicenseCacheSettings;
 use crate::store::licenses::LicenseRow;
@@ -334,12 +341,12 @@ pub struct LicenseCache {
     epoch: AtomicU64,
     serving: AtomicBool,
     capacity: usize,
-    ttl: Duration,
+    ttl: Option<Duration>,
 }
 
 impl LicenseCache {
-    /// A cache that serves at once (`serving`), or only once [`listen`]
-    /// has subscribed to other instances' changes.
+    /// A cache that serves at once (`serving`), or only once the change
+    /// feed is followed ([`listen`], [`follow_changes`]).
     pub fn new(settings: LicenseCacheSettings, serving: bool) -> Self {
         Self {
             inner: RwLock::default(),
@@ -357,7 +364,9 @@ impl LicenseCache {
         }
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
         let entry = inner.by_digest.get(digest)?;
-        (entry.filled.elapsed() < self.ttl).then(|| Arc::clone(entry))
+        self.ttl
+            .is_none_or(|ttl| entry.filled.elapsed() < ttl)
+            .then(|| Arc::clone(entry))
     }
 
     /// Take before reading what [`insert`](Self::insert) will store.
@@ -439,14 +448,19 @@ impl LicenseCache {
         }
     }
 
-    /// Drops every entry.
+    /// Drops every entry (freed after the lock is released: a million of
+    /// them take a while).
     pub fn clear(&self) {
-        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        *inner = Inner::default();
+        let old = {
+            let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+            std::mem::take(&mut *inner)
+        };
+        drop(old);
     }
 
-    /// Applies one change notice from another instance (or this one).
+    /// Applies one change notice: a license id, ids joined by commas, or
+    /// [`ALL`].
     pub fn apply_notice(&self, payload: &str) {
         if payload == ALL {
             self.clear();
@@ -461,6 +475,11 @@ impl LicenseCache {
         self.clear();
         self.serving
             .store(serving && self.capacity > 0, Ordering::Release);
+    }
+
+    /// How many licenses it may hold; 0: the cache is off.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     pub fn is_serving(&self) -> bool {
@@ -506,32 +525,6 @@ impl Touched {
         *self = Touched::All;
     }
 
-    /// The NOTIFY payloads for these changes: ids joined by commas, each
-    /// under PostgreSQL's 8000-byte payload limit.
-    pub(crate) fn payloads(&self) -> Vec<String> {
-        match self {
-            Touched::Nothing => Vec::new(),
-            Touched::All => vec![ALL.to_owned()],
-            Touched::Licenses(ids) => {
-                let mut payloads = Vec::new();
-                let mut current = String::new();
-                for id in ids {
-                    if !current.is_empty() && current.len() + id.len() + 1 > 7_000 {
-                        payloads.push(std::mem::take(&mut current));
-                    }
-                    if !current.is_empty() {
-                        current.push(',');
-                    }
-                    current.push_str(id);
-                }
-                if !current.is_empty() {
-                    payloads.push(current);
-                }
-                payloads
-            }
-        }
-    }
-
     pub(crate) fn apply(&self, cache: &LicenseCache) {
         match self {
             Touched::Nothing => {}
@@ -541,10 +534,11 @@ impl Touched {
     }
 }
 
-/// Keeps this instance's cache in step with the other instances' writes
-/// (PostgreSQL only): listens on [`CHANNEL`] and serves from memory only
-/// while subscribed. A lost connection stops serving and clears the cache
-/// until the subscription is back, since notices sent meanwhile are lost.
+/// Follows the change feed on PostgreSQL: listens on [`CHANNEL`], where
+/// the triggers of every write (this instance's, another's, hand-written
+/// SQL) arrive, and serves from memory only while subscribed. A lost
+/// connection stops serving and clears the cache until the subscription is
+/// back, since notices sent meanwhile are lost.
 pub async fn listen(url: String, cache: Arc<LicenseCache>) {
     let mut backoff = Duration::from_millis(250);
     loop {
@@ -578,6 +572,100 @@ async fn subscribe(url: &str) -> Result<sqlx::postgres::PgListener, sqlx::Error>
     let mut listener = sqlx::postgres::PgListener::connect(url).await?;
     listener.listen(CHANNEL).await?;
     Ok(listener)
+}
+
+/// How often the SQLite server reads the change feed: the bound on how
+/// long a change made outside Licensor goes unseen.
+pub const FEED_POLL_EVERY: Duration = Duration::from_secs(1);
+/// Change rows read per query.
+const FEED_BATCH: i64 = 1_000;
+
+/// Follows the change feed on SQLite: every [`FEED_POLL_EVERY`] applies
+/// the rows the triggers appended to `license_changes` since the last pass
+/// ([`apply_changes`]). It serves from memory only while the feed reads:
+/// a failed read stops serving and clears the cache, and following starts
+/// again (from the newest row, with an empty cache) when the database
+/// answers.
+pub async fn follow_changes(pool: AnyPool, cache: Arc<LicenseCache>) {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        match latest_change(&pool).await {
+            Ok(mut cursor) => {
+                backoff = Duration::from_millis(250);
+                // Clears anything filled before the cursor was read.
+                cache.set_serving(true);
+                let mut tick = tokio::time::interval(FEED_POLL_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    match apply_changes(&pool, &cache, cursor).await {
+                        Ok(next) => cursor = next,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "license cache: cannot read the change feed; validation reads the database");
+                            break;
+                        }
+                    }
+                }
+                cache.set_serving(false);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "license cache: cannot read the change feed; validation reads the database");
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// The newest row of the SQLite change feed (0 when it is empty).
+pub async fn latest_change(pool: &AnyPool) -> Result<i64, sqlx::Error> {
+    let (seq,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(seq), 0) FROM license_changes")
+        .fetch_one(pool)
+        .await?;
+    Ok(seq)
+}
+
+/// One pass over the SQLite change feed: drops the entries of the changes
+/// after `cursor` and returns the new cursor. The rows applied are then
+/// deleted (SQLite has one server); a failed delete only leaves them for
+/// the next pass to delete.
+pub async fn apply_changes(
+    pool: &AnyPool,
+    cache: &LicenseCache,
+    cursor: i64,
+) -> Result<i64, sqlx::Error> {
+    let mut next = cursor;
+    loop {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT seq, license_id FROM license_changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(next)
+        .bind(FEED_BATCH)
+        .fetch_all(pool)
+        .await?;
+        let Some(&(last, _)) = rows.last() else {
+            break;
+        };
+        next = last;
+        if rows.iter().any(|(_, id)| id == ALL) {
+            cache.clear();
+        } else {
+            let ids: Vec<&str> = rows.iter().map(|(_, id)| id.as_str()).collect();
+            cache.invalidate(&ids);
+        }
+        if (rows.len() as i64) < FEED_BATCH {
+            break;
+        }
+    }
+    if next > cursor
+        && let Err(e) = sqlx::query("DELETE FROM license_changes WHERE seq <= $1")
+            .bind(next)
+            .execute(pool)
+            .await
+    {
+        tracing::warn!(error = %e, "license cache: cannot delete applied changes; the next pass will");
+    }
+    Ok(next)
 }
 
 #[cfg(test)]
@@ -649,7 +737,7 @@ mod tests {
         LicenseCache::new(
             LicenseCacheSettings {
                 entries,
-                ttl: Duration::from_secs(60),
+                ttl: Some(Duration::from_secs(60)),
             },
             true,
         )
@@ -764,7 +852,7 @@ mod tests {
         let cache = LicenseCache::new(
             LicenseCacheSettings {
                 entries: 10,
-                ttl: Duration::from_millis(1),
+                ttl: Some(Duration::from_millis(1)),
             },
             true,
         );
@@ -787,22 +875,5 @@ mod tests {
         let cache = cache(0);
         cache.set_serving(true);
         cache
-    }
-
-    #[test]
-    fn notice_payloads_stay_under_the_postgres_limit() {
-        let mut touched = Touched::default();
-        assert!(touched.payloads().is_empty());
-        for i in 0..1_000 {
-            touched.license(&format!("0190a3b2-0000-7000-8000-{i:012}"));
-        }
-        touched.license("0190a3b2-0000-7000-8000-000000000001");
-        let payloads = touched.payloads();
-        assert!(payloads.len() > 1);
-        assert!(payloads.iter().all(|p| p.len() < 8_000));
-        let ids: usize = payloads.iter().map(|p| p.split(',').count()).sum();
-        assert_eq!(ids, 1_000);
-        touched.all();
-        assert_eq!(touched.payloads(), vec![ALL.to_owned()]);
     }
 }

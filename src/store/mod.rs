@@ -37,8 +37,9 @@ use crate::store::cache::{LicenseCache, Touched};
 
 /// A write transaction. It derefs to the connection (`&mut **tx` is an
 /// executor), and remembers which licenses it changed: its commit drops
-/// them from the license cache, here and (on PostgreSQL, by `NOTIFY` in
-/// the same transaction) on every other instance.
+/// them from this instance's license cache before the write is answered.
+/// Other instances hear of the change from the database's change feed
+/// (`store::cache`), as they hear of any other write.
 pub struct Tx {
     inner: Transaction<'static, Any>,
     backend: Backend,
@@ -61,16 +62,7 @@ impl Tx {
         self.touched.all();
     }
 
-    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
-        if self.backend == Backend::Postgres {
-            for payload in self.touched.payloads() {
-                sqlx::query("SELECT COUNT(*) FROM pg_notify($1, $2)")
-                    .bind(cache::CHANNEL)
-                    .bind(payload)
-                    .execute(&mut *self.inner)
-                    .await?;
-            }
-        }
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
         let result = self.inner.commit().await;
         // Also after a failed commit: the outcome may be unknown.
         self.touched.apply(&self.cache);
@@ -188,10 +180,9 @@ impl Db {
             redacted_url: redact_url(&settings.url),
         });
         let pool = recipe.open(settings.max_connections).await?;
-        // SQLite has one server, so its own commits are every change; a
-        // PostgreSQL instance serves from memory only while it hears the
-        // others' changes (`spawn_cache_listener`).
-        let cache = LicenseCache::new(settings.license_cache, backend == Backend::Sqlite);
+        // Served from only while the change feed is followed
+        // (`spawn_cache_feed`).
+        let cache = LicenseCache::new(settings.license_cache, false);
         let batch = match backend {
             Backend::Sqlite => Some(Arc::new(
                 WriteBatch::start().context("cannot start the database writer thread")?,
@@ -229,11 +220,18 @@ impl Db {
         &self.cache
     }
 
-    /// On PostgreSQL, the task that keeps this instance's license cache in
-    /// step with the other instances (and turns it on); none on SQLite.
-    pub fn spawn_cache_listener(&self) -> Option<tokio::task::JoinHandle<()>> {
-        (self.backend == Backend::Postgres)
-            .then(|| tokio::spawn(cache::listen(self.url.to_string(), Arc::clone(&self.cache))))
+    /// The task that follows the database's change feed, keeping the
+    /// license cache in step with every write (and turning it on): none
+    /// when the cache is off.
+    pub fn spawn_cache_feed(&self) -> Option<tokio::task::JoinHandle<()>> {
+        if self.cache.capacity() == 0 {
+            return None;
+        }
+        let cache = Arc::clone(&self.cache);
+        Some(match self.backend {
+            Backend::Sqlite => tokio::spawn(cache::follow_changes(self.pool.clone(), cache)),
+            Backend::Postgres => tokio::spawn(cache::listen(self.url.to_string(), cache)),
+        })
     }
 
     pub fn backend(&self) -> Backend {
