@@ -170,9 +170,11 @@ scale_targets() {
     say "Validation latency with 1,000,000 licenses vs 1,000 (SQLite, 1,000 requests/s, keys at random)"
     seed small "sqlite://$WORK/small/licensor.db" 1000
     seed large "sqlite://$WORK/large/licensor.db" 1000000
-    # The cache pass goes first: its warm-up validates every key once, so
+    # The cache pass goes first, sized to hold every license (as
+    # docs/deploy.md advises): its warm-up validates every key once, so
     # that in both passes the licenses have been validated before, as in a
     # running deployment (a license's first validation also marks it).
+    # Entries stay until a change drops them (no TTL, the default).
     for cache in 1000000 0; do
         serve small "sqlite://$WORK/small/licensor.db" 18083 LICENSOR_LICENSE_CACHE_ENTRIES=$cache
         serve large "sqlite://$WORK/large/licensor.db" 18084 LICENSOR_LICENSE_CACHE_ENTRIES=$cache
