@@ -43,6 +43,11 @@ seed() {
 serve() {
     local name=$1 url=$2 port=$3
     shift 3
+    # A server already on the port would answer in this one's place.
+    if curl -s "http://127.0.0.1:$port/healthz" > /dev/null; then
+        echo "port $port is taken: stop what listens there first" >&2
+        exit 1
+    fi
     env LICENSOR_DATA_DIR="$WORK/$name" LICENSOR_DATABASE_URL="$url" \
         LICENSOR_LISTEN="127.0.0.1:$port" LICENSOR_LOG_FORMAT=json \
         LICENSOR_API_RATE_LIMIT_IP=0 LICENSOR_API_RATE_LIMIT_KEY=0 \

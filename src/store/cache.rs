@@ -594,6 +594,8 @@ pub async fn follow_changes(pool: AnyPool, cache: Arc<LicenseCache>) {
                 backoff = Duration::from_millis(250);
                 // Clears anything filled before the cursor was read.
                 cache.set_serving(true);
+                // Rows written while no server ran (`licensor seed`, SQL).
+                delete_applied(&pool, cursor).await;
                 let mut tick = tokio::time::interval(FEED_POLL_EVERY);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
@@ -627,8 +629,7 @@ pub async fn latest_change(pool: &AnyPool) -> Result<i64, sqlx::Error> {
 
 /// One pass over the SQLite change feed: drops the entries of the changes
 /// after `cursor` and returns the new cursor. The rows applied are then
-/// deleted (SQLite has one server); a failed delete only leaves them for
-/// the next pass to delete.
+/// deleted (SQLite has one server).
 pub async fn apply_changes(
     pool: &AnyPool,
     cache: &LicenseCache,
@@ -657,15 +658,22 @@ pub async fn apply_changes(
             break;
         }
     }
-    if next > cursor
-        && let Err(e) = sqlx::query("DELETE FROM license_changes WHERE seq <= $1")
-            .bind(next)
-            .execute(pool)
-            .await
-    {
-        tracing::warn!(error = %e, "license cache: cannot delete applied changes; the next pass will");
+    if next > cursor {
+        delete_applied(pool, next).await;
     }
     Ok(next)
+}
+
+/// Deletes the feed's rows up to `seq`; failing only leaves them for the
+/// next pass that applies a change.
+async fn delete_applied(pool: &AnyPool, seq: i64) {
+    if let Err(e) = sqlx::query("DELETE FROM license_changes WHERE seq <= $1")
+        .bind(seq)
+        .execute(pool)
+        .await
+    {
+        tracing::warn!(error = %e, "license cache: cannot delete applied changes; a later pass will");
+    }
 }
 
 #[cfg(test)]
