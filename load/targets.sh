@@ -3,7 +3,7 @@
 # each side by side: A and B alternate three times, and the median ratio is
 # reported (these machines drift by +-15% between runs).
 #
-#   bash load/targets.sh [all|sqlite|postgres|activation|signins|limiter|scale]
+#   bash load/targets.sh [all|sqlite|postgres|activation|signins|limiter|scale|ttl]
 #
 # Needs PostgreSQL at 127.0.0.1:5432 (trust auth) for `postgres`. Servers
 # run from release builds on loopback with the production log level (every
@@ -200,6 +200,40 @@ scale_targets() {
     done
 }
 
+ttl_targets() {
+    say "A 300 s TTL against the change feed with no TTL: 1,000,000 licenses cached vs 1,000, past the TTL"
+    seed small "sqlite://$WORK/small/licensor.db" 1000
+    seed large "sqlite://$WORK/large/licensor.db" 1000000
+    cp -a "$WORK/large" "$WORK/large_ttl"
+    serve small "sqlite://$WORK/small/licensor.db" 18083 LICENSOR_LICENSE_CACHE_ENTRIES=1000000
+    serve large "sqlite://$WORK/large/licensor.db" 18084 LICENSOR_LICENSE_CACHE_ENTRIES=1000000
+    serve large_ttl "sqlite://$WORK/large_ttl/licensor.db" 18085 \
+        LICENSOR_LICENSE_CACHE_ENTRIES=1000000 LICENSOR_LICENSE_CACHE_TTL_SECS=300
+    local start
+    start=$(date +%s)
+    load small 18083 run warm --users "$USERS" > /dev/null
+    load large_ttl 18085 run warm --users "$USERS" > /dev/null
+    load large 18084 run warm --users "$USERS" > /dev/null
+    # Rounds begin once the TTL server's first entries have expired, as in
+    # a server that has run for a while.
+    while [ $(($(date +%s) - start)) -lt 320 ]; do sleep 5; done
+    p99() { load "$1" "$2" run validate --users 16 --rate 1000 --secs 10 | p99_of "POST validate"; }
+    local ttl_ratios=() feed_ratios=()
+    for round in 1 2 3 4 5; do
+        local s t f
+        s=$(p99 small 18083)
+        t=$(p99 large_ttl 18085)
+        f=$(p99 large 18084)
+        ttl_ratios+=("$(python3 -c "print(f'{$t/$s:.3f}')")")
+        feed_ratios+=("$(python3 -c "print(f'{$f/$s:.3f}')")")
+        printf '  round %d: 1k %s ms   1M TTL 300 s %s ms (%s)   1M feed %s ms (%s)\n' \
+            "$round" "$s" "$t" "${ttl_ratios[-1]}" "$f" "${feed_ratios[-1]}"
+    done
+    median() { printf '%s\n' "$@" | sort -n | sed -n 3p; }
+    echo "  p99 1M / 1k: median ratio with TTL 300 s $(median "${ttl_ratios[@]}"), with the feed $(median "${feed_ratios[@]}")"
+    echo "  VmHWM: 1M feed $(rss_kb large.18084) kB, 1M TTL $(rss_kb large_ttl.18085) kB, 1k $(rss_kb small.18083) kB"
+}
+
 case $WHAT in
     all) sqlite_targets; limiter_targets; signin_targets; activation_targets; postgres_targets; scale_targets ;;
     sqlite) sqlite_targets ;;
@@ -208,5 +242,6 @@ case $WHAT in
     activation) sqlite_targets; activation_targets ;;
     postgres) postgres_targets ;;
     scale) scale_targets ;;
+    ttl) ttl_targets ;;
     *) echo "unknown target set $WHAT" >&2; exit 2 ;;
 esac
