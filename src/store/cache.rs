@@ -540,31 +540,54 @@ impl Touched {
 /// connection stops serving and clears the cache until the subscription is
 /// back, since notices sent meanwhile are lost.
 pub async fn listen(url: String, cache: Arc<LicenseCache>) {
-    let mut backoff = Duration::from_millis(250);
-    loop {
-        match subscribe(&url).await {
-            Ok(mut listener) => {
-                backoff = Duration::from_millis(250);
-                cache.set_serving(true);
-                tracing::debug!("license cache: subscribed to change notices");
-                loop {
-                    match listener.try_recv().await {
-                        Ok(Some(notice)) => cache.apply_notice(notice.payload()),
-                        Ok(None) => break,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "license cache: change notices interrupted");
-                            break;
-                        }
-                    }
-                }
-                cache.set_serving(false);
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "license cache: cannot subscribe to change notices; validation reads the database");
+    follow_for_ever(&cache, || async {
+        let mut listener = subscribe(&url).await.map_err(Unfollowed::NotStarted)?;
+        cache.set_serving(true);
+        tracing::debug!("license cache: subscribed to change notices");
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(notice)) => cache.apply_notice(notice.payload()),
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(Unfollowed::Lost(e)),
             }
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(10));
+    })
+    .await;
+}
+
+/// Why following the change feed stopped.
+enum Unfollowed {
+    /// It could not start (no connection, no first read).
+    NotStarted(sqlx::Error),
+    /// It was followed, then lost.
+    Lost(sqlx::Error),
+}
+
+/// Follows a change feed for ever: `follow` turns serving on once it
+/// follows and returns when it no longer does; serving then stops (the
+/// cache empties) and, after a pause that grows while it cannot start
+/// again, it follows again.
+async fn follow_for_ever<F, Fut>(cache: &LicenseCache, mut follow: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), Unfollowed>>,
+{
+    const FIRST_PAUSE: Duration = Duration::from_millis(250);
+    let mut pause = FIRST_PAUSE;
+    loop {
+        match follow().await {
+            Ok(()) => pause = FIRST_PAUSE,
+            Err(Unfollowed::Lost(e)) => {
+                pause = FIRST_PAUSE;
+                tracing::warn!(error = %e, "license cache: lost the change feed; validation reads the database until it is back");
+            }
+            Err(Unfollowed::NotStarted(e)) => {
+                tracing::warn!(error = %e, "license cache: cannot follow the change feed; validation reads the database");
+            }
+        }
+        cache.set_serving(false);
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(10));
     }
 }
 
@@ -587,36 +610,22 @@ const FEED_BATCH: i64 = 1_000;
 /// again (from the newest row, with an empty cache) when the database
 /// answers.
 pub async fn follow_changes(pool: AnyPool, cache: Arc<LicenseCache>) {
-    let mut backoff = Duration::from_millis(250);
-    loop {
-        match latest_change(&pool).await {
-            Ok(mut cursor) => {
-                backoff = Duration::from_millis(250);
-                // Clears anything filled before the cursor was read.
-                cache.set_serving(true);
-                // Rows written while no server ran (`licensor seed`, SQL).
-                delete_applied(&pool, cursor).await;
-                let mut tick = tokio::time::interval(FEED_POLL_EVERY);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tick.tick().await;
-                    match apply_changes(&pool, &cache, cursor).await {
-                        Ok(next) => cursor = next,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "license cache: cannot read the change feed; validation reads the database");
-                            break;
-                        }
-                    }
-                }
-                cache.set_serving(false);
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "license cache: cannot read the change feed; validation reads the database");
-            }
+    follow_for_ever(&cache, || async {
+        let mut cursor = latest_change(&pool).await.map_err(Unfollowed::NotStarted)?;
+        // Clears anything filled before the cursor was read.
+        cache.set_serving(true);
+        // Rows written while no server ran (`licensor seed`, SQL).
+        delete_applied(&pool, cursor).await;
+        let mut tick = tokio::time::interval(FEED_POLL_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            cursor = apply_changes(&pool, &cache, cursor)
+                .await
+                .map_err(Unfollowed::Lost)?;
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(10));
-    }
+    })
+    .await;
 }
 
 /// The newest row of the SQLite change feed (0 when it is empty).

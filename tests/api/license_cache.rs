@@ -375,76 +375,47 @@ async fn a_change_made_by_hand_reaches_the_cache() {
     .await;
     let p = app.provision(json!({ "max_machines": 2 })).await;
     assert_eq!(app.activate(&p.key, "fp-1").await.status(), 201);
-    assert_eq!(validate_cached(&app, &p.key, "fp-1").await["code"], "VALID");
 
-    by_hand(
-        &app,
-        "UPDATE licenses SET status = 'suspended' WHERE id = $1",
-        &p.license_id,
-    )
-    .await;
-    wait_for("the hand-made suspension is seen", FEED_LIMIT, || async {
-        validate(&app, &p.key, "fp-1").await["code"] == "SUSPENDED"
-    })
-    .await;
-    by_hand(
-        &app,
-        "UPDATE licenses SET status = 'active' WHERE id = $1",
-        &p.license_id,
-    )
-    .await;
-    wait_for(
-        "the hand-made reinstatement is seen",
-        FEED_LIMIT,
-        || async { validate(&app, &p.key, "fp-1").await["code"] == "VALID" },
-    )
-    .await;
-
-    // A machine removed by hand.
-    validate_cached(&app, &p.key, "fp-1").await;
-    by_hand(
-        &app,
-        "DELETE FROM machines WHERE license_id = $1",
-        &p.license_id,
-    )
-    .await;
-    wait_for("the removed machine is seen", FEED_LIMIT, || async {
-        validate(&app, &p.key, "fp-1").await["code"] == "NOT_ACTIVATED"
-    })
-    .await;
-
-    // The product renamed by hand: every cached license shows it.
-    validate_cached(&app, &p.key, "fp-1").await;
-    by_hand(
-        &app,
-        "UPDATE products SET name = 'Renamed by hand' \
-         WHERE id = (SELECT product_id FROM licenses WHERE id = $1)",
-        &p.license_id,
-    )
-    .await;
-    wait_for("the renamed product is seen", FEED_LIMIT, || async {
-        validate(&app, &p.key, "fp-1").await["license"]["product"]["name"] == "Renamed by hand"
-    })
-    .await;
-
-    // An entitlement taken from the type by hand.
-    let before = validate_cached(&app, &p.key, "fp-1").await;
-    assert_eq!(
-        before["license"]["entitlements"],
-        json!(["export", "pro"]),
-        "{before}"
-    );
-    by_hand(
-        &app,
-        "DELETE FROM license_type_entitlements \
-         WHERE license_type_id = (SELECT license_type_id FROM licenses WHERE id = $1)",
-        &p.license_id,
-    )
-    .await;
-    wait_for("the removed entitlement is seen", FEED_LIMIT, || async {
-        validate(&app, &p.key, "fp-1").await["license"]["entitlements"] == json!([])
-    })
-    .await;
+    // Each change, what the validation shows once it is seen.
+    type Seen = fn(&Value) -> bool;
+    let changes: [(&str, &'static str, Seen); 5] = [
+        (
+            "a suspension",
+            "UPDATE licenses SET status = 'suspended' WHERE id = $1",
+            |v| v["code"] == "SUSPENDED",
+        ),
+        (
+            "a reinstatement",
+            "UPDATE licenses SET status = 'active' WHERE id = $1",
+            |v| v["code"] == "VALID",
+        ),
+        (
+            "a machine removed",
+            "DELETE FROM machines WHERE license_id = $1",
+            |v| v["code"] == "NOT_ACTIVATED",
+        ),
+        (
+            "the product renamed (every cached license shows it)",
+            "UPDATE products SET name = 'Renamed by hand' \
+             WHERE id = (SELECT product_id FROM licenses WHERE id = $1)",
+            |v| v["license"]["product"]["name"] == "Renamed by hand",
+        ),
+        (
+            "an entitlement taken from the type",
+            "DELETE FROM license_type_entitlements \
+             WHERE license_type_id = (SELECT license_type_id FROM licenses WHERE id = $1)",
+            |v| v["license"]["entitlements"] == json!([]),
+        ),
+    ];
+    for (what, sql, seen) in changes {
+        let before = validate_cached(&app, &p.key, "fp-1").await;
+        assert!(!seen(&before), "{what}: not made yet, {before}");
+        by_hand(&app, sql, &p.license_id).await;
+        wait_for(what, FEED_LIMIT, || async {
+            seen(&validate(&app, &p.key, "fp-1").await)
+        })
+        .await;
+    }
 
     if !app.database.is_postgres() {
         // The server deletes the feed's rows it applied.
