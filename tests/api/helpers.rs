@@ -309,6 +309,17 @@ impl TestApp {
         payload
     }
 
+    /// A whole number the query reads about one row, given its id (`$1`):
+    /// a count, a column.
+    pub async fn number_for(&self, sql: &'static str, id: &str) -> i64 {
+        let (n,): (i64,) = sqlx::query_as(sql)
+            .bind(id)
+            .fetch_one(self.db.pool())
+            .await
+            .expect("a number");
+        n
+    }
+
     /// Counts the rows of a table.
     pub async fn count(&self, table: &str) -> i64 {
         let (n,): (i64,) =

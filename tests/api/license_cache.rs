@@ -442,14 +442,12 @@ async fn the_first_validation_mark_leaves_the_cache_alone() {
         "the usage batch marks the first validation",
         Duration::from_secs(10),
         || async {
-            let (marked,): (i64,) = sqlx::query_as(
+            app.number_for(
                 "SELECT COUNT(*) FROM licenses WHERE id = $1 AND first_validated_at IS NOT NULL",
+                &p.license_id,
             )
-            .bind(&p.license_id)
-            .fetch_one(app.db.pool())
             .await
-            .unwrap();
-            marked == 1
+                == 1
         },
     )
     .await;

@@ -489,13 +489,12 @@ async fn two_hundred_concurrent_activations_take_exactly_five_seats() {
         }
     }
     assert_eq!((created, refused), (5, 195));
-    let (rows,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM machines WHERE license_id = $1 AND deactivated_at IS NULL",
-    )
-    .bind(&p.license_id)
-    .fetch_one(app.db.pool())
-    .await
-    .unwrap();
+    let rows = app
+        .number_for(
+            "SELECT COUNT(*) FROM machines WHERE license_id = $1 AND deactivated_at IS NULL",
+            &p.license_id,
+        )
+        .await;
     assert_eq!(rows, 5);
     let (used,): (i64,) = sqlx::query_as("SELECT machines_used FROM licenses WHERE id = $1")
         .bind(&p.license_id)

@@ -185,13 +185,12 @@ async fn a_sustained_mixed_load_ends_with_no_5xx_no_error_logs_and_no_lost_rows(
         .fetch_one(app.db.pool())
         .await
         .unwrap();
-    let (machines,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM machines WHERE license_id = $1 AND deactivated_at IS NULL",
-    )
-    .bind(&p.license_id)
-    .fetch_one(app.db.pool())
-    .await
-    .unwrap();
+    let machines = app
+        .number_for(
+            "SELECT COUNT(*) FROM machines WHERE license_id = $1 AND deactivated_at IS NULL",
+            &p.license_id,
+        )
+        .await;
     assert_eq!(used, i64::try_from(still_active).unwrap());
     assert_eq!(machines, used);
     // And none of its requests logged an error or a warning (the log is
