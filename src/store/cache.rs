@@ -629,7 +629,7 @@ pub async fn follow_changes(pool: AnyPool, cache: Arc<LicenseCache>) {
 }
 
 /// The newest row of the SQLite change feed (0 when it is empty).
-pub async fn latest_change(pool: &AnyPool) -> Result<i64, sqlx::Error> {
+async fn latest_change(pool: &AnyPool) -> Result<i64, sqlx::Error> {
     let (seq,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(seq), 0) FROM license_changes")
         .fetch_one(pool)
         .await?;
@@ -639,7 +639,7 @@ pub async fn latest_change(pool: &AnyPool) -> Result<i64, sqlx::Error> {
 /// One pass over the SQLite change feed: drops the entries of the changes
 /// after `cursor` and returns the new cursor. The rows applied are then
 /// deleted (SQLite has one server).
-pub async fn apply_changes(
+async fn apply_changes(
     pool: &AnyPool,
     cache: &LicenseCache,
     cursor: i64,
