@@ -112,6 +112,10 @@ sqlite_targets() {
     # Fewer connections queue less in the load tool at the same rate.
     say "SQLite: the same rate over $((USERS / 2)) connections"
     load sqlite 18080 compare healthz validate --users $((USERS / 2)) --secs "$SECS" --rate "$rate"
+    # A diagnostic: goose's throttle frees each 10 ms's requests at once;
+    # --paced spreads them evenly (docs/performance.md, "The p99 target").
+    say "SQLite: the same rate over $((USERS / 2)) connections, evenly spaced (--paced)"
+    load sqlite 18080 compare healthz validate --users $((USERS / 2)) --secs "$SECS" --rate "$rate" --paced
     say "SQLite: resident memory of the server after these runs"
     echo "  VmHWM $(rss_kb sqlite.18080) kB"
 }

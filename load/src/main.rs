@@ -1,8 +1,8 @@
 //! Load scenarios for Licensor, on goose.
 //!
 //! ```text
-//! licensor-load run <scenario> [--users N] [--secs S] [--rate R]
-//! licensor-load compare <a> <b> [--users N] [--secs S] [--rate R] [--rounds K]
+//! licensor-load run <scenario> [--users N] [--secs S] [--rate R [--paced]]
+//! licensor-load compare <a> <b> [--users N] [--secs S] [--rate R [--paced]] [--rounds K]
 //! ```
 //!
 //! Scenarios: `healthz`; `warm` (every seeded key validated once, in
@@ -19,7 +19,10 @@
 //! `compare` alternates A and B `--rounds` times (three by default) and
 //! reports each round and the median ratio of B to A, since these machines
 //! drift between runs. `--rate` holds a fixed request rate (goose's
-//! throttle) instead of as fast as the users go.
+//! throttle, which frees the requests of each 10 ms at once) instead of as
+//! fast as the users go; with `--paced` (healthz and validate) each user
+//! keeps its own evenly spaced schedule instead, and the report counts the
+//! requests that started late.
 //!
 //! The environment says where and with what (`licensor seed` prints it):
 //! `LOAD_HOST` (http://127.0.0.1:8080), `LOAD_KEYS_FILE` (`KEY FINGERPRINT`
@@ -28,7 +31,7 @@
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use goose::config::GooseConfiguration;
@@ -126,13 +129,62 @@ async fn post_json(
     user.request(request).await
 }
 
+/// Under `--rate --paced`: the time between one user's requests in
+/// nanoseconds (users / rate; 0 when not paced).
+static INTERVAL_NS: AtomicU64 = AtomicU64::new(0);
+/// How many users the paced run has (spreads their first slots).
+static USERS: AtomicU64 = AtomicU64::new(1);
+/// Users that have taken their first slot.
+static PACED: AtomicU64 = AtomicU64::new(0);
+/// Paced requests that started more than [`LATE_AFTER`] after their slot.
+static LATE: AtomicU64 = AtomicU64::new(0);
+/// tokio's timer wakes on whole milliseconds: a start within two of its
+/// slot is on time.
+const LATE_AFTER: Duration = Duration::from_millis(2);
+
+/// A user's next slot under `--paced`.
+#[derive(Clone)]
+struct Slot(tokio::time::Instant);
+
+/// Under `--paced`, waits for this user's next slot: each user sends one
+/// request per interval and the users' slots are spread evenly over it, so
+/// the server sees a steady stream (goose's throttle instead frees a
+/// hundredth of a second's requests at once every 10 ms). A user behind its
+/// schedule sends at once and the start counts as late: latencies are timed
+/// from the send, so many late starts would hide queueing.
+async fn pace(user: &mut GooseUser) {
+    let interval = Duration::from_nanos(INTERVAL_NS.load(Ordering::Relaxed));
+    if interval.is_zero() {
+        return;
+    }
+    let next = match user.get_session_data_mut::<Slot>() {
+        Some(slot) => {
+            slot.0 += interval;
+            slot.0
+        }
+        None => {
+            let users = USERS.load(Ordering::Relaxed).max(1);
+            let n = PACED.fetch_add(1, Ordering::Relaxed) % users;
+            let first = tokio::time::Instant::now() + interval.mul_f64(n as f64 / users as f64);
+            user.set_session_data(Slot(first));
+            first
+        }
+    };
+    if tokio::time::Instant::now() > next + LATE_AFTER {
+        LATE.fetch_add(1, Ordering::Relaxed);
+    }
+    tokio::time::sleep_until(next).await;
+}
+
 async fn healthz(user: &mut GooseUser) -> TransactionResult {
+    pace(user).await;
     let goose = user.get("/healthz").await?;
     expect(user, goose, 200, "ok").await?;
     Ok(())
 }
 
 async fn validate(user: &mut GooseUser) -> TransactionResult {
+    pace(user).await;
     let (key, fingerprint) = random_key();
     let body = serde_json::json!({ "key": key, "fingerprint": fingerprint });
     let goose = post_json(user, "validate", "/api/v1/licenses/validate", &body, None).await?;
@@ -271,6 +323,8 @@ struct Options {
     users: usize,
     secs: usize,
     rate: Option<usize>,
+    /// `--rate` as evenly spaced requests instead of goose's throttle.
+    paced: bool,
     rounds: usize,
 }
 
@@ -318,6 +372,15 @@ struct Outcome {
     /// Requests per second over every request of the run.
     throughput: f64,
     failed: usize,
+    /// Under `--paced`: requests that started late.
+    late: Option<u64>,
+}
+
+impl Outcome {
+    fn late(&self) -> String {
+        self.late
+            .map_or(String::new(), |n| format!(", {n} started late"))
+    }
 }
 
 async fn attack(host: &str, name: &str, o: &Options) -> anyhow::Result<Outcome> {
@@ -339,10 +402,23 @@ async fn attack(host: &str, name: &str, o: &Options) -> anyhow::Result<Outcome> 
     } else {
         attack = attack.set_default(GooseDefault::RunTime, o.secs)?;
     }
-    if let Some(rate) = o.rate {
-        attack = attack.set_default(GooseDefault::ThrottleRequests, rate)?;
+    let mut interval = Duration::ZERO;
+    match o.rate {
+        Some(rate) if o.paced => {
+            interval = Duration::from_secs_f64(o.users as f64 / rate.max(1) as f64);
+        }
+        Some(rate) => attack = attack.set_default(GooseDefault::ThrottleRequests, rate)?,
+        None => {}
     }
+    INTERVAL_NS.store(
+        u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+    USERS.store(o.users as u64, Ordering::Relaxed);
+    PACED.store(0, Ordering::Relaxed);
+    LATE.store(0, Ordering::Relaxed);
     let metrics: GooseMetrics = attack.execute().await?;
+    let late = o.paced.then(|| LATE.load(Ordering::Relaxed));
     let secs = metrics.duration as f64;
     let mut rows = Vec::new();
     let mut total = 0;
@@ -378,6 +454,7 @@ async fn attack(host: &str, name: &str, o: &Options) -> anyhow::Result<Outcome> 
         rows,
         throughput: total as f64 / secs.max(1.0),
         failed,
+        late,
     })
 }
 
@@ -408,9 +485,10 @@ async fn run(host: &str, name: &str, o: &Options) -> anyhow::Result<()> {
         row.print();
     }
     println!(
-        "  throughput {:.1} requests/s, {} failed ({:.1} s)",
+        "  throughput {:.1} requests/s, {} failed{} ({:.1} s)",
         outcome.throughput,
         outcome.failed,
+        outcome.late(),
         started.elapsed().as_secs_f64()
     );
     Ok(())
@@ -425,12 +503,13 @@ async fn compare(host: &str, a: &str, b: &str, o: &Options) -> anyhow::Result<()
             let outcome = attack(host, name, o).await?;
             let first = outcome.rows.first().cloned();
             println!(
-                "round {round} {name:<18} {:>10.1} requests/s  p50 {:>7.2} ms  p95 {:>7.2} ms  p99 {:>7.2} ms  failed {}",
+                "round {round} {name:<18} {:>10.1} requests/s  p50 {:>7.2} ms  p95 {:>7.2} ms  p99 {:>7.2} ms  failed {}{}",
                 outcome.throughput,
                 first.as_ref().map_or(0.0, |r| r.p50_us as f64 / 1000.0),
                 first.as_ref().map_or(0.0, |r| r.p95_us as f64 / 1000.0),
                 first.as_ref().map_or(0.0, |r| r.p99_us as f64 / 1000.0),
                 outcome.failed,
+                outcome.late(),
             );
             pair.push((outcome.throughput, first.map_or(0, |r| r.p99_us)));
         }
@@ -456,6 +535,7 @@ fn parse(args: &[String]) -> anyhow::Result<(Vec<String>, Options)> {
         users: 64,
         secs: 10,
         rate: None,
+        paced: false,
         rounds: 3,
     };
     let mut it = args.iter();
@@ -470,6 +550,7 @@ fn parse(args: &[String]) -> anyhow::Result<(Vec<String>, Options)> {
             "--secs" => o.secs = value("--secs")?,
             "--rate" => o.rate = Some(value("--rate")?),
             "--rounds" => o.rounds = value("--rounds")?.max(1),
+            "--paced" => o.paced = true,
             flag if flag.starts_with("--") => bail!("unknown option {flag}"),
             _ => positional.push(arg.clone()),
         }
@@ -486,7 +567,7 @@ async fn main() -> anyhow::Result<()> {
         ["run", name] => run(&host, name, &options).await,
         ["compare", a, b] => compare(&host, a, b, &options).await,
         _ => bail!(
-            "usage: licensor-load run <scenario> | compare <a> <b> [--users N] [--secs S] [--rate R] [--rounds K]"
+            "usage: licensor-load run <scenario> | compare <a> <b> [--users N] [--secs S] [--rate R [--paced]] [--rounds K]"
         ),
     }
 }
