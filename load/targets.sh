@@ -64,6 +64,24 @@ serve() {
     exit 1
 }
 
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$(cat "$WORK/$1.pid")/stat"; }
+
+# cpu_per_request NAME PORT SCENARIO: what one request costs the server and
+# the load tool in CPU microseconds (both share the 2 cores), over a run.
+cpu_per_request() {
+    local name=$1 port=$2 scenario=$3 before after n client
+    before=$(cpu_ticks "$name.$port")
+    client=$( { TIMEFORMAT='%3U %3S'; time load "$name" "$port" run "$scenario" --users "$USERS" --secs "$SECS" > "$WORK/cpu.txt"; } 2>&1 )
+    after=$(cpu_ticks "$name.$port")
+    # Rows read "  GET /healthz COUNT ...": every request of the run.
+    n=$(awk '/^  (GET|POST) / {n += $3} END {print n + 0}' "$WORK/cpu.txt")
+    python3 -c "
+n = max($n, 1)
+server = ($after - $before) / $(getconf CLK_TCK) * 1e6 / n
+client = sum(map(float, '$client'.split())) * 1e6 / n
+print(f'  $scenario: {n} requests, per request {server:.1f} us in the server, {client:.1f} us in the load tool')"
+}
+
 rss_kb() { awk '/VmHWM/ {print $2}' "/proc/$(cat "$WORK/$1.pid")/status"; }
 
 # load NAME PORT ARGS...: licensor-load against a server seeded as NAME.
@@ -103,6 +121,9 @@ sqlite_targets() {
     serve sqlite "sqlite://$WORK/sqlite/licensor.db" 18080
     load sqlite 18080 run warm --users "$USERS" | throughput | sed 's/^/  warm-up pass, validations\/s: /'
     load sqlite 18080 compare healthz validate --users "$USERS" --secs "$SECS"
+    say "SQLite: CPU per request (server and load tool on the same 2 cores)"
+    cpu_per_request sqlite 18080 healthz
+    cpu_per_request sqlite 18080 validate
     local healthz_max
     healthz_max=$(load sqlite 18080 run healthz --users "$USERS" --secs "$SECS" | throughput)
     local rate
