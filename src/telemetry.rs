@@ -27,22 +27,21 @@ where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
     let filter = EnvFilter::try_new(filter)?;
-    let result = match format {
+    let installed = match format {
         LogFormat::Pretty => tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_span_events(FmtSpan::NONE)
             .with_writer(writer)
             .with_target(false)
             .compact()
-            .try_init()
-            .map_err(|e| anyhow::anyhow!("{e}")),
+            .finish()
+            .try_init(),
         LogFormat::Json => tracing_subscriber::registry()
             .with(filter)
             .with(JsonLines { writer })
-            .try_init()
-            .map_err(|e| anyhow::anyhow!("{e}")),
+            .try_init(),
     };
-    result.map_err(|e| anyhow::anyhow!("cannot install the logger: {e}"))
+    installed.map_err(|e| anyhow::anyhow!("cannot install the logger: {e}"))
 }
 
 /// The JSON log: one object per line with the time, the level, the
@@ -50,10 +49,11 @@ where
 /// (for a request: its method, path, client, request id and user).
 ///
 /// tracing-subscriber's JSON formatter writes the same lines, but stores
-/// each span's fields as a JSON text and parses it back for every line; on
-/// a busy server that was ~13 % of the CPU of a validation (docs/
-/// performance.md). Here a span keeps its fields as encoded JSON values and
-/// a line is written in one pass into a buffer reused by the thread.
+/// each span's fields as a JSON text and parses it back for every line
+/// (the request span and its line were ~13 % of a validating server's CPU;
+/// docs/performance.md). Here a span keeps its fields as encoded JSON
+/// values and a line is written in one pass into a buffer reused by the
+/// thread.
 struct JsonLines<W> {
     writer: W,
 }
