@@ -62,25 +62,27 @@ struct JsonLines<W> {
 struct SpanFields(Vec<(&'static str, Vec<u8>)>);
 
 impl SpanFields {
-    /// Adds `values`, replacing a field recorded before.
-    fn record(&mut self, values: &tracing::span::Record<'_>) {
-        values.record(&mut JsonValues(
-            |name: &'static str, write: &dyn Fn(&mut Vec<u8>)| {
-                let mut value = Vec::new();
-                write(&mut value);
-                match self.0.iter_mut().find(|(n, _)| *n == name) {
-                    Some(member) => member.1 = value,
-                    None => self.0.push((name, value)),
-                }
-            },
-        ));
+    /// A visitor that adds each field it is shown, replacing one recorded
+    /// before (a span's opening fields, then each `record`).
+    fn visitor(&mut self) -> JsonValues<impl FnMut(&'static str, &WriteValue) + '_> {
+        JsonValues(|name: &'static str, write: &WriteValue| {
+            let mut value = Vec::new();
+            write(&mut value);
+            match self.0.iter_mut().find(|(n, _)| *n == name) {
+                Some(member) => member.1 = value,
+                None => self.0.push((name, value)),
+            }
+        })
     }
 }
+
+/// Writes one field's value as JSON.
+type WriteValue<'w> = dyn Fn(&mut Vec<u8>) + 'w;
 
 /// Hands each field to a closure with a way to write its value as JSON.
 struct JsonValues<F>(F);
 
-impl<F: FnMut(&'static str, &dyn Fn(&mut Vec<u8>))> tracing::field::Visit for JsonValues<F> {
+impl<F: FnMut(&'static str, &WriteValue)> tracing::field::Visit for JsonValues<F> {
     fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
         (self.0)(field.name(), &|out| push_json_string(out, value));
     }
@@ -144,13 +146,7 @@ where
             return;
         };
         let mut fields = SpanFields(Vec::with_capacity(attrs.fields().len()));
-        attrs.record(&mut JsonValues(
-            |name: &'static str, write: &dyn Fn(&mut Vec<u8>)| {
-                let mut value = Vec::new();
-                write(&mut value);
-                fields.0.push((name, value));
-            },
-        ));
+        attrs.record(&mut fields.visitor());
         span.extensions_mut().insert(fields);
     }
 
@@ -163,7 +159,7 @@ where
         if let Some(span) = ctx.span(id)
             && let Some(fields) = span.extensions_mut().get_mut::<SpanFields>()
         {
-            fields.record(values);
+            values.record(&mut fields.visitor());
         }
     }
 
@@ -184,12 +180,10 @@ where
             line.extend_from_slice(b"\",\"level\":\"");
             line.extend_from_slice(event.metadata().level().as_str().as_bytes());
             line.push(b'"');
-            event.record(&mut JsonValues(
-                |name: &'static str, write: &dyn Fn(&mut Vec<u8>)| {
-                    push_name(line, name);
-                    write(line);
-                },
-            ));
+            event.record(&mut JsonValues(|name: &'static str, write: &WriteValue| {
+                push_name(line, name);
+                write(line);
+            }));
             if let Some(span) = ctx.event_span(event) {
                 line.extend_from_slice(b",\"span\":{");
                 if let Some(fields) = span.extensions().get::<SpanFields>() {
@@ -339,8 +333,6 @@ pub fn record_license(request: &actix_web::HttpRequest, license_id: &str) {
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
-
-    use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
 
