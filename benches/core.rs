@@ -1,6 +1,7 @@
 //! Micro-benchmarks of the hot paths that touch no database: key parsing,
 //! the validation decision, and response signing (next to a bare ed25519
-//! sign and verify of the same bytes). Run: `cargo bench --bench core`.
+//! sign, ed25519-dalek's and AWS-LC's, and a bare verify of the same
+//! bytes). Run: `cargo bench --bench core`.
 
 // Benchmark set-up: a failed unwrap is a broken benchmark.
 #![allow(clippy::unwrap_used)]
@@ -59,7 +60,7 @@ fn decision(c: &mut Criterion) {
 }
 
 fn signatures(c: &mut Criterion) {
-    let pair = KeyPair::from_seed(&[7; 32]);
+    let pair = KeyPair::from_seed(&[7; 32]).unwrap();
     let entry = PublicKeyEntry::new(
         &pair.kid,
         &pair.public_key_bytes(),
@@ -88,6 +89,11 @@ fn signatures(c: &mut Criterion) {
     c.bench_function("bare_ed25519_sign", |b| {
         b.iter(|| bare.sign(black_box(message.as_bytes())))
     });
+    // What KeyRing signs with (docs/decisions.md).
+    let aws_lc = aws_lc_rs::signature::Ed25519KeyPair::from_seed_unchecked(&[7; 32]).unwrap();
+    c.bench_function("bare_aws_lc_ed25519_sign", |b| {
+        b.iter(|| aws_lc.sign(black_box(message.as_bytes())))
+    });
     let signature = bare.sign(message.as_bytes());
     let verifying = bare.verifying_key();
     c.bench_function("bare_ed25519_verify", |b| {
@@ -104,7 +110,7 @@ fn license_files(c: &mut Criterion) {
     use licensor::signing::license_file;
     use licensor::verify::{Licensee, Payload, PublicKeys, SIGNING_PREFIX, parse, verify};
 
-    let pair = KeyPair::from_seed(&[7; 32]);
+    let pair = KeyPair::from_seed(&[7; 32]).unwrap();
     let public = ed25519_dalek::VerifyingKey::from_bytes(&pair.public_key_bytes()).unwrap();
     let kid = pair.kid.clone();
     let entry = PublicKeyEntry::new(

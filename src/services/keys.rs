@@ -166,7 +166,7 @@ pub async fn load_ring(db: &Db, cipher: &DataCipher) -> anyhow::Result<KeyRing> 
             let Ok(seed) = <[u8; 32]>::try_from(seed.as_slice()) else {
                 bail!("signing key {} is damaged", row.id);
             };
-            let pair = KeyPair::from_seed(&seed);
+            let pair = KeyPair::from_seed(&seed)?;
             if pair.kid != row.id {
                 bail!("signing key {} does not match its public key", row.id);
             }

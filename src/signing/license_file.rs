@@ -76,7 +76,7 @@ mod tests {
     const NOW: i64 = 1_800_000_000;
 
     fn ring(seed: u8) -> (KeyRing, PublicKeys) {
-        let pair = KeyPair::from_seed(&[seed; 32]);
+        let pair = KeyPair::from_seed(&[seed; 32]).unwrap();
         let mut keys = PublicKeys::default();
         let vk = ed25519_dalek::VerifyingKey::from_bytes(&pair.public_key_bytes()).unwrap();
         keys.insert(&pair.kid, vk);
