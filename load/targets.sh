@@ -4,6 +4,7 @@
 # reported (these machines drift by +-15% between runs).
 #
 #   bash load/targets.sh [all|sqlite|postgres|activation|signins|limiter|scale|ttl]
+#   bash load/targets.sh builds OTHER_LICENSOR_BINARY   (this build against another)
 #
 # Needs PostgreSQL at 127.0.0.1:5432 (trust auth) for `postgres`. Servers
 # run from release builds on loopback with the production log level (every
@@ -259,6 +260,36 @@ ttl_targets() {
     echo "  VmHWM: 1M feed $(rss_kb large.18084) kB, 1M TTL $(rss_kb large_ttl.18085) kB, 1k $(rss_kb small.18083) kB"
 }
 
+# builds OTHER: this build against another build of licensor (e.g. the
+# previous commit's, built into another target directory), each serving its
+# own copy of one seeded database: validation's p99 at the fixed rate of the
+# p99 target (half of /healthz's maximum, over half the connections),
+# alternated, and what a validation costs each server in CPU.
+builds_targets() {
+    local other=${1:?"usage: targets.sh builds PATH_TO_OTHER_LICENSOR_BINARY"}
+    say "This build vs $other: SQLite, $LICENSES licenses, validation p99 at half of /healthz's rate"
+    seed sqlite "sqlite://$WORK/sqlite/licensor.db" "$LICENSES"
+    cp -a "$WORK/sqlite" "$WORK/other"
+    serve sqlite "sqlite://$WORK/sqlite/licensor.db" 18080
+    LICENSOR=$other serve other "sqlite://$WORK/other/licensor.db" 18086
+    load sqlite 18080 run warm --users "$USERS" > /dev/null
+    load other 18086 run warm --users "$USERS" > /dev/null
+    local healthz_max rate
+    healthz_max=$(load sqlite 18080 run healthz --users "$USERS" --secs "$SECS" | throughput)
+    rate=$(python3 -c "print(int($healthz_max / 2))")
+    echo "  fixed rate $rate requests/s (half of /healthz's $healthz_max), $((USERS / 2)) connections"
+    that_build() { load other 18086 run validate --users $((USERS / 2)) --secs "$SECS" --rate "$rate" | p99_of "POST validate"; }
+    this_build() { load sqlite 18080 run validate --users $((USERS / 2)) --secs "$SECS" --rate "$rate" | p99_of "POST validate"; }
+    ab "validation p99 this build / other" that_build this_build
+    say "CPU per validation, at $USERS connections"
+    for round in 1 2; do
+        echo "  round $round, other:"
+        cpu_per_request other 18086 validate
+        echo "  round $round, this build:"
+        cpu_per_request sqlite 18080 validate
+    done
+}
+
 case $WHAT in
     all) sqlite_targets; limiter_targets; signin_targets; activation_targets; postgres_targets; scale_targets ;;
     sqlite) sqlite_targets ;;
@@ -268,5 +299,6 @@ case $WHAT in
     postgres) postgres_targets ;;
     scale) scale_targets ;;
     ttl) ttl_targets ;;
+    builds) builds_targets "${2:-}" ;;
     *) echo "unknown target set $WHAT" >&2; exit 2 ;;
 esac
