@@ -19,8 +19,8 @@ LICENSES=${LICENSES:-100000}
 PG_ADMIN=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/test}
 
 cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
-cargo build --release --quiet --manifest-path "$ROOT/load/Cargo.toml"
-LICENSOR=$ROOT/target/release/licensor
+env -u CARGO_TARGET_DIR cargo build --release --quiet --manifest-path "$ROOT/load/Cargo.toml"
+LICENSOR=${CARGO_TARGET_DIR:-$ROOT/target}/release/licensor
 LOAD=$ROOT/load/target/release/licensor-load
 WORK=$(mktemp -d)
 SERVERS=()
