@@ -111,6 +111,9 @@ pub struct MailSettings {
     pub smtp_url: Option<String>,
     pub from: String,
     pub reply_to: Option<String>,
+    /// Where customers write for help: shown in every email and on the
+    /// pages that send them to support; the default Reply-To.
+    pub support_email: Option<String>,
     /// How often the outbox worker looks for due messages.
     pub poll: std::time::Duration,
 }
@@ -263,6 +266,11 @@ pub const KNOWN: &[Known] = &[
         key: "mail_reply_to",
         default: "(none)",
         help: "a Reply-To for every email, e.g. the support address",
+    },
+    Known {
+        key: "support_email",
+        default: "(none)",
+        help: "the address customers write to for help, shown in every email and page that sends them to support; the default Reply-To",
     },
     Known {
         key: "outbox_poll_ms",
@@ -631,6 +639,14 @@ impl RawSettings {
                 mailbox(v).map(Some)
             }
         })?;
+        let support_email = self.parse("support_email", String::new, |v| {
+            if v.is_empty() {
+                return Ok(None);
+            }
+            crate::domain::email::EmailAddress::parse(v)
+                .map(|e| Some(e.as_str().to_owned()))
+                .map_err(|e| format!("`{v}` is not an email address: {e}"))
+        })?;
         let outbox_poll = self.parse(
             "outbox_poll_ms",
             || "1000".to_owned(),
@@ -744,6 +760,7 @@ impl RawSettings {
                 smtp_url,
                 from: mail_from,
                 reply_to: mail_reply_to,
+                support_email,
                 poll: outbox_poll,
             },
             api_rate_limit_ip,

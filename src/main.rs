@@ -20,7 +20,8 @@ use licensor::domain::role::Role;
 use licensor::secret::ServerSecret;
 use licensor::services::api_tokens::{self, Scope};
 use licensor::services::context::Ctx;
-use licensor::services::license_files::FileForm;
+use licensor::services::license_files::{FileForm, Standing};
+use licensor::services::licensing::LicensingError;
 use licensor::services::{keys, license_files, licensing, load_seed, staff};
 use licensor::signing::key_set_document;
 use licensor::startup::Application;
@@ -150,6 +151,10 @@ enum LicenseCommand {
         /// the key can read the file (it still verifies without it).
         #[arg(long)]
         encrypted: bool,
+        /// Sign a file even though the license is suspended or revoked
+        /// (refused without it: a file says "valid" offline until it expires).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -298,8 +303,16 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                     id,
                     fingerprint,
                     encrypted,
+                    force,
                 },
-        } => license_export(settings, &id, fingerprint.as_deref(), encrypted).await,
+        } => {
+            let standing = if force {
+                Standing::Overridden
+            } else {
+                Standing::Required
+            };
+            license_export(settings, &id, fingerprint.as_deref(), encrypted, standing).await
+        }
         Command::Verify {
             file,
             keys,
@@ -407,6 +420,7 @@ async fn license_export(
     id: &str,
     fingerprint: Option<&str>,
     encrypted: bool,
+    standing: Standing,
 ) -> anyhow::Result<()> {
     let fingerprint = fingerprint
         .map(|f| Fingerprint::parse(f).map_err(|e| anyhow::anyhow!("--fingerprint: {e}")))
@@ -429,9 +443,17 @@ async fn license_export(
             fingerprint.as_ref(),
             SystemClock.now(),
             form,
+            standing,
         )
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))
+        .map_err(|e| match e {
+            LicensingError::Refused { .. } => anyhow::anyhow!(
+                "{e} No new signed file is made for a license that is not in good standing \
+                 (files issued before keep their own expiry); reinstate it first, or pass \
+                 --force to sign one anyway."
+            ),
+            e => anyhow::anyhow!("{e}"),
+        })
     }
     .await;
     db.close().await;

@@ -108,7 +108,11 @@ impl ApplicationBuilder {
             settings.mail.smtp_url.as_deref(),
             settings.data_dir.join("mail"),
             &settings.mail.from,
-            settings.mail.reply_to.as_deref(),
+            settings
+                .mail
+                .reply_to
+                .as_deref()
+                .or(settings.mail.support_email.as_deref()),
         )?);
         let session_key = Key::from(&secret.derive_bytes::<64>("session-cookie-v1")?[..]);
         let secure_cookies = settings.public_url.scheme() == "https";
@@ -130,11 +134,14 @@ impl ApplicationBuilder {
         }
 
         let assets = Assets::new();
-        let site = Data::new(Site::new(
-            settings.vendor_name.clone(),
-            settings.public_url.clone(),
-            &assets,
-        ));
+        let site = Data::new(
+            Site::new(
+                settings.vendor_name.clone(),
+                settings.public_url.clone(),
+                &assets,
+            )
+            .with_support_email(settings.mail.support_email.clone()),
+        );
         let assets = Data::new(assets);
         let db_data = Data::new(db.clone());
         let clock_data: Data<dyn crate::clock::Clock> = Data::from(clock.clone());
@@ -155,11 +162,14 @@ impl ApplicationBuilder {
         let metrics_access = Data::new(web::metrics::MetricsAccess(settings.metrics_token.clone()));
         let proxies = Data::new(settings.trusted_proxies.clone());
         let app_portal_limits = portal_limits.clone();
-        let brand = Data::new(Brand::new(
-            settings.vendor_name.clone(),
-            settings.public_url.clone(),
-            secret.derive_bytes::<32>("signed-links-v1")?,
-        ));
+        let brand = Data::new(
+            Brand::new(
+                settings.vendor_name.clone(),
+                settings.public_url.clone(),
+                secret.derive_bytes::<32>("signed-links-v1")?,
+            )
+            .with_support_email(settings.mail.support_email.clone()),
+        );
         let brand_for_jobs = Brand::clone(&brand);
         let session_db = db.clone();
         let session_clock = clock.clone();

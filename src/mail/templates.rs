@@ -5,23 +5,31 @@ use askama::Template;
 
 use crate::mail::Email;
 
+/// What every message ends with: "Licensing by {vendor}" and, when the
+/// vendor gave one, the address customers write to for help.
+#[derive(Debug, Clone)]
+pub struct Footer {
+    pub vendor_name: String,
+    pub support_email: Option<String>,
+}
+
 /// Renders both parts of a message.
 pub trait EmailTemplate {
     fn subject(&self) -> String;
-    fn html(&self) -> Result<String, askama::Error>;
-    fn text(&self) -> Result<String, askama::Error>;
+    fn html(&self, footer: &Footer) -> Result<String, askama::Error>;
+    fn text(&self, footer: &Footer) -> Result<String, askama::Error>;
     /// Reminders carry a one-click unsubscribe link (RFC 8058); security
     /// and transactional messages do not.
     fn unsubscribe_link(&self) -> Option<String> {
         None
     }
 
-    fn email(&self, to: &str, message_id: String) -> Result<Email, askama::Error> {
+    fn email(&self, to: &str, message_id: String, footer: &Footer) -> Result<Email, askama::Error> {
         Ok(Email {
             to: to.to_owned(),
             subject: self.subject(),
-            html: self.html()?,
-            text: self.text()?,
+            html: self.html(footer)?,
+            text: self.text(footer)?,
             message_id,
             unsubscribe_url: self.unsubscribe_link(),
         })
@@ -39,12 +47,14 @@ macro_rules! email_template {
         #[template(path = $html_path)]
         struct $html<'a> {
             m: &'a $name,
+            f: &'a Footer,
         }
 
         #[derive(Template)]
         #[template(path = $text_path, escape = "none")]
         struct $text<'a> {
             m: &'a $name,
+            f: &'a Footer,
         }
 
         impl EmailTemplate for $name {
@@ -52,11 +62,11 @@ macro_rules! email_template {
                 let $s = self;
                 $subject
             }
-            fn html(&self) -> Result<String, askama::Error> {
-                $html { m: self }.render()
+            fn html(&self, f: &Footer) -> Result<String, askama::Error> {
+                $html { m: self, f }.render()
             }
-            fn text(&self) -> Result<String, askama::Error> {
-                $text { m: self }.render()
+            fn text(&self, f: &Footer) -> Result<String, askama::Error> {
+                $text { m: self, f }.render()
             }
             $(fn unsubscribe_link(&self) -> Option<String> {
                 Some(self.$unsub.clone())
@@ -156,6 +166,62 @@ email_template!(LicenseRenewed, LicenseRenewedHtml, LicenseRenewedText, "email/l
     link: String,
 }, |m| format!("Your {} license was renewed", m.license.product_name));
 
+email_template!(AccountExists, AccountExistsHtml, AccountExistsText, "email/account_exists.html", "email/account_exists.txt", {
+    vendor_name: String,
+    sign_in_link: String,
+    reset_link: String,
+}, |m| format!("You already have a {} account", m.vendor_name));
+
+/// A change support made to a license that its customers hear of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StandingChange {
+    Suspended,
+    Revoked,
+    Reinstated,
+    /// The license now belongs to another organization (the one it left
+    /// hears this; the one it joined gets the welcome message).
+    TransferredAway,
+}
+
+impl StandingChange {
+    /// The end of the subject and the heading: "Your X license {words}".
+    pub fn words(self) -> &'static str {
+        match self {
+            StandingChange::Suspended => "is suspended",
+            StandingChange::Revoked => "was revoked",
+            StandingChange::Reinstated => "works again",
+            StandingChange::TransferredAway => "moved to another organization",
+        }
+    }
+
+    /// What the change means for the customer's machines.
+    pub fn consequence(self) -> &'static str {
+        match self {
+            StandingChange::Suspended => {
+                "Your machines stop accepting it at their next check, and no new license file can be downloaded until it is reinstated."
+            }
+            StandingChange::Revoked => {
+                "It can no longer be used: your machines stop accepting it at their next check, and no new license file can be downloaded."
+            }
+            StandingChange::Reinstated => {
+                "It is in good standing again: your machines accept it at their next check, and license files can be downloaded again."
+            }
+            StandingChange::TransferredAway => {
+                "Your organization no longer holds it. Machines already activated keep it until they are deactivated."
+            }
+        }
+    }
+}
+
+email_template!(LicenseStandingChanged, LicenseStandingChangedHtml, LicenseStandingChangedText, "email/license_standing.html", "email/license_standing.txt", {
+    vendor_name: String,
+    license: LicenseSummary,
+    change: StandingChange,
+    /// Why, as support wrote it; empty when no reason was given.
+    reason: String,
+    link: String,
+}, |m| format!("Your {} license {}", m.license.product_name, m.change.words()));
+
 /// Every template rendered with fixed data, both parts, as insta snapshots
 /// (`src/mail/snapshots/`): a change to a message is reviewed as the diff
 /// of its snapshot (`cargo insta review`, or accept the `.snap.new` file).
@@ -168,6 +234,13 @@ mod snapshots {
 
     fn vendor() -> String {
         "Acme Tools".to_owned()
+    }
+
+    fn footer() -> Footer {
+        Footer {
+            vendor_name: vendor(),
+            support_email: Some("support@acme.example".to_owned()),
+        }
     }
 
     fn license() -> LicenseSummary {
@@ -184,8 +257,12 @@ mod snapshots {
     /// Both parts of every template, with the name each snapshot takes.
     fn every_template() -> Vec<(&'static str, Email)> {
         let email = |t: &dyn EmailTemplate| {
-            t.email("jane@example.com", "<1@licenses.example.com>".to_owned())
-                .unwrap()
+            t.email(
+                "jane@example.com",
+                "<1@licenses.example.com>".to_owned(),
+                &footer(),
+            )
+            .unwrap()
         };
         vec![
             (
@@ -307,6 +384,34 @@ mod snapshots {
                     link: LINK.to_owned(),
                 }),
             ),
+            (
+                "account_exists",
+                email(&AccountExists {
+                    vendor_name: vendor(),
+                    sign_in_link: "https://licenses.example.com/login".to_owned(),
+                    reset_link: "https://licenses.example.com/forgot-password".to_owned(),
+                }),
+            ),
+            (
+                "license_suspended",
+                email(&LicenseStandingChanged {
+                    vendor_name: vendor(),
+                    license: license(),
+                    change: StandingChange::Suspended,
+                    reason: "Payment <overdue> since 2026-11-01".to_owned(),
+                    link: LINK.to_owned(),
+                }),
+            ),
+            (
+                "license_reinstated_no_reason",
+                email(&LicenseStandingChanged {
+                    vendor_name: vendor(),
+                    license: license(),
+                    change: StandingChange::Reinstated,
+                    reason: String::new(),
+                    link: LINK.to_owned(),
+                }),
+            ),
         ]
     }
 
@@ -350,6 +455,20 @@ mod snapshots {
                 !email.text.contains("&#"),
                 "{name}: the text part is not HTML-escaped"
             );
+            for part in [&email.html, &email.text] {
+                assert_eq!(
+                    part.matches("Licensing by Acme Tools").count(),
+                    1,
+                    "{name}: the signature, once"
+                );
+                assert!(part.contains("support@acme.example"), "{name}: support");
+                if name == "team_invitation" || name == "license_assigned" {
+                    assert!(
+                        !part.contains("because of"),
+                        "{name}: its recipient may have no account"
+                    );
+                }
+            }
             assert_eq!(
                 email.unsubscribe_url.is_some(),
                 name.starts_with("expiry") || name.starts_with("license_expired"),
@@ -370,7 +489,13 @@ mod tests {
             link: "https://licenses.example.com/verify?token=abc&x=1".to_owned(),
             hours_valid: 24,
         };
-        let email = mail.email("jane@example.com", "<1@x>".to_owned()).unwrap();
+        let footer = Footer {
+            vendor_name: "Acme <Tools>".to_owned(),
+            support_email: None,
+        };
+        let email = mail
+            .email("jane@example.com", "<1@x>".to_owned(), &footer)
+            .unwrap();
         assert_eq!(email.subject, "Confirm your email for Acme <Tools>");
         assert!(
             email

@@ -37,7 +37,7 @@ use crate::services::context::Ctx;
 use crate::store::events::{self, NewEvent};
 use crate::store::license_types;
 use crate::store::license_types::{LicenseTypeRow, NewLicenseType};
-use crate::store::products::{NewProduct, ProductRow};
+use crate::store::products::{NewProduct, ProductRow, ProductText};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -94,6 +94,28 @@ pub struct NewProductInput {
     pub name: String,
     pub description: String,
     pub activation_instructions: String,
+    /// Where customers download the application (http or https).
+    pub download_url: Option<String>,
+}
+
+/// A download link customers follow: an absolute http(s) URL.
+pub fn check_download_url(url: Option<&str>) -> Result<(), CatalogError> {
+    let Some(url) = url else {
+        return Ok(());
+    };
+    match url::Url::parse(url) {
+        Ok(u)
+            if matches!(u.scheme(), "https" | "http")
+                && u.host_str().is_some()
+                && url.len() <= 2_000 =>
+        {
+            Ok(())
+        }
+        _ => Err(CatalogError::Invalid(
+            "The download link must be a full web address starting with https:// (or http://)."
+                .to_owned(),
+        )),
+    }
 }
 
 pub async fn create_product(
@@ -109,6 +131,7 @@ pub async fn create_product(
         0,
         20_000,
     )?;
+    check_download_url(input.download_url.as_deref())?;
     let now = ctx.clock.now();
     let id = new_id();
     let mut tx = ctx.db.begin_write().await?;
@@ -120,6 +143,7 @@ pub async fn create_product(
             name: &input.name,
             description: &input.description,
             activation_instructions: &input.activation_instructions,
+            download_url: input.download_url.as_deref(),
         },
         now,
     )
@@ -140,31 +164,30 @@ pub async fn create_product(
         .ok_or(CatalogError::NotFound("product"))
 }
 
-/// Changes a product's name, description and activation instructions (the
-/// code is permanent: applications send it).
+/// Changes what customers read about a product and where they download it
+/// (the code is permanent: applications send it).
 pub async fn update_product(
     ctx: &Ctx<'_>,
     id: &str,
-    name: &str,
-    description: &str,
-    activation_instructions: &str,
+    text: &ProductText<'_>,
 ) -> Result<(), CatalogError> {
-    check_text("name", name, 1, 200)?;
-    check_text("description", description, 0, 5_000)?;
+    check_text("name", text.name, 1, 200)?;
+    check_text("description", text.description, 0, 5_000)?;
     check_text(
         "activation_instructions",
-        activation_instructions,
+        text.activation_instructions,
         0,
         20_000,
     )?;
+    check_download_url(text.download_url)?;
     let now = ctx.clock.now();
     let mut tx = ctx.db.begin_write().await?;
-    if !products::update_text(&mut tx, id, name, description, activation_instructions).await? {
+    if !products::update_text(&mut tx, id, text).await? {
         return Err(CatalogError::NotFound("product"));
     }
     let mut event = NewEvent::new("product.updated", &ctx.actor);
     event.request_id = ctx.request_id.as_deref();
-    event.data = json!({ "product_id": id, "name": name });
+    event.data = json!({ "product_id": id, "name": text.name, "download_url": text.download_url });
     events::insert(&mut tx, now, &event).await?;
     tx.commit().await.context("committing the product")?;
     Ok(())

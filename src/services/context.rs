@@ -51,6 +51,8 @@ impl<'a> Ctx<'a> {
 pub struct Brand {
     pub vendor_name: String,
     pub public_url: url::Url,
+    /// Where customers write for help (setting `support_email`).
+    pub support_email: Option<String>,
     link_key: Zeroizing<[u8; 32]>,
 }
 
@@ -73,7 +75,21 @@ impl Brand {
         Self {
             vendor_name,
             public_url,
+            support_email: None,
             link_key,
+        }
+    }
+
+    pub fn with_support_email(mut self, support_email: Option<String>) -> Self {
+        self.support_email = support_email;
+        self
+    }
+
+    /// What every message ends with: who licenses, and where to get help.
+    pub fn footer(&self) -> crate::mail::templates::Footer {
+        crate::mail::templates::Footer {
+            vendor_name: self.vendor_name.clone(),
+            support_email: self.support_email.clone(),
         }
     }
 

@@ -28,8 +28,10 @@ pub async fn seed(db: &Db, clock: &dyn Clock) -> anyhow::Result<bool> {
             code: DEMO_PRODUCT_CODE,
             name: "Demo App",
             description: "A sample desktop application to try the licensing journey with.",
-            activation_instructions: "Install Demo App, open Help > Activate, and paste your \
-                license key. The app activates this machine and shows \"Licensed\".",
+            activation_instructions: "Demo App is a stand-in for your own application: there \
+                is nothing to install. Activate a machine with the commands below, exactly as \
+                your application would through the API.",
+            download_url: None,
         },
         now,
     )

@@ -1,7 +1,7 @@
 //! License and machine files for a license, signed with the active key.
 
 use crate::domain::fingerprint::Fingerprint;
-use crate::domain::license::ValidationCode;
+use crate::domain::license::{LicenseStatus, ValidationCode};
 use crate::domain::license_key::LicenseKey;
 use crate::domain::time::Timestamp;
 use crate::services::licensing::{self, Activation, LicenseView, LicensingError};
@@ -10,6 +10,34 @@ use crate::signing::license_file;
 use crate::store::{Db, machines, organizations};
 use crate::verify::{Licensee, Payload};
 
+/// Whether a file may be signed for a license that is not in good standing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Only an active license gets a new file (the portal, the API, the
+    /// CLI's default): a suspended or revoked one is refused.
+    Required,
+    /// The vendor's operator asked for it anyway (`license export --force`).
+    Overridden,
+}
+
+/// Refuses a new signed file for a suspended or revoked license: a file
+/// says "valid" offline until its own expiry, so none is made while the
+/// license is not in good standing. Files issued before keep their expiry.
+pub fn check_standing(license: &LicenseView, standing: Standing) -> Result<(), LicensingError> {
+    let code = match license.status {
+        LicenseStatus::Active => return Ok(()),
+        LicenseStatus::Suspended => ValidationCode::Suspended,
+        LicenseStatus::Revoked => ValidationCode::Revoked,
+    };
+    match standing {
+        Standing::Overridden => Ok(()),
+        Standing::Required => Err(LicensingError::Refused {
+            code,
+            license_id: Some(license.id.clone()),
+        }),
+    }
+}
+
 /// The payload of a license file, or of a machine file when `fingerprint`
 /// names an active machine of the license.
 pub async fn payload(
@@ -17,8 +45,10 @@ pub async fn payload(
     license_id: &str,
     fingerprint: Option<&Fingerprint>,
     now: Timestamp,
+    standing: Standing,
 ) -> Result<Payload, LicensingError> {
     let license = licensing::get_license(db, license_id).await?;
+    check_standing(&license, standing)?;
     if let Some(fp) = fingerprint {
         machines::find_active(db.pool(), &license.id, fp.as_str())
             .await?
@@ -93,8 +123,9 @@ pub async fn file(
     fingerprint: Option<&Fingerprint>,
     now: Timestamp,
     form: FileForm<'_>,
+    standing: Standing,
 ) -> Result<String, LicensingError> {
-    let payload = payload(db, license_id, fingerprint, now).await?;
+    let payload = payload(db, license_id, fingerprint, now, standing).await?;
     sign(ring, &payload, form)
 }
 

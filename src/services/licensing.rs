@@ -19,7 +19,9 @@ use crate::domain::license::{
 };
 use crate::domain::license_key::LicenseKey;
 use crate::domain::time::Timestamp;
-use crate::mail::templates::{LicenseAssigned, LicenseRenewed, MachineActivated};
+use crate::mail::templates::{
+    LicenseAssigned, LicenseRenewed, LicenseStandingChanged, MachineActivated, StandingChange,
+};
 use crate::secret::DataCipher;
 use crate::services::context::{Brand, Ctx};
 use crate::services::notify::{self, About, Audience, enqueue_email};
@@ -1381,17 +1383,21 @@ impl LicenseAction {
     }
 }
 
+/// Suspends, reinstates or revokes a license; its customers are told, with
+/// the reason, which their license page shows too.
 pub async fn change_status(
     ctx: &Ctx<'_>,
+    brand: &Brand,
     license_id: &str,
     action: LicenseAction,
     reason: Option<&str>,
 ) -> Result<LicenseView, LicensingError> {
     let now = ctx.clock.now();
     let (from, to, event) = action.transition();
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
     let mut tx = ctx.db.begin_write().await?;
     let before = view_in_tx(&mut tx, license_id).await?;
-    if !licenses::set_status(&mut tx, license_id, from, to.as_str(), now).await? {
+    if !licenses::set_status(&mut tx, license_id, from, to.as_str(), reason, now).await? {
         return Err(LicensingError::Conflict(format!(
             "the license is {}; it cannot be made {}",
             before.status, to
@@ -1406,8 +1412,42 @@ pub async fn change_status(
         json!({ "before": before.snapshot(), "after": after.snapshot(), "reason": reason }),
     )
     .await?;
+    let change = match action {
+        LicenseAction::Suspend => StandingChange::Suspended,
+        LicenseAction::Reinstate => StandingChange::Reinstated,
+        LicenseAction::Revoke => StandingChange::Revoked,
+    };
+    email_standing(&mut tx, brand, &after, change, reason, now).await?;
     tx.commit().await.context("committing the status change")?;
     Ok(after)
+}
+
+/// Tells the license's organization what support changed, and why.
+async fn email_standing(
+    tx: &mut Tx,
+    brand: &Brand,
+    license: &LicenseView,
+    change: StandingChange,
+    reason: Option<&str>,
+    now: Timestamp,
+) -> anyhow::Result<usize> {
+    let link = brand.license_link(&license.id);
+    notify::email_organization(
+        tx,
+        brand,
+        "license_standing",
+        license,
+        Audience::Everyone,
+        now,
+        |_| LicenseStandingChanged {
+            vendor_name: brand.vendor_name.clone(),
+            license: notify::summary(license),
+            change,
+            reason: reason.unwrap_or_default().to_owned(),
+            link: link.clone(),
+        },
+    )
+    .await
 }
 
 /// How a renewal sets the new expiry.
@@ -1573,6 +1613,15 @@ pub async fn transfer(
         &after,
         json!({ "before": before.snapshot(), "after": after.snapshot(),
                 "from_organization": before.organization_id, "to_organization": organization_id }),
+    )
+    .await?;
+    email_standing(
+        &mut tx,
+        brand,
+        &before,
+        StandingChange::TransferredAway,
+        ctx.reason.as_deref(),
+        now,
     )
     .await?;
     notify::welcome(&mut tx, brand, &after, now).await?;

@@ -45,6 +45,7 @@ pub async fn seed(
             name: format!("Load test {code}"),
             description: "Seeded by `licensor seed` for a load test.".to_owned(),
             activation_instructions: "Activate with the key.".to_owned(),
+            download_url: None,
         },
     )
     .await

@@ -35,7 +35,7 @@ pub async fn enqueue_email(
     let id = new_id();
     let host = brand.public_url.host_str().unwrap_or("localhost");
     let email = template
-        .email(to, format!("<{id}@{host}>"))
+        .email(to, format!("<{id}@{host}>"), &brand.footer())
         .with_context(|| format!("rendering the {topic} email"))?;
     let payload = serde_json::to_string(&email).context("serializing the email")?;
     outbox::insert(

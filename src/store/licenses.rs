@@ -304,13 +304,14 @@ pub async fn release_seats(
     Ok(())
 }
 
-/// Moves the status from `from` (one or two states) to `to`; false when
-/// the license was in neither.
+/// Moves the status from `from` (one or two states) to `to`, with the
+/// reason the customer is shown; false when the license was in neither.
 pub async fn set_status(
     tx: &mut Tx,
     id: &str,
     from: &[&str],
     to: &str,
+    reason: Option<&str>,
     now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
     tx.touch_license(id);
@@ -320,14 +321,15 @@ pub async fn set_status(
         _ => return Ok(false),
     };
     let res = sqlx::query(
-        "UPDATE licenses SET status = $1, version = version + 1, updated_at = $2 \
-         WHERE id = $3 AND (status = $4 OR status = $5)",
+        "UPDATE licenses SET status = $1, status_reason = $6, version = version + 1, \
+         updated_at = $2 WHERE id = $3 AND (status = $4 OR status = $5)",
     )
     .bind(to)
     .bind(now.unix())
     .bind(id)
     .bind(first)
     .bind(second)
+    .bind(reason)
     .execute(&mut **tx)
     .await?;
     Ok(res.rows_affected() == 1)
@@ -349,6 +351,16 @@ pub async fn set_expiry(
     .execute(&mut **tx)
     .await?;
     Ok(res.rows_affected() == 1)
+}
+
+/// Why the license is in its current status, as support wrote it.
+pub async fn status_reason(pool: &AnyPool, id: &str) -> Result<Option<String>, sqlx::Error> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT status_reason FROM licenses WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.and_then(|(reason,)| reason))
 }
 
 /// Licenses assigned to an email and not yet claimed by an organization.

@@ -21,6 +21,7 @@ pub struct NewProduct<'a> {
     pub name: &'a str,
     pub description: &'a str,
     pub activation_instructions: &'a str,
+    pub download_url: Option<&'a str>,
 }
 
 /// Products on sale (not retired), by name.
@@ -45,8 +46,9 @@ pub async fn insert_if_absent(
     now: Timestamp,
 ) -> Result<(String, bool), sqlx::Error> {
     let inserted: Option<(String,)> = sqlx::query_as(
-        "INSERT INTO products (id, code, name, description, activation_instructions, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (code) DO NOTHING RETURNING id",
+        "INSERT INTO products (id, code, name, description, activation_instructions, \
+         download_url, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $7, $6) ON CONFLICT (code) DO NOTHING RETURNING id",
     )
     .bind(product.id)
     .bind(product.code)
@@ -54,6 +56,7 @@ pub async fn insert_if_absent(
     .bind(product.description)
     .bind(product.activation_instructions)
     .bind(now.unix())
+    .bind(product.download_url)
     .fetch_optional(&mut **tx)
     .await?;
     if let Some((id,)) = inserted {
@@ -73,14 +76,17 @@ pub struct ProductRow {
     pub name: String,
     pub description: String,
     pub activation_instructions: String,
+    /// Where customers download the application; `None`: the portal shows
+    /// copy-paste activation commands instead.
+    pub download_url: Option<String>,
     pub retired_at: Option<i64>,
     pub created_at: i64,
 }
 
 macro_rules! select_product {
     () => {
-        "SELECT id, code, name, description, activation_instructions, retired_at, created_at \
-         FROM products "
+        "SELECT id, code, name, description, activation_instructions, download_url, retired_at, \
+         created_at FROM products "
     };
 }
 
@@ -128,23 +134,32 @@ pub async fn activation_instructions(
     Ok(row.map(|(text,)| text).unwrap_or_default())
 }
 
+/// What customers read about a product, and where they get it.
+#[derive(Debug, Clone, Copy)]
+pub struct ProductText<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+    pub activation_instructions: &'a str,
+    pub download_url: Option<&'a str>,
+}
+
 /// Changes what customers read about a product.
 pub async fn update_text(
     tx: &mut crate::store::Tx,
     id: &str,
-    name: &str,
-    description: &str,
-    activation_instructions: &str,
+    text: &ProductText<'_>,
 ) -> Result<bool, sqlx::Error> {
     // Every license shows its product's name.
     tx.touch_all_licenses();
     let res = sqlx::query(
-        "UPDATE products SET name = $2, description = $3, activation_instructions = $4 WHERE id = $1",
+        "UPDATE products SET name = $2, description = $3, activation_instructions = $4, \
+         download_url = $5 WHERE id = $1",
     )
     .bind(id)
-    .bind(name)
-    .bind(description)
-    .bind(activation_instructions)
+    .bind(text.name)
+    .bind(text.description)
+    .bind(text.activation_instructions)
+    .bind(text.download_url)
     .execute(&mut **tx)
     .await?;
     Ok(res.rows_affected() == 1)

@@ -26,6 +26,8 @@ pub const FLASH: &str = "flash";
 pub struct Site {
     pub vendor_name: String,
     pub public_url: url::Url,
+    /// Where customers write for help (setting `support_email`).
+    pub support_email: Option<String>,
     pub css_href: String,
     pub js_href: String,
 }
@@ -35,9 +37,15 @@ impl Site {
         Self {
             vendor_name,
             public_url,
+            support_email: None,
             css_href: assets.css_href(),
             js_href: assets.js_href(),
         }
+    }
+
+    pub fn with_support_email(mut self, support_email: Option<String>) -> Self {
+        self.support_email = support_email;
+        self
     }
 }
 
@@ -45,6 +53,8 @@ impl Site {
 #[derive(Debug, Clone)]
 pub struct Page {
     pub vendor_name: String,
+    /// Where customers write for help, when the vendor gave an address.
+    pub support_email: Option<String>,
     pub css_href: String,
     pub js_href: String,
     pub title: Option<String>,
@@ -61,6 +71,7 @@ impl Default for Page {
     fn default() -> Self {
         Self {
             vendor_name: "Licensor".to_owned(),
+            support_email: None,
             css_href: "/static/app.css".to_owned(),
             js_href: "/static/app.js".to_owned(),
             title: None,
@@ -135,6 +146,7 @@ impl Page {
     pub fn new(site: &Site, title: Option<&str>) -> Self {
         Self {
             vendor_name: site.vendor_name.clone(),
+            support_email: site.support_email.clone(),
             css_href: site.css_href.clone(),
             js_href: site.js_href.clone(),
             title: title.map(str::to_owned),

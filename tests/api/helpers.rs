@@ -299,6 +299,7 @@ impl TestApp {
             &payload.license_id,
             Some(&fingerprint),
             now,
+            licensor::services::license_files::Standing::Required,
         )
         .await
         .unwrap();

@@ -69,9 +69,15 @@ async fn every_change_is_seen_by_the_next_validation() {
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     assert_eq!(validate(&app, &p.key, "fp-1").await["code"], "SUSPENDED");
     validate_cached(&app, &p.key, "fp-1").await;
-    licensing::change_status(&ctx, &p.license_id, LicenseAction::Reinstate, None)
-        .await
-        .unwrap();
+    licensing::change_status(
+        &ctx,
+        &crate::emails::brand_of(&app),
+        &p.license_id,
+        LicenseAction::Reinstate,
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(validate(&app, &p.key, "fp-1").await["code"], "VALID");
 
     // Expiry and renewal.
@@ -88,7 +94,13 @@ async fn every_change_is_seen_by_the_next_validation() {
     // A product renamed: every license shows the new name.
     validate_cached(&app, &p.key, "fp-1").await;
     let product_id = v["license"]["product"]["id"].as_str().unwrap();
-    catalog::update_product(&ctx, product_id, "Renamed", "", "Open Help.")
+    let text = licensor::store::products::ProductText {
+        name: "Renamed",
+        description: "",
+        activation_instructions: "Open Help.",
+        download_url: None,
+    };
+    catalog::update_product(&ctx, product_id, &text)
         .await
         .unwrap();
     let v = validate(&app, &p.key, "fp-1").await;
@@ -146,9 +158,15 @@ async fn every_change_is_seen_by_the_next_validation() {
 
     // Revocation.
     validate_cached(&app, &p.key, "fp-2").await;
-    licensing::change_status(&ctx, &p.license_id, LicenseAction::Revoke, None)
-        .await
-        .unwrap();
+    licensing::change_status(
+        &ctx,
+        &crate::emails::brand_of(&app),
+        &p.license_id,
+        LicenseAction::Revoke,
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(validate(&app, &p.key, "fp-2").await["code"], "REVOKED");
 }
 
@@ -245,18 +263,30 @@ async fn a_change_on_one_instance_reaches_the_others_cache() {
     assert_eq!(validate_cached(&b, &p.key, "fp-1").await["code"], "VALID");
 
     let ctx = Ctx::new(&a.db, a.clock.as_ref(), Actor::System);
-    licensing::change_status(&ctx, &p.license_id, LicenseAction::Suspend, None)
-        .await
-        .unwrap();
+    licensing::change_status(
+        &ctx,
+        &crate::emails::brand_of(&a),
+        &p.license_id,
+        LicenseAction::Suspend,
+        None,
+    )
+    .await
+    .unwrap();
     wait_until("B sees the suspension", || async {
         validate(&b, &p.key, "fp-1").await["code"] == "SUSPENDED"
     })
     .await;
 
     // And the other way round: a deactivation through B reaches A.
-    licensing::change_status(&ctx, &p.license_id, LicenseAction::Reinstate, None)
-        .await
-        .unwrap();
+    licensing::change_status(
+        &ctx,
+        &crate::emails::brand_of(&a),
+        &p.license_id,
+        LicenseAction::Reinstate,
+        None,
+    )
+    .await
+    .unwrap();
     wait_until("B sees the reinstatement", || async {
         validate(&b, &p.key, "fp-1").await["code"] == "VALID"
     })

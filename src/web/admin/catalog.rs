@@ -11,7 +11,7 @@ use crate::clock::Clock;
 use crate::domain::id::is_well_formed;
 use crate::domain::role::Role;
 use crate::services::catalog::{self, CatalogError, NewLicenseTypeInput, NewProductInput};
-use crate::store::products::ProductRow;
+use crate::store::products::{ProductRow, ProductText};
 use crate::store::{Db, license_types, products};
 use crate::web::admin::Staff;
 use crate::web::error::WebError;
@@ -22,6 +22,8 @@ use crate::web::layout::{FormPage, Page, check_csrf, flash, render_private_statu
 struct ProductsPage {
     page: Page,
     products: Vec<ProductRow>,
+    /// The new-product form as typed, after an error.
+    typed: ProductForm,
     error: Option<String>,
 }
 
@@ -30,12 +32,14 @@ async fn products_page(
     page: Page,
     status: StatusCode,
     error: Option<String>,
+    typed: ProductForm,
 ) -> Result<HttpResponse, WebError> {
     render_private_status(
         status,
         &ProductsPage {
             page: page.titled("Products"),
             products: products::list_page(db.pool(), None, 500).await?,
+            typed,
             error,
         },
     )
@@ -48,10 +52,10 @@ pub async fn list(
     db: web::Data<Db>,
 ) -> Result<HttpResponse, WebError> {
     staff.require(Role::Admin)?;
-    products_page(&db, page, StatusCode::OK, None).await
+    products_page(&db, page, StatusCode::OK, None, ProductForm::default()).await
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct ProductForm {
     #[serde(default)]
     csrf: String,
@@ -63,6 +67,25 @@ pub struct ProductForm {
     description: String,
     #[serde(default)]
     activation_instructions: String,
+    #[serde(default)]
+    download_url: String,
+}
+
+impl ProductForm {
+    fn download_url(&self) -> Option<&str> {
+        Some(self.download_url.trim()).filter(|u| !u.is_empty())
+    }
+
+    /// The product's text as stored, for the edit form.
+    fn of(product: &ProductRow) -> Self {
+        Self {
+            name: product.name.clone(),
+            description: product.description.clone(),
+            activation_instructions: product.activation_instructions.clone(),
+            download_url: product.download_url.clone().unwrap_or_default(),
+            ..Self::default()
+        }
+    }
 }
 
 /// `POST /admin/products`
@@ -83,6 +106,7 @@ pub async fn create(
         name: form.name.trim().to_owned(),
         description: form.description.trim().to_owned(),
         activation_instructions: form.activation_instructions.trim().to_owned(),
+        download_url: form.download_url().map(str::to_owned),
     };
     match catalog::create_product(&ctx, &input).await {
         Ok(p) => {
@@ -96,6 +120,10 @@ pub async fn create(
                 page,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Some(e.to_string()),
+                ProductForm {
+                    csrf: String::new(),
+                    ..form.into_inner()
+                },
             )
             .await
         }
@@ -115,6 +143,8 @@ struct TypeLine {
 struct ProductPage {
     page: Page,
     product: ProductRow,
+    /// The product form as typed (after an error) or as stored.
+    edit: ProductForm,
     types: Vec<TypeLine>,
     error: Option<String>,
 }
@@ -125,10 +155,18 @@ async fn product_page(
     id: &str,
     status: StatusCode,
     error: Option<String>,
+    typed: Option<&ProductForm>,
 ) -> Result<HttpResponse, WebError> {
     let product = products::find_by_id(db.pool(), id)
         .await?
         .ok_or(WebError::NotFound)?;
+    let edit = match typed {
+        Some(form) => ProductForm {
+            csrf: String::new(),
+            ..ProductForm::clone(form)
+        },
+        None => ProductForm::of(&product),
+    };
     let mut types = Vec::new();
     for t in license_types::list_page(db.pool(), Some(id), None, 500).await? {
         let entitlements = catalog::type_entitlements(db, &t.id)
@@ -173,6 +211,7 @@ async fn product_page(
         &ProductPage {
             page: page.titled(&product.name),
             product,
+            edit,
             types,
             error,
         },
@@ -190,7 +229,7 @@ pub async fn show(
     if !is_well_formed(&path) {
         return Err(WebError::NotFound);
     }
-    product_page(&db, page, &path, StatusCode::OK, None).await
+    product_page(&db, page, &path, StatusCode::OK, None, None).await
 }
 
 /// `POST /admin/products/{id}`: name, description, activation instructions.
@@ -210,15 +249,13 @@ pub async fn update(
         return Err(WebError::NotFound);
     }
     let ctx = staff.ctx(&db, clock.as_ref(), &req);
-    match catalog::update_product(
-        &ctx,
-        &path,
-        form.name.trim(),
-        form.description.trim(),
-        form.activation_instructions.trim(),
-    )
-    .await
-    {
+    let text = ProductText {
+        name: form.name.trim(),
+        description: form.description.trim(),
+        activation_instructions: form.activation_instructions.trim(),
+        download_url: form.download_url(),
+    };
+    match catalog::update_product(&ctx, &path, &text).await {
         Ok(()) => {
             flash(&session, "Saved.");
             Ok(see_other(&format!("/admin/products/{}", path.as_str())))
@@ -232,6 +269,7 @@ pub async fn update(
                 &path,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Some(e.to_string()),
+                Some(&form),
             )
             .await
         }
@@ -350,6 +388,7 @@ pub async fn create_type(
                 &path,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Some(e.to_string()),
+                None,
             )
             .await
         }

@@ -525,7 +525,7 @@ pub async fn license_action(
     let done = match form.action.as_str() {
         "suspend" | "reinstate" | "revoke" => {
             let action = LicenseAction::parse(&form.action).ok_or(WebError::NotFound)?;
-            licensing::change_status(&ctx, id, action, Some(reason))
+            licensing::change_status(&ctx, &brand, id, action, Some(reason))
                 .await
                 .map(|l| format!("The license is now {}.", l.status))
         }

@@ -10,6 +10,7 @@ use crate::domain::id::is_well_formed;
 use crate::services::api_tokens::Scope;
 use crate::services::catalog::{self, CatalogError, NewLicenseTypeInput, NewProductInput};
 use crate::services::context::Ctx;
+use crate::store::products::ProductText;
 use crate::store::{Db, license_types, products};
 use crate::web::api::ProblemDoc;
 use crate::web::api::auth::ApiClient;
@@ -63,6 +64,10 @@ pub struct ProductBody {
     description: String,
     #[serde(default)]
     activation_instructions: String,
+    /// Where customers download the application; without it the portal
+    /// shows copy-paste activation commands.
+    #[serde(default)]
+    download_url: Option<String>,
 }
 
 /// Create a product
@@ -84,6 +89,7 @@ pub async fn create_product(
         name: parsed.name,
         description: parsed.description,
         activation_instructions: parsed.activation_instructions,
+        download_url: parsed.download_url,
     };
     let ctx = token_ctx(&db, clock.as_ref(), &client, &req);
     let reply = idempotency::run(
@@ -261,6 +267,70 @@ fn id_from(path: &str) -> Result<&str, WebError> {
     } else {
         Err(WebError::NotFound)
     }
+}
+
+/// Changes to a product, as a JSON merge patch (RFC 7396): fields left out
+/// keep their value; `download_url: null` removes the link.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductPatch {
+    name: Option<String>,
+    description: Option<String>,
+    activation_instructions: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    download_url: Option<Option<String>>,
+}
+
+/// A field that may be given as `null`: `Some(None)`, told apart from one
+/// left out (`None`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Change a product
+#[utoipa::path(patch, path = "/api/v1/products/{id}", tag = "provisioning",
+    params(("id" = String, Path)), request_body(content = ProductPatch, content_type = "application/merge-patch+json"),
+    security(("token" = ["write"])),
+    responses((status = 200, body = ProductJson), (status = 404, body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn update_product(
+    req: HttpRequest,
+    client: ApiClient,
+    path: web::Path<String>,
+    body: web::Bytes,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+) -> Result<HttpResponse, WebError> {
+    client.require(Scope::Write)?;
+    let id = id_from(&path)?;
+    let patch: ProductPatch = parse_json(&req, &body)?;
+    let product = products::find_by_id(db.pool(), id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let download_url = match &patch.download_url {
+        Some(given) => given.as_deref(),
+        None => product.download_url.as_deref(),
+    };
+    let text = ProductText {
+        name: patch.name.as_deref().unwrap_or(&product.name),
+        description: patch.description.as_deref().unwrap_or(&product.description),
+        activation_instructions: patch
+            .activation_instructions
+            .as_deref()
+            .unwrap_or(&product.activation_instructions),
+        download_url,
+    };
+    let ctx = token_ctx(&db, clock.as_ref(), &client, &req);
+    catalog::update_product(&ctx, id, &text).await?;
+    let product = products::find_by_id(db.pool(), id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    Ok(HttpResponse::Ok().json(ProductJson::from(product)))
 }
 
 /// One product

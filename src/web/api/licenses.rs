@@ -449,7 +449,7 @@ pub async fn action(
         if parsed.days.is_some() || parsed.expires_at.is_some() {
             return Err(invalid("days", "only renew takes days or expires_at"));
         }
-        licensing::change_status(&ctx, id, action, reason).await?
+        licensing::change_status(&ctx, &brand, id, action, reason).await?
     };
     Ok(HttpResponse::Ok()
         .json(serde_json::json!({ "license": LicenseJson::new(&license, clock.now()) })))

@@ -43,7 +43,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(catalog::list_products))
                     .route(web::post().to(catalog::create_product)),
             )
-            .service(web::resource("/products/{id}").route(web::get().to(catalog::get_product)))
+            .service(
+                web::resource("/products/{id}")
+                    .route(web::get().to(catalog::get_product))
+                    .route(web::patch().to(catalog::update_product)),
+            )
             .service(
                 web::resource("/license-types")
                     .route(web::get().to(catalog::list_license_types))

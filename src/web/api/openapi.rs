@@ -30,6 +30,7 @@ impl Modify for BearerTokens {
         catalog::create_product,
         catalog::list_products,
         catalog::get_product,
+        catalog::update_product,
         catalog::create_license_type,
         catalog::list_license_types,
         catalog::get_license_type,

@@ -117,6 +117,7 @@ pub struct ProductJson {
     pub name: String,
     pub description: String,
     pub activation_instructions: String,
+    pub download_url: Option<String>,
     pub retired: bool,
     pub created_at: i64,
 }
@@ -129,6 +130,7 @@ impl From<ProductRow> for ProductJson {
             name: p.name,
             description: p.description,
             activation_instructions: p.activation_instructions,
+            download_url: p.download_url,
             retired: p.retired_at.is_some(),
             created_at: p.created_at,
         }

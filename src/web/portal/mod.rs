@@ -1,8 +1,11 @@
 //! The customer portal: server-rendered pages that work without JavaScript.
 
 pub mod account;
+pub mod activation;
+pub mod files;
 pub mod licenses;
 pub mod onboarding;
+pub mod reveal;
 pub mod team;
 
 use std::future::Future;
@@ -62,12 +65,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/onboarding/accept/{id}").route(web::post().to(onboarding::accept)))
     .service(web::resource("/licenses").route(web::get().to(licenses::list)))
     .service(web::resource("/licenses/{id}").route(web::get().to(licenses::detail)))
-    .service(web::resource("/licenses/{id}/reveal").route(web::post().to(licenses::reveal)))
+    .service(web::resource("/licenses/{id}/reveal").route(web::post().to(reveal::reveal)))
+    .service(web::resource("/licenses/{id}/license-file").route(web::get().to(files::license_file)))
     .service(
-        web::resource("/licenses/{id}/license-file").route(web::get().to(licenses::license_file)),
-    )
-    .service(
-        web::resource("/licenses/{id}/offline").route(web::post().to(licenses::offline_activation)),
+        web::resource("/licenses/{id}/offline").route(web::post().to(files::offline_activation)),
     )
     .service(
         web::resource("/licenses/{id}/machines/{machine}/deactivate")

@@ -10,13 +10,17 @@ use crate::clock::Clock;
 use crate::domain::id::is_well_formed;
 use crate::secret::DataCipher;
 use crate::services::context::Brand;
-use crate::services::licensing::{self, LicensingError};
+use crate::services::licensing::LicensingError;
 use crate::services::onboarding::{self, Step};
 use crate::store::licenses::TrialOffer;
 use crate::store::{Db, products};
 use crate::web::error::WebError;
-use crate::web::layout::{CsrfForm, FormPage, Page, check_csrf, flash, render_private, see_other};
+use crate::web::layout::{
+    CsrfForm, FormPage, Page, Site, check_csrf, flash, render_private, see_other,
+};
+use crate::web::portal::activation::ActivationHelp;
 use crate::web::portal::licenses::LicenseItem;
+use crate::web::portal::reveal::KeyView;
 use crate::web::portal::{SignedIn, customer_ctx};
 
 struct StepView {
@@ -35,17 +39,20 @@ struct OnboardingPage {
     assigned: Vec<LicenseItem>,
     trials: Vec<TrialOffer>,
     first: Option<LicenseItem>,
-    key: String,
-    instructions: String,
+    /// The first license's key and how to activate it (the activate step).
+    activate: Option<(KeyView, ActivationHelp)>,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn page(
     req: HttpRequest,
     FormPage(page): FormPage,
     who: SignedIn,
+    session: Session,
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
     cipher: web::Data<DataCipher>,
+    site: web::Data<Site>,
 ) -> Result<HttpResponse, WebError> {
     let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
     let state = onboarding::state(&ctx, &who.user).await?;
@@ -58,18 +65,20 @@ pub async fn page(
             current: *s == state.step && state.step != Step::Done,
         })
         .collect();
-    // While the first machine is not activated, the key is shown in full:
-    // the customer needs it now, and nobody else sees this page.
-    let (first, key, instructions) = match (state.step, state.licenses.first()) {
+    // The key is shown under the license page's rule: after the password.
+    let (first, activate) = match (state.step, state.licenses.first()) {
         (Step::Activate, Some(l)) => {
-            let key = licensing::reveal_key(&db, &cipher, &l.id).await?;
-            let instructions = products::find_by_id(db.pool(), &l.product_id)
+            let key = KeyView::for_session(&session, &db, &cipher, l, now, "onboarding").await?;
+            let product = products::find_by_id(db.pool(), &l.product_id)
                 .await?
-                .map(|p| p.activation_instructions)
-                .unwrap_or_default();
-            (Some(LicenseItem::new(l, now)), key.expose(), instructions)
+                .ok_or_else(|| {
+                    WebError::Unexpected(anyhow::anyhow!("the license's product is gone"))
+                })?;
+            let help =
+                ActivationHelp::new(&site, &product, key.for_commands(), key.revealed.is_some());
+            (Some(LicenseItem::new(l, now)), Some((key, help)))
         }
-        _ => (None, String::new(), String::new()),
+        _ => (None, None),
     };
     render_private(&OnboardingPage {
         page: page.titled("Get started"),
@@ -83,8 +92,7 @@ pub async fn page(
             .collect(),
         trials: state.trials,
         first,
-        key,
-        instructions,
+        activate,
     })
 }
 
