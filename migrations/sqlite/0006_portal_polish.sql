@@ -8,3 +8,6 @@
 -- one, the portal shows copy-paste activation commands instead.
 ALTER TABLE licenses ADD COLUMN status_reason TEXT;
 ALTER TABLE products ADD COLUMN download_url TEXT;
+
+-- "You already have an account" goes to an address at most once an hour.
+CREATE INDEX outbox_recipient_topic_idx ON outbox (recipient, topic, created_at);

@@ -12,14 +12,14 @@ use crate::domain::id::new_id;
 use crate::domain::password::Password;
 use crate::domain::role::Role;
 use crate::domain::time::Timestamp;
-use crate::mail::templates::{PasswordChanged, PasswordReset, VerifyEmail};
+use crate::mail::templates::{AccountExists, PasswordChanged, PasswordReset, VerifyEmail};
 use crate::services::context::{Brand, Ctx};
 use crate::services::credentials::{hash_password, verify_password};
 use crate::services::notify::{About, enqueue_email};
 use crate::store::events::{self, NewEvent};
 use crate::store::tokens::{self, NewToken};
 use crate::store::users::{self, NewUser, UserRow};
-use crate::store::{Tx, organizations, sessions};
+use crate::store::{Tx, organizations, outbox, sessions};
 
 pub const VERIFY_HOURS: i64 = 24;
 pub const RESET_MINUTES: i64 = 60;
@@ -171,6 +171,7 @@ pub async fn sign_up(
     if !inserted {
         tx.rollback().await?;
         tracing::info!(email = %email.masked(), "sign-up for a registered email");
+        tell_the_account_holder(ctx, brand, email).await?;
         return Ok(None);
     }
     enqueue_verification(&mut tx, brand, &user_id, email.as_str(), Some(&org_id), now).await?;
@@ -204,6 +205,52 @@ pub async fn sign_up(
     tracing::info!(user_id = %user_id, "customer signed up");
     Ok(Some(user_id))
 }
+
+/// A sign-up with an address that has an account: the page says "check
+/// your inbox" as for any sign-up (no enumeration), and the inbox says the
+/// account exists, with the sign-in and reset links. At most one such
+/// message an hour per address, so sign-ups cannot flood it.
+async fn tell_the_account_holder(
+    ctx: &Ctx<'_>,
+    brand: &Brand,
+    email: &EmailAddress,
+) -> Result<(), AccountError> {
+    let now = ctx.clock.now();
+    let mut tx = ctx.db.begin_write().await?;
+    if outbox::queued_to_since(
+        &mut tx,
+        email.as_str(),
+        ACCOUNT_EXISTS,
+        now.plus_secs(-3600),
+    )
+    .await?
+    {
+        tracing::info!(email = %email.masked(), "account-exists message sent within the hour");
+        return Ok(());
+    }
+    let mail = AccountExists {
+        vendor_name: brand.vendor_name.clone(),
+        sign_in_link: brand.link("/login"),
+        reset_link: brand.link("/forgot-password"),
+    };
+    enqueue_email(
+        &mut tx,
+        brand,
+        ACCOUNT_EXISTS,
+        email.as_str(),
+        &mail,
+        About::default(),
+        now,
+    )
+    .await?;
+    tx.commit()
+        .await
+        .context("committing the account-exists message")?;
+    Ok(())
+}
+
+/// The outbox topic of [`tell_the_account_holder`]'s message.
+const ACCOUNT_EXISTS: &str = "account_exists";
 
 /// Checks a single-use token of `kind`.
 async fn check_token(

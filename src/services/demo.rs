@@ -28,9 +28,9 @@ pub async fn seed(db: &Db, clock: &dyn Clock) -> anyhow::Result<bool> {
             code: DEMO_PRODUCT_CODE,
             name: "Demo App",
             description: "A sample desktop application to try the licensing journey with.",
-            activation_instructions: "Demo App is a stand-in for your own application: there \
-                is nothing to install. Activate a machine with the commands below, exactly as \
-                your application would through the API.",
+            activation_instructions: "Demo App stands in for your own application: there is \
+                nothing to install. Your license page shows the commands that activate a machine \
+                through the API, exactly as an application does.",
             download_url: None,
         },
         now,

@@ -9,15 +9,16 @@ use crate::domain::email::EmailAddress;
 use crate::domain::id::new_id;
 use crate::domain::password::Password;
 use crate::domain::role::Role;
+use crate::domain::time::Timestamp;
 use crate::mail::templates::TeamInvitation;
 use crate::services::accounts::token_digest;
 use crate::services::context::{Brand, Ctx};
 use crate::services::credentials::hash_password;
 use crate::services::notify::{About, enqueue_email};
 use crate::store::events::{self, NewEvent};
-use crate::store::tokens::{self, NewToken};
+use crate::store::tokens::{self, InvitationRef, NewToken};
 use crate::store::users::{self, NewUser, UserRow};
-use crate::store::{organizations, sessions};
+use crate::store::{Tx, organizations, sessions};
 
 pub const INVITATION_DAYS: i64 = 7;
 
@@ -31,6 +32,12 @@ pub enum TeamError {
     AlreadyRegistered,
     #[error("No such member.")]
     NoSuchMember,
+    #[error("That is your own address: you are already in this organization.")]
+    InvitingYourself,
+    #[error("{0} is already a member of this organization.")]
+    AlreadyMember(String),
+    #[error("That invitation was already accepted, revoked or has expired.")]
+    NoSuchInvitation,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -48,7 +55,8 @@ fn owned_org(user: &UserRow) -> Result<&str, TeamError> {
     }
 }
 
-/// Emails an invitation to join the owner's organization.
+/// Emails an invitation to join the owner's organization; a pending one to
+/// the same address is replaced (its link stops working).
 pub async fn invite(
     ctx: &Ctx<'_>,
     brand: &Brand,
@@ -56,6 +64,113 @@ pub async fn invite(
     email: &EmailAddress,
 ) -> Result<(), TeamError> {
     let org = owned_org(owner)?;
+    if owner.email.eq_ignore_ascii_case(email.as_str()) {
+        return Err(TeamError::InvitingYourself);
+    }
+    let members = users::members(ctx.db.pool(), org).await?;
+    if members
+        .iter()
+        .any(|m| m.email.eq_ignore_ascii_case(email.as_str()))
+    {
+        return Err(TeamError::AlreadyMember(email.as_str().to_owned()));
+    }
+    send_invitation(ctx, brand, owner, org, email, "team.invited").await
+}
+
+/// A pending invitation, as the team page lists it.
+#[derive(Debug, Clone)]
+pub struct PendingInvitation {
+    pub id: String,
+    pub email: String,
+    pub sent_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// The organization's invitations that can still be accepted.
+pub async fn pending(ctx: &Ctx<'_>, owner: &UserRow) -> Result<Vec<PendingInvitation>, TeamError> {
+    let org = owned_org(owner)?;
+    let rows = tokens::pending_invitations(ctx.db.pool(), org, ctx.clock.now()).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|t| {
+            Some(PendingInvitation {
+                email: t.email?,
+                id: t.id,
+                sent_at: Timestamp::from_unix(t.created_at),
+                expires_at: Timestamp::from_unix(t.expires_at),
+            })
+        })
+        .collect())
+}
+
+/// Sends a pending invitation again, with a new link (the old one stops
+/// working) and a new expiry.
+pub async fn resend(
+    ctx: &Ctx<'_>,
+    brand: &Brand,
+    owner: &UserRow,
+    invitation_id: &str,
+) -> Result<String, TeamError> {
+    let org = owned_org(owner)?;
+    let email = pending(ctx, owner)
+        .await?
+        .into_iter()
+        .find(|i| i.id == invitation_id)
+        .map(|i| i.email)
+        .ok_or(TeamError::NoSuchInvitation)?;
+    let email = EmailAddress::parse(&email).map_err(|_| TeamError::NoSuchInvitation)?;
+    send_invitation(ctx, brand, owner, org, &email, "team.invitation_resent").await?;
+    Ok(email.as_str().to_owned())
+}
+
+/// Withdraws a pending invitation: its link stops working.
+pub async fn revoke(
+    ctx: &Ctx<'_>,
+    owner: &UserRow,
+    invitation_id: &str,
+) -> Result<String, TeamError> {
+    let org = owned_org(owner)?;
+    let now = ctx.clock.now();
+    let mut tx = ctx.db.begin_write().await?;
+    let withdrawn =
+        tokens::withdraw_invitations(&mut tx, org, InvitationRef::Id(invitation_id), now).await?;
+    let Some(email) = withdrawn.into_iter().next() else {
+        return Err(TeamError::NoSuchInvitation);
+    };
+    let masked = EmailAddress::parse(&email).map_or_else(|_| String::new(), |e| e.masked());
+    record_team_event(ctx, &mut tx, "team.invitation_revoked", org, owner, &masked).await?;
+    tx.commit().await.context("committing the revocation")?;
+    Ok(email)
+}
+
+async fn record_team_event(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    kind: &str,
+    org: &str,
+    owner: &UserRow,
+    masked_email: &str,
+) -> anyhow::Result<()> {
+    let mut event = NewEvent::new(kind, &ctx.actor);
+    event.request_id = ctx.request_id.as_deref();
+    event.organization_id = Some(org);
+    event.user_id = Some(&owner.id);
+    event.data = json!({ "email": masked_email });
+    events::insert(tx, ctx.clock.now(), &event)
+        .await
+        .with_context(|| format!("recording {kind}"))
+}
+
+/// One transaction: earlier invitations to the address withdrawn, a new
+/// token, its email in the outbox, the audit event.
+async fn send_invitation(
+    ctx: &Ctx<'_>,
+    brand: &Brand,
+    owner: &UserRow,
+    org: &str,
+    email: &EmailAddress,
+    event_kind: &str,
+) -> Result<(), TeamError> {
     let organization = organizations::find_by_id(ctx.db.pool(), org)
         .await?
         .map(|o| o.name)
@@ -65,6 +180,7 @@ pub async fn invite(
     getrandom::fill(&mut random).map_err(|e| anyhow::anyhow!("OS random source failed: {e}"))?;
     let text: String = random.iter().map(|b| format!("{b:02x}")).collect();
     let mut tx = ctx.db.begin_write().await?;
+    tokens::withdraw_invitations(&mut tx, org, InvitationRef::Email(email.as_str()), now).await?;
     tokens::insert(
         &mut tx,
         &NewToken {
@@ -100,14 +216,7 @@ pub async fn invite(
         now,
     )
     .await?;
-    let mut event = NewEvent::new("team.invited", &ctx.actor);
-    event.request_id = ctx.request_id.as_deref();
-    event.organization_id = Some(org);
-    event.user_id = Some(&owner.id);
-    event.data = json!({ "email": email.masked() });
-    events::insert(&mut tx, now, &event)
-        .await
-        .context("recording the invitation")?;
+    record_team_event(ctx, &mut tx, event_kind, org, owner, &email.masked()).await?;
     tx.commit().await.context("committing the invitation")?;
     Ok(())
 }

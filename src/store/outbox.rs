@@ -322,3 +322,21 @@ pub async fn queued_by_channel(pool: &sqlx::AnyPool) -> Result<(i64, i64), sqlx:
     };
     Ok((count("email"), count("webhook")))
 }
+
+/// Whether a message of `topic` was queued to `recipient` since `since`.
+pub async fn queued_to_since(
+    tx: &mut Tx,
+    recipient: &str,
+    topic: &str,
+    since: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM outbox WHERE recipient = $1 AND topic = $2 AND created_at >= $3",
+    )
+    .bind(recipient)
+    .bind(topic)
+    .bind(since.unix())
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(n > 0)
+}

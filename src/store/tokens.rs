@@ -110,3 +110,52 @@ pub async fn revoke_for_user(
     .await?;
     Ok(())
 }
+
+/// An organization's invitations that can still be accepted, newest first.
+pub async fn pending_invitations(
+    pool: &AnyPool,
+    organization_id: &str,
+    now: Timestamp,
+) -> Result<Vec<TokenRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, kind, user_id, email, organization_id, license_id, created_at, expires_at, used_at \
+         FROM tokens WHERE kind = 'invitation' AND organization_id = $1 AND used_at IS NULL \
+         AND expires_at > $2 ORDER BY created_at DESC, id DESC",
+    )
+    .bind(organization_id)
+    .bind(now.unix())
+    .fetch_all(pool)
+    .await
+}
+
+/// Withdraws the organization's pending invitations: the one with `id`,
+/// or every one to `email`. Returns the addresses they went to.
+pub async fn withdraw_invitations(
+    tx: &mut Tx,
+    organization_id: &str,
+    which: InvitationRef<'_>,
+    now: Timestamp,
+) -> Result<Vec<String>, sqlx::Error> {
+    let (id, email) = match which {
+        InvitationRef::Id(id) => (Some(id), None),
+        InvitationRef::Email(email) => (None, Some(email)),
+    };
+    let rows: Vec<(Option<String>,)> = sqlx::query_as(
+        "UPDATE tokens SET used_at = $1 WHERE kind = 'invitation' AND organization_id = $2 \
+         AND used_at IS NULL AND (id = $3 OR email = $4) RETURNING email",
+    )
+    .bind(now.unix())
+    .bind(organization_id)
+    .bind(id)
+    .bind(email)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().filter_map(|(e,)| e).collect())
+}
+
+/// Which pending invitations [`withdraw_invitations`] takes back.
+#[derive(Debug, Clone, Copy)]
+pub enum InvitationRef<'a> {
+    Id(&'a str),
+    Email(&'a str),
+}

@@ -440,6 +440,27 @@ async fn a_license_file_is_exported_and_verified_offline() {
     let out = export(Some("never-activated"), &[]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("not activated"));
+
+    // A suspended license gets no new file unless the operator insists.
+    let res = app
+        .post_json(
+            &format!("/api/v1/licenses/{}/actions/suspend", p.license_id),
+            Some(&p.token),
+            &serde_json::json!({ "reason": "chargeback" }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    for fingerprint in [None, Some("fp-1")] {
+        let out = export(fingerprint, &[]);
+        assert!(!out.status.success());
+        let err = text(&out.stderr);
+        assert!(err.contains("This license is suspended."), "{err}");
+        assert!(err.contains("--force"), "{err}");
+        assert!(out.stdout.is_empty());
+        let out = export(fingerprint, &["--force"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).starts_with("-----BEGIN LICENSOR LICENSE-----"));
+    }
 }
 
 #[tokio::test]

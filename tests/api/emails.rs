@@ -76,7 +76,7 @@ async fn a_customer_gets_each_message_once_from_sign_up_to_expiry() {
     assert_both_parts(&welcome);
     let text = welcome.part("text/plain").unwrap();
     assert!(
-        text.contains("Install Demo App, open Help > Activate"),
+        text.contains("Demo App stands in for your own application"),
         "{text}"
     );
     assert!(text.contains("Machines: 2"), "{text}");

@@ -26,6 +26,7 @@ mod provisioning;
 mod scale_out;
 mod secrets;
 mod smtp;
+mod standing;
 mod tls;
 mod vendor_app;
 mod webhook_sink;

@@ -123,6 +123,25 @@ impl Browser {
     }
 }
 
+/// The text of a copy-paste command block on a page, unescaped.
+pub fn command_on(page: &str, id: &str) -> String {
+    let open = format!("<pre id=\"{id}\"");
+    let start = page.find(&open).expect("the command");
+    let start = start + page[start..].find('>').unwrap() + 1;
+    let end = start + page[start..].find("</pre>").unwrap();
+    page[start..end]
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&#38;", "&")
+        .replace("&amp;", "&")
+        .replace("&#60;", "<")
+        .replace("&lt;", "<")
+        .replace("&#62;", ">")
+        .replace("&gt;", ">")
+}
+
 pub fn location(res: &reqwest::Response) -> String {
     res.headers()["location"].to_str().unwrap().to_owned()
 }
@@ -191,15 +210,49 @@ async fn a_new_customer_goes_from_sign_up_to_an_activated_machine() {
     assert_eq!(location(&res), "/onboarding");
     let page = b.html("/onboarding").await;
     assert!(page.contains("id=\"step-activate\""), "{page}");
-    assert!(page.contains("Help &gt; Activate") || page.contains("Help &#62; Activate"));
+    assert!(page.contains("Demo App stands in for your own application"));
+    // The key shows under the license page's rule: after the password.
+    assert!(!page.contains("<code id=\"license-key\">"), "{page}");
+    assert!(
+        page.contains("YOUR-LICENSE-KEY"),
+        "commands wait for the key"
+    );
+    let (license_id,): (String,) = sqlx::query_as("SELECT id FROM licenses")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    let res = b
+        .post(
+            &format!("/licenses/{license_id}/reveal"),
+            &[("password", PASSWORD), ("back", "onboarding")],
+        )
+        .await;
+    assert_eq!(location(&res), "/onboarding#license-key-section");
+    let page = b.html("/onboarding").await;
     let key = {
         let s = page.find("<code id=\"license-key\">").unwrap() + "<code id=\"license-key\">".len();
         page[s..s + 29].to_owned()
     };
+    // Copy-paste commands that activate with this very key.
+    let activate = command_on(&page, "command-activate");
+    assert!(
+        activate.contains(&format!("\"key\": \"{key}\"")),
+        "{activate}"
+    );
+    assert!(activate.contains(&app.address), "{activate}");
     assert!(page.contains("waiting for the first activation"));
 
-    // The application activates through the API; a reload shows it.
-    assert_eq!(app.activate(&key, "laptop-1").await.status(), 201);
+    // The customer pastes the command into a shell; a reload shows it.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&activate)
+        .output()
+        .expect("sh runs");
+    let answer: Value = serde_json::from_slice(&out.stdout).expect("the API answers JSON");
+    assert_eq!(
+        answer["machine"]["fingerprint"], "my-first-machine",
+        "{answer}"
+    );
     let page = b.html("/onboarding").await;
     assert!(page.contains("id=\"step-done\""));
     assert!(page.contains("<strong>activated</strong>"));
@@ -213,10 +266,16 @@ async fn a_new_customer_goes_from_sign_up_to_an_activated_machine() {
         .await
         .unwrap();
     let detail = b.html(&format!("/licenses/{license_id}")).await;
-    assert!(detail.contains("Workstation"));
+    assert!(detail.contains("My first machine"));
+    assert!(
+        detail.contains(&key),
+        "shown for a while after the password"
+    );
+    app.clock.advance_secs(11 * 60);
+    let detail = b.html(&format!("/licenses/{license_id}")).await;
     assert!(
         !detail.contains(&key),
-        "the key stays masked until revealed"
+        "the key is masked again until the password is given again"
     );
 }
 
@@ -457,23 +516,45 @@ async fn customers_see_only_their_own_organization() {
     assert_eq!(used, 1, "bob changed nothing");
 
     // Alice reveals her key with her password, and deactivates her machine.
+    // A wrong password comes back to the page with the disclosure open,
+    // the error beside the field and the focus on it.
     let res = alice
         .post(
             &format!("/licenses/{license_id}/reveal"),
             &[("password", "wrong password here")],
         )
         .await;
-    assert_eq!(res.status(), 401);
-    let page = alice
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), format!("/licenses/{license_id}#key"));
+    let page = alice.html(&format!("/licenses/{license_id}")).await;
+    assert!(!page.contains(&key));
+    assert!(page.contains("<details class=\"reveal\" open>"), "{page}");
+    assert!(page.contains("That password is not right."));
+    assert!(page.contains("aria-invalid=\"true\""));
+    assert!(page.contains("autofocus"));
+    let again = alice.html(&format!("/licenses/{license_id}")).await;
+    assert!(!again.contains("That password is not right."), "shown once");
+    let res = alice
         .post(
             &format!("/licenses/{license_id}/reveal"),
             &[("password", PASSWORD)],
         )
-        .await
-        .text()
-        .await
-        .unwrap();
+        .await;
+    assert_eq!(res.status(), 303, "post/redirect/get");
+    let page = alice.html(&format!("/licenses/{license_id}")).await;
     assert!(page.contains(&key));
+    // A reload shows it again without asking (or counting) again.
+    assert!(
+        alice
+            .html(&format!("/licenses/{license_id}"))
+            .await
+            .contains(&key)
+    );
+    // Bob's session never got the grant.
+    assert_eq!(
+        bob.get(&format!("/licenses/{license_id}")).await.status(),
+        404
+    );
     let (reveals,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM events WHERE kind = 'license.key_revealed'")
             .fetch_one(app.db.pool())
@@ -484,6 +565,23 @@ async fn customers_see_only_their_own_organization() {
         .post(
             &format!("/licenses/{license_id}/machines/{machine_id}/deactivate"),
             &[],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let page = alice.html(&format!("/licenses/{license_id}")).await;
+    assert!(
+        page.contains("Nothing was deactivated: confirm"),
+        "a deactivation without its confirmation changes nothing"
+    );
+    assert!(page.contains("1 of 2 in use"));
+    assert!(
+        page.contains("Yes, deactivate"),
+        "the confirmation names it"
+    );
+    let res = alice
+        .post(
+            &format!("/licenses/{license_id}/machines/{machine_id}/deactivate"),
+            &[("confirm", "yes")],
         )
         .await;
     assert_eq!(res.status(), 303);

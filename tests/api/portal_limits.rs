@@ -109,7 +109,7 @@ async fn sign_ups_resets_and_reveals_are_limited_as_configured() {
         .unwrap();
     let reveal = format!("/licenses/{license_id}/reveal");
     let res = owner.post(&reveal, &[("password", PASSWORD)]).await;
-    assert_eq!(res.status(), 200);
+    assert_eq!(res.status(), 303);
     let res = owner.post(&reveal, &[("password", PASSWORD)]).await;
     assert_eq!(res.status(), 429);
     // Limits are per instance and configurable to off.

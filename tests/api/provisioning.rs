@@ -356,6 +356,7 @@ async fn the_openapi_document_covers_every_endpoint() {
         ("get", "/api/v1/licenses/{id}"),
         ("post", "/api/v1/licenses/{id}/actions/{action}"),
         ("get", "/api/v1/customers"),
+        ("patch", "/api/v1/products/{id}"),
     ];
     let documented: usize = doc["paths"]
         .as_object()

@@ -473,6 +473,22 @@ pub struct ActionForm {
     organization_id: String,
     #[serde(default)]
     machine_id: String,
+    /// `yes` when the staff member ticked the box that names what a
+    /// destructive action does.
+    #[serde(default)]
+    confirm: String,
+}
+
+/// Actions that cannot be undone from the console, or that cut off the
+/// customer's machines: each asks for the box that says so.
+fn needs_confirmation(action: &str) -> Option<&'static str> {
+    Some(match action {
+        "revoke" => "revoking is final and the customer's machines stop accepting the key",
+        "reset_machines" => "every machine of the license stops working until activated again",
+        "transfer" => "the license leaves its organization, whose members lose it",
+        "deactivate_machine" => "that machine stops working until activated again",
+        _ => return None,
+    })
 }
 
 /// Who may take each action: support the everyday ones, admins those that
@@ -517,6 +533,15 @@ pub async fn license_action(
         flash(
             &session,
             "Give a reason (up to 500 characters): it goes into the audit log.",
+        );
+        return Ok(see_other(&back));
+    }
+    if let Some(consequence) = needs_confirmation(&form.action)
+        && form.confirm != "yes"
+    {
+        flash(
+            &session,
+            &format!("Not done: tick the box to confirm that {consequence}."),
         );
         return Ok(see_other(&back));
     }

@@ -245,6 +245,13 @@ pub async fn deactivate(
     if !is_well_formed(&machine_id) {
         return Err(WebError::NotFound);
     }
+    if !licensing::active_machines(&db, &license.id)
+        .await?
+        .iter()
+        .any(|m| m.id == machine_id)
+    {
+        return Err(WebError::NotFound);
+    }
     if form.confirm != "yes" {
         flash(
             &session,

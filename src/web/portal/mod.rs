@@ -78,6 +78,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/team/invite").route(web::post().to(team::invite)))
     .service(web::resource("/team/{id}/remove").route(web::post().to(team::remove)))
     .service(
+        web::resource("/team/invitations/{id}/{action}")
+            .route(web::post().to(team::invitation_action)),
+    )
+    .service(
         web::resource("/join")
             .route(web::get().to(team::join_form))
             .route(web::post().to(team::join)),

@@ -19,8 +19,8 @@ use crate::store::Db;
 use crate::store::users::{self, UserRow};
 use crate::web::error::WebError;
 use crate::web::layout::{
-    CsrfForm, FormPage, Page, USER_EMAIL, check_csrf, flash, render_private, render_status,
-    see_other,
+    CsrfForm, FormPage, Page, USER_EMAIL, check_csrf, flash, render_private, render_private_status,
+    render_status, see_other,
 };
 use crate::web::portal::{SignedIn, customer_ctx};
 use crate::web::session::USER_ID;
@@ -44,37 +44,68 @@ impl From<TeamError> for WebError {
     }
 }
 
+struct InvitationItem {
+    id: String,
+    email: String,
+    sent: String,
+    expires: String,
+}
+
 #[derive(Template)]
 #[template(path = "portal/team.html")]
 struct TeamPage {
     page: Page,
     members: Vec<UserRow>,
     is_owner: bool,
+    invitations: Vec<InvitationItem>,
+    /// The invitation form as typed, and what is wrong with it.
+    typed_email: String,
     error: Option<String>,
 }
 
 async fn team_page(
-    db: &Db,
+    ctx: &Ctx<'_>,
     page: Page,
     who: &SignedIn,
+    typed_email: String,
     error: Option<String>,
 ) -> Result<TeamPage, WebError> {
-    let members = users::members(db.pool(), who.organization_id()?).await?;
+    let members = users::members(ctx.db.pool(), who.organization_id()?).await?;
+    let is_owner = who.user.org_role.as_deref() == Some("owner");
+    let invitations = if is_owner {
+        team::pending(ctx, &who.user)
+            .await?
+            .into_iter()
+            .map(|i| InvitationItem {
+                id: i.id,
+                email: i.email,
+                sent: i.sent_at.to_date_string(),
+                expires: i.expires_at.to_date_string(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(TeamPage {
         page: page.titled("Team"),
         members,
-        is_owner: who.user.org_role.as_deref() == Some("owner"),
+        is_owner,
+        invitations,
+        typed_email,
         error,
     })
 }
 
 pub async fn page(
+    req: HttpRequest,
     FormPage(page): FormPage,
     who: SignedIn,
     db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
 ) -> Result<HttpResponse, WebError> {
     who.require_verified()?;
-    render_private(&team_page(&db, page, &who, None).await?)
+    let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
+    render_private(&team_page(&ctx, page, &who, String::new(), None).await?)
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +116,7 @@ pub struct InviteForm {
     email: String,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn invite(
     req: HttpRequest,
     FormPage(page): FormPage,
@@ -97,19 +129,62 @@ pub async fn invite(
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
     who.require_verified()?;
-    let email = match EmailAddress::parse(&form.email) {
-        Ok(e) => e,
-        Err(e) => {
-            let page = team_page(&db, page, &who, Some(e.to_string())).await?;
-            return render_status(StatusCode::UNPROCESSABLE_ENTITY, &page);
-        }
-    };
     let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
-    team::invite(&ctx, &brand, &who.user, &email).await?;
+    let typed = form.email.trim().to_owned();
+    let refused = |message: String| async {
+        let page = team_page(&ctx, page, &who, typed.clone(), Some(message)).await?;
+        render_private_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
+    };
+    let email = match EmailAddress::parse(&typed) {
+        Ok(e) => e,
+        Err(e) => return refused(e.to_string()).await,
+    };
+    match team::invite(&ctx, &brand, &who.user, &email).await {
+        Ok(()) => {}
+        Err(e @ (TeamError::InvitingYourself | TeamError::AlreadyMember(_))) => {
+            return refused(e.to_string()).await;
+        }
+        Err(e) => return Err(e.into()),
+    }
     flash(
         &session,
         &format!("We sent an invitation to {}.", email.as_str()),
     );
+    Ok(see_other("/team"))
+}
+
+/// `POST /team/invitations/{id}/resend` and `.../revoke`.
+pub async fn invitation_action(
+    req: HttpRequest,
+    who: SignedIn,
+    session: Session,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfForm>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+    brand: web::Data<Brand>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    who.require_verified()?;
+    let (id, action) = path.into_inner();
+    if !is_well_formed(&id) {
+        return Err(WebError::NotFound);
+    }
+    let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
+    let done = match action.as_str() {
+        "resend" => team::resend(&ctx, &brand, &who.user, &id)
+            .await
+            .map(|email| format!("We sent the invitation to {email} again, with a new link.")),
+        "revoke" => team::revoke(&ctx, &who.user, &id).await.map(|email| {
+            format!("The invitation to {email} is revoked: its link no longer works.")
+        }),
+        _ => return Err(WebError::NotFound),
+    };
+    match done {
+        Ok(message) => flash(&session, &message),
+        Err(e @ TeamError::NoSuchInvitation) => flash(&session, &e.to_string()),
+        Err(e) => return Err(e.into()),
+    }
     Ok(see_other("/team"))
 }
 
