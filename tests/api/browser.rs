@@ -252,7 +252,54 @@ async fn a_customer_onboards_in_a_real_browser() {
         .click()
         .await
         .unwrap();
-    // The click navigates; wait for the next page rather than racing it.
+    // The key is masked until the password is given again; a wrong one
+    // leaves the disclosure open with the error and the focus on the field.
+    browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("masked-key"))
+        .await
+        .unwrap();
+    for password in ["not my password at all", PASSWORD] {
+        browser
+            .find(Locator::Css("details.reveal summary"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .ok();
+        let field = browser
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Id("reveal-password"))
+            .await
+            .unwrap();
+        field.send_keys(password).await.unwrap();
+        browser
+            .find(Locator::Css("details.reveal button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        if password != PASSWORD {
+            page_containing(&browser, "That password is not right.").await;
+            let focused = browser
+                .execute("return document.activeElement.id;", vec![])
+                .await
+                .unwrap();
+            assert_eq!(focused, "reveal-password", "the focus is on the field");
+            let open = browser
+                .execute(
+                    "return document.querySelector('details.reveal').open;",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            assert_eq!(open, true, "the error is visible");
+            shot("06a-wrong-password.png").await;
+        }
+    }
     let key = browser
         .wait()
         .at_most(WAIT)
@@ -263,6 +310,14 @@ async fn a_customer_onboards_in_a_real_browser() {
         .await
         .unwrap();
     assert_eq!(key.len(), 29, "{key}");
+    let command = browser
+        .find(Locator::Id("command-activate"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(command.contains(&key), "{command}");
     assert!(
         browser
             .source()
@@ -307,7 +362,10 @@ async fn a_customer_onboards_in_a_real_browser() {
         .await
         .unwrap();
     let detail = page_containing(&browser, "Workstation").await;
-    assert!(!detail.contains(&key), "the key is masked");
+    assert!(
+        detail.contains(&key),
+        "shown for a while after the password was given"
+    );
     shot("08-license.png").await;
 
     // The license file, downloaded in the browser's own session.

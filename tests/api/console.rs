@@ -117,7 +117,11 @@ async fn every_console_route_is_checked_by_role() {
         (
             "POST",
             format!("/admin/licenses/{license_id}/actions"),
-            vec![("action", "revoke"), ("reason", "role matrix")],
+            vec![
+                ("action", "revoke"),
+                ("reason", "role matrix"),
+                ("confirm", "yes"),
+            ],
             403,
             303,
         ),
@@ -355,6 +359,7 @@ async fn support_acts_with_a_reason_and_only_admins_revoke_move_or_retype() {
                 ("action", "deactivate_machine"),
                 ("machine_id", &machine_id),
                 ("reason", "stolen laptop"),
+                ("confirm", "yes"),
             ],
         )
         .await;
@@ -368,7 +373,11 @@ async fn support_acts_with_a_reason_and_only_admins_revoke_move_or_retype() {
     support
         .post(
             &actions,
-            &[("action", "reset_machines"), ("reason", "new office")],
+            &[
+                ("action", "reset_machines"),
+                ("reason", "new office"),
+                ("confirm", "yes"),
+            ],
         )
         .await;
     assert!(
@@ -446,7 +455,11 @@ async fn support_acts_with_a_reason_and_only_admins_revoke_move_or_retype() {
     admin
         .post(
             &actions,
-            &[("action", "reset_machines"), ("reason", "downgrade")],
+            &[
+                ("action", "reset_machines"),
+                ("reason", "downgrade"),
+                ("confirm", "yes"),
+            ],
         )
         .await;
     admin
@@ -479,6 +492,7 @@ async fn support_acts_with_a_reason_and_only_admins_revoke_move_or_retype() {
                 ("action", "transfer"),
                 ("organization_id", &other_org),
                 ("reason", "company sold"),
+                ("confirm", "yes"),
             ],
         )
         .await;
@@ -497,7 +511,14 @@ async fn support_acts_with_a_reason_and_only_admins_revoke_move_or_retype() {
     );
 
     admin
-        .post(&actions, &[("action", "revoke"), ("reason", "fraud")])
+        .post(
+            &actions,
+            &[
+                ("action", "revoke"),
+                ("reason", "fraud"),
+                ("confirm", "yes"),
+            ],
+        )
         .await;
     assert_eq!(validate("fp-x").await, "REVOKED");
     assert!(
@@ -1053,6 +1074,7 @@ async fn support_finds_and_fixes_a_failing_validation_from_an_email() {
                 ("action", "deactivate_machine"),
                 ("machine_id", &machine_id),
                 ("reason", "laptop retired, per phone call"),
+                ("confirm", "yes"),
             ],
         )
         .await;
