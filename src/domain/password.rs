@@ -32,6 +32,10 @@ pub enum PasswordError {
         "This password is a run of repeated or sequential characters. Choose another; a short sentence of your own is easy to remember."
     )]
     Predictable,
+    #[error(
+        "This password contains your email address or its name part, which others can guess. Choose another."
+    )]
+    ContainsEmail,
 }
 
 /// The shipped list, lowercased; `#` lines are its provenance.
@@ -124,9 +128,36 @@ impl Password {
         Ok(Self(input))
     }
 
+    /// [`Password::parse`] for the account of `email`: also refused when
+    /// it contains the address or its local part (ignoring case; a local
+    /// part under 3 characters is too short to count).
+    pub fn parse_for(input: SecretString, email: &str) -> Result<Self, PasswordError> {
+        let password = Self::parse(input)?;
+        password.check_for(email)?;
+        Ok(password)
+    }
+
+    /// The email rule of [`Password::parse_for`], for a password parsed
+    /// before its account was known (a reset link names the account).
+    pub fn check_for(&self, email: &str) -> Result<(), PasswordError> {
+        if mentions_email(self.expose(), email) {
+            Err(PasswordError::ContainsEmail)
+        } else {
+            Ok(())
+        }
+    }
+
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }
+}
+
+fn mentions_email(password: &str, email: &str) -> bool {
+    let password = password.to_lowercase();
+    let email = email.trim().to_lowercase();
+    let local = email.split('@').next().unwrap_or_default();
+    (!email.is_empty() && password.contains(&email))
+        || (local.chars().count() >= 3 && password.contains(local))
 }
 
 impl std::fmt::Debug for Password {
@@ -138,6 +169,35 @@ impl std::fmt::Debug for Password {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_with_the_email_or_its_local_part_is_refused() {
+        let parse = |p: &str, e: &str| Password::parse_for(SecretString::from(p), e).map(|_| ());
+        for (password, email) in [
+            ("jane.doe@example.com rocks", "jane.doe@example.com"),
+            ("my name is JANE.DOE for real", "Jane.Doe@example.com"),
+            ("correct horse jane.doe battery", "jane.doe@example.com"),
+        ] {
+            assert_eq!(
+                parse(password, email),
+                Err(PasswordError::ContainsEmail),
+                "{password}"
+            );
+        }
+        assert_eq!(
+            parse("correct horse battery staple", "jane.doe@example.com"),
+            Ok(())
+        );
+        assert_eq!(
+            parse("correct horse battery staple", "al@example.com"),
+            Ok(()),
+            "short local parts do not count"
+        );
+        assert_eq!(
+            parse("short", "jane@example.com"),
+            Err(PasswordError::TooShort)
+        );
+    }
 
     fn parse(s: &str) -> Result<Password, PasswordError> {
         Password::parse(SecretString::from(s.to_owned()))

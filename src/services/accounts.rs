@@ -38,6 +38,8 @@ pub enum AccountError {
     Cooldown(i64),
     #[error("The email or password is not right.")]
     BadCredentials,
+    #[error("{0}")]
+    WeakPassword(#[from] crate::domain::password::PasswordError),
     #[error("The current password is not right.")]
     WrongCurrentPassword,
     #[error("The organization name must be 1 to 100 characters.")]
@@ -488,6 +490,7 @@ pub async fn reset_password(
     let user = users::find_by_id(ctx.db.pool(), &user_id)
         .await?
         .ok_or(AccountError::BadToken)?;
+    password.check_for(&user.email)?;
     let mut tx = ctx.db.begin_write().await?;
     if !tokens::consume(&mut tx, &row.id, ctx.clock.now()).await? {
         return Err(AccountError::UsedToken);

@@ -247,3 +247,21 @@ pub fn see_other(location: &str) -> HttpResponse {
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .finish()
 }
+
+/// `GET` on a form's target (back or reload after a post): the page the
+/// form is on, rather than a 405.
+pub fn back_to(page: &'static str) -> actix_web::Route {
+    web::get().to(move || async move { see_other(page) })
+}
+
+/// [`back_to`] the page `levels` path segments up (`/licenses/{id}/reveal`
+/// with 1: `/licenses/{id}`).
+pub fn up(levels: usize) -> actix_web::Route {
+    web::get().to(move |req: HttpRequest| async move {
+        let mut path = req.path().trim_end_matches('/');
+        for _ in 0..levels {
+            path = path.rsplit_once('/').map_or("", |(head, _)| head);
+        }
+        see_other(if path.is_empty() { "/" } else { path })
+    })
+}

@@ -512,3 +512,58 @@ async fn a_product_download_link_replaces_the_commands_and_is_checked() {
     let page = customer.html("/onboarding").await;
     assert!(page.contains("https://downloads.example.com/v2"));
 }
+
+#[tokio::test]
+async fn a_password_naming_the_email_is_refused_at_sign_up() {
+    let app = spawn_app_with(|_| {}, true).await;
+    let b = Browser::new(&app);
+    let res = b
+        .post(
+            "/signup",
+            &[
+                ("email", "maria.lopez@example.com"),
+                ("password", "maria.lopez is my password"),
+                ("organization", "Lopez Ltd"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("contains your email address"), "{page}");
+    assert!(
+        page.contains("value=\"Lopez Ltd\""),
+        "what was typed is kept"
+    );
+    assert_eq!(app.count("users").await, 0);
+}
+
+#[tokio::test]
+async fn going_back_to_a_form_target_lands_on_its_page_not_a_405() {
+    let app = spawn_app_with(|_| {}, true).await;
+    let customer = verified_customer(&app, "back@example.com").await;
+    assert_eq!(customer.claim_trial().await.status(), 303);
+    let (license_id, _) = license_of(&app, "back@example.com").await;
+    let id = "01a224ca-7b2c-76bc-b555-28ab9da014f9";
+    for (path, page) in [
+        ("/onboarding/trial".to_owned(), "/onboarding".to_owned()),
+        ("/account/password".to_owned(), "/account".to_owned()),
+        ("/team/invite".to_owned(), "/team".to_owned()),
+        (format!("/team/invitations/{id}/revoke"), "/team".to_owned()),
+        (
+            format!("/licenses/{license_id}/reveal"),
+            format!("/licenses/{license_id}"),
+        ),
+        (
+            format!("/licenses/{license_id}/machines/{id}/deactivate"),
+            format!("/licenses/{license_id}"),
+        ),
+        (
+            format!("/admin/licenses/{license_id}/actions"),
+            format!("/admin/licenses/{license_id}"),
+        ),
+    ] {
+        let res = customer.get(&path).await;
+        assert_eq!(res.status(), 303, "{path}");
+        assert_eq!(location(&res), page, "{path}");
+    }
+}

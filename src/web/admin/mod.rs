@@ -24,6 +24,7 @@ use crate::services::context::Ctx;
 use crate::store::Db;
 use crate::store::users::UserRow;
 use crate::web::error::{Problem, WebError};
+use crate::web::layout::{back_to, up};
 use crate::web::session::signed_in_user;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -36,7 +37,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/admin/licenses/{id}").route(web::get().to(support::license)))
     .service(
         web::resource("/admin/licenses/{id}/actions")
-            .route(web::post().to(support::license_action)),
+            .route(web::post().to(support::license_action))
+            .route(up(1)),
     )
     .service(web::resource("/admin/licenses.csv").route(web::get().to(tokens::licenses_csv)))
     .service(
@@ -44,14 +46,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(tokens::page))
             .route(web::post().to(tokens::create)),
     )
-    .service(web::resource("/admin/tokens/{id}/revoke").route(web::post().to(tokens::revoke)))
+    .service(
+        web::resource("/admin/tokens/{id}/revoke")
+            .route(web::post().to(tokens::revoke))
+            .route(back_to("/admin/tokens")),
+    )
     .service(
         web::resource("/admin/webhooks")
             .route(web::get().to(webhooks::page))
             .route(web::post().to(webhooks::create)),
     )
     .service(web::resource("/admin/webhooks/{id}").route(web::get().to(webhooks::endpoint)))
-    .service(web::resource("/admin/webhooks/{id}/actions").route(web::post().to(webhooks::action)))
+    .service(
+        web::resource("/admin/webhooks/{id}/actions")
+            .route(web::post().to(webhooks::action))
+            .route(up(1)),
+    )
     .service(
         web::resource("/admin/products")
             .route(web::get().to(catalog::list))
@@ -63,23 +73,38 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(catalog::update)),
     )
     .service(
-        web::resource("/admin/products/{id}/types").route(web::post().to(catalog::create_type)),
+        web::resource("/admin/products/{id}/types")
+            .route(web::post().to(catalog::create_type))
+            .route(up(1)),
     )
-    .service(web::resource("/admin/types/{id}").route(web::post().to(catalog::type_action)))
+    .service(
+        web::resource("/admin/types/{id}")
+            .route(web::post().to(catalog::type_action))
+            .route(back_to("/admin/products")),
+    )
     .service(
         web::resource("/admin/staff")
             .route(web::get().to(staff::page))
             .route(web::post().to(staff::invite)),
     )
-    .service(web::resource("/admin/staff/{id}").route(web::post().to(staff::update)))
+    .service(
+        web::resource("/admin/staff/{id}")
+            .route(web::post().to(staff::update))
+            .route(back_to("/admin/staff")),
+    )
     .service(
         web::resource("/admin/customers/{org}/users/{user}/resend-verification")
-            .route(web::post().to(support::resend_verification)),
+            .route(web::post().to(support::resend_verification))
+            .route(up(3)),
     )
     .service(web::resource("/admin/dashboard").route(web::get().to(dashboard::page)))
     .service(web::resource("/admin/dashboard/{table}.csv").route(web::get().to(dashboard::csv)))
     .service(web::resource("/admin/outbox").route(web::get().to(outbox::page)))
-    .service(web::resource("/admin/outbox/{id}/resend").route(web::post().to(outbox::resend)));
+    .service(
+        web::resource("/admin/outbox/{id}/resend")
+            .route(web::post().to(outbox::resend))
+            .route(back_to("/admin/outbox")),
+    );
 }
 
 /// A signed-in support or admin account, read from the database on every

@@ -114,7 +114,7 @@ pub async fn signup(
     let email = EmailAddress::parse(&form.email)
         .map_err(|e| errors.email = Some(e.to_string()))
         .ok();
-    let password = Password::parse(SecretString::from(form.password.clone()))
+    let password = Password::parse_for(SecretString::from(form.password.clone()), &form.email)
         .map_err(|e| errors.password = Some(e.to_string()))
         .ok();
     let organization = form.organization.trim();
@@ -517,6 +517,14 @@ pub async fn reset(
             Ok(see_other("/onboarding"))
         }
         Err(AccountError::Unexpected(e)) => Err(e.into()),
+        Err(e @ AccountError::WeakPassword(_)) => render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &ResetPage {
+                page: page.titled("Choose a new password"),
+                usable: true,
+                error: Some(e.to_string()),
+            },
+        ),
         Err(e) => render_status(
             StatusCode::BAD_REQUEST,
             &ResetPage {
@@ -716,7 +724,7 @@ pub async fn change_password(
             },
         )
     };
-    let new = match Password::parse(SecretString::from(form.new.clone())) {
+    let new = match Password::parse_for(SecretString::from(form.new.clone()), &who.user.email) {
         Ok(p) => p,
         Err(e) => return refuse(page, e.to_string(), organization_name(&db, &who).await?),
     };

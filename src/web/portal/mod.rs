@@ -20,6 +20,7 @@ use crate::services::context::Ctx;
 use crate::store::Db;
 use crate::store::users::UserRow;
 use crate::web::error::{Problem, WebError};
+use crate::web::layout::{back_to, up};
 use crate::web::session::signed_in_user;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -30,14 +31,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/verify-email").route(web::get().to(account::verify_email)))
     .service(
-        web::resource("/verify-email/resend").route(web::post().to(account::resend_verification)),
+        web::resource("/verify-email/resend")
+            .route(web::post().to(account::resend_verification))
+            .route(back_to("/onboarding")),
     )
     .service(
         web::resource("/login")
             .route(web::get().to(account::login_form))
             .route(web::post().to(account::login)),
     )
-    .service(web::resource("/logout").route(web::post().to(account::logout)))
+    .service(
+        web::resource("/logout")
+            .route(web::post().to(account::logout))
+            .route(back_to("/")),
+    )
     .service(
         web::resource("/forgot-password")
             .route(web::get().to(account::forgot_form))
@@ -49,37 +56,70 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(account::reset)),
     )
     .service(web::resource("/account").route(web::get().to(account::account)))
-    .service(web::resource("/account/password").route(web::post().to(account::change_password)))
+    .service(
+        web::resource("/account/password")
+            .route(web::post().to(account::change_password))
+            .route(back_to("/account")),
+    )
     .service(
         web::resource("/account/sign-out-everywhere")
-            .route(web::post().to(account::sign_out_everywhere)),
+            .route(web::post().to(account::sign_out_everywhere))
+            .route(back_to("/account")),
     )
-    .service(web::resource("/account/reminders").route(web::post().to(account::set_reminders)))
+    .service(
+        web::resource("/account/reminders")
+            .route(web::post().to(account::set_reminders))
+            .route(back_to("/account")),
+    )
     .service(
         web::resource("/unsubscribe")
             .route(web::get().to(account::unsubscribe_form))
             .route(web::post().to(account::unsubscribe)),
     )
     .service(web::resource("/onboarding").route(web::get().to(onboarding::page)))
-    .service(web::resource("/onboarding/trial").route(web::post().to(onboarding::claim_trial)))
-    .service(web::resource("/onboarding/accept/{id}").route(web::post().to(onboarding::accept)))
+    .service(
+        web::resource("/onboarding/trial")
+            .route(web::post().to(onboarding::claim_trial))
+            .route(back_to("/onboarding")),
+    )
+    .service(
+        web::resource("/onboarding/accept/{id}")
+            .route(web::post().to(onboarding::accept))
+            .route(back_to("/onboarding")),
+    )
     .service(web::resource("/licenses").route(web::get().to(licenses::list)))
     .service(web::resource("/licenses/{id}").route(web::get().to(licenses::detail)))
-    .service(web::resource("/licenses/{id}/reveal").route(web::post().to(reveal::reveal)))
+    .service(
+        web::resource("/licenses/{id}/reveal")
+            .route(web::post().to(reveal::reveal))
+            .route(up(1)),
+    )
     .service(web::resource("/licenses/{id}/license-file").route(web::get().to(files::license_file)))
     .service(
-        web::resource("/licenses/{id}/offline").route(web::post().to(files::offline_activation)),
+        web::resource("/licenses/{id}/offline")
+            .route(web::post().to(files::offline_activation))
+            .route(up(1)),
     )
     .service(
         web::resource("/licenses/{id}/machines/{machine}/deactivate")
-            .route(web::post().to(licenses::deactivate)),
+            .route(web::post().to(licenses::deactivate))
+            .route(up(3)),
     )
     .service(web::resource("/team").route(web::get().to(team::page)))
-    .service(web::resource("/team/invite").route(web::post().to(team::invite)))
-    .service(web::resource("/team/{id}/remove").route(web::post().to(team::remove)))
+    .service(
+        web::resource("/team/invite")
+            .route(web::post().to(team::invite))
+            .route(back_to("/team")),
+    )
+    .service(
+        web::resource("/team/{id}/remove")
+            .route(web::post().to(team::remove))
+            .route(back_to("/team")),
+    )
     .service(
         web::resource("/team/invitations/{id}/{action}")
-            .route(web::post().to(team::invitation_action)),
+            .route(web::post().to(team::invitation_action))
+            .route(back_to("/team")),
     )
     .service(
         web::resource("/join")

@@ -310,21 +310,22 @@ pub async fn join(
             );
         }
     };
-    let password = match Password::parse(SecretString::from(form.password.clone())) {
-        Ok(p) => p,
-        Err(e) => {
-            return render_status(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &JoinPage {
-                    page,
-                    organization: invitation.organization,
-                    email: invitation.email,
-                    error: Some(e.to_string()),
-                    usable: true,
-                },
-            );
-        }
-    };
+    let password =
+        match Password::parse_for(SecretString::from(form.password.clone()), &invitation.email) {
+            Ok(p) => p,
+            Err(e) => {
+                return render_status(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &JoinPage {
+                        page,
+                        organization: invitation.organization,
+                        email: invitation.email,
+                        error: Some(e.to_string()),
+                        usable: true,
+                    },
+                );
+            }
+        };
     match team::join(&ctx, &token, password).await {
         Ok(user) => {
             let _ = session.remove(INVITE_TOKEN);
