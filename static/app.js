@@ -1,6 +1,14 @@
 // Licensor: progressive enhancement only; every page works without it.
 // Copy buttons: <button class="copy" data-copy="ELEMENT-ID" hidden>.
 document.addEventListener("DOMContentLoaded", function () {
+  // A form that came back with an error: the focus goes to its first field
+  // in error (autofocus does the same without script, where browsers honour it).
+  var invalid = document.querySelector("[aria-invalid=true]");
+  if (invalid) {
+    var closed = invalid.closest("details:not([open])");
+    if (closed) { closed.open = true; }
+    invalid.focus();
+  }
   document.querySelectorAll("button.copy[data-copy]").forEach(function (button) {
     var target = document.getElementById(button.getAttribute("data-copy"));
     if (!target || !navigator.clipboard) { return; }

@@ -261,13 +261,14 @@ async fn a_customer_onboards_in_a_real_browser() {
         .await
         .unwrap();
     for password in ["not my password at all", PASSWORD] {
+        // Open the disclosure (after an error it is open already).
         browser
-            .find(Locator::Css("details.reveal summary"))
+            .execute(
+                "const d = document.querySelector('details.reveal'); if (!d.open) { d.querySelector('summary').click(); }",
+                vec![],
+            )
             .await
-            .unwrap()
-            .click()
-            .await
-            .ok();
+            .unwrap();
         let field = browser
             .wait()
             .at_most(WAIT)
@@ -284,11 +285,27 @@ async fn a_customer_onboards_in_a_real_browser() {
             .unwrap();
         if password != PASSWORD {
             page_containing(&browser, "That password is not right.").await;
-            let focused = browser
-                .execute("return document.activeElement.id;", vec![])
-                .await
-                .unwrap();
-            assert_eq!(focused, "reveal-password", "the focus is on the field");
+            let deadline = Instant::now() + WAIT;
+            loop {
+                let focused = browser
+                    .execute(
+                        "return document.activeElement && document.activeElement.id;",
+                        vec![],
+                    )
+                    .await
+                    .unwrap();
+                if focused == "reveal-password" {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    let debug = browser
+                        .execute("return [String(!!document.querySelector('[aria-invalid=true]')), document.hasFocus(), Array.from(document.scripts).map(s => s.src).join(','), document.activeElement.tagName, location.href];", vec![])
+                        .await
+                        .unwrap();
+                    panic!("the focus is on the field: {focused} {debug}");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
             let open = browser
                 .execute(
                     "return document.querySelector('details.reveal').open;",

@@ -525,7 +525,7 @@ async fn customers_see_only_their_own_organization() {
         )
         .await;
     assert_eq!(res.status(), 303);
-    assert_eq!(location(&res), format!("/licenses/{license_id}#key"));
+    assert_eq!(location(&res), format!("/licenses/{license_id}"));
     let page = alice.html(&format!("/licenses/{license_id}")).await;
     assert!(!page.contains(&key));
     assert!(page.contains("<details class=\"reveal\" open>"), "{page}");

@@ -135,10 +135,17 @@ pub async fn reveal(
     who.require_verified()?;
     let license = super::licenses::owned(&db, &who, &path).await?;
     limits.key_reveal(&who.user.id)?;
-    let back = if form.back == "onboarding" {
-        "/onboarding#license-key-section".to_owned()
+    // Without a fragment after an error: scrolling to one would take the
+    // focus off the password field.
+    let page = if form.back == "onboarding" {
+        "/onboarding".to_owned()
     } else {
-        format!("/licenses/{}#key", license.id)
+        format!("/licenses/{}", license.id)
+    };
+    let anchor = if form.back == "onboarding" {
+        "#license-key-section"
+    } else {
+        "#key"
     };
     let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
     let email = EmailAddress::parse(&who.user.email)
@@ -154,9 +161,9 @@ pub async fn reveal(
                 "That password is not right. Enter the password you sign in with.".to_owned(),
             ),
         );
-        return Ok(see_other(&back));
+        return Ok(see_other(&page));
     }
     licensing::reveal_key_audited(&ctx, &cipher, &license, &who.user.id).await?;
     grant(&session, &license.id, clock.now());
-    Ok(see_other(&back))
+    Ok(see_other(&format!("{page}{anchor}")))
 }
