@@ -275,8 +275,40 @@ async fn check_token(
     Ok(row)
 }
 
-/// Verifies an email from the link's token; returns the user id.
-pub async fn verify_email(ctx: &Ctx<'_>, token: &str) -> Result<String, AccountError> {
+/// What following a verification link did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    /// The address is confirmed now (the user's id).
+    Confirmed(String),
+    /// A used or expired link of an address confirmed before: nothing to
+    /// do, and the person is told so rather than shown an error.
+    AlreadyConfirmed(String),
+}
+
+/// Verifies an email from the link's token.
+pub async fn verify_email(ctx: &Ctx<'_>, token: &str) -> Result<Verification, AccountError> {
+    match confirm_email(ctx, token).await {
+        Ok(user_id) => Ok(Verification::Confirmed(user_id)),
+        Err(e @ (AccountError::UsedToken | AccountError::ExpiredToken)) => {
+            let row =
+                tokens::find_by_digest(ctx.db.pool(), &token_digest(token), "email_verification")
+                    .await?;
+            let user = match row.and_then(|r| r.user_id) {
+                Some(id) => users::find_by_id(ctx.db.pool(), &id).await?,
+                None => None,
+            };
+            match user {
+                Some(u) if u.email_verified_at.is_some() => {
+                    Ok(Verification::AlreadyConfirmed(u.id))
+                }
+                _ => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn confirm_email(ctx: &Ctx<'_>, token: &str) -> Result<String, AccountError> {
     let row = check_token(ctx, token, "email_verification").await?;
     let user_id = row.user_id.clone().ok_or(AccountError::BadToken)?;
     let now = ctx.clock.now();

@@ -63,6 +63,20 @@ pub struct Onboarding {
     pub trials: Vec<TrialOffer>,
 }
 
+/// Whether the user's onboarding is over: the address confirmed and a
+/// machine of the organization activated. Sign-in then lands on the
+/// licenses, and the navigation drops "Get started".
+pub async fn is_done(ctx: &Ctx<'_>, user: &UserRow) -> Result<bool, LicensingError> {
+    Ok(
+        match (user.organization_id.as_deref(), user.email_verified_at) {
+            (Some(org), Some(_)) => {
+                licenses::organization_has_activated(ctx.db.pool(), org).await?
+            }
+            _ => false,
+        },
+    )
+}
+
 pub async fn state(ctx: &Ctx<'_>, user: &UserRow) -> Result<Onboarding, LicensingError> {
     let Some(org) = user.organization_id.as_deref() else {
         return Ok(Onboarding {

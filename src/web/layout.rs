@@ -20,6 +20,9 @@ pub const USER_EMAIL: &str = "user_email";
 /// is always checked against the database, never this.
 pub const STAFF: &str = "staff";
 pub const FLASH: &str = "flash";
+/// Set once the customer's onboarding is over: the header drops "Get
+/// started". Only the navigation reads it.
+pub const ONBOARDED: &str = "onboarded";
 
 /// Site-wide facts, built once at start-up.
 #[derive(Debug, Clone)]
@@ -62,6 +65,8 @@ pub struct Page {
     pub user_email: Option<String>,
     /// The signed-in user is support staff (the header shows the console).
     pub staff: bool,
+    /// The customer finished onboarding (the header drops "Get started").
+    pub onboarded: bool,
     /// The session's CSRF token, for every form.
     pub csrf: String,
     pub flash: Option<String>,
@@ -77,6 +82,7 @@ impl Default for Page {
             title: None,
             user_email: None,
             staff: false,
+            onboarded: false,
             csrf: String::new(),
             flash: None,
         }
@@ -174,6 +180,11 @@ impl Page {
             .unwrap_or_default();
         page.user_email = session.get::<String>(USER_EMAIL).ok().flatten();
         page.staff = session.get::<bool>(STAFF).ok().flatten().unwrap_or(false);
+        page.onboarded = session
+            .get::<bool>(ONBOARDED)
+            .ok()
+            .flatten()
+            .unwrap_or(false);
         if session.contains_key(FLASH) {
             page.flash = session.remove_as::<String>(FLASH).and_then(Result::ok);
         }

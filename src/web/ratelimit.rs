@@ -167,7 +167,10 @@ fn too_many(what: &str, secs: u64) -> WebError {
     Problem::new(
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",
-        format!("Too many {what}. Wait {secs} seconds, then try again."),
+        format!(
+            "Too many {what}. Try again in {secs} second{}.",
+            if secs == 1 { "" } else { "s" }
+        ),
     )
     .with("retry_after", serde_json::Value::from(secs))
     .header(actix_web::http::header::RETRY_AFTER, secs.to_string())

@@ -20,6 +20,7 @@ mod licensing;
 mod load;
 mod malformed;
 mod pages;
+mod polish;
 mod portal;
 mod portal_limits;
 mod provisioning;

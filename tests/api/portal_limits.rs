@@ -33,6 +33,13 @@ async fn failed_sign_ins_earn_growing_delays_for_known_and_unknown_accounts() {
         assert!(retry_after(&res) <= 1);
         let html = res.text().await.unwrap();
         assert!(html.contains("Too many failed sign-ins"), "{html}");
+        // The form stays, with the address typed and when to try again.
+        assert!(
+            html.contains("try again in 1 second") || html.contains("Try again in 1 second"),
+            "{html}"
+        );
+        assert!(html.contains("action=\"/login\""), "{html}");
+        assert!(html.contains(&format!("value=\"{account}\"")), "{html}");
         tokio::time::sleep(Duration::from_millis(1100)).await;
         // One more failure doubles the wait.
         assert_eq!(

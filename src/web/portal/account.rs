@@ -11,15 +11,16 @@ use crate::clock::Clock;
 use crate::domain::audit::Actor;
 use crate::domain::email::EmailAddress;
 use crate::domain::password::Password;
-use crate::services::accounts::{self, AccountError};
+use crate::services::accounts::{self, AccountError, Verification};
 use crate::services::context::{Brand, Ctx};
+use crate::services::onboarding;
 use crate::store::users::{self, UserRow};
 use crate::store::{Db, organizations};
 use crate::web::api::client_ip;
 use crate::web::error::WebError;
 use crate::web::layout::{
-    CsrfForm, FormPage, Page, STAFF, USER_EMAIL, check_csrf, flash, render, render_private,
-    render_status, see_other,
+    CsrfForm, FormPage, ONBOARDED, Page, STAFF, USER_EMAIL, check_csrf, flash, render,
+    render_private, render_status, see_other,
 };
 use crate::web::portal::{SignedIn, customer_ctx};
 use crate::web::ratelimit::PortalLimits;
@@ -176,9 +177,21 @@ pub async fn verify_email(
 ) -> Result<HttpResponse, WebError> {
     let ctx = anonymous_ctx(&db, clock.as_ref(), &req);
     match accounts::verify_email(&ctx, &query.token).await {
-        Ok(user_id) => {
-            metrics.step("email_verified");
-            flash(&session, "Your email address is confirmed.");
+        Ok(verification) => {
+            let user_id = match verification {
+                Verification::Confirmed(user_id) => {
+                    metrics.step("email_verified");
+                    flash(&session, "Your email address is confirmed.");
+                    user_id
+                }
+                Verification::AlreadyConfirmed(user_id) => {
+                    flash(
+                        &session,
+                        "Your email address is already confirmed: there is nothing more to do.",
+                    );
+                    user_id
+                }
+            };
             let signed_in = session.get::<String>(USER_ID).ok().flatten();
             Ok(see_other(
                 if signed_in.as_deref() == Some(user_id.as_str()) {
@@ -290,7 +303,9 @@ pub async fn login(
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
     let account = form.email.trim();
-    limits.sign_in(client_ip(&req), account)?;
+    if let Err(limited) = limits.sign_in(client_ip(&req), account) {
+        return login_limited(page, &form.email, limited);
+    }
     let refused = |page: Page| {
         limits.sign_in_failed(account);
         render_status(
@@ -312,16 +327,42 @@ pub async fn login(
             limits.sign_in_succeeded(account);
             sign_in(&session, &user)?;
             tracing::info!(user_id = %user.id, "signed in");
-            let home = if user.role == "customer" {
-                "/onboarding"
-            } else {
+            let home = if user.role != "customer" {
                 "/admin"
+            } else if onboarding::is_done(&ctx, &user).await? {
+                let _ = session.insert(ONBOARDED, true);
+                "/licenses"
+            } else {
+                "/onboarding"
             };
             Ok(see_other(home))
         }
         Err(AccountError::BadCredentials) => refused(page),
         Err(e) => Err(e.into()),
     }
+}
+
+/// A sign-in refused by a limit: the form stays, with the email typed and
+/// when to try again (status 429 and `Retry-After` for scripts).
+fn login_limited(page: Page, email: &str, limited: WebError) -> Result<HttpResponse, WebError> {
+    let WebError::Problem(problem) = limited else {
+        return Err(limited);
+    };
+    let mut res = render_status(
+        problem.status,
+        &LoginPage {
+            page: page.titled("Sign in"),
+            email,
+            error: Some(&problem.detail),
+            notice: None,
+        },
+    )?;
+    for (name, value) in &problem.headers {
+        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(value) {
+            res.headers_mut().insert(name.clone(), value);
+        }
+    }
+    Ok(res)
 }
 
 pub async fn logout(session: Session, form: web::Form<CsrfForm>) -> Result<HttpResponse, WebError> {

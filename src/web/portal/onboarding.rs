@@ -16,7 +16,7 @@ use crate::store::licenses::TrialOffer;
 use crate::store::{Db, products};
 use crate::web::error::WebError;
 use crate::web::layout::{
-    CsrfForm, FormPage, Page, Site, check_csrf, flash, render_private, see_other,
+    CsrfForm, FormPage, ONBOARDED, Page, Site, check_csrf, flash, render_private, see_other,
 };
 use crate::web::portal::activation::ActivationHelp;
 use crate::web::portal::licenses::LicenseItem;
@@ -56,6 +56,9 @@ pub async fn page(
 ) -> Result<HttpResponse, WebError> {
     let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
     let state = onboarding::state(&ctx, &who.user).await?;
+    if state.step == Step::Done {
+        let _ = session.insert(ONBOARDED, true);
+    }
     let now = clock.now();
     let steps = Step::ALL
         .iter()
