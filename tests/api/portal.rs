@@ -243,11 +243,17 @@ async fn a_new_customer_goes_from_sign_up_to_an_activated_machine() {
     assert!(page.contains("waiting for the first activation"));
 
     // The customer pastes the command into a shell; a reload shows it.
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(&activate)
-        .output()
-        .expect("sh runs");
+    // Off the runtime: the app's database pool lives on this test's runtime.
+    let command = activate.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("sh runs");
     let answer: Value = serde_json::from_slice(&out.stdout).expect("the API answers JSON");
     assert_eq!(
         answer["machine"]["fingerprint"], "my-first-machine",
