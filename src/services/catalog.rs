@@ -41,8 +41,13 @@ use crate::store::products::{NewProduct, ProductRow, ProductText};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    #[error("{0}")]
-    Invalid(String),
+    /// A value a person must change: `field` names the input (the API's
+    /// JSON name), the message says what is wrong in plain words.
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     Conflict(String),
     #[error("{0} not found")]
@@ -51,41 +56,64 @@ pub enum CatalogError {
     Unexpected(#[from] anyhow::Error),
 }
 
+impl CatalogError {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        CatalogError::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
 impl From<sqlx::Error> for CatalogError {
     fn from(e: sqlx::Error) -> Self {
         CatalogError::Unexpected(e.into())
     }
 }
 
-/// A product code: lower-case letters, digits and dashes, 2 to 64.
-pub fn check_code(code: &str) -> Result<(), CatalogError> {
-    let ok = (2..=64).contains(&code.len())
+/// A product or feature code: what applications send, so plain ASCII: 2 to
+/// 64 lower-case letters, digits, `-` or `_`, not starting with `-`.
+pub fn is_code(code: &str) -> bool {
+    (2..=64).contains(&code.len())
         && code
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        && !code.starts_with('-');
-    if ok {
+        && !code.starts_with('-')
+}
+
+pub fn check_code(code: &str) -> Result<(), CatalogError> {
+    if is_code(code) {
         Ok(())
     } else {
-        Err(CatalogError::Invalid(
-            "code must be 2 to 64 lower-case letters, digits, - or _".to_owned(),
+        Err(CatalogError::invalid(
+            "code",
+            "Use a short code of lower-case letters, digits and dashes, like acme-studio.",
         ))
     }
 }
 
-fn check_text(field: &str, value: &str, min: usize, max: usize) -> Result<(), CatalogError> {
+/// A text field: `label` is how a person calls it.
+fn check_text(
+    field: &'static str,
+    label: &str,
+    value: &str,
+    min: usize,
+    max: usize,
+) -> Result<(), CatalogError> {
     let n = value.chars().count();
-    if n < min
-        || n > max
-        || value
-            .chars()
-            .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    let message = if n < min {
+        format!("Enter the {label}.")
+    } else if n > max {
+        format!("The {label} is too long: at most {max} characters.")
+    } else if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
     {
-        return Err(CatalogError::Invalid(format!(
-            "{field} must be {min} to {max} characters without control characters"
-        )));
-    }
-    Ok(())
+        format!("The {label} contains characters that cannot be shown; type it again.")
+    } else {
+        return Ok(());
+    };
+    Err(CatalogError::invalid(field, message))
 }
 
 #[derive(Debug, Clone)]
@@ -111,9 +139,9 @@ pub fn check_download_url(url: Option<&str>) -> Result<(), CatalogError> {
         {
             Ok(())
         }
-        _ => Err(CatalogError::Invalid(
-            "The download link must be a full web address starting with https:// (or http://)."
-                .to_owned(),
+        _ => Err(CatalogError::invalid(
+            "download_url",
+            "The download link must be a full web address starting with https:// (or http://).",
         )),
     }
 }
@@ -123,10 +151,11 @@ pub async fn create_product(
     input: &NewProductInput,
 ) -> Result<ProductRow, CatalogError> {
     check_code(&input.code)?;
-    check_text("name", &input.name, 1, 200)?;
-    check_text("description", &input.description, 0, 5_000)?;
+    check_text("name", "product name", &input.name, 1, 200)?;
+    check_text("description", "description", &input.description, 0, 5_000)?;
     check_text(
         "activation_instructions",
+        "activation instructions",
         &input.activation_instructions,
         0,
         20_000,
@@ -171,10 +200,11 @@ pub async fn update_product(
     id: &str,
     text: &ProductText<'_>,
 ) -> Result<(), CatalogError> {
-    check_text("name", text.name, 1, 200)?;
-    check_text("description", text.description, 0, 5_000)?;
+    check_text("name", "product name", text.name, 1, 200)?;
+    check_text("description", "description", text.description, 0, 5_000)?;
     check_text(
         "activation_instructions",
+        "activation instructions",
         text.activation_instructions,
         0,
         20_000,
@@ -212,60 +242,115 @@ pub struct NewLicenseTypeInput {
     pub entitlements: Vec<String>,
 }
 
-fn in_range(field: &str, v: i64, min: i64, max: i64) -> Result<(), CatalogError> {
+/// A number a person typed: `what` says it in words, `unit` what it counts.
+fn in_range(
+    field: &'static str,
+    what: &str,
+    v: i64,
+    (min, max): (i64, i64),
+    unit: &str,
+) -> Result<(), CatalogError> {
     if (min..=max).contains(&v) {
         Ok(())
     } else {
-        Err(CatalogError::Invalid(format!(
-            "{field} must be from {min} to {max}"
-        )))
+        Err(CatalogError::invalid(
+            field,
+            format!("{what} must be from {min} to {max} {unit}."),
+        ))
     }
+}
+
+/// The rules of a license type, each refused in words a person reads.
+fn check_license_type(input: &NewLicenseTypeInput) -> Result<(), CatalogError> {
+    check_text("name", "license type name", &input.name, 1, 100)?;
+    if let Some(d) = input.duration_days {
+        in_range("duration_days", "The duration", d, (1, 36_500), "days")?;
+    }
+    in_range(
+        "max_machines",
+        "Seats",
+        input.max_machines,
+        (1, 100_000),
+        "machines",
+    )?;
+    in_range("grace_days", "Grace", input.grace_days, (0, 365), "days")?;
+    in_range(
+        "offline_checkin_days",
+        "The offline check-in",
+        input.offline_checkin_days,
+        (1, 3_650),
+        "days",
+    )?;
+    if let Some(w) = input.heartbeat_window_secs {
+        in_range(
+            "heartbeat_window_secs",
+            "The heartbeat window",
+            w,
+            (60, 30 * 86_400),
+            "seconds",
+        )?;
+    }
+    if input.floating && input.heartbeat_window_secs.is_none() {
+        return Err(CatalogError::invalid(
+            "heartbeat_window_secs",
+            "A floating license needs a heartbeat window, so that seats of machines that stop \
+             checking in free themselves.",
+        ));
+    }
+    match (input.deactivation_limit, input.deactivation_period_days) {
+        (Some(limit), Some(days)) => {
+            in_range(
+                "deactivation_limit",
+                "The deactivation limit",
+                limit,
+                (0, 10_000),
+                "deactivations",
+            )?;
+            in_range(
+                "deactivation_period_days",
+                "The deactivation period",
+                days,
+                (1, 3_650),
+                "days",
+            )?;
+        }
+        (None, None) => {}
+        (Some(_), None) => {
+            return Err(CatalogError::invalid(
+                "deactivation_period_days",
+                "Give the period the deactivation limit counts over, in days.",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(CatalogError::invalid(
+                "deactivation_limit",
+                "Give how many deactivations the period allows.",
+            ));
+        }
+    }
+    if input.expiry_from_first_activation && input.duration_days.is_none() {
+        return Err(CatalogError::invalid(
+            "duration_days",
+            "A term that starts at the first activation needs a duration in days.",
+        ));
+    }
+    if let Some(bad) = input.entitlements.iter().find(|code| !is_code(code)) {
+        return Err(CatalogError::invalid(
+            "entitlements",
+            format!(
+                "The feature \"{bad}\" cannot be used as a code: use lower-case letters, digits \
+                 and dashes, like export-pdf."
+            ),
+        ));
+    }
+    Ok(())
 }
 
 pub async fn create_license_type(
     ctx: &Ctx<'_>,
     input: &NewLicenseTypeInput,
 ) -> Result<(LicenseTypeRow, Vec<String>), CatalogError> {
-    check_text("name", &input.name, 1, 100)?;
-    if let Some(d) = input.duration_days {
-        in_range("duration_days", d, 1, 36_500)?;
-    }
-    in_range("max_machines", input.max_machines, 1, 100_000)?;
-    in_range("grace_days", input.grace_days, 0, 365)?;
-    in_range("offline_checkin_days", input.offline_checkin_days, 1, 3_650)?;
-    if let Some(w) = input.heartbeat_window_secs {
-        in_range("heartbeat_window_secs", w, 60, 30 * 86_400)?;
-    }
-    if input.floating && input.heartbeat_window_secs.is_none() {
-        return Err(CatalogError::Invalid(
-            "a floating license type needs heartbeat_window_secs, so idle seats free themselves"
-                .to_owned(),
-        ));
-    }
-    match (input.deactivation_limit, input.deactivation_period_days) {
-        (Some(limit), Some(days)) => {
-            in_range("deactivation_limit", limit, 0, 10_000)?;
-            in_range("deactivation_period_days", days, 1, 3_650)?;
-        }
-        (None, None) => {}
-        _ => {
-            return Err(CatalogError::Invalid(
-                "deactivation_limit and deactivation_period_days go together".to_owned(),
-            ));
-        }
-    }
-    if input.expiry_from_first_activation && input.duration_days.is_none() {
-        return Err(CatalogError::Invalid(
-            "expiry from first activation needs duration_days".to_owned(),
-        ));
-    }
-    for code in &input.entitlements {
-        check_code(code).map_err(|_| {
-            CatalogError::Invalid(format!(
-                "entitlement `{code}` must be 2 to 64 lower-case letters, digits, - or _"
-            ))
-        })?;
-    }
+    check_license_type(input)?;
     products::find_by_id(ctx.db.pool(), &input.product_id)
         .await?
         .ok_or(CatalogError::NotFound("product"))?;

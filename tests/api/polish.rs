@@ -33,3 +33,66 @@ async fn once_onboarding_is_done_sign_in_lands_on_the_licenses() {
     let page = later.html("/licenses").await;
     assert!(!page.contains(">Get started<"), "{page}");
 }
+
+/// The text of the element with `id` (its first text node run).
+fn text_of<'a>(page: &'a str, id: &str) -> &'a str {
+    let open = format!("id=\"{id}\">");
+    let start = page
+        .find(&open)
+        .unwrap_or_else(|| panic!("no #{id} in {page}"))
+        + open.len();
+    &page[start..start + page[start..].find('<').unwrap()]
+}
+
+#[tokio::test]
+async fn console_form_errors_read_in_words_beside_their_field_with_the_input_kept() {
+    let app = spawn_demo_app().await;
+    let admin = crate::emails::staff_browser(&app, licensor::domain::role::Role::Admin).await;
+    let (product_id,): (String,) = sqlx::query_as("SELECT id FROM products")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    let res = admin
+        .post(
+            &format!("/admin/products/{product_id}/types"),
+            &[
+                ("name", "Floating team"),
+                ("max_machines", "25"),
+                ("floating", "1"),
+                ("entitlements", "export-pdf"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let page = res.text().await.unwrap();
+    let error = text_of(&page, "heartbeat_window_secs-error");
+    assert!(
+        error.starts_with("A floating license needs a heartbeat window"),
+        "{error}"
+    );
+    assert!(!error.contains('_'), "no field names: {error}");
+    assert!(page.contains("value=\"Floating team\""));
+    assert!(page.contains("value=\"25\""));
+    assert!(page.contains("value=\"export-pdf\""));
+    assert!(page.contains("name=\"floating\" value=\"1\" checked"));
+    let field = &page[page.find("id=\"heartbeat_window_secs\"").unwrap()..];
+    assert!(field[..field.find('>').unwrap()].contains("aria-invalid=\"true\""));
+    assert!(
+        !page.contains("error-box"),
+        "the error is said once, beside its field"
+    );
+
+    let res = admin
+        .post(
+            "/admin/products",
+            &[("code", "Not A Code"), ("name", "Kept name")],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let page = res.text().await.unwrap();
+    let error = text_of(&page, "code-error");
+    assert!(!error.contains("2 to 64"), "{error}");
+    assert!(error.contains("like acme-studio"), "{error}");
+    assert!(page.contains("value=\"Kept name\""));
+    assert!(page.contains("value=\"Not A Code\""));
+}

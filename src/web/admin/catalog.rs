@@ -24,14 +24,27 @@ struct ProductsPage {
     products: Vec<ProductRow>,
     /// The new-product form as typed, after an error.
     typed: ProductForm,
-    error: Option<String>,
+    error: Option<FieldError>,
+}
+
+impl ProductsPage {
+    fn error_of(&self, field: &str) -> Option<&str> {
+        self.error
+            .as_ref()
+            .filter(|e| e.field == field)
+            .map(|e| e.message.as_str())
+    }
+
+    fn bad(&self, field: &str) -> bool {
+        self.error_of(field).is_some()
+    }
 }
 
 async fn products_page(
     db: &Db,
     page: Page,
     status: StatusCode,
-    error: Option<String>,
+    error: Option<FieldError>,
     typed: ProductForm,
 ) -> Result<HttpResponse, WebError> {
     render_private_status(
@@ -113,20 +126,22 @@ pub async fn create(
             flash(&session, &format!("Product {} created.", p.code));
             Ok(see_other(&format!("/admin/products/{}", p.id)))
         }
-        Err(CatalogError::Unexpected(e)) => Err(e.into()),
-        Err(e) => {
-            products_page(
-                &db,
-                page,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(e.to_string()),
-                ProductForm {
-                    csrf: String::new(),
-                    ..form.into_inner()
-                },
-            )
-            .await
-        }
+        Err(e) => match FieldError::of("product", &e) {
+            Some(error) => {
+                products_page(
+                    &db,
+                    page,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Some(error),
+                    ProductForm {
+                        csrf: String::new(),
+                        ..form.into_inner()
+                    },
+                )
+                .await
+            }
+            None => Err(unexpected(e)),
+        },
     }
 }
 
@@ -138,6 +153,38 @@ struct TypeLine {
     retired: bool,
 }
 
+/// Which form of the product page came back with an error, as typed.
+enum Retry {
+    None,
+    Product(ProductForm, FieldError),
+    Type(TypeForm, FieldError),
+}
+
+/// A refused value: the form and input it belongs to, and why.
+pub struct FieldError {
+    form: &'static str,
+    field: &'static str,
+    message: String,
+}
+
+impl FieldError {
+    fn of(form: &'static str, e: &CatalogError) -> Option<Self> {
+        match e {
+            CatalogError::Invalid { field, message } => Some(Self {
+                form,
+                field,
+                message: message.clone(),
+            }),
+            CatalogError::Conflict(message) => Some(Self {
+                form,
+                field: "",
+                message: message.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "admin/product.html")]
 struct ProductPage {
@@ -145,8 +192,24 @@ struct ProductPage {
     product: ProductRow,
     /// The product form as typed (after an error) or as stored.
     edit: ProductForm,
+    /// The new-type form as typed (after an error) or blank.
+    new_type: TypeForm,
     types: Vec<TypeLine>,
-    error: Option<String>,
+    error: Option<FieldError>,
+}
+
+impl ProductPage {
+    /// The error of `field` in `form`, when that input is the one refused.
+    fn error_of(&self, form: &str, field: &str) -> Option<&str> {
+        self.error
+            .as_ref()
+            .filter(|e| e.form == form && e.field == field)
+            .map(|e| e.message.as_str())
+    }
+
+    fn bad(&self, form: &str, field: &str) -> bool {
+        self.error_of(form, field).is_some()
+    }
 }
 
 async fn product_page(
@@ -154,18 +217,15 @@ async fn product_page(
     page: Page,
     id: &str,
     status: StatusCode,
-    error: Option<String>,
-    typed: Option<&ProductForm>,
+    retry: Retry,
 ) -> Result<HttpResponse, WebError> {
     let product = products::find_by_id(db.pool(), id)
         .await?
         .ok_or(WebError::NotFound)?;
-    let edit = match typed {
-        Some(form) => ProductForm {
-            csrf: String::new(),
-            ..ProductForm::clone(form)
-        },
-        None => ProductForm::of(&product),
+    let (edit, new_type, error) = match retry {
+        Retry::None => (ProductForm::of(&product), TypeForm::blank(), None),
+        Retry::Product(form, e) => (form, TypeForm::blank(), Some(e)),
+        Retry::Type(form, e) => (ProductForm::of(&product), form, Some(e)),
     };
     let mut types = Vec::new();
     for t in license_types::list_page(db.pool(), Some(id), None, 500).await? {
@@ -212,6 +272,7 @@ async fn product_page(
             page: page.titled(&product.name),
             product,
             edit,
+            new_type,
             types,
             error,
         },
@@ -229,7 +290,7 @@ pub async fn show(
     if !is_well_formed(&path) {
         return Err(WebError::NotFound);
     }
-    product_page(&db, page, &path, StatusCode::OK, None, None).await
+    product_page(&db, page, &path, StatusCode::OK, Retry::None).await
 }
 
 /// `POST /admin/products/{id}`: name, description, activation instructions.
@@ -261,22 +322,34 @@ pub async fn update(
             Ok(see_other(&format!("/admin/products/{}", path.as_str())))
         }
         Err(CatalogError::NotFound(_)) => Err(WebError::NotFound),
-        Err(CatalogError::Unexpected(e)) => Err(e.into()),
-        Err(e) => {
-            product_page(
-                &db,
-                page,
-                &path,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(e.to_string()),
-                Some(&form),
-            )
-            .await
-        }
+        Err(e) => match FieldError::of("product", &e) {
+            Some(error) => {
+                let typed = ProductForm {
+                    csrf: String::new(),
+                    ..form.into_inner()
+                };
+                product_page(
+                    &db,
+                    page,
+                    &path,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Retry::Product(typed, error),
+                )
+                .await
+            }
+            None => Err(unexpected(e)),
+        },
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+fn unexpected(e: CatalogError) -> WebError {
+    match e {
+        CatalogError::Unexpected(e) => e.into(),
+        other => WebError::Unexpected(anyhow::anyhow!("{other}")),
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct TypeForm {
     #[serde(default)]
     csrf: String,
@@ -309,37 +382,72 @@ pub struct TypeForm {
     offline_checkin_days: String,
 }
 
-fn number(field: &str, value: &str, default: Option<i64>) -> Result<Option<i64>, CatalogError> {
+/// A number field of the form; `what` names it for a person.
+fn number(
+    field: &'static str,
+    what: &str,
+    value: &str,
+    default: Option<i64>,
+) -> Result<Option<i64>, CatalogError> {
     match value.trim() {
         "" => Ok(default),
-        v => v
-            .parse::<i64>()
-            .map(Some)
-            .map_err(|_| CatalogError::Invalid(format!("{field} must be a whole number"))),
+        v => v.parse::<i64>().map(Some).map_err(|_| {
+            CatalogError::invalid(field, format!("{what} must be a whole number, like 30."))
+        }),
     }
 }
 
 impl TypeForm {
+    /// The new-type form before anything is typed: one seat, no grace,
+    /// a monthly offline check-in, customers may deactivate.
+    fn blank() -> Self {
+        Self {
+            max_machines: "1".to_owned(),
+            grace_days: "0".to_owned(),
+            offline_checkin_days: "30".to_owned(),
+            customer_may_deactivate: Some("1".to_owned()),
+            expiry_from: "issue".to_owned(),
+            ..Self::default()
+        }
+    }
+
     fn input(&self, product_id: &str) -> Result<NewLicenseTypeInput, CatalogError> {
         Ok(NewLicenseTypeInput {
             product_id: product_id.to_owned(),
             name: self.name.trim().to_owned(),
-            duration_days: number("duration", &self.duration_days, None)?,
-            max_machines: number("seats", &self.max_machines, Some(1))?.unwrap_or(1),
+            duration_days: number("duration_days", "The duration", &self.duration_days, None)?,
+            max_machines: number("max_machines", "Seats", &self.max_machines, Some(1))?
+                .unwrap_or(1),
             floating: self.floating.is_some(),
-            heartbeat_window_secs: number("heartbeat window", &self.heartbeat_window_secs, None)?,
-            grace_days: number("grace days", &self.grace_days, Some(0))?.unwrap_or(0),
+            heartbeat_window_secs: number(
+                "heartbeat_window_secs",
+                "The heartbeat window",
+                &self.heartbeat_window_secs,
+                None,
+            )?,
+            grace_days: number("grace_days", "Grace", &self.grace_days, Some(0))?.unwrap_or(0),
             self_service_trial: self.self_service_trial.is_some(),
             customer_may_deactivate: self.customer_may_deactivate.is_some(),
-            deactivation_limit: number("deactivation limit", &self.deactivation_limit, None)?,
+            deactivation_limit: number(
+                "deactivation_limit",
+                "The deactivation limit",
+                &self.deactivation_limit,
+                None,
+            )?,
             deactivation_period_days: number(
-                "deactivation period",
+                "deactivation_period_days",
+                "The deactivation period",
                 &self.deactivation_period_days,
                 None,
             )?,
             expiry_from_first_activation: self.expiry_from == "first_activation",
-            offline_checkin_days: number("offline check-in", &self.offline_checkin_days, Some(30))?
-                .unwrap_or(30),
+            offline_checkin_days: number(
+                "offline_checkin_days",
+                "The offline check-in",
+                &self.offline_checkin_days,
+                Some(30),
+            )?
+            .unwrap_or(30),
             entitlements: self
                 .entitlements
                 .split(',')
@@ -380,18 +488,24 @@ pub async fn create_type(
             );
             Ok(see_other(&format!("/admin/products/{}", path.as_str())))
         }
-        Err(CatalogError::Unexpected(e)) => Err(e.into()),
-        Err(e) => {
-            product_page(
-                &db,
-                page,
-                &path,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(e.to_string()),
-                None,
-            )
-            .await
-        }
+        Err(CatalogError::NotFound(_)) => Err(WebError::NotFound),
+        Err(e) => match FieldError::of("type", &e) {
+            Some(error) => {
+                let typed = TypeForm {
+                    csrf: String::new(),
+                    ..form.into_inner()
+                };
+                product_page(
+                    &db,
+                    page,
+                    &path,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Retry::Type(typed, error),
+                )
+                .await
+            }
+            None => Err(unexpected(e)),
+        },
     }
 }
 

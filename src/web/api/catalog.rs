@@ -22,8 +22,10 @@ use crate::web::error::{Problem, WebError};
 impl From<CatalogError> for WebError {
     fn from(err: CatalogError) -> Self {
         match err {
-            CatalogError::Invalid(msg) => {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", msg).into()
+            CatalogError::Invalid { field, message } => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message)
+                    .with("field", serde_json::Value::from(field))
+                    .into()
             }
             CatalogError::Conflict(msg) => {
                 Problem::new(StatusCode::CONFLICT, "conflict", msg).into()
