@@ -48,14 +48,22 @@ pub const SECRET_PREFIX: &str = "whsec_";
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
-    #[error("the URL must be an absolute http(s) URL without credentials")]
+    #[error(
+        "Enter the full address of your endpoint, starting with https:// (or http://), without a user name or password in it."
+    )]
     BadUrl,
-    #[error("choose at least one event")]
+    #[error("Choose at least one event to send.")]
     NoEvents,
-    #[error("`{0}` is not an event type")]
+    #[error("\"{0}\" is not an event Licensor sends.")]
     UnknownEvent(String),
     #[error("no such endpoint")]
     NotFound,
+    #[error("This endpoint is disabled: enable it first, then send the test event.")]
+    Disabled,
+    #[error(
+        "Not deleted: tick the box to confirm that the endpoint and its delivery log go for good."
+    )]
+    Unconfirmed,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -121,6 +129,54 @@ pub async fn create_endpoint(
     .await?;
     tx.commit().await.context("committing the endpoint")?;
     Ok((id, secret))
+}
+
+/// The signing secret of an endpoint, for the admin who just created it.
+pub async fn secret_of(
+    db: &crate::store::Db,
+    cipher: &DataCipher,
+    id: &str,
+) -> Result<Zeroizing<String>, WebhookError> {
+    let endpoint = webhooks::find(db.pool(), id)
+        .await?
+        .ok_or(WebhookError::NotFound)?;
+    let secret = cipher.open(&endpoint.secret_ciphertext, endpoint.id.as_bytes())?;
+    Ok(Zeroizing::new(
+        String::from_utf8(secret.to_vec()).context("stored secret")?,
+    ))
+}
+
+/// The type of [`send_test`]'s event; endpoints get it whatever they
+/// subscribed to, and only when asked.
+pub const TEST_EVENT: &str = "webhook.test";
+
+/// Queues a `webhook.test` event to one enabled endpoint, signed and
+/// logged like any other, so an admin can check the receiving side.
+pub async fn send_test(ctx: &Ctx<'_>, id: &str) -> Result<(), WebhookError> {
+    let endpoint = webhooks::find(ctx.db.pool(), id)
+        .await?
+        .ok_or(WebhookError::NotFound)?;
+    if endpoint.enabled == 0 {
+        return Err(WebhookError::Disabled);
+    }
+    let test = EndpointRow {
+        event_filter: "*".to_owned(),
+        ..endpoint
+    };
+    let now = ctx.clock.now();
+    let mut tx = ctx.db.begin_write().await?;
+    publish_to(
+        &mut tx,
+        std::slice::from_ref(&test),
+        TEST_EVENT,
+        (None, None),
+        json!({ "message": "A test event sent from the console.", "endpoint_id": test.id }),
+        now,
+    )
+    .await?;
+    audit(ctx, &mut tx, "webhook.test_sent", &test.id, json!({})).await?;
+    tx.commit().await.context("committing the test event")?;
+    Ok(())
 }
 
 pub async fn set_enabled(ctx: &Ctx<'_>, id: &str, enabled: bool) -> Result<(), WebhookError> {

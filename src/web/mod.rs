@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api;
 pub mod assets;
+pub mod docs;
 pub mod error;
 pub mod health;
 pub mod home;
@@ -29,6 +30,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(portal::routes)
         .configure(admin::routes)
         .service(web::resource("/").route(web::get().to(home::home)))
+        .service(web::resource("/docs/{name}").route(web::get().to(docs::guide)))
         .service(web::resource("/healthz").route(web::get().to(health::healthz)))
         .service(web::resource("/readyz").route(web::get().to(health::readyz)))
         .service(web::resource("/metrics").route(web::get().to(metrics::metrics)))

@@ -13,19 +13,23 @@ use crate::interop::{python_block, python_with_cryptography, run_python};
 use crate::portal::{Browser, verified_customer};
 use crate::webhook_sink::{Delivery, WebhookSink};
 
-/// Adds an endpoint in the console; returns its id and secret.
+/// Adds an endpoint in the console; returns its id and secret (shown once,
+/// on the endpoint's page the form leads to).
 async fn add_endpoint(admin: &Browser, url: &str, events: &[&str]) -> (String, String) {
     let mut fields = vec![("url", url)];
     fields.extend(events.iter().map(|e| ("events", *e)));
     let res = admin.post("/admin/webhooks", &fields).await;
-    assert_eq!(res.status(), 200);
-    let html = res.text().await.unwrap();
-    let marker = "<p class=\"key code\">";
+    assert_eq!(res.status(), 303, "post/redirect/get");
+    let page = crate::portal::location(&res);
+    let id = page.trim_start_matches("/admin/webhooks/").to_owned();
+    let html = admin.html(&page).await;
+    let marker = "<code id=\"signing-secret\">";
     let start = html.find(marker).expect("the secret is shown") + marker.len();
     let secret = html[start..start + html[start..].find('<').unwrap()].to_owned();
-    let marker = "<a href=\"/admin/webhooks/";
-    let start = html.find(marker).unwrap() + marker.len();
-    let id = html[start..start + 36].to_owned();
+    assert!(
+        !admin.html(&page).await.contains(&secret),
+        "the secret is shown once"
+    );
     (id, secret)
 }
 
@@ -266,7 +270,7 @@ async fn failed_deliveries_are_retried_logged_and_redelivered_with_the_same_id()
     admin
         .post(
             &format!("/admin/webhooks/{endpoint_id}/actions"),
-            &[("action", "delete")],
+            &[("action", "delete"), ("confirm", "yes")],
         )
         .await;
     assert_eq!(
@@ -276,4 +280,53 @@ async fn failed_deliveries_are_retried_logged_and_redelivered_with_the_same_id()
             .status(),
         404
     );
+}
+
+#[tokio::test]
+async fn an_admin_sends_a_test_event_and_a_refused_url_is_kept() {
+    let app = spawn_demo_app().await;
+    app.clock.set(Timestamp::now());
+    let sink = WebhookSink::start().await;
+    let admin = staff_browser(&app, Role::Admin).await;
+
+    let res = admin
+        .post(
+            "/admin/webhooks",
+            &[
+                ("url", "crm.example.com/hooks"),
+                ("events", "license.revoked"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("value=\"crm.example.com/hooks\""), "{page}");
+    assert!(page.contains("value=\"license.revoked\" checked"), "{page}");
+    assert!(page.contains("aria-invalid=\"true\""));
+    assert!(page.contains("starting with https://"));
+    assert!(
+        page.contains("href=\"/docs/webhooks.md\""),
+        "the docs are a link"
+    );
+    let docs = admin.get("/docs/webhooks.md").await;
+    assert_eq!(docs.status(), 200);
+    assert!(docs.text().await.unwrap().contains("webhook-signature"));
+
+    let (id, secret) = add_endpoint(&admin, &sink.url(), &["license.revoked"]).await;
+    let res = admin
+        .post(
+            &format!("/admin/webhooks/{id}/actions"),
+            &[("action", "test")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert!(
+        admin
+            .html(&format!("/admin/webhooks/{id}"))
+            .await
+            .contains("A test event (webhook.test) is queued")
+    );
+    let delivery = sink.wait_for("webhook.test", 1).await.remove(0);
+    assert_signed(&delivery, &secret);
+    assert_eq!(delivery.json()["data"]["endpoint_id"], id.as_str());
 }

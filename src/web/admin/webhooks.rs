@@ -54,15 +54,33 @@ struct WebhooksPage {
     page: Page,
     endpoints: Vec<EndpointLine>,
     event_types: Vec<&'static str>,
-    created: Option<(String, String)>,
+    /// The form as typed after an error (empty first).
+    typed: Typed,
     error: Option<String>,
 }
+
+/// The new-endpoint form as typed.
+#[derive(Default)]
+struct Typed {
+    url: String,
+    events: Vec<String>,
+}
+
+impl Typed {
+    fn checked(&self, event: &str) -> bool {
+        self.events.iter().any(|e| e == event)
+    }
+}
+
+/// The session entry naming the endpoint whose secret the next page of
+/// that endpoint shows once (never the secret itself).
+const NEW_ENDPOINT: &str = "new_webhook_endpoint";
 
 async fn render_list(
     db: &Db,
     page: Page,
     status: StatusCode,
-    created: Option<(String, String)>,
+    typed: Typed,
     error: Option<String>,
 ) -> Result<HttpResponse, WebError> {
     let endpoints = store::list(db.pool())
@@ -76,7 +94,7 @@ async fn render_list(
             page: page.titled("Webhooks"),
             endpoints,
             event_types: EVENT_TYPES.to_vec(),
-            created,
+            typed,
             error,
         },
     )
@@ -89,11 +107,15 @@ pub async fn page(
     db: web::Data<Db>,
 ) -> Result<HttpResponse, WebError> {
     staff.require(Role::Admin)?;
-    render_list(&db, page, StatusCode::OK, None, None).await
+    let typed = Typed {
+        url: String::new(),
+        events: vec!["*".to_owned()],
+    };
+    render_list(&db, page, StatusCode::OK, typed, None).await
 }
 
-/// `POST /admin/webhooks` (form: csrf, url, events…): answers with the page
-/// showing the new endpoint's secret once.
+/// `POST /admin/webhooks` (form: csrf, url, events…): creates the endpoint
+/// and goes to its page, which shows the signing secret once.
 pub async fn create(
     req: HttpRequest,
     FormPage(page): FormPage,
@@ -120,14 +142,18 @@ pub async fn create(
         .filter(|(k, _)| k == "events")
         .map(|(_, v)| v.clone())
         .collect();
-    let refuse = |page: Page, e: WebhookError| {
+    let typed = Typed {
+        url: field("url"),
+        events: events.clone(),
+    };
+    let refuse = |page: Page, typed: Typed, e: WebhookError| {
         let db = db.clone();
         async move {
             render_list(
                 &db,
                 page,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                None,
+                typed,
                 Some(e.to_string()),
             )
             .await
@@ -135,22 +161,16 @@ pub async fn create(
     };
     let filter = match webhooks::parse_filter(&events) {
         Ok(f) => f,
-        Err(e) => return refuse(page, e).await,
+        Err(e) => return refuse(page, typed, e).await,
     };
     let ctx = staff.ctx(&db, clock.as_ref(), &req);
-    match webhooks::create_endpoint(&ctx, &cipher, &field("url"), &filter).await {
-        Ok((id, secret)) => {
-            render_list(
-                &db,
-                page,
-                StatusCode::OK,
-                Some((id, secret.to_string())),
-                None,
-            )
-            .await
+    match webhooks::create_endpoint(&ctx, &cipher, &typed.url, &filter).await {
+        Ok((id, _secret)) => {
+            let _ = session.insert(NEW_ENDPOINT, &id);
+            Ok(see_other(&format!("/admin/webhooks/{id}")))
         }
         Err(WebhookError::Unexpected(e)) => Err(e.into()),
-        Err(e) => refuse(page, e).await,
+        Err(e) => refuse(page, typed, e).await,
     }
 }
 
@@ -188,6 +208,8 @@ impl DeliveryLine {
 struct EndpointPage {
     page: Page,
     endpoint: EndpointLine,
+    /// The signing secret, on the first view after creating the endpoint.
+    secret: Option<String>,
     deliveries: Vec<DeliveryLine>,
 }
 
@@ -195,8 +217,10 @@ struct EndpointPage {
 pub async fn endpoint(
     FormPage(page): FormPage,
     staff: Staff,
+    session: Session,
     path: web::Path<String>,
     db: web::Data<Db>,
+    cipher: web::Data<DataCipher>,
 ) -> Result<HttpResponse, WebError> {
     staff.require(Role::Admin)?;
     if !is_well_formed(&path) {
@@ -210,11 +234,19 @@ pub async fn endpoint(
         .into_iter()
         .map(DeliveryLine::new)
         .collect();
+    let just_created = session.get::<String>(NEW_ENDPOINT).ok().flatten() == Some(e.id.clone());
+    let secret = if just_created {
+        session.remove(NEW_ENDPOINT);
+        Some(webhooks::secret_of(&db, &cipher, &e.id).await?.to_string())
+    } else {
+        None
+    };
     render_private_status(
         StatusCode::OK,
         &EndpointPage {
             page: page.titled("Webhook endpoint"),
             endpoint: EndpointLine::new(e),
+            secret,
             deliveries,
         },
     )
@@ -230,6 +262,9 @@ pub struct EndpointAction {
     delivery_id: String,
     #[serde(default)]
     reason: String,
+    /// `yes` from the box that says what deleting does.
+    #[serde(default)]
+    confirm: String,
 }
 
 /// `POST /admin/webhooks/{id}/actions`: enable, disable, delete, redeliver.
@@ -262,6 +297,10 @@ pub async fn action(
         "disable" => webhooks::set_enabled(&ctx, &path, false)
             .await
             .map(|()| "Disabled: new events are not queued for it."),
+        "test" => webhooks::send_test(&ctx, &path).await.map(|()| {
+            "A test event (webhook.test) is queued: it appears in the deliveries below, with your endpoint's answer."
+        }),
+        "delete" if form.confirm != "yes" => Err(WebhookError::Unconfirmed),
         "delete" => {
             webhooks::delete(&ctx, &path).await?;
             flash(&session, "The endpoint and its delivery log are deleted.");
@@ -289,7 +328,7 @@ pub async fn action(
         _ => {
             return Err(WebError::BadRequest {
                 code: "action",
-                detail: "the action is enable, disable, delete or redeliver".to_owned(),
+                detail: "the action is enable, disable, test, delete or redeliver".to_owned(),
             });
         }
     };
