@@ -301,7 +301,7 @@ pub fn validate(
         match request.product {
             None => "no product was asked for".to_owned(),
             Some(p) => format!(
-                "asked for `{p}`; the license is for `{}`",
+                "asked for “{p}”; the license is for “{}”",
                 license.product_code
             ),
         },
@@ -351,7 +351,7 @@ pub fn validate(
     checks.run(
         C::FingerprintRequired,
         true,
-        format!("fingerprint `{fingerprint}`"),
+        format!("fingerprint “{fingerprint}”"),
     );
 
     let Some(machine) = machine else {

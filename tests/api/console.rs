@@ -212,8 +212,8 @@ async fn the_customer_and_license_pages_answer_why_a_license_does_not_work() {
         "verify_email",
         "welcome",
         "machine_activated",
-        "license.activated",
-        "license.created",
+        "Activated a machine",
+        "Issued the license",
     ] {
         assert!(page.contains(expected), "customer page lacks {expected}");
     }
@@ -241,6 +241,9 @@ async fn the_customer_and_license_pages_answer_why_a_license_does_not_work() {
     assert!(page.contains("<tr class=\"decided\"><td class=\"code\">NOT_ACTIVATED</td>"));
     let page = explain("fingerprint=fp-render-01&product=other-app").await;
     assert_eq!(verdict(&page), "PRODUCT_MISMATCH");
+    let checks = &page[page.find("id=\"checks\"").unwrap()..];
+    assert!(checks.contains("asked for “other-app”"), "{checks}");
+    assert!(!checks.contains('`'), "no literal backticks: {checks}");
     let page = explain("fingerprint=fp-render-01&entitlements=pro,%20enterprise").await;
     assert_eq!(verdict(&page), "ENTITLEMENT_MISSING");
     let page = explain("fingerprint=bad%20fingerprint!").await;

@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod outbox;
 pub mod staff;
 pub mod support;
+pub mod timeline;
 pub mod tokens;
 pub mod webhooks;
 

@@ -22,6 +22,7 @@ use crate::store::machines::MachineRow;
 use crate::store::outbox::OutboxEntry;
 use crate::store::{Db, license_types};
 use crate::web::admin::Staff;
+use crate::web::admin::timeline;
 use crate::web::error::WebError;
 use crate::web::layout::{FormPage, Page, check_csrf, flash, render_private, see_other};
 
@@ -145,31 +146,6 @@ impl MachineLine {
     }
 }
 
-pub struct EventLine {
-    pub at: String,
-    pub kind: String,
-    pub actor: String,
-    pub data: String,
-}
-
-impl EventLine {
-    fn new(e: &EventRow) -> Self {
-        Self {
-            at: at(e.occurred_at),
-            kind: e.kind.clone(),
-            actor: match &e.actor_id {
-                Some(id) => format!("{} {id}", e.actor_kind),
-                None => e.actor_kind.clone(),
-            },
-            data: if e.data == "{}" {
-                String::new()
-            } else {
-                e.data.chars().take(400).collect()
-            },
-        }
-    }
-}
-
 pub struct EmailLine {
     pub created: String,
     pub topic: String,
@@ -210,7 +186,7 @@ struct CustomerPage {
     members: Vec<MemberLine>,
     licenses: Vec<LicenseLine>,
     emails: Vec<EmailLine>,
-    timeline: Vec<EventLine>,
+    timeline: Vec<timeline::EventLine>,
 }
 
 /// `GET /admin/customers/{id}`
@@ -251,7 +227,7 @@ pub async fn customer(
             .map(|(l, m)| LicenseLine::new(l, m))
             .collect(),
         emails: c.emails.iter().map(EmailLine::new).collect(),
-        timeline: c.timeline.iter().map(EventLine::new).collect(),
+        timeline: timeline::lines(&db, &c.timeline).await?,
     })
 }
 
@@ -312,7 +288,7 @@ struct LicensePage<'a> {
     issued: String,
     entitlements: String,
     rules: String,
-    timeline: Vec<EventLine>,
+    timeline: Vec<timeline::EventLine>,
     explain: Option<Explanation>,
     explain_error: Option<String>,
     query: &'a ExplainQuery,
@@ -390,7 +366,7 @@ pub async fn license(
         issued: l.issued_at.to_utc_string(),
         entitlements: l.entitlements.join(", "),
         rules: rules(l),
-        timeline: s.timeline.iter().map(EventLine::new).collect(),
+        timeline: timeline::lines(&db, &s.timeline).await?,
         explain,
         explain_error,
         query: &query,

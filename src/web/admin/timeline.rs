@@ -1,0 +1,214 @@
+//! The audit timeline in words: who did what, and what changed as
+//! "before → after", with dates, never raw JSON or unix seconds.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::domain::time::Timestamp;
+use crate::store::events::EventRow;
+use crate::store::{Db, api_tokens, users};
+use crate::web::error::WebError;
+
+/// One event as the console lists it.
+pub struct EventLine {
+    pub at: String,
+    /// What happened, as a sentence fragment ("Suspended the license").
+    pub what: String,
+    /// Who: a person's email, an API token's name, or what acted.
+    pub actor: String,
+    /// What changed and why, one line each.
+    pub details: Vec<String>,
+}
+
+/// The events in words, their actors looked up once each.
+pub async fn lines(db: &Db, events: &[EventRow]) -> Result<Vec<EventLine>, WebError> {
+    let names = actor_names(db, events).await?;
+    Ok(events
+        .iter()
+        .map(|e| EventLine {
+            at: Timestamp::from_unix(e.occurred_at).to_utc_string(),
+            what: what(&e.kind),
+            actor: actor(e, &names),
+            details: details(&e.data),
+        })
+        .collect())
+}
+
+/// Emails of the people and names of the API tokens that acted.
+async fn actor_names(db: &Db, events: &[EventRow]) -> Result<HashMap<String, String>, WebError> {
+    let mut names = HashMap::new();
+    let tokens = if events.iter().any(|e| e.actor_kind == "api_token") {
+        api_tokens::list(db.pool()).await?
+    } else {
+        Vec::new()
+    };
+    for e in events {
+        let Some(id) = &e.actor_id else { continue };
+        if names.contains_key(id) {
+            continue;
+        }
+        let name = match e.actor_kind.as_str() {
+            "customer" | "staff" => users::find_by_id(db.pool(), id).await?.map(|u| u.email),
+            "api_token" => tokens
+                .iter()
+                .find(|t| &t.id == id)
+                .map(|t| format!("API token “{}”", t.name)),
+            _ => None,
+        };
+        if let Some(name) = name {
+            names.insert(id.clone(), name);
+        }
+    }
+    Ok(names)
+}
+
+fn actor(e: &EventRow, names: &HashMap<String, String>) -> String {
+    if let Some(name) = e.actor_id.as_ref().and_then(|id| names.get(id)) {
+        return name.clone();
+    }
+    match e.actor_kind.as_str() {
+        "system" => "Licensor".to_owned(),
+        "cli" => "the command line".to_owned(),
+        "license_key" => "the application (license key)".to_owned(),
+        "customer" => "a customer no longer on record".to_owned(),
+        "staff" => "a staff member no longer on record".to_owned(),
+        "api_token" => "a deleted API token".to_owned(),
+        other => other.replace('_', " "),
+    }
+}
+
+/// What an event kind means, in words.
+pub fn what(kind: &str) -> String {
+    let words = match kind {
+        "customer.created" => "Signed up",
+        "customer.email_verified" => "Confirmed the email address",
+        "customer.password_changed" => "Changed the password",
+        "customer.password_reset" => "Reset the password",
+        "user.signed_out_everywhere" => "Signed out everywhere",
+        "user.reminders_changed" => "Changed the expiry reminders",
+        "onboarding.completed" => "Finished onboarding",
+        "license.created" => "Issued the license",
+        "license.assigned" => "Assigned the license",
+        "license.activated" => "Activated a machine",
+        "license.deactivated" => "Deactivated a machine",
+        "license.renewed" => "Renewed the license",
+        "license.suspended" => "Suspended the license",
+        "license.reinstated" => "Reinstated the license",
+        "license.revoked" => "Revoked the license",
+        "license.transferred" => "Transferred the license",
+        "license.type_changed" => "Changed the license type",
+        "license.expiring" => "Sent an expiry reminder",
+        "license.expired" => "The license expired",
+        "license.key_revealed" => "Showed the full key",
+        "license.email_resent" => "Sent the license details again",
+        "team.invited" => "Invited a member",
+        "team.invitation_resent" => "Sent an invitation again",
+        "team.invitation_revoked" => "Revoked an invitation",
+        "team.joined" => "Joined the team",
+        "team.removed" => "Removed a member",
+        "outbox.resent" => "Sent a message again",
+        other => return other.replace(['.', '_'], " "),
+    };
+    words.to_owned()
+}
+
+/// Keys whose values are unix seconds.
+const TIMES: [&str; 4] = ["expires_at", "issued_at", "valid_until", "at"];
+
+/// A value as a person reads it.
+fn shown(key: &str, v: &Value) -> String {
+    match v {
+        Value::Null => match key {
+            "expires_at" => "never".to_owned(),
+            _ => "none".to_owned(),
+        },
+        Value::Number(n) if TIMES.contains(&key) => n
+            .as_i64()
+            .map_or_else(|| n.to_string(), |t| Timestamp::from_unix(t).to_date_string()),
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => if *b { "yes" } else { "no" }.to_owned(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| shown(key, i))
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    }
+}
+
+/// A key as a person reads it.
+fn label(key: &str) -> String {
+    match key {
+        "expires_at" => "expires".to_owned(),
+        "max_machines" => "seats".to_owned(),
+        "machines_used" => "machines in use".to_owned(),
+        other => other.replace('_', " "),
+    }
+}
+
+/// The reason first, then every field that changed between `before` and
+/// `after` as "label: before → after", then the other facts.
+pub fn details(data: &str) -> Vec<String> {
+    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(data) else {
+        return Vec::new();
+    };
+    let mut lines = Vec::new();
+    if let Some(Value::String(reason)) = map.get("reason") {
+        lines.push(format!("Reason: {reason}"));
+    }
+    if let (Some(Value::Object(before)), Some(Value::Object(after))) =
+        (map.get("before"), map.get("after"))
+    {
+        for (key, new) in after {
+            let old = before.get(key).unwrap_or(&Value::Null);
+            if old != new {
+                lines.push(format!(
+                    "{}: {} → {}",
+                    label(key),
+                    shown(key, old),
+                    shown(key, new)
+                ));
+            }
+        }
+    }
+    for (key, value) in &map {
+        if matches!(key.as_str(), "reason" | "before" | "after") || value.is_null() {
+            continue;
+        }
+        lines.push(format!("{}: {}", label(key), shown(key, value)));
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_change_reads_as_before_and_after_with_dates() {
+        let data = r#"{"before":{"status":"active","expires_at":1767225600,"max_machines":2,"machines_used":1},
+                       "after":{"status":"suspended","expires_at":1798761600,"max_machines":2,"machines_used":1},
+                       "reason":"Invoice unpaid"}"#;
+        assert_eq!(
+            details(data),
+            [
+                "Reason: Invoice unpaid",
+                "expires: 2026-01-01 → 2027-01-01",
+                "status: active → suspended",
+            ]
+        );
+        assert_eq!(what("license.suspended"), "Suspended the license");
+    }
+
+    #[test]
+    fn other_facts_read_in_words_and_unknown_kinds_lose_their_dots() {
+        assert_eq!(
+            details(r#"{"email":"j***@e***.com","machines":2,"expires_at":null}"#),
+            ["email: j***@e***.com", "machines: 2"]
+        );
+        assert_eq!(details("{}"), Vec::<String>::new());
+        assert_eq!(details("not json"), Vec::<String>::new());
+        assert_eq!(what("webhook.test_sent"), "webhook test sent");
+    }
+}
