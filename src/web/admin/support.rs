@@ -16,7 +16,6 @@ use crate::services::context::Brand;
 use crate::services::licensing::{self, LicenseAction, LicenseView, LicensingError, Renewal};
 use crate::services::support::{self, Hit};
 use crate::services::usage;
-use crate::store::events::EventRow;
 use crate::store::machines::DeactivatedBy;
 use crate::store::machines::MachineRow;
 use crate::store::outbox::OutboxEntry;
