@@ -1,6 +1,20 @@
 // Licensor: progressive enhancement only; every page works without it.
 // Copy buttons: <button class="copy" data-copy="ELEMENT-ID" hidden>.
 document.addEventListener("DOMContentLoaded", function () {
+  // Phones stack table rows as "label: value": label every cell from its
+  // column header where the template did not.
+  document.querySelectorAll("table.table").forEach(function (table) {
+    var heads = Array.prototype.map.call(table.querySelectorAll("thead th"), function (th) {
+      // A header only screen readers see (an actions column) labels nothing.
+      var hidden = th.querySelector(".visually-hidden");
+      return hidden && hidden.textContent.trim() === th.textContent.trim() ? "" : th.textContent.trim();
+    });
+    table.querySelectorAll("tbody tr").forEach(function (row) {
+      Array.prototype.forEach.call(row.children, function (cell, i) {
+        if (!cell.hasAttribute("data-label") && heads[i]) { cell.setAttribute("data-label", heads[i]); }
+      });
+    });
+  });
   // A form that came back with an error: the focus goes to its first field
   // in error (autofocus does the same without script, where browsers honour it).
   var invalid = document.querySelector("[aria-invalid=true]");

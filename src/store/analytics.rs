@@ -179,6 +179,8 @@ pub async fn activity(pool: &AnyPool, now: i64, since_day: i64) -> Result<(i64, 
 pub struct ExpiringRow {
     pub license_id: String,
     pub product: String,
+    pub license_type: String,
+    pub key_last4: String,
     pub organization: Option<String>,
     pub assigned_email: Option<String>,
     pub expires_at: i64,
@@ -192,10 +194,12 @@ pub async fn expiring(
     limit: i64,
 ) -> Result<Vec<ExpiringRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT l.id AS license_id, p.name AS product, o.name AS organization, \
+        "SELECT l.id AS license_id, p.name AS product, lt.name AS license_type, \
+           l.key_last4 AS key_last4, o.name AS organization, \
            l.assigned_email AS assigned_email, l.expires_at AS expires_at \
          FROM licenses l \
          JOIN products p ON p.id = l.product_id \
+         JOIN license_types lt ON lt.id = l.license_type_id \
          LEFT JOIN organizations o ON o.id = l.organization_id \
          WHERE l.status = 'active' AND l.expires_at > $1 AND l.expires_at <= $2 \
          ORDER BY l.expires_at, l.id LIMIT $3",

@@ -26,6 +26,26 @@ fn escape(text: &str) -> String {
     out
 }
 
+/// Characters of a bar's label that fit left of the bars at 13 px.
+const LABEL_CHARS: usize = 26;
+
+/// `text` cut to `max` characters, with an ellipsis when it was longer.
+fn fitted(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let mut cut: String = text.chars().take(max - 1).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+/// Whether the `i`th of `n` column labels is drawn: every seventh, and the
+/// last, skipping a seventh that would sit closer than four columns to it.
+fn labelled(i: usize, n: usize) -> bool {
+    i + 1 == n || (i % 7 == 0 && n - 1 - i >= 4)
+}
+
 /// One bar of a horizontal bar chart.
 pub struct Bar {
     pub label: String,
@@ -53,16 +73,21 @@ pub fn bars(id: &str, title: &str, description: &str, bars: &[Bar], max: Option<
     for (i, bar) in bars.iter().enumerate() {
         let y = 5.0 + ROW * i as f64;
         let w = (bar.value.max(0.0) / max * plot).min(plot);
+        // The label fits its column (the whole of it is the hover title);
+        // the bar runs in a track that shows the whole scale.
         let _ = write!(
             svg,
-            r#"<text x="{}" y="{}" text-anchor="end" font-size="13">{}</text><rect x="{LABEL}" y="{}" width="{w:.1}" height="{}" fill="{}"/><text x="{}" y="{}" font-size="13">{}</text>"#,
+            r##"<text x="{}" y="{}" text-anchor="end" font-size="13"><title>{}</title>{}</text><rect class="track" x="{LABEL}" y="{}" width="{plot:.1}" height="{}" fill="#e6e9ef"/><rect x="{LABEL}" y="{}" width="{w:.1}" height="{}" fill="{}"/><text x="{}" y="{}" font-size="13">{}</text>"##,
             LABEL - 8.0,
             y + 18.0,
             escape(&bar.label),
+            escape(&fitted(&bar.label, LABEL_CHARS)),
+            y + 4.0,
+            ROW - 10.0,
             y + 4.0,
             ROW - 10.0,
             PALETTE[0],
-            LABEL + w + 6.0,
+            LABEL + plot + 6.0,
             y + 18.0,
             escape(&bar.shown)
         );
@@ -127,8 +152,8 @@ pub fn stacked_columns(
                 escape(label)
             );
         }
-        // Every seventh label, and the last, so they never overlap.
-        if i % 7 == 0 || i + 1 == labels.len() {
+        // Every seventh label, and the last, never two close enough to overlap.
+        if labelled(i, labels.len()) {
             let _ = write!(
                 svg,
                 r#"<text x="{:.1}" y="{}" text-anchor="middle" font-size="11">{}</text>"#,
@@ -178,6 +203,34 @@ mod tests {
         );
         assert!(!svg.contains("<script>"));
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+    }
+
+    #[test]
+    fn column_labels_never_sit_closer_than_four_columns() {
+        for n in 1..=60 {
+            let shown: Vec<usize> = (0..n).filter(|&i| labelled(i, n)).collect();
+            assert_eq!(shown.last(), Some(&(n - 1)), "the last day is labelled");
+            for pair in shown.windows(2) {
+                assert!(pair[1] - pair[0] >= 4, "{n} columns: {shown:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn long_bar_labels_are_cut_and_bars_have_a_track() {
+        let svg = bars(
+            "b",
+            "t",
+            "d",
+            &[Bar {
+                label: "A product with a very long name · Enterprise site".into(),
+                value: 1.0,
+                shown: "10%".into(),
+            }],
+            Some(10.0),
+        );
+        assert!(svg.contains(">A product with a very lon…</text>"), "{svg}");
+        assert!(svg.contains("class=\"track\""));
     }
 
     #[test]

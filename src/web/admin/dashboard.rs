@@ -317,7 +317,7 @@ pub async fn page(
             .map(|e| {
                 (
                     e.license_id.clone(),
-                    e.product.clone(),
+                    format!("{} · {} ····{}", e.product, e.license_type, e.key_last4),
                     e.organization
                         .clone()
                         .or_else(|| e.assigned_email.clone())
