@@ -14,11 +14,11 @@ use serde_json::json;
 use crate::helpers::spawn_demo_app;
 
 /// How long a step waits for the element it needs (pages load after clicks).
-const WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// The page source once it contains `text` (a click's navigation may still
 /// be under way when the click returns).
-async fn page_containing(browser: &fantoccini::Client, text: &str) -> String {
+pub async fn page_containing(browser: &fantoccini::Client, text: &str) -> String {
     let deadline = std::time::Instant::now() + WAIT;
     loop {
         let page = browser.source().await.unwrap();
@@ -48,7 +48,7 @@ impl Drop for Driver {
     }
 }
 
-fn browser_available() -> bool {
+pub fn browser_available() -> bool {
     let ok = std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists();
     if !ok && std::env::var_os("CI").is_some() {
         panic!("CI must install chromium and chromium-driver (see .ci/run)");
@@ -82,7 +82,48 @@ async fn start_driver() -> (Driver, u16) {
     (Driver(child), port)
 }
 
-fn shots_dir() -> PathBuf {
+/// A headless Chromium driven over WebDriver, with its own driver process
+/// and profile; both go when it is dropped.
+pub struct Headless {
+    pub client: fantoccini::Client,
+    _driver: Driver,
+    _profile: tempfile::TempDir,
+}
+
+impl Headless {
+    /// A browser whose window is `width` x `height` CSS pixels.
+    pub async fn start(width: u32, height: u32) -> Self {
+        let (driver, port) = start_driver().await;
+        let profile = tempfile::tempdir().unwrap();
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".to_owned(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--no-first-run", "--disable-sync", "--disable-quic",
+                    format!("--window-size={width},{height}"),
+                    format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a WebDriver session");
+        Self {
+            client,
+            _driver: driver,
+            _profile: profile,
+        }
+    }
+}
+
+pub fn shots_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/e2e");
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -96,28 +137,8 @@ async fn a_customer_onboards_in_a_real_browser() {
     let app = spawn_demo_app().await;
     // The example application below reads the wall clock.
     app.clock.set(licensor::domain::time::Timestamp::now());
-    let (_driver, port) = start_driver().await;
-    let profile = tempfile::tempdir().unwrap();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".to_owned(),
-        json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update",
-                "--no-first-run", "--disable-sync", "--disable-quic",
-                "--window-size=1280,1000",
-                format!("--user-data-dir={}", profile.path().display()),
-            ]
-        }),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let browser = ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a WebDriver session");
+    let session = Headless::start(1280, 1000).await;
+    let browser = session.client.clone();
     let shots = shots_dir();
     let shot = |name: &'static str| {
         let browser = browser.clone();

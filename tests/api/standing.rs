@@ -75,15 +75,22 @@ async fn a_suspended_or_revoked_license_gets_no_new_file_and_its_customer_is_tol
     assert_eq!(res.status(), 303);
 
     // The console's timeline says it in words.
-    let console = support
-        .html(&format!("/admin/licenses/{license_id}"))
-        .await;
+    let console = support.html(&format!("/admin/licenses/{license_id}")).await;
     let timeline = &console[console.find("id=\"timeline\"").expect("a timeline")..];
     assert!(timeline.contains("Suspended the license"), "{timeline}");
-    assert!(timeline.contains("support@vendor.example"), "the actor's email");
-    assert!(timeline.contains("status: active → suspended"), "{timeline}");
+    assert!(
+        timeline.contains("support@vendor.example"),
+        "the actor's email"
+    );
+    assert!(
+        timeline.contains("status: active → suspended"),
+        "{timeline}"
+    );
     assert!(timeline.contains("Reason: Invoice 2026-114 unpaid"));
-    assert!(!timeline.contains("{&#34;") && !timeline.contains("{&quot;"), "no raw JSON");
+    assert!(
+        !timeline.contains("{&#34;") && !timeline.contains("{&quot;"),
+        "no raw JSON"
+    );
 
     // The email: what it means, the reason, where to write.
     let mail = app.mail.wait_for(email, "license is suspended").await;

@@ -123,9 +123,10 @@ fn shown(key: &str, v: &Value) -> String {
             "expires_at" => "never".to_owned(),
             _ => "none".to_owned(),
         },
-        Value::Number(n) if TIMES.contains(&key) => n
-            .as_i64()
-            .map_or_else(|| n.to_string(), |t| Timestamp::from_unix(t).to_date_string()),
+        Value::Number(n) if TIMES.contains(&key) => n.as_i64().map_or_else(
+            || n.to_string(),
+            |t| Timestamp::from_unix(t).to_date_string(),
+        ),
         Value::String(s) => s.clone(),
         Value::Bool(b) => if *b { "yes" } else { "no" }.to_owned(),
         Value::Array(items) => items
