@@ -8,10 +8,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use crate::clock::Clock;
 use crate::domain::id::is_well_formed;
 use crate::domain::role::Role;
 use crate::domain::time::Timestamp;
+use crate::secret::DataCipher;
 use crate::services::api_tokens::{self, Scope, TokenError};
 use crate::store::Db;
 use crate::store::api_tokens as store;
@@ -71,14 +75,36 @@ async fn render_page(
     )
 }
 
-/// `GET /admin/tokens`
+/// The session entry carrying a new token from the form to the page that
+/// shows it once, sealed with the server secret (never in the clear at
+/// rest in the sessions table).
+const NEW_TOKEN: &str = "new_api_token";
+/// What the sealed token is bound to.
+const NEW_TOKEN_AAD: &[u8] = b"console-new-api-token";
+
+/// `GET /admin/tokens`: after a creation, the new token, this once.
 pub async fn page(
     FormPage(page): FormPage,
     staff: Staff,
+    session: Session,
     db: web::Data<Db>,
+    cipher: web::Data<DataCipher>,
 ) -> Result<HttpResponse, WebError> {
     staff.require(Role::Admin)?;
-    render_page(&db, page, StatusCode::OK, None, None).await
+    let created = match session.remove_as::<String>(NEW_TOKEN) {
+        Some(Ok(sealed)) => {
+            let bytes = URL_SAFE_NO_PAD
+                .decode(sealed)
+                .map_err(|e| WebError::Unexpected(anyhow::anyhow!("sealed token: {e}")))?;
+            let token = cipher.open(&bytes, NEW_TOKEN_AAD)?;
+            Some(
+                String::from_utf8(token.to_vec())
+                    .map_err(|e| WebError::Unexpected(anyhow::anyhow!("sealed token: {e}")))?,
+            )
+        }
+        _ => None,
+    };
+    render_page(&db, page, StatusCode::OK, created, None).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -91,8 +117,8 @@ pub struct CreateForm {
     scope: String,
 }
 
-/// `POST /admin/tokens`: answers with the page showing the new token once
-/// (never a redirect that would need to carry it).
+/// `POST /admin/tokens`: creates the token, then back to the list, which
+/// shows it once (post/redirect/get: a reload creates nothing).
 pub async fn create(
     req: HttpRequest,
     FormPage(page): FormPage,
@@ -101,6 +127,7 @@ pub async fn create(
     form: web::Form<CreateForm>,
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
+    cipher: web::Data<DataCipher>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
     staff.require(Role::Admin)?;
@@ -111,8 +138,9 @@ pub async fn create(
     let ctx = staff.ctx(&db, clock.as_ref(), &req);
     match api_tokens::create(&ctx, form.name.trim(), scope).await {
         Ok((_, token)) => {
-            let shown = Some(token.expose().to_owned());
-            render_page(&db, page, StatusCode::OK, shown, None).await
+            let sealed = cipher.seal(token.expose().as_bytes(), NEW_TOKEN_AAD)?;
+            let _ = session.insert(NEW_TOKEN, URL_SAFE_NO_PAD.encode(sealed));
+            Ok(see_other("/admin/tokens#new-token"))
         }
         Err(TokenError::Unexpected(e)) => Err(e.into()),
         Err(e) => {
