@@ -102,7 +102,7 @@ async fn sign_ups_resets_and_reveals_are_limited_as_configured() {
         let res = b
             .post("/forgot-password", &[("email", "limits@example.com")])
             .await;
-        assert_eq!(res.status(), 200);
+        assert_eq!(res.status(), 303);
     }
     let res = b
         .post("/forgot-password", &[("email", "limits@example.com")])
@@ -175,11 +175,11 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
     let b = Browser::new(&behind);
     assert_eq!(
         sign_up_via(&b, &behind, "p1@example.com", "203.0.113.1").await,
-        200
+        303
     );
     assert_eq!(
         sign_up_via(&b, &behind, "p2@example.com", "203.0.113.2").await,
-        200
+        303
     );
     assert_eq!(
         sign_up_via(&b, &behind, "p3@example.com", "198.51.100.9, 203.0.113.2").await,
@@ -196,7 +196,7 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
     let b = Browser::new(&direct);
     assert_eq!(
         sign_up_via(&b, &direct, "d1@example.com", "203.0.113.1").await,
-        200
+        303
     );
     assert_eq!(
         sign_up_via(&b, &direct, "d2@example.com", "203.0.113.2").await,

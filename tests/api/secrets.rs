@@ -83,7 +83,7 @@ async fn a_full_journey_logs_no_secret() {
     assert_eq!(res.status(), 200);
     let admin = staff_browser(&app, Role::Admin).await;
     let res = admin
-        .post(
+        .post_and_follow(
             "/admin/webhooks",
             &[("url", "http://127.0.0.1:9/hooks"), ("events", "*")],
         )

@@ -140,9 +140,36 @@ pub async fn signup(
     {
         metrics.step("signed_up");
     }
+    let _ = session.insert(SENT_TO, email.as_str());
+    Ok(see_other("/signup/sent"))
+}
+
+/// The session entry naming the address the last sign-up or reset request
+/// went to, for the page after it.
+const SENT_TO: &str = "sent_to";
+
+/// `GET /forgot-password/sent`: the page after a reset request, the same
+/// for every address.
+pub async fn forgot_sent(FormPage(page): FormPage) -> Result<HttpResponse, WebError> {
+    render(&ForgotPage {
+        page: page.titled("Reset your password"),
+        email: "",
+        sent: true,
+        error: None,
+    })
+}
+
+/// `GET /signup/sent`: the page after a sign-up (post/redirect/get).
+pub async fn signup_sent(
+    FormPage(page): FormPage,
+    session: Session,
+) -> Result<HttpResponse, WebError> {
+    let Some(email) = session.get::<String>(SENT_TO).ok().flatten() else {
+        return Ok(see_other("/signup"));
+    };
     render(&CheckEmailPage {
         page: page.titled("Check your inbox"),
-        email: email.as_str().to_owned(),
+        email,
     })
 }
 
@@ -458,12 +485,7 @@ pub async fn forgot(
             );
         }
     });
-    render(&ForgotPage {
-        page: page.titled("Reset your password"),
-        email: "",
-        sent: true,
-        error: None,
-    })
+    Ok(see_other("/forgot-password/sent"))
 }
 
 #[derive(Template)]

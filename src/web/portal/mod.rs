@@ -29,6 +29,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(account::signup_form))
             .route(web::post().to(account::signup)),
     )
+    .service(web::resource("/signup/sent").route(web::get().to(account::signup_sent)))
+    .service(web::resource("/forgot-password/sent").route(web::get().to(account::forgot_sent)))
     .service(web::resource("/verify-email").route(web::get().to(account::verify_email)))
     .service(
         web::resource("/verify-email/resend")
