@@ -96,3 +96,36 @@ async fn console_form_errors_read_in_words_beside_their_field_with_the_input_kep
     assert!(page.contains("value=\"Kept name\""));
     assert!(page.contains("value=\"Not A Code\""));
 }
+
+#[tokio::test]
+async fn password_errors_sit_beside_their_field() {
+    let app = spawn_demo_app().await;
+    let b = verified_customer(&app, "fields@example.com").await;
+    let res = b
+        .post(
+            "/account/password",
+            &[
+                ("current", "not the current one"),
+                ("new", "a brand new long passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("id=\"current-error\""), "{page}");
+    assert!(page.contains("aria-describedby=\"current-error\""));
+    let res = b
+        .post(
+            "/account/password",
+            &[("current", PASSWORD), ("new", "fields is my new password")],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let page = res.text().await.unwrap();
+    assert!(
+        text_of(&page, "new-error").contains("email address"),
+        "{page}"
+    );
+    assert!(page.contains("aria-describedby=\"new-hint new-error\" aria-invalid=\"true\""));
+    assert!(!page.contains("error-box"), "said once, beside the field");
+}

@@ -43,7 +43,7 @@ fn fitted(text: &str, max: usize) -> String {
 /// Whether the `i`th of `n` column labels is drawn: every seventh, and the
 /// last, skipping a seventh that would sit closer than four columns to it.
 fn labelled(i: usize, n: usize) -> bool {
-    i + 1 == n || (i % 7 == 0 && n - 1 - i >= 4)
+    i + 1 == n || (i.is_multiple_of(7) && n - 1 - i >= 4)
 }
 
 /// One bar of a horizontal bar chart.

@@ -608,7 +608,17 @@ struct AccountPage<'a> {
     user: &'a UserRow,
     organization: String,
     reminders: bool,
-    error: Option<String>,
+    /// The password form's error: the field (`current` or `new`) and why.
+    error: Option<(&'static str, String)>,
+}
+
+impl AccountPage<'_> {
+    fn error_of(&self, field: &str) -> Option<&str> {
+        self.error
+            .as_ref()
+            .filter(|(f, _)| *f == field)
+            .map(|(_, message)| message.as_str())
+    }
 }
 
 async fn organization_name(db: &Db, who: &SignedIn) -> Result<String, WebError> {
@@ -775,7 +785,7 @@ pub async fn change_password(
     brand: web::Data<Brand>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
-    let refuse = |page: Page, message: String, organization: String| {
+    let refuse = |page: Page, field: &'static str, message: String, organization: String| {
         render_status(
             StatusCode::UNPROCESSABLE_ENTITY,
             &AccountPage {
@@ -783,13 +793,20 @@ pub async fn change_password(
                 user: &who.user,
                 organization,
                 reminders: true,
-                error: Some(message),
+                error: Some((field, message)),
             },
         )
     };
     let new = match Password::parse_for(SecretString::from(form.new.clone()), &who.user.email) {
         Ok(p) => p,
-        Err(e) => return refuse(page, e.to_string(), organization_name(&db, &who).await?),
+        Err(e) => {
+            return refuse(
+                page,
+                "new",
+                e.to_string(),
+                organization_name(&db, &who).await?,
+            );
+        }
     };
     let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
     match accounts::change_password(
@@ -811,6 +828,7 @@ pub async fn change_password(
         }
         Err(AccountError::WrongCurrentPassword) => refuse(
             page,
+            "current",
             AccountError::WrongCurrentPassword.to_string(),
             organization_name(&db, &who).await?,
         ),
