@@ -181,16 +181,12 @@ async fn every_page_passes_axe_and_each_fix_holds_at_desktop_and_phone_widths() 
         true,
     )
     .await;
-    licensor::services::staff::create_staff(
-        &app.db,
-        app.clock.as_ref(),
-        &licensor::domain::audit::Actor::Cli,
-        &licensor::domain::email::EmailAddress::parse("admin@vendor.example").unwrap(),
+    crate::helpers::create_staff(
+        &app,
+        "admin@vendor.example",
         licensor::domain::role::Role::Admin,
-        licensor::domain::password::Password::parse(secrecy::SecretString::from(PASSWORD)).unwrap(),
     )
-    .await
-    .unwrap();
+    .await;
     let mut problems = Vec::new();
     let mut pages = 0;
     for (width, height) in [(1280, 1000), (390, 844)] {

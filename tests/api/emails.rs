@@ -333,16 +333,7 @@ async fn reminders_are_turned_off_and_on_in_the_account_and_links_cannot_be_forg
 
 pub async fn staff_browser(app: &TestApp, role: licensor::domain::role::Role) -> Browser {
     let email = format!("{}@vendor.example", role.as_str());
-    licensor::services::staff::create_staff(
-        &app.db,
-        app.clock.as_ref(),
-        &Actor::Cli,
-        &licensor::domain::email::EmailAddress::parse(&email).unwrap(),
-        role,
-        licensor::domain::password::Password::parse(secrecy::SecretString::from(PASSWORD)).unwrap(),
-    )
-    .await
-    .unwrap();
+    crate::helpers::create_staff(app, &email, role).await;
     let b = Browser::new(app);
     let res = b.sign_in(&email, PASSWORD).await;
     assert_eq!(location(&res), "/admin", "staff land in the console");

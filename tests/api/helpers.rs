@@ -506,3 +506,20 @@ pub fn cipher_of(app: &TestApp) -> licensor::secret::DataCipher {
     let (secret, _) = licensor::secret::ServerSecret::load_or_generate(&path).unwrap();
     secret.data_cipher().unwrap()
 }
+
+/// A staff account with `PASSWORD`, created as `licensor admin create` does.
+pub async fn create_staff(app: &TestApp, email: &str, role: licensor::domain::role::Role) {
+    licensor::services::staff::create_staff(
+        &app.db,
+        app.clock.as_ref(),
+        &licensor::domain::audit::Actor::Cli,
+        &licensor::domain::email::EmailAddress::parse(email).unwrap(),
+        role,
+        licensor::domain::password::Password::parse(secrecy::SecretString::from(
+            crate::portal::PASSWORD,
+        ))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+}

@@ -321,24 +321,44 @@ pub async fn update(
             flash(&session, "Saved.");
             Ok(see_other(&format!("/admin/products/{}", path.as_str())))
         }
-        Err(CatalogError::NotFound(_)) => Err(WebError::NotFound),
-        Err(e) => match FieldError::of("product", &e) {
-            Some(error) => {
-                let typed = ProductForm {
-                    csrf: String::new(),
-                    ..form.into_inner()
-                };
-                product_page(
-                    &db,
-                    page,
-                    &path,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    Retry::Product(typed, error),
-                )
-                .await
-            }
-            None => Err(unexpected(e)),
-        },
+        Err(e) => {
+            let typed = ProductForm {
+                csrf: String::new(),
+                ..form.into_inner()
+            };
+            refused(&db, page, &path, e, "product", |error| {
+                Retry::Product(typed, error)
+            })
+            .await
+        }
+    }
+}
+
+/// A form of the product page refused: the page again, the form as typed
+/// and the error beside its field (a 404 for a product that is gone).
+async fn refused(
+    db: &Db,
+    page: Page,
+    product_id: &str,
+    e: CatalogError,
+    form: &'static str,
+    retry: impl FnOnce(FieldError) -> Retry,
+) -> Result<HttpResponse, WebError> {
+    if matches!(e, CatalogError::NotFound(_)) {
+        return Err(WebError::NotFound);
+    }
+    match FieldError::of(form, &e) {
+        Some(error) => {
+            product_page(
+                db,
+                page,
+                product_id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                retry(error),
+            )
+            .await
+        }
+        None => Err(unexpected(e)),
     }
 }
 
@@ -488,24 +508,16 @@ pub async fn create_type(
             );
             Ok(see_other(&format!("/admin/products/{}", path.as_str())))
         }
-        Err(CatalogError::NotFound(_)) => Err(WebError::NotFound),
-        Err(e) => match FieldError::of("type", &e) {
-            Some(error) => {
-                let typed = TypeForm {
-                    csrf: String::new(),
-                    ..form.into_inner()
-                };
-                product_page(
-                    &db,
-                    page,
-                    &path,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    Retry::Type(typed, error),
-                )
-                .await
-            }
-            None => Err(unexpected(e)),
-        },
+        Err(e) => {
+            let typed = TypeForm {
+                csrf: String::new(),
+                ..form.into_inner()
+            };
+            refused(&db, page, &path, e, "type", |error| {
+                Retry::Type(typed, error)
+            })
+            .await
+        }
     }
 }
 
