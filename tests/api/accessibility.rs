@@ -96,6 +96,17 @@ impl Audit {
             }
         }
         self.pages += 1;
+        let png = b.screenshot().await.unwrap();
+        let name: String = label
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        std::fs::write(
+            crate::browser::shots_dir()
+                .join(format!("a11y-{}-{:02}-{name}.png", self.width, self.pages)),
+            png,
+        )
+        .unwrap();
     }
 }
 

@@ -129,3 +129,37 @@ async fn password_errors_sit_beside_their_field() {
     assert!(page.contains("aria-describedby=\"new-hint new-error\" aria-invalid=\"true\""));
     assert!(!page.contains("error-box"), "said once, beside the field");
 }
+
+#[tokio::test]
+async fn the_footer_names_the_vendor_once_and_where_to_get_help() {
+    let plain = spawn_demo_app().await;
+    let footer = |page: &str| {
+        let start = page.find("<footer").unwrap();
+        page[start..start + page[start..].find("</footer>").unwrap()].to_owned()
+    };
+    let page = footer(&Browser::new(&plain).html("/").await);
+    assert_eq!(page.matches("Licensor").count(), 1, "{page}");
+    assert!(page.contains("Licensing by Licensor"), "{page}");
+    let vendor = crate::helpers::spawn_app_with(
+        |raw| {
+            raw.set(
+                "vendor_name",
+                "Acme Tools",
+                licensor::config::Source::Default,
+            );
+            raw.set(
+                "support_email",
+                "help@acme.example",
+                licensor::config::Source::Default,
+            );
+        },
+        true,
+    )
+    .await;
+    let page = footer(&Browser::new(&vendor).html("/").await);
+    assert!(
+        page.contains("Licensing by Acme Tools · powered by Licensor"),
+        "{page}"
+    );
+    assert!(page.contains("href=\"mailto:help@acme.example\""));
+}
