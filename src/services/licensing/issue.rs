@@ -1,0 +1,203 @@
+//! Issuing a license, and showing its key.
+
+use anyhow::Context;
+use serde_json::json;
+
+use crate::domain::email::EmailAddress;
+use crate::domain::id::new_id;
+use crate::domain::license::ExpiryFrom;
+use crate::domain::license_key::LicenseKey;
+use crate::domain::time::Timestamp;
+use crate::mail::templates::LicenseAssigned;
+use crate::secret::DataCipher;
+use crate::services::context::{Brand, Ctx};
+use crate::services::notify::{self, About, enqueue_email};
+use crate::store::events::{self, NewEvent};
+use crate::store::licenses::{self, NewLicense};
+use crate::store::{Db, license_types, organizations};
+
+use super::audit::record;
+use super::error::LicensingError;
+use super::view::{LicenseView, view_in_tx};
+
+/// Who a new license is for.
+#[derive(Debug, Clone)]
+pub enum Recipient {
+    Organization(String),
+    /// Someone who will claim it by email.
+    Email(EmailAddress),
+}
+
+#[derive(Debug, Clone)]
+pub struct IssueRequest {
+    pub license_type_id: String,
+    pub recipient: Option<Recipient>,
+    /// Overrides the type's seat count.
+    pub max_machines: Option<i64>,
+    /// Overrides the type's duration.
+    pub expires_at: Option<Timestamp>,
+    pub is_trial: bool,
+}
+
+/// A new license and its key: the only time the full key is returned.
+#[derive(Debug)]
+pub struct Issued {
+    pub license: LicenseView,
+    pub key: LicenseKey,
+}
+
+/// A new license id and key, and the key sealed for storage: encrypted
+/// under the server secret and bound to the id, so a ciphertext copied to
+/// another row does not open.
+pub(crate) fn new_sealed_key(
+    cipher: &DataCipher,
+) -> Result<(String, LicenseKey, Vec<u8>), LicensingError> {
+    let key = LicenseKey::generate()?;
+    let id = new_id();
+    let sealed = cipher.seal(key.canonical().as_bytes(), id.as_bytes())?;
+    Ok((id, key, sealed))
+}
+
+pub async fn issue_license(
+    ctx: &Ctx<'_>,
+    cipher: &DataCipher,
+    brand: &Brand,
+    request: &IssueRequest,
+) -> Result<Issued, LicensingError> {
+    let now = ctx.clock.now();
+    let lt = license_types::find_by_id(ctx.db.pool(), &request.license_type_id)
+        .await?
+        .ok_or(LicensingError::NotFound("license type"))?;
+    if lt.retired_at.is_some() {
+        return Err(LicensingError::Invalid(
+            "this license type is retired; issue licenses of a current type".to_owned(),
+        ));
+    }
+    if let Some(n) = request.max_machines
+        && !(1..=100_000).contains(&n)
+    {
+        return Err(LicensingError::Invalid(
+            "max_machines must be from 1 to 100000".to_owned(),
+        ));
+    }
+    if let Some(at) = request.expires_at
+        && at <= now
+    {
+        return Err(LicensingError::Invalid(
+            "expires_at must be in the future".to_owned(),
+        ));
+    }
+    let (organization_id, assigned_email) = match &request.recipient {
+        None => (None, None),
+        Some(Recipient::Organization(id)) => {
+            organizations::find_by_id(ctx.db.pool(), id)
+                .await?
+                .ok_or(LicensingError::NotFound("organization"))?;
+            (Some(id.clone()), None)
+        }
+        Some(Recipient::Email(email)) => (None, Some(email.as_str().to_owned())),
+    };
+    let expiry_from = ExpiryFrom::parse(&lt.expiry_from).unwrap_or(ExpiryFrom::Issue);
+    let expires_at = request
+        .expires_at
+        .or(match (expiry_from, lt.duration_days) {
+            (ExpiryFrom::Issue, Some(days)) => Some(now.plus_days(days)),
+            _ => None,
+        });
+
+    let (id, key, sealed) = new_sealed_key(cipher)?;
+    let mut tx = ctx.db.begin_write().await?;
+    let inserted = licenses::insert(
+        &mut tx,
+        &NewLicense {
+            id: &id,
+            key_digest: &key.digest(),
+            key_ciphertext: &sealed,
+            key_last4: &key.last4(),
+            product_id: &lt.product_id,
+            license_type_id: &lt.id,
+            organization_id: organization_id.as_deref(),
+            assigned_email: assigned_email.as_deref(),
+            is_trial: request.is_trial,
+            max_machines: request.max_machines.unwrap_or(lt.max_machines),
+            issued_at: now,
+            expires_at,
+        },
+    )
+    .await;
+    if let Err(e) = inserted {
+        if e.as_database_error()
+            .is_some_and(|d| d.is_unique_violation())
+        {
+            return Err(LicensingError::Conflict(
+                "this organization already has a trial of this product".to_owned(),
+            ));
+        }
+        return Err(e.into());
+    }
+    let license = view_in_tx(&mut tx, &id).await?;
+    record(
+        ctx,
+        &mut tx,
+        "license.created",
+        &license,
+        json!({ "after": license.snapshot(), "license_type_id": license.license_type_id }),
+    )
+    .await?;
+    // A license for someone who will claim it: tell them, with the link.
+    if let Some(email) = &license.assigned_email {
+        let mail = LicenseAssigned {
+            vendor_name: brand.vendor_name.clone(),
+            product_name: license.product_name.clone(),
+            license_type_name: license.license_type_name.clone(),
+            link: brand.link("/onboarding"),
+        };
+        let about = About {
+            organization_id: None,
+            license_id: Some(&license.id),
+        };
+        enqueue_email(&mut tx, brand, "license_assigned", email, &mail, about, now).await?;
+    }
+    // A license for an organization: welcome its people with the details.
+    notify::welcome(&mut tx, brand, &license, now).await?;
+    tx.commit().await.context("committing the license")?;
+    tracing::info!(license_id = %license.id, "license issued");
+    Ok(Issued { license, key })
+}
+
+/// Reveals the full key of a license (for its owner, after re-authentication).
+pub async fn reveal_key(
+    db: &Db,
+    cipher: &DataCipher,
+    license_id: &str,
+) -> Result<LicenseKey, LicensingError> {
+    let row = licenses::find_by_id(db.pool(), license_id)
+        .await?
+        .ok_or(LicensingError::NotFound("license"))?;
+    let plain = cipher.open(&row.key_ciphertext, row.id.as_bytes())?;
+    let text = std::str::from_utf8(&plain).context("stored key is not text")?;
+    LicenseKey::parse(text)
+        .map_err(|e| LicensingError::Unexpected(anyhow::anyhow!("stored key is damaged: {e}")))
+}
+
+/// Reveals the full key to a customer who gave their password again, and
+/// records that it was shown.
+pub async fn reveal_key_audited(
+    ctx: &Ctx<'_>,
+    cipher: &DataCipher,
+    license: &LicenseView,
+    user_id: &str,
+) -> Result<LicenseKey, LicensingError> {
+    let key = reveal_key(ctx.db, cipher, &license.id).await?;
+    let mut tx = ctx.db.begin_write().await?;
+    let mut event = NewEvent::new("license.key_revealed", &ctx.actor);
+    event.request_id = ctx.request_id.as_deref();
+    event.license_id = Some(&license.id);
+    event.organization_id = license.organization_id.as_deref();
+    event.user_id = Some(user_id);
+    events::insert(&mut tx, ctx.clock.now(), &event)
+        .await
+        .context("recording the reveal")?;
+    tx.commit().await.context("committing the reveal")?;
+    Ok(key)
+}

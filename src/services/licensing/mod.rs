@@ -1,0 +1,31 @@
+//! The license engine's use cases: issue, validate, activate, deactivate,
+//! heartbeat, suspend, reinstate, renew, revoke. Each writing use case runs
+//! in one write transaction and records its audit event in it; none waits
+//! on anything but the database inside it.
+//!
+//! One room per use case; callers name everything through this module.
+
+mod activate;
+mod activation_write;
+mod audit;
+mod error;
+mod issue;
+mod machines;
+mod status;
+mod support;
+mod validate;
+mod view;
+
+pub use activate::{ActivateInput, Activation, activate};
+pub(crate) use audit::record;
+pub use error::LicensingError;
+pub(crate) use issue::new_sealed_key;
+pub use issue::{IssueRequest, Issued, Recipient, issue_license, reveal_key, reveal_key_audited};
+pub use machines::{
+    Deactivation, Heartbeat, deactivate, deactivate_machine, heartbeat, reap_dead_machines,
+};
+pub use status::{LicenseAction, Renewal, change_status, renew};
+pub use support::{change_type, resend_license_email, reset_machines, transfer};
+pub use validate::{ValidateInput, ValidationOutcome, validate};
+pub(crate) use view::view_in_tx;
+pub use view::{LicenseView, MachineView, active_machines, get_license, list_licenses};

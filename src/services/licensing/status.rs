@@ -1,0 +1,190 @@
+//! Suspension, reinstatement, revocation and renewal.
+
+use anyhow::Context;
+use serde_json::json;
+
+use crate::domain::license::LicenseStatus;
+use crate::domain::time::Timestamp;
+use crate::mail::templates::{LicenseRenewed, LicenseStandingChanged, StandingChange};
+use crate::services::context::{Brand, Ctx};
+use crate::services::notify::{self, Audience};
+use crate::store::Tx;
+use crate::store::licenses;
+
+use super::audit::record;
+use super::error::LicensingError;
+use super::view::{LicenseView, view_in_tx};
+
+/// The actions support and provisioning take on a license.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LicenseAction {
+    Suspend,
+    Reinstate,
+    Revoke,
+}
+
+impl LicenseAction {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "suspend" => Some(LicenseAction::Suspend),
+            "reinstate" => Some(LicenseAction::Reinstate),
+            "revoke" => Some(LicenseAction::Revoke),
+            _ => None,
+        }
+    }
+
+    fn transition(self) -> (&'static [&'static str], LicenseStatus, &'static str) {
+        match self {
+            LicenseAction::Suspend => (&["active"], LicenseStatus::Suspended, "license.suspended"),
+            LicenseAction::Reinstate => {
+                (&["suspended"], LicenseStatus::Active, "license.reinstated")
+            }
+            LicenseAction::Revoke => (
+                &["active", "suspended"],
+                LicenseStatus::Revoked,
+                "license.revoked",
+            ),
+        }
+    }
+}
+
+/// Suspends, reinstates or revokes a license; its customers are told, with
+/// the reason, which their license page shows too.
+pub async fn change_status(
+    ctx: &Ctx<'_>,
+    brand: &Brand,
+    license_id: &str,
+    action: LicenseAction,
+    reason: Option<&str>,
+) -> Result<LicenseView, LicensingError> {
+    let now = ctx.clock.now();
+    let (from, to, event) = action.transition();
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    let mut tx = ctx.db.begin_write().await?;
+    let before = view_in_tx(&mut tx, license_id).await?;
+    if !licenses::set_status(&mut tx, license_id, from, to.as_str(), reason, now).await? {
+        return Err(LicensingError::Conflict(format!(
+            "the license is {}; it cannot be made {}",
+            before.status, to
+        )));
+    }
+    let after = view_in_tx(&mut tx, license_id).await?;
+    record(
+        ctx,
+        &mut tx,
+        event,
+        &after,
+        json!({ "before": before.snapshot(), "after": after.snapshot(), "reason": reason }),
+    )
+    .await?;
+    let change = match action {
+        LicenseAction::Suspend => StandingChange::Suspended,
+        LicenseAction::Reinstate => StandingChange::Reinstated,
+        LicenseAction::Revoke => StandingChange::Revoked,
+    };
+    email_standing(&mut tx, brand, &after, change, reason, now).await?;
+    tx.commit().await.context("committing the status change")?;
+    Ok(after)
+}
+
+/// Tells the license's organization what support changed, and why.
+pub(super) async fn email_standing(
+    tx: &mut Tx,
+    brand: &Brand,
+    license: &LicenseView,
+    change: StandingChange,
+    reason: Option<&str>,
+    now: Timestamp,
+) -> anyhow::Result<usize> {
+    let link = brand.license_link(&license.id);
+    notify::email_organization(
+        tx,
+        brand,
+        "license_standing",
+        license,
+        Audience::Everyone,
+        now,
+        |_| LicenseStandingChanged {
+            vendor_name: brand.vendor_name.clone(),
+            license: notify::summary(license),
+            change,
+            reason: reason.unwrap_or_default().to_owned(),
+            link: link.clone(),
+        },
+    )
+    .await
+}
+
+/// How a renewal sets the new expiry.
+#[derive(Debug, Clone, Copy)]
+pub enum Renewal {
+    /// Adds days to the later of the current expiry and now.
+    ExtendDays(i64),
+    /// Sets the expiry.
+    Until(Timestamp),
+}
+
+pub async fn renew(
+    ctx: &Ctx<'_>,
+    brand: &Brand,
+    license_id: &str,
+    renewal: Renewal,
+    reason: Option<&str>,
+) -> Result<LicenseView, LicensingError> {
+    let now = ctx.clock.now();
+    let mut tx = ctx.db.begin_write().await?;
+    let before = view_in_tx(&mut tx, license_id).await?;
+    if before.status == LicenseStatus::Revoked {
+        return Err(LicensingError::Conflict(
+            "a revoked license cannot be renewed".to_owned(),
+        ));
+    }
+    let new_expiry = match renewal {
+        Renewal::ExtendDays(days) if (1..=36_500).contains(&days) => {
+            let base = before.expires_at.map_or(now, |at| at.max(now));
+            base.plus_days(days)
+        }
+        Renewal::ExtendDays(_) => {
+            return Err(LicensingError::Invalid(
+                "days must be from 1 to 36500".to_owned(),
+            ));
+        }
+        Renewal::Until(at) if at > now => at,
+        Renewal::Until(_) => {
+            return Err(LicensingError::Invalid(
+                "expires_at must be in the future".to_owned(),
+            ));
+        }
+    };
+    licenses::set_expiry(&mut tx, license_id, Some(new_expiry), now).await?;
+    let after = view_in_tx(&mut tx, license_id).await?;
+    record(
+        ctx,
+        &mut tx,
+        "license.renewed",
+        &after,
+        json!({ "before": before.snapshot(), "after": after.snapshot(), "reason": reason }),
+    )
+    .await?;
+    let link = brand.license_link(&after.id);
+    notify::email_organization(
+        &mut tx,
+        brand,
+        "license_renewed",
+        &after,
+        Audience::Everyone,
+        now,
+        |_| LicenseRenewed {
+            vendor_name: brand.vendor_name.clone(),
+            license: notify::summary(&after),
+            previous_expiry: before
+                .expires_at
+                .map(Timestamp::to_date_string)
+                .unwrap_or_default(),
+            link: link.clone(),
+        },
+    )
+    .await?;
+    tx.commit().await.context("committing the renewal")?;
+    Ok(after)
+}

@@ -1,0 +1,188 @@
+//! What callers see of a license and its machines, and reading them.
+
+use anyhow::Context;
+use serde_json::json;
+
+use crate::domain::license::{self, ExpiryFrom, LicenseFacts, LicenseStatus};
+use crate::domain::time::Timestamp;
+use crate::store::licenses::{self, LicenseRow};
+use crate::store::machines::{self, MachineRow};
+use crate::store::{Db, Tx};
+
+use super::error::LicensingError;
+
+/// A license as every caller sees it (never the key, only its last four).
+#[derive(Debug, Clone)]
+pub struct LicenseView {
+    pub id: String,
+    pub key_last4: String,
+    pub product_id: String,
+    pub product_code: String,
+    pub product_name: String,
+    pub license_type_id: String,
+    pub license_type_name: String,
+    pub organization_id: Option<String>,
+    pub assigned_email: Option<String>,
+    pub status: LicenseStatus,
+    pub is_trial: bool,
+    pub max_machines: i64,
+    pub machines_used: i64,
+    pub issued_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub grace_days: i64,
+    pub floating: bool,
+    pub heartbeat_window_secs: Option<i64>,
+    pub offline_checkin_days: i64,
+    pub duration_days: Option<i64>,
+    pub expiry_from: ExpiryFrom,
+    pub customer_may_deactivate: bool,
+    pub deactivation_limit: Option<i64>,
+    pub deactivation_period_days: Option<i64>,
+    pub entitlements: Vec<String>,
+    pub updated_at: Timestamp,
+    /// When a validation first answered VALID (written by the usage batch).
+    pub first_validated_at: Option<Timestamp>,
+    /// Raised by every change to the license's row.
+    pub version: i64,
+}
+
+impl LicenseView {
+    pub(super) fn from_row(row: LicenseRow, entitlements: Vec<String>) -> anyhow::Result<Self> {
+        let status: LicenseStatus = row
+            .status
+            .parse()
+            .with_context(|| format!("license {} has a bad status", row.id))?;
+        Ok(Self {
+            id: row.id,
+            key_last4: row.key_last4,
+            product_id: row.product_id,
+            product_code: row.product_code,
+            product_name: row.product_name,
+            license_type_id: row.license_type_id,
+            license_type_name: row.license_type_name,
+            organization_id: row.organization_id,
+            assigned_email: row.assigned_email,
+            status,
+            is_trial: row.is_trial == 1,
+            max_machines: row.max_machines,
+            machines_used: row.machines_used,
+            issued_at: Timestamp::from_unix(row.issued_at),
+            expires_at: row.expires_at.map(Timestamp::from_unix),
+            grace_days: row.grace_days,
+            floating: row.floating == 1,
+            heartbeat_window_secs: row.heartbeat_window_secs,
+            offline_checkin_days: row.offline_checkin_days,
+            duration_days: row.duration_days,
+            expiry_from: ExpiryFrom::parse(&row.expiry_from).unwrap_or(ExpiryFrom::Issue),
+            customer_may_deactivate: row.customer_may_deactivate == 1,
+            deactivation_limit: row.deactivation_limit,
+            deactivation_period_days: row.deactivation_period_days,
+            entitlements,
+            updated_at: Timestamp::from_unix(row.updated_at),
+            first_validated_at: row.first_validated_at.map(Timestamp::from_unix),
+            version: row.version,
+        })
+    }
+
+    pub fn facts(&self) -> LicenseFacts {
+        LicenseFacts {
+            product_code: self.product_code.clone(),
+            status: self.status,
+            expires_at: self.expires_at,
+            grace_days: self.grace_days,
+            floating: self.floating,
+            heartbeat_window_secs: self.heartbeat_window_secs,
+            entitlements: self.entitlements.clone(),
+        }
+    }
+
+    /// Expired past grace at `now`, or in grace.
+    pub fn expiry_state(&self, now: Timestamp) -> (bool, bool) {
+        license::expiry_state(self.expires_at, self.grace_days, now)
+    }
+
+    pub(super) fn snapshot(&self) -> serde_json::Value {
+        json!({
+            "status": self.status.as_str(),
+            "expires_at": self.expires_at.map(Timestamp::unix),
+            "max_machines": self.max_machines,
+            "machines_used": self.machines_used,
+        })
+    }
+}
+
+/// A machine as callers see it.
+#[derive(Debug, Clone)]
+pub struct MachineView {
+    pub id: String,
+    pub fingerprint: String,
+    pub name: Option<String>,
+    pub platform: Option<String>,
+    pub activated_at: Timestamp,
+    pub last_heartbeat_at: Timestamp,
+    pub deactivated_at: Option<Timestamp>,
+}
+
+impl From<MachineRow> for MachineView {
+    fn from(row: MachineRow) -> Self {
+        Self {
+            id: row.id,
+            fingerprint: row.fingerprint,
+            name: row.name,
+            platform: row.platform,
+            activated_at: Timestamp::from_unix(row.activated_at),
+            last_heartbeat_at: Timestamp::from_unix(row.last_heartbeat_at),
+            deactivated_at: row.deactivated_at.map(Timestamp::from_unix),
+        }
+    }
+}
+
+pub(super) async fn load_view<'e, E>(
+    exec: E,
+    row: LicenseRow,
+) -> Result<LicenseView, LicensingError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let entitlements = licenses::entitlements_of_type(exec, &row.license_type_id).await?;
+    Ok(LicenseView::from_row(row, entitlements)?)
+}
+
+/// The license with this id as it stands inside the transaction.
+pub(crate) async fn view_in_tx(tx: &mut Tx, id: &str) -> Result<LicenseView, LicensingError> {
+    let row = licenses::find_by_id(&mut **tx, id)
+        .await?
+        .ok_or(LicensingError::NotFound("license"))?;
+    load_view(&mut **tx, row).await
+}
+
+pub async fn get_license(db: &Db, id: &str) -> Result<LicenseView, LicensingError> {
+    let row = licenses::find_by_id(db.pool(), id)
+        .await?
+        .ok_or(LicensingError::NotFound("license"))?;
+    load_view(db.pool(), row).await
+}
+
+pub async fn list_licenses(
+    db: &Db,
+    filter: &licenses::LicenseFilter,
+    limit: i64,
+) -> Result<Vec<LicenseView>, LicensingError> {
+    let rows = licenses::list(db.pool(), filter, limit).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        out.push(load_view(db.pool(), row).await?);
+    }
+    Ok(out)
+}
+
+pub async fn active_machines(
+    db: &Db,
+    license_id: &str,
+) -> Result<Vec<MachineView>, LicensingError> {
+    Ok(machines::list_active(db.pool(), license_id)
+        .await?
+        .into_iter()
+        .map(MachineView::from)
+        .collect())
+}
