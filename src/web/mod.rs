@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod portal;
 pub mod ratelimit;
+pub mod request;
 pub mod session;
 
 use actix_web::web;

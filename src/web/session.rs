@@ -39,7 +39,7 @@ pub fn signed_in_user(
         if crate::store::users::is_disabled(db.pool(), &user.id).await? {
             return Err(to_login());
         }
-        crate::telemetry::record_user(&user.id);
+        crate::web::request::record_user(&user.id);
         Ok(user)
     }
 }

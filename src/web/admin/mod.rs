@@ -138,7 +138,8 @@ impl Staff {
 
     /// The context for a use case run from the console.
     pub fn ctx<'a>(&self, db: &'a Db, clock: &'a dyn Clock, req: &HttpRequest) -> Ctx<'a> {
-        Ctx::new(db, clock, self.actor()).with_request_id(Some(crate::web::api::request_id(req)))
+        Ctx::new(db, clock, self.actor())
+            .with_request_id(Some(crate::web::request::request_id(req)))
     }
 }
 

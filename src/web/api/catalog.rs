@@ -16,8 +16,9 @@ use crate::web::api::ProblemDoc;
 use crate::web::api::auth::ApiClient;
 use crate::web::api::idempotency::{self, Reply};
 use crate::web::api::views::{LicenseTypeJson, ProductJson};
-use crate::web::api::{Page, Paged, invalid, parse_json, request_id};
+use crate::web::api::{Page, Paged, invalid, parse_json};
 use crate::web::error::{Problem, WebError};
+use crate::web::request::request_id;
 
 impl From<CatalogError> for WebError {
     fn from(err: CatalogError) -> Self {

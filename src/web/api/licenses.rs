@@ -22,14 +22,15 @@ use crate::store::Db;
 use crate::store::licenses::LicenseFilter;
 use crate::web::api::ProblemDoc;
 use crate::web::api::auth::ApiClient;
-use crate::web::api::client_ip;
 use crate::web::api::idempotency::{self, Reply};
 use crate::web::api::machines::parse_fingerprint;
 use crate::web::api::views::{LicenseJson, MachineJson, NextAction, next_action};
-use crate::web::api::{Page, Paged, invalid, limit, parse_json, request_id, signed_json};
+use crate::web::api::{Page, Paged, invalid, limit, parse_json, signed_json};
 use crate::web::error::WebError;
 use crate::web::layout::Site;
 use crate::web::ratelimit::{ApiLimits, annotate};
+use crate::web::request::client_ip;
+use crate::web::request::request_id;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -154,7 +155,7 @@ pub async fn validate(
     let ip = client_ip(&req).map(|ip| ip.to_string());
     usage.record_outcome("validate", code.as_str(), ip.as_deref(), now);
     if let Some(license) = &outcome.license {
-        crate::telemetry::record_license(&req, &license.id);
+        crate::web::request::record_license(&req, &license.id);
         usage.record(
             &license.id,
             code.as_str(),

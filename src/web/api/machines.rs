@@ -19,12 +19,11 @@ use crate::store::machines::DeactivatedBy;
 use crate::web::api::ProblemDoc;
 use crate::web::api::idempotency::{self, Reply};
 use crate::web::api::views::{LicenseJson, MachineJson};
-use crate::web::api::{
-    client_ip, invalid, licensing_problem, limit, parse_json, request_id, signed_body, signed_json,
-};
+use crate::web::api::{invalid, licensing_problem, limit, parse_json, signed_body, signed_json};
 use crate::web::error::WebError;
 use crate::web::layout::Site;
 use crate::web::ratelimit::{ApiLimits, annotate};
+use crate::web::request::{client_ip, request_id};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -180,7 +179,7 @@ fn observe<T>(
         Err(e) => (e.outcome_code(), e.license_id()),
     };
     if let Some(id) = license {
-        crate::telemetry::record_license(req, id);
+        crate::web::request::record_license(req, id);
     }
     let ip = client_ip(req).map(|ip| ip.to_string());
     usage.record_outcome(endpoint, code, ip.as_deref(), now);

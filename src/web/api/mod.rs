@@ -18,6 +18,7 @@ use crate::clock::Clock;
 use crate::services::licensing::LicensingError;
 use crate::signing::{KeyRing, response_signing_message};
 use crate::web::error::{Problem, WebError};
+use crate::web::request::client_ip;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/api/openapi.json").route(web::get().to(openapi::document)));
@@ -341,21 +342,6 @@ impl<T> Paged<T> {
     }
 }
 
-/// The client's address: the TCP peer, or behind a configured reverse
-/// proxy the address it forwarded (`trusted_proxies`, see `domain::proxies`).
-pub fn client_ip(req: &HttpRequest) -> Option<std::net::IpAddr> {
-    let peer = req.peer_addr()?.ip();
-    let Some(proxies) = req.app_data::<web::Data<crate::domain::proxies::TrustedProxies>>() else {
-        return Some(peer);
-    };
-    let forwarded: Vec<&str> = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    Some(proxies.client(peer, &forwarded))
-}
-
 /// Applies the key-API rate limits for a request naming `key` (as typed).
 pub fn limit(
     limits: &crate::web::ratelimit::ApiLimits,
@@ -368,13 +354,4 @@ pub fn limit(
         .flatten()
         .map(|k| k.digest_bytes());
     limits.check(client_ip(req), digest.as_ref())
-}
-
-/// The request id actix-tracing gave this request.
-pub fn request_id(req: &HttpRequest) -> String {
-    use actix_web::HttpMessage;
-    req.extensions()
-        .get::<tracing_actix_web::RequestId>()
-        .map(ToString::to_string)
-        .unwrap_or_default()
 }

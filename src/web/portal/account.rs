@@ -16,7 +16,6 @@ use crate::services::context::{Brand, Ctx};
 use crate::services::onboarding;
 use crate::store::users::{self, UserRow};
 use crate::store::{Db, organizations};
-use crate::web::api::client_ip;
 use crate::web::error::WebError;
 use crate::web::layout::{
     CsrfForm, FormPage, ONBOARDED, Page, STAFF, USER_EMAIL, check_csrf, flash, render,
@@ -24,12 +23,13 @@ use crate::web::layout::{
 };
 use crate::web::portal::{SignedIn, customer_ctx};
 use crate::web::ratelimit::PortalLimits;
+use crate::web::request::client_ip;
 use crate::web::session::USER_ID;
 
 const RESET_TOKEN: &str = "reset_token";
 
 fn anonymous_ctx<'a>(db: &'a Db, clock: &'a dyn Clock, req: &HttpRequest) -> Ctx<'a> {
-    Ctx::new(db, clock, Actor::System).with_request_id(Some(crate::web::api::request_id(req)))
+    Ctx::new(db, clock, Actor::System).with_request_id(Some(crate::web::request::request_id(req)))
 }
 
 /// Starts a fresh session for a user (a new id: no fixation).
@@ -472,7 +472,7 @@ pub async fn forgot(
     // The answer must not tell a known address from an unknown one, in its
     // words or in its time: the lookup, the token and the email happen
     // after it, in the background. A failure there is logged.
-    let request_id = crate::web::api::request_id(&req);
+    let request_id = crate::web::request::request_id(&req);
     let (db, clock, brand) = (db.into_inner(), clock.into_inner(), brand.into_inner());
     actix_web::rt::spawn(async move {
         let ctx =
@@ -734,7 +734,7 @@ pub async fn unsubscribe(
             user_id: query.u.clone(),
         },
     )
-    .with_request_id(Some(crate::web::api::request_id(&req)));
+    .with_request_id(Some(crate::web::request::request_id(&req)));
     if !accounts::set_reminders(&ctx, &query.u, false).await? {
         return bad_unsubscribe_link(page);
     }

@@ -188,5 +188,5 @@ pub fn customer_ctx<'a>(
     who: &SignedIn,
     req: &HttpRequest,
 ) -> Ctx<'a> {
-    Ctx::new(db, clock, who.actor()).with_request_id(Some(crate::web::api::request_id(req)))
+    Ctx::new(db, clock, who.actor()).with_request_id(Some(crate::web::request::request_id(req)))
 }

@@ -293,7 +293,7 @@ pub async fn join(
         .flatten()
         .unwrap_or_default();
     let ctx = Ctx::new(&db, clock.as_ref(), Actor::System)
-        .with_request_id(Some(crate::web::api::request_id(&req)));
+        .with_request_id(Some(crate::web::request::request_id(&req)));
     let invitation = match team::invitation(&ctx, &token).await {
         Ok(inv) => inv,
         Err(TeamError::Unexpected(e)) => return Err(e.into()),
