@@ -104,6 +104,20 @@ impl Default for LicenseCacheSettings {
     }
 }
 
+impl Settings {
+    /// The server secret these settings name: `LICENSOR_SECRET` when set
+    /// (provided by the operator), otherwise `secret_file`, generated for
+    /// development when it does not exist.
+    pub fn server_secret(
+        &self,
+    ) -> anyhow::Result<(crate::secret::ServerSecret, crate::secret::SecretOrigin)> {
+        match &self.secret {
+            Some(secret) => Ok((secret.clone(), crate::secret::SecretOrigin::Loaded)),
+            None => crate::secret::ServerSecret::load_or_generate(&self.secret_file),
+        }
+    }
+}
+
 /// Where email goes.
 #[derive(Debug, Clone)]
 pub struct MailSettings {

@@ -427,7 +427,7 @@ async fn license_export(
         .transpose()?;
     let db = open_db(&settings).await?;
     let result = async {
-        let (secret, _) = ServerSecret::for_settings(&settings)?;
+        let (secret, _) = settings.server_secret()?;
         let cipher = secret.data_cipher()?;
         let ring = keys::load_ring(&db, &cipher).await?;
         let key = if encrypted {
@@ -473,7 +473,7 @@ async fn seed(
     );
     let db = open_db(&settings).await?;
     let result = async {
-        let (secret, _) = ServerSecret::for_settings(&settings)?;
+        let (secret, _) = settings.server_secret()?;
         let cipher = secret.data_cipher()?;
         let clock = SystemClock;
         let ctx = Ctx::new(&db, &clock, Actor::Cli);
@@ -547,7 +547,7 @@ async fn keys_command(settings: Settings, command: KeysCommand) -> anyhow::Resul
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let result = async {
         let cipher = || -> anyhow::Result<_> {
-            let (secret, _) = ServerSecret::for_settings(&settings)?;
+            let (secret, _) = settings.server_secret()?;
             secret.data_cipher()
         };
         let mut out = std::io::stdout().lock();

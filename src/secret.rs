@@ -78,18 +78,6 @@ impl ServerSecret {
         Ok(Self::from_bytes(bytes))
     }
 
-    /// The server secret the settings name: `LICENSOR_SECRET` when set
-    /// (provided by the operator), otherwise `secret_file`, generated for
-    /// development when it does not exist.
-    pub fn for_settings(
-        settings: &crate::config::Settings,
-    ) -> anyhow::Result<(Self, SecretOrigin)> {
-        match &settings.secret {
-            Some(secret) => Ok((secret.clone(), SecretOrigin::Loaded)),
-            None => Self::load_or_generate(&settings.secret_file),
-        }
-    }
-
     /// The base64 text of a new random secret, for `LICENSOR_SECRET`.
     pub fn random_base64() -> anyhow::Result<Zeroizing<String>> {
         Ok(Zeroizing::new(STANDARD.encode(Self::random()?.0.as_ref())))

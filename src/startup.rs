@@ -15,7 +15,6 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
 use crate::jobs;
 use crate::mail::Mailer;
-use crate::secret::ServerSecret;
 use crate::services::context::Brand;
 use crate::services::usage::UsageRecorder;
 use crate::services::webhooks::WebhookSender;
@@ -88,7 +87,7 @@ impl ApplicationBuilder {
                 settings.secret_file.display()
             );
         }
-        let (secret, origin) = ServerSecret::for_settings(&settings)?;
+        let (secret, origin) = settings.server_secret()?;
         if production && origin.is_generated() {
             anyhow::bail!(
                 "public_url is https, but the server secret {} was generated for development: create a production secret with `licensor secret create` and set secret_file to it (or, to keep the data this one already protects, delete the file's first line, the development marker)",
