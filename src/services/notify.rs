@@ -5,16 +5,14 @@ use anyhow::Context;
 use serde_json::json;
 
 use crate::domain::id::new_id;
-use crate::domain::license_key::masked;
 use crate::domain::time::Timestamp;
 use crate::mail::Email;
-use crate::mail::templates::{EmailTemplate, LicenseSummary, Welcome};
+use crate::mail::templates::EmailTemplate;
 use crate::services::context::{Brand, Ctx};
-use crate::services::licensing::LicenseView;
+use crate::store::Tx;
 use crate::store::events::{self, NewEvent};
 use crate::store::outbox::{self, NewMessage};
 use crate::store::users::{self, Recipient};
-use crate::store::{Tx, products};
 
 /// Who a message is about, for the customer's history.
 #[derive(Debug, Default, Clone, Copy)]
@@ -66,20 +64,6 @@ pub enum Audience {
     Reminders,
 }
 
-/// What a license message shows about the license: never the full key.
-pub fn summary(license: &LicenseView) -> LicenseSummary {
-    LicenseSummary {
-        product_name: license.product_name.clone(),
-        license_type_name: license.license_type_name.clone(),
-        key_masked: masked(&license.key_last4),
-        expires: license
-            .expires_at
-            .map_or_else(|| "never".to_owned(), Timestamp::to_date_string),
-        max_machines: license.max_machines,
-        entitlements: license.entitlements.join(", "),
-    }
-}
-
 /// Enqueues one message per recipient in the license's organization, each
 /// built for its recipient (reminders carry the recipient's own
 /// unsubscribe link). Returns how many were enqueued; none when the license
@@ -88,18 +72,18 @@ pub async fn email_organization<T: EmailTemplate>(
     tx: &mut Tx,
     brand: &Brand,
     topic: &str,
-    license: &LicenseView,
+    about: About<'_>,
     audience: Audience,
     now: Timestamp,
     build: impl Fn(&Recipient) -> T,
 ) -> anyhow::Result<usize> {
-    let Some(org) = license.organization_id.as_deref() else {
+    let Some(org) = about.organization_id else {
         return Ok(0);
     };
     let recipients = users::recipients(&mut **tx, org, audience == Audience::Reminders)
         .await
         .context("finding the recipients")?;
-    email_recipients(tx, brand, topic, license, &recipients, now, build).await
+    email_recipients(tx, brand, topic, about, &recipients, now, build).await
 }
 
 /// [`email_organization`] to recipients the caller read before its
@@ -108,16 +92,11 @@ pub async fn email_recipients<T: EmailTemplate>(
     tx: &mut Tx,
     brand: &Brand,
     topic: &str,
-    license: &LicenseView,
+    about: About<'_>,
     recipients: &[Recipient],
     now: Timestamp,
     build: impl Fn(&Recipient) -> T,
 ) -> anyhow::Result<usize> {
-    let org = license.organization_id.as_deref();
-    let about = About {
-        organization_id: org,
-        license_id: Some(&license.id),
-    };
     for recipient in recipients {
         enqueue_email(
             tx,
@@ -131,35 +110,6 @@ pub async fn email_recipients<T: EmailTemplate>(
         .await?;
     }
     Ok(recipients.len())
-}
-
-/// The welcome message for a license that just reached an organization:
-/// its details and the product's activation instructions.
-pub async fn welcome(
-    tx: &mut Tx,
-    brand: &Brand,
-    license: &LicenseView,
-    now: Timestamp,
-) -> anyhow::Result<usize> {
-    let instructions = products::activation_instructions(tx, &license.product_id)
-        .await
-        .context("reading the activation instructions")?;
-    let link = brand.license_link(&license.id);
-    email_organization(
-        tx,
-        brand,
-        "welcome",
-        license,
-        Audience::Everyone,
-        now,
-        |_| Welcome {
-            vendor_name: brand.vendor_name.clone(),
-            license: summary(license),
-            instructions: instructions.trim().to_owned(),
-            link: link.clone(),
-        },
-    )
-    .await
 }
 
 /// What a resend did.

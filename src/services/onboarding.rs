@@ -197,12 +197,12 @@ pub async fn accept_assigned(
         &mut tx,
         "license.assigned",
         (Some(&org), Some(license_id)),
-        json!({ "license": crate::services::webhooks::license_data(&license),
+        json!({ "license": license.webhook_data(),
                 "details": { "accepted_by": user.id } }),
         now,
     )
     .await?;
-    crate::services::notify::welcome(&mut tx, brand, &license, now).await?;
+    crate::services::licensing::welcome(&mut tx, brand, &license, now).await?;
     tx.commit().await.context("committing the assignment")?;
     Ok(license)
 }

@@ -22,7 +22,6 @@ use crate::domain::id::new_id;
 use crate::domain::time::Timestamp;
 use crate::secret::DataCipher;
 use crate::services::context::Ctx;
-use crate::services::licensing::LicenseView;
 use crate::store::Tx;
 use crate::store::events::{self, NewEvent};
 use crate::store::outbox::{self, NewMessage};
@@ -223,26 +222,6 @@ async fn audit(
     events::insert(tx, ctx.clock.now(), &event)
         .await
         .with_context(|| format!("recording {kind}"))
-}
-
-/// A license as webhook payloads describe it (never the key, only its
-/// last four characters).
-pub fn license_data(l: &LicenseView) -> Value {
-    json!({
-        "id": l.id,
-        "key_last4": l.key_last4,
-        "product": l.product_code,
-        "license_type": l.license_type_name,
-        "license_type_id": l.license_type_id,
-        "organization_id": l.organization_id,
-        "assigned_email": l.assigned_email,
-        "status": l.status.as_str(),
-        "is_trial": l.is_trial,
-        "max_machines": l.max_machines,
-        "machines_used": l.machines_used,
-        "issued_at": l.issued_at.unix(),
-        "expires_at": l.expires_at.map(Timestamp::unix),
-    })
 }
 
 /// Enqueues `event_type` for every enabled endpoint that wants it, inside

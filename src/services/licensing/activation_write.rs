@@ -198,7 +198,7 @@ impl ActivationWrite<'_> {
                 "onboarding.completed",
                 (after.organization_id.as_deref(), Some(&after.id)),
                 json!({ "organization_id": after.organization_id,
-                        "license": webhooks::license_data(after),
+                        "license": after.webhook_data(),
                         "machine": { "id": machine.id, "fingerprint": machine.fingerprint } }),
                 now,
             )
@@ -211,12 +211,12 @@ impl ActivationWrite<'_> {
             tx,
             brand,
             "machine_activated",
-            after,
+            after.about(),
             &self.listeners.recipients,
             now,
             |_| MachineActivated {
                 vendor_name: brand.vendor_name.clone(),
-                license: notify::summary(after),
+                license: after.summary(),
                 machine_name: machine
                     .name
                     .clone()

@@ -85,7 +85,7 @@ pub(super) async fn publish_event(
         endpoints,
         webhook_type,
         (license.organization_id.as_deref(), Some(&license.id)),
-        json!({ "license": webhooks::license_data(license), "details": details }),
+        json!({ "license": license.webhook_data(), "details": details }),
         ctx.clock.now(),
     )
     .await?;

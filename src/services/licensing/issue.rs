@@ -11,7 +11,7 @@ use crate::domain::time::Timestamp;
 use crate::mail::templates::LicenseAssigned;
 use crate::secret::DataCipher;
 use crate::services::context::{Brand, Ctx};
-use crate::services::notify::{self, About, enqueue_email};
+use crate::services::notify::{About, enqueue_email};
 use crate::store::events::{self, NewEvent};
 use crate::store::licenses::{self, NewLicense};
 use crate::store::{Db, license_types, organizations};
@@ -159,7 +159,7 @@ pub async fn issue_license(
         enqueue_email(&mut tx, brand, "license_assigned", email, &mail, about, now).await?;
     }
     // A license for an organization: welcome its people with the details.
-    notify::welcome(&mut tx, brand, &license, now).await?;
+    super::notices::welcome(&mut tx, brand, &license, now).await?;
     tx.commit().await.context("committing the license")?;
     tracing::info!(license_id = %license.id, "license issued");
     Ok(Issued { license, key })

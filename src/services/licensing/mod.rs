@@ -11,6 +11,7 @@ mod audit;
 mod error;
 mod issue;
 mod machines;
+mod notices;
 mod status;
 mod support;
 mod validate;
@@ -24,6 +25,7 @@ pub use issue::{IssueRequest, Issued, Recipient, issue_license, reveal_key, reve
 pub use machines::{
     Deactivation, Heartbeat, deactivate, deactivate_machine, heartbeat, reap_dead_machines,
 };
+pub use notices::welcome;
 pub use status::{LicenseAction, Renewal, change_status, renew};
 pub use support::{change_type, resend_license_email, reset_machines, transfer};
 pub use validate::{ValidateInput, ValidationOutcome, validate};

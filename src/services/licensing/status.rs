@@ -101,12 +101,12 @@ pub(super) async fn email_standing(
         tx,
         brand,
         "license_standing",
-        license,
+        license.about(),
         Audience::Everyone,
         now,
         |_| LicenseStandingChanged {
             vendor_name: brand.vendor_name.clone(),
-            license: notify::summary(license),
+            license: license.summary(),
             change,
             reason: reason.unwrap_or_default().to_owned(),
             link: link.clone(),
@@ -171,12 +171,12 @@ pub async fn renew(
         &mut tx,
         brand,
         "license_renewed",
-        &after,
+        after.about(),
         Audience::Everyone,
         now,
         |_| LicenseRenewed {
             vendor_name: brand.vendor_name.clone(),
-            license: notify::summary(&after),
+            license: after.summary(),
             previous_expiry: before
                 .expires_at
                 .map(Timestamp::to_date_string)

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::mail::templates::{LicenseAssigned, StandingChange};
 use crate::services::context::{Brand, Ctx};
-use crate::services::notify::{self, About, enqueue_email};
+use crate::services::notify::{About, enqueue_email};
 use crate::store::licenses;
 use crate::store::machines::{self, DeactivatedBy};
 use crate::store::{license_types, organizations};
@@ -114,7 +114,7 @@ pub async fn transfer(
         now,
     )
     .await?;
-    notify::welcome(&mut tx, brand, &after, now).await?;
+    super::notices::welcome(&mut tx, brand, &after, now).await?;
     tx.commit().await.context("committing the transfer")?;
     Ok(after)
 }
@@ -146,7 +146,7 @@ pub async fn resend_license_email(
     let mut tx = ctx.db.begin_write().await?;
     let license = view_in_tx(&mut tx, license_id).await?;
     let sent = if license.organization_id.is_some() {
-        notify::welcome(&mut tx, brand, &license, now).await?
+        super::notices::welcome(&mut tx, brand, &license, now).await?
     } else if let Some(email) = &license.assigned_email {
         let mail = LicenseAssigned {
             vendor_name: brand.vendor_name.clone(),

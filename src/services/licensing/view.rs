@@ -1,6 +1,10 @@
 //! What callers see of a license and its machines, and reading them.
 
 use anyhow::Context;
+
+use crate::domain::license_key::masked;
+use crate::mail::templates::LicenseSummary;
+use crate::services::notify::About;
 use serde_json::json;
 
 use crate::domain::license::{self, ExpiryFrom, LicenseFacts, LicenseStatus};
@@ -99,6 +103,49 @@ impl LicenseView {
     /// Expired past grace at `now`, or in grace.
     pub fn expiry_state(&self, now: Timestamp) -> (bool, bool) {
         license::expiry_state(self.expires_at, self.grace_days, now)
+    }
+
+    /// Who a message about this license is about (its organization, if
+    /// it has one yet, and itself).
+    pub fn about(&self) -> About<'_> {
+        About {
+            organization_id: self.organization_id.as_deref(),
+            license_id: Some(&self.id),
+        }
+    }
+
+    /// What a license message shows about the license: never the full key.
+    pub fn summary(&self) -> LicenseSummary {
+        LicenseSummary {
+            product_name: self.product_name.clone(),
+            license_type_name: self.license_type_name.clone(),
+            key_masked: masked(&self.key_last4),
+            expires: self
+                .expires_at
+                .map_or_else(|| "never".to_owned(), Timestamp::to_date_string),
+            max_machines: self.max_machines,
+            entitlements: self.entitlements.join(", "),
+        }
+    }
+
+    /// The license as webhook payloads describe it (never the key, only
+    /// its last four characters).
+    pub fn webhook_data(&self) -> serde_json::Value {
+        json!({
+            "id": self.id,
+            "key_last4": self.key_last4,
+            "product": self.product_code,
+            "license_type": self.license_type_name,
+            "license_type_id": self.license_type_id,
+            "organization_id": self.organization_id,
+            "assigned_email": self.assigned_email,
+            "status": self.status.as_str(),
+            "is_trial": self.is_trial,
+            "max_machines": self.max_machines,
+            "machines_used": self.machines_used,
+            "issued_at": self.issued_at.unix(),
+            "expires_at": self.expires_at.map(Timestamp::unix),
+        })
     }
 
     pub(super) fn snapshot(&self) -> serde_json::Value {
