@@ -36,11 +36,6 @@ impl ManualClock {
         }
     }
 
-    /// Starts at the current wall-clock time.
-    pub fn starting_now() -> Self {
-        Self::new(SystemClock.now())
-    }
-
     pub fn set(&self, to: Timestamp) {
         self.secs.store(to.unix(), Ordering::SeqCst);
     }

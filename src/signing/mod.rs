@@ -142,10 +142,6 @@ impl KeyRing {
         Self { active, published }
     }
 
-    pub fn active_kid(&self) -> Option<&str> {
-        self.active.as_ref().map(|k| k.kid.as_str())
-    }
-
     pub fn published(&self) -> &[PublicKeyEntry] {
         &self.published
     }

@@ -92,22 +92,6 @@ impl<'q> BindWho<'q> for Query<'q, Any, AnyArguments> {
     }
 }
 
-/// The newest events of one kind, newest first.
-pub async fn recent_of_kind(
-    pool: &sqlx::AnyPool,
-    kind: &str,
-    limit: i64,
-) -> Result<Vec<EventRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, occurred_at, kind, actor_kind, actor_id, organization_id, user_id, \
-         license_id, data FROM events WHERE kind = $1 ORDER BY occurred_at DESC, id DESC LIMIT $2",
-    )
-    .bind(kind)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
-}
-
 /// The newest events about an organization or a license (one of the two),
 /// newest first: the timeline of the support console.
 pub async fn timeline(

@@ -97,13 +97,6 @@ pub async fn find_by_id(pool: &AnyPool, id: &str) -> Result<Option<ProductRow>, 
         .await
 }
 
-pub async fn find_by_code(pool: &AnyPool, code: &str) -> Result<Option<ProductRow>, sqlx::Error> {
-    sqlx::query_as(concat!(select_product!(), "WHERE code = $1"))
-        .bind(code)
-        .fetch_optional(pool)
-        .await
-}
-
 /// A page of products in id order, after the cursor.
 pub async fn list_page(
     pool: &AnyPool,
