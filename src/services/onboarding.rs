@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::secret::DataCipher;
 use crate::services::context::Ctx;
-use crate::services::licensing::{self, IssueRequest, LicenseView, LicensingError, Recipient};
+use crate::services::licensing::{self, Holder, IssueRequest, LicenseView, LicensingError};
 use crate::store::events::{self, NewEvent};
 use crate::store::license_types;
 use crate::store::licenses::{self, LicenseFilter, TrialOffer};
@@ -154,7 +154,7 @@ pub async fn claim_trial(
         brand,
         &IssueRequest {
             license_type_id: lt.id,
-            recipient: Some(Recipient::Organization(org)),
+            holder: Some(Holder::Organization(org)),
             max_machines: None,
             expires_at: None,
             is_trial: true,

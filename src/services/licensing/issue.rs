@@ -22,7 +22,7 @@ use super::view::{LicenseView, view_in_tx};
 
 /// Who a new license is for.
 #[derive(Debug, Clone)]
-pub enum Recipient {
+pub enum Holder {
     Organization(String),
     /// Someone who will claim it by email.
     Email(EmailAddress),
@@ -31,7 +31,7 @@ pub enum Recipient {
 #[derive(Debug, Clone)]
 pub struct IssueRequest {
     pub license_type_id: String,
-    pub recipient: Option<Recipient>,
+    pub holder: Option<Holder>,
     /// Overrides the type's seat count.
     pub max_machines: Option<i64>,
     /// Overrides the type's duration.
@@ -87,15 +87,15 @@ pub async fn issue_license(
             "expires_at must be in the future".to_owned(),
         ));
     }
-    let (organization_id, assigned_email) = match &request.recipient {
+    let (organization_id, assigned_email) = match &request.holder {
         None => (None, None),
-        Some(Recipient::Organization(id)) => {
+        Some(Holder::Organization(id)) => {
             organizations::find_by_id(ctx.db.pool(), id)
                 .await?
                 .ok_or(LicensingError::NotFound("organization"))?;
             (Some(id.clone()), None)
         }
-        Some(Recipient::Email(email)) => (None, Some(email.as_str().to_owned())),
+        Some(Holder::Email(email)) => (None, Some(email.as_str().to_owned())),
     };
     let expiry_from = ExpiryFrom::parse(&lt.expiry_from).unwrap_or(ExpiryFrom::Issue);
     let expires_at = request

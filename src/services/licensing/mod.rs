@@ -21,7 +21,7 @@ pub use activate::{ActivateInput, Activation, activate};
 pub(crate) use audit::record;
 pub use error::LicensingError;
 pub(crate) use issue::new_sealed_key;
-pub use issue::{IssueRequest, Issued, Recipient, issue_license, reveal_key, reveal_key_audited};
+pub use issue::{Holder, IssueRequest, Issued, issue_license, reveal_key, reveal_key_audited};
 pub use machines::{
     Deactivation, Heartbeat, deactivate, deactivate_machine, heartbeat, reap_dead_machines,
 };

@@ -71,7 +71,7 @@ pub async fn page(
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct InviteForm {
+pub struct StaffInviteForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
@@ -90,7 +90,7 @@ pub async fn invite(
     FormPage(page): FormPage,
     who: Staff,
     session: Session,
-    form: web::Form<InviteForm>,
+    form: web::Form<StaffInviteForm>,
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
     brand: web::Data<Brand>,

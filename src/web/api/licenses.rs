@@ -14,7 +14,7 @@ use crate::secret::DataCipher;
 use crate::services::api_tokens::Scope;
 use crate::services::context::{Brand, Ctx};
 use crate::services::licensing::{
-    self, IssueRequest, LicenseAction, Recipient, Renewal, ValidateInput,
+    self, Holder, IssueRequest, LicenseAction, Renewal, ValidateInput,
 };
 use crate::services::usage::UsageRecorder;
 use crate::signing::KeyRing;
@@ -236,20 +236,20 @@ pub async fn create(
     if !is_well_formed(&parsed.license_type_id) {
         return Err(invalid("license_type_id", "is not an id"));
     }
-    let recipient = match (parsed.organization_id, parsed.email) {
+    let holder = match (parsed.organization_id, parsed.email) {
         (Some(_), Some(_)) => {
             return Err(invalid("email", "give organization_id or email, not both"));
         }
-        (Some(org), None) if is_well_formed(&org) => Some(Recipient::Organization(org)),
+        (Some(org), None) if is_well_formed(&org) => Some(Holder::Organization(org)),
         (Some(_), None) => return Err(invalid("organization_id", "is not an id")),
-        (None, Some(email)) => Some(Recipient::Email(
+        (None, Some(email)) => Some(Holder::Email(
             EmailAddress::parse(&email).map_err(|e| invalid("email", e))?,
         )),
         (None, None) => None,
     };
     let request = IssueRequest {
         license_type_id: parsed.license_type_id,
-        recipient,
+        holder,
         max_machines: parsed.max_machines,
         expires_at: parsed.expires_at.map(Timestamp::from_unix),
         is_trial: parsed.trial,

@@ -109,7 +109,7 @@ pub async fn page(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct InviteForm {
+pub struct TeamInviteForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
@@ -122,7 +122,7 @@ pub async fn invite(
     FormPage(page): FormPage,
     who: SignedIn,
     session: Session,
-    form: web::Form<InviteForm>,
+    form: web::Form<TeamInviteForm>,
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
     brand: web::Data<Brand>,
