@@ -632,9 +632,16 @@ impl RawSettings {
             }
             let url = Url::parse(v).map_err(|e| format!("not a URL: {e}"))?;
             match url.scheme() {
-                "smtp" | "smtps" if url.host().is_some() => Ok(Some(v.to_owned())),
-                _ => Err("must be smtp://HOST[:PORT] or smtps://HOST[:PORT]".to_owned()),
+                "smtp" | "smtps" if url.host().is_some() => {}
+                _ => return Err("must be smtp://HOST[:PORT] or smtps://HOST[:PORT]".to_owned()),
             }
+            // Everything lettre reads from the URL (the `tls` mode, the
+            // credentials), checked now: before anything is written.
+            lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(v)
+                .map(|_| Some(v.to_owned()))
+                .map_err(|e| {
+                    format!("{e} (tls= takes required, opportunistic or wrapper, or leave it out)")
+                })
         })?;
         let mailbox = |v: &str| {
             v.parse::<lettre::message::Mailbox>()
@@ -1055,6 +1062,11 @@ mod tests {
             ("LICENSOR_VENDOR_NAME", "", "`vendor_name`"),
             ("LICENSOR_API_RATE_LIMIT_IP", "-1", "`api_rate_limit_ip`"),
             ("LICENSOR_SMTP_URL", "http://mail.example.com", "`smtp_url`"),
+            (
+                "LICENSOR_SMTP_URL",
+                "smtp://u:p@h:1?tls=bogus",
+                "`smtp_url`",
+            ),
             ("LICENSOR_MAIL_FROM", "not a mailbox <", "`mail_from`"),
             ("LICENSOR_OUTBOX_POLL_MS", "0", "`outbox_poll_ms`"),
             (

@@ -377,6 +377,34 @@ async fn malformed_requests_get_the_right_4xx() {
             "unsupported_media_type",
         )
     });
+    // JSON is UTF-8: any other declared charset is refused, UTF-8 is fine.
+    for content_type in [
+        "application/json; charset=utf-16",
+        "application/json;charset=UTF-16LE",
+        "application/json; charset=iso-8859-1",
+        "application/json; charset=\"utf-32\"",
+    ] {
+        cases.push(Case {
+            content_type: Some(content_type),
+            ..case(
+                "POST",
+                "/api/v1/licenses/validate",
+                r#"{"key": "k"}"#,
+                415,
+                "unsupported_media_type",
+            )
+        });
+    }
+    cases.push(Case {
+        content_type: Some("application/json; charset=UTF-8"),
+        ..case(
+            "POST",
+            "/api/v1/machines/activate",
+            r#"{"key": "k"}"#,
+            400,
+            "invalid_body",
+        )
+    });
     cases.push(Case {
         content_type: None,
         ..case(

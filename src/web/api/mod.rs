@@ -134,11 +134,24 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
         .is_some_and(|v| {
             v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
         });
-    if !json_type {
+    // JSON is UTF-8 (RFC 8259): a body declared in another charset would
+    // be read as something it is not.
+    let other_charset = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .into_iter()
+        .flat_map(|v| v.split(';').skip(1))
+        .filter_map(|param| param.split_once('='))
+        .any(|(name, value)| {
+            name.trim().eq_ignore_ascii_case("charset")
+                && !value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        });
+    if !json_type || other_charset {
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            "Send the body as JSON with Content-Type: application/json.",
+            "Send the body as JSON in UTF-8 with Content-Type: application/json.",
         )
         .into());
     }
