@@ -8,10 +8,8 @@ use crate::domain::id::new_id;
 use crate::domain::license::ExpiryFrom;
 use crate::domain::license_key::LicenseKey;
 use crate::domain::time::Timestamp;
-use crate::mail::templates::LicenseAssigned;
 use crate::secret::DataCipher;
 use crate::services::context::{Brand, Ctx};
-use crate::services::notify::{About, enqueue_email};
 use crate::store::events::{self, NewEvent};
 use crate::store::licenses::{self, NewLicense};
 use crate::store::{Db, license_types, organizations};
@@ -145,19 +143,7 @@ pub async fn issue_license(
     )
     .await?;
     // A license for someone who will claim it: tell them, with the link.
-    if let Some(email) = &license.assigned_email {
-        let mail = LicenseAssigned {
-            vendor_name: brand.vendor_name.clone(),
-            product_name: license.product_name.clone(),
-            license_type_name: license.license_type_name.clone(),
-            link: brand.link("/onboarding"),
-        };
-        let about = About {
-            organization_id: None,
-            license_id: Some(&license.id),
-        };
-        enqueue_email(&mut tx, brand, "license_assigned", email, &mail, about, now).await?;
-    }
+    super::notices::tell_assignee(&mut tx, brand, &license, now).await?;
     // A license for an organization: welcome its people with the details.
     super::notices::welcome(&mut tx, brand, &license, now).await?;
     tx.commit().await.context("committing the license")?;

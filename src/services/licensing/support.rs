@@ -3,9 +3,8 @@
 use anyhow::Context;
 use serde_json::json;
 
-use crate::mail::templates::{LicenseAssigned, StandingChange};
+use crate::mail::templates::StandingChange;
 use crate::services::context::{Brand, Ctx};
-use crate::services::notify::{About, enqueue_email};
 use crate::store::licenses;
 use crate::store::machines::{self, DeactivatedBy};
 use crate::store::{license_types, organizations};
@@ -147,21 +146,8 @@ pub async fn resend_license_email(
     let license = view_in_tx(&mut tx, license_id).await?;
     let sent = if license.organization_id.is_some() {
         super::notices::welcome(&mut tx, brand, &license, now).await?
-    } else if let Some(email) = &license.assigned_email {
-        let mail = LicenseAssigned {
-            vendor_name: brand.vendor_name.clone(),
-            product_name: license.product_name.clone(),
-            license_type_name: license.license_type_name.clone(),
-            link: brand.link("/onboarding"),
-        };
-        let about = About {
-            organization_id: None,
-            license_id: Some(&license.id),
-        };
-        enqueue_email(&mut tx, brand, "license_assigned", email, &mail, about, now).await?;
-        1
     } else {
-        0
+        super::notices::tell_assignee(&mut tx, brand, &license, now).await?
     };
     record(
         ctx,
