@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::domain::audit::Actor;
+use crate::domain::audit::{Actor, EventKind};
 use crate::domain::email::EmailAddress;
 use crate::domain::id::new_id;
 use crate::domain::password::Password;
@@ -72,7 +72,7 @@ pub fn token_digest(text: &str) -> String {
 async fn record(
     ctx: &Ctx<'_>,
     tx: &mut Tx,
-    kind: &str,
+    kind: EventKind,
     user_id: &str,
     org: Option<&str>,
     data: serde_json::Value,
@@ -188,7 +188,7 @@ pub async fn sign_up(
     record(
         &ctx_actor,
         &mut tx,
-        "customer.created",
+        EventKind::CustomerCreated,
         &user_id,
         Some(&org_id),
         json!({ "organization_name": organization_name }),
@@ -329,7 +329,7 @@ async fn confirm_email(ctx: &Ctx<'_>, token: &str) -> Result<String, AccountErro
         record(
             &actor,
             &mut tx,
-            "customer.email_verified",
+            EventKind::CustomerEmailVerified,
             &user_id,
             org.as_deref(),
             json!({}),
@@ -451,7 +451,7 @@ async fn replace_password(
     mut tx: Tx,
     user: &UserRow,
     password: Password,
-    kind: &str,
+    kind: EventKind,
 ) -> Result<(), AccountError> {
     let hash = hash_password(password).await?;
     let now = ctx.clock.now();
@@ -497,7 +497,7 @@ pub async fn sign_out_everywhere(ctx: &Ctx<'_>, user: &UserRow) -> Result<u64, A
     record(
         ctx,
         &mut tx,
-        "user.signed_out_everywhere",
+        EventKind::UserSignedOutEverywhere,
         &user.id,
         user.organization_id.as_deref(),
         json!({ "sessions_ended": ended }),
@@ -529,7 +529,15 @@ pub async fn reset_password(
     }
     // Following the emailed link proves the address too.
     users::mark_verified(&mut tx, &user.id, ctx.clock.now()).await?;
-    replace_password(ctx, brand, tx, &user, password, "customer.password_reset").await?;
+    replace_password(
+        ctx,
+        brand,
+        tx,
+        &user,
+        password,
+        EventKind::CustomerPasswordReset,
+    )
+    .await?;
     Ok(user)
 }
 
@@ -546,7 +554,15 @@ pub async fn change_password(
         return Err(AccountError::WrongCurrentPassword);
     }
     let tx = ctx.db.begin_write().await?;
-    replace_password(ctx, brand, tx, user, new, "customer.password_changed").await
+    replace_password(
+        ctx,
+        brand,
+        tx,
+        user,
+        new,
+        EventKind::CustomerPasswordChanged,
+    )
+    .await
 }
 
 /// Turns a user's expiry reminders on or off (their account page, or the
@@ -561,7 +577,7 @@ pub async fn set_reminders(
     if !users::set_reminders(&mut tx, user_id, enabled, now).await? {
         return Ok(false);
     }
-    let mut event = NewEvent::new("user.reminders_changed", &ctx.actor);
+    let mut event = NewEvent::new(EventKind::UserRemindersChanged, &ctx.actor);
     event.request_id = ctx.request_id.as_deref();
     event.user_id = Some(user_id);
     event.data = json!({ "reminders_enabled": enabled });

@@ -8,6 +8,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use crate::domain::audit::EventKind;
 use crate::domain::id::new_id;
 use crate::services::context::Ctx;
 use crate::store::Db;
@@ -116,7 +117,7 @@ pub async fn create(
     )
     .await
     .context("storing the token")?;
-    let mut event = NewEvent::new("api_token.created", &ctx.actor);
+    let mut event = NewEvent::new(EventKind::ApiTokenCreated, &ctx.actor);
     event.request_id = ctx.request_id.as_deref();
     event.data = json!({ "token_id": id, "name": name, "scope": scope.as_str(), "prefix": prefix });
     events::insert(&mut tx, now, &event)
@@ -166,7 +167,7 @@ pub async fn revoke(ctx: &Ctx<'_>, id: &str) -> Result<bool, TokenError> {
     {
         return Ok(false);
     }
-    let mut event = NewEvent::new("api_token.revoked", &ctx.actor);
+    let mut event = NewEvent::new(EventKind::ApiTokenRevoked, &ctx.actor);
     event.request_id = ctx.request_id.as_deref();
     event.data = json!({ "token_id": id, "reason": ctx.reason });
     events::insert(&mut tx, now, &event)

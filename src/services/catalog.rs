@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 
+use crate::domain::audit::EventKind;
 use crate::store::{Db, products};
 
 /// A product on the home page.
@@ -183,7 +184,7 @@ pub async fn create_product(
             input.code
         )));
     }
-    let mut event = NewEvent::new("product.created", &ctx.actor);
+    let mut event = NewEvent::new(EventKind::ProductCreated, &ctx.actor);
     event.request_id = ctx.request_id.as_deref();
     event.data = json!({ "product_id": stored_id, "code": input.code });
     events::insert(&mut tx, now, &event).await?;
@@ -215,7 +216,7 @@ pub async fn update_product(
     if !products::update_text(&mut tx, id, text).await? {
         return Err(CatalogError::NotFound("product"));
     }
-    let mut event = NewEvent::new("product.updated", &ctx.actor);
+    let mut event = NewEvent::new(EventKind::ProductUpdated, &ctx.actor);
     event.request_id = ctx.request_id.as_deref();
     event.data = json!({ "product_id": id, "name": text.name, "download_url": text.download_url });
     events::insert(&mut tx, now, &event).await?;
@@ -389,7 +390,7 @@ pub async fn create_license_type(
     entitlements.sort();
     entitlements.dedup();
     license_types::add_entitlements(&mut tx, &id, &entitlements, now).await?;
-    let mut event = NewEvent::new("license_type.created", &ctx.actor);
+    let mut event = NewEvent::new(EventKind::LicenseTypeCreated, &ctx.actor);
     event.request_id = ctx.request_id.as_deref();
     event.data = json!({ "license_type_id": id, "product_id": input.product_id });
     events::insert(&mut tx, now, &event).await?;
@@ -411,7 +412,7 @@ pub async fn type_entitlements(
 async fn record_type_event(
     ctx: &Ctx<'_>,
     tx: &mut crate::store::Tx,
-    kind: &str,
+    kind: EventKind,
     id: &str,
 ) -> Result<(), CatalogError> {
     let mut event = NewEvent::new(kind, &ctx.actor);
@@ -437,7 +438,7 @@ pub async fn delete_license_type(ctx: &Ctx<'_>, id: &str) -> Result<(), CatalogE
             CatalogError::NotFound("license type")
         });
     }
-    record_type_event(ctx, &mut tx, "license_type.deleted", id).await?;
+    record_type_event(ctx, &mut tx, EventKind::LicenseTypeDeleted, id).await?;
     tx.commit().await.context("committing the deletion")?;
     Ok(())
 }
@@ -446,7 +447,7 @@ pub async fn delete_license_type(ctx: &Ctx<'_>, id: &str) -> Result<(), CatalogE
 pub async fn retire_license_type(ctx: &Ctx<'_>, id: &str) -> Result<LicenseTypeRow, CatalogError> {
     let mut tx = ctx.db.begin_write().await?;
     if license_types::retire(&mut tx, id, ctx.clock.now()).await? {
-        record_type_event(ctx, &mut tx, "license_type.retired", id).await?;
+        record_type_event(ctx, &mut tx, EventKind::LicenseTypeRetired, id).await?;
     }
     tx.commit().await.context("committing the retirement")?;
     license_types::find_by_id(ctx.db.pool(), id)

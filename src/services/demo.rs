@@ -5,7 +5,7 @@ use anyhow::Context;
 use serde_json::json;
 
 use crate::clock::Clock;
-use crate::domain::audit::Actor;
+use crate::domain::audit::{Actor, EventKind};
 use crate::domain::id::new_id;
 use crate::store::Db;
 use crate::store::events::{self, NewEvent};
@@ -38,7 +38,7 @@ pub async fn seed(db: &Db, clock: &dyn Clock) -> anyhow::Result<bool> {
     .await
     .context("seeding the demo product")?;
     if product_new {
-        let mut event = NewEvent::new("product.created", &actor);
+        let mut event = NewEvent::new(EventKind::ProductCreated, &actor);
         event.data = json!({ "product_id": product_id, "code": DEMO_PRODUCT_CODE, "demo": true });
         events::insert(&mut tx, now, &event).await?;
     }
@@ -66,7 +66,7 @@ pub async fn seed(db: &Db, clock: &dyn Clock) -> anyhow::Result<bool> {
     .await
     .context("seeding the demo trial type")?;
     if type_new {
-        let mut event = NewEvent::new("license_type.created", &actor);
+        let mut event = NewEvent::new(EventKind::LicenseTypeCreated, &actor);
         event.data = json!({ "license_type_id": type_id, "product_id": product_id, "demo": true });
         events::insert(&mut tx, now, &event).await?;
     }

@@ -4,7 +4,7 @@ use anyhow::{Context, bail};
 use serde_json::json;
 
 use crate::clock::Clock;
-use crate::domain::audit::Actor;
+use crate::domain::audit::{Actor, EventKind};
 use crate::domain::time::Timestamp;
 use crate::secret::DataCipher;
 use crate::signing::{KeyPair, KeyRing, PublicKeyEntry};
@@ -49,7 +49,7 @@ async fn insert_new_active(
     )
     .await
     .context("storing the signing key")?;
-    let mut event = NewEvent::new("signing_key.created", actor);
+    let mut event = NewEvent::new(EventKind::SigningKeyCreated, actor);
     event.data = json!({ "kid": pair.kid, "replaces": replaced });
     events::insert(tx, now, &event)
         .await

@@ -4,6 +4,7 @@
 use anyhow::Context;
 use serde_json::json;
 
+use crate::domain::audit::EventKind;
 use crate::domain::id::new_id;
 use crate::domain::time::Timestamp;
 use crate::mail::Email;
@@ -143,7 +144,7 @@ pub async fn resend(
         outbox::requeue(&mut tx, message_id, now).await?;
         Resent::Requeued
     };
-    let mut event = NewEvent::new("outbox.resent", &ctx.actor);
+    let mut event = NewEvent::new(EventKind::OutboxResent, &ctx.actor);
     event.request_id = ctx.request_id.as_deref();
     event.data = json!({
         "message_id": message_id,

@@ -5,6 +5,7 @@
 use anyhow::Context;
 use serde_json::json;
 
+use crate::domain::audit::EventKind;
 use crate::secret::DataCipher;
 use crate::services::context::Ctx;
 use crate::services::licensing::{self, Holder, IssueRequest, LicenseView, LicensingError};
@@ -183,7 +184,7 @@ pub async fn accept_assigned(
     if !licenses::claim_for_organization(&mut tx, license_id, &user.email, &org, now).await? {
         return Err(LicensingError::NotFound("license"));
     }
-    let mut event = NewEvent::new("license.assigned", &ctx.actor);
+    let mut event = NewEvent::new(EventKind::LicenseAssigned, &ctx.actor);
     event.request_id = ctx.request_id.as_deref();
     event.license_id = Some(license_id);
     event.organization_id = Some(&org);

@@ -15,6 +15,7 @@
 use anyhow::Context;
 use serde_json::json;
 
+use crate::domain::audit::EventKind;
 use crate::domain::time::Timestamp;
 use crate::mail::templates::{ExpiryNotice, LicenseExpired};
 use crate::services::context::{Brand, Ctx};
@@ -117,9 +118,9 @@ async fn send(
         expiring_emails(&mut tx, brand, &license, now).await?
     };
     let event = if kind == "expired" {
-        "license.expired"
+        EventKind::LicenseExpired
     } else {
-        "license.expiring"
+        EventKind::LicenseExpiring
     };
     licensing::record(
         ctx,

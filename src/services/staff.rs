@@ -5,7 +5,7 @@ use anyhow::Context;
 use serde_json::json;
 
 use crate::clock::Clock;
-use crate::domain::audit::Actor;
+use crate::domain::audit::{Actor, EventKind};
 use crate::domain::email::EmailAddress;
 use crate::domain::id::new_id;
 use crate::domain::password::Password;
@@ -65,7 +65,7 @@ pub async fn create_staff(
     if !inserted {
         return Err(StaffError::EmailTaken);
     }
-    let mut event = NewEvent::new("staff.created", actor);
+    let mut event = NewEvent::new(EventKind::StaffCreated, actor);
     event.user_id = Some(&id);
     event.data = json!({ "role": role.as_str() });
     events::insert(&mut tx, now, &event)
@@ -124,7 +124,7 @@ pub async fn update_staff(
     {
         return Err(StaffError::NotFound);
     }
-    let mut event = NewEvent::new("staff.updated", &ctx.actor);
+    let mut event = NewEvent::new(EventKind::StaffUpdated, &ctx.actor);
     event.request_id = ctx.request_id.as_deref();
     event.user_id = Some(id);
     event.data = json!({ "role": role.as_str(), "disabled": disabled, "reason": ctx.reason });

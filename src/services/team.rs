@@ -4,7 +4,7 @@
 use anyhow::Context;
 use serde_json::json;
 
-use crate::domain::audit::Actor;
+use crate::domain::audit::{Actor, EventKind};
 use crate::domain::email::EmailAddress;
 use crate::domain::id::new_id;
 use crate::domain::password::Password;
@@ -74,7 +74,7 @@ pub async fn invite(
     {
         return Err(TeamError::AlreadyMember(email.as_str().to_owned()));
     }
-    send_invitation(ctx, brand, owner, org, email, "team.invited").await
+    send_invitation(ctx, brand, owner, org, email, EventKind::TeamInvited).await
 }
 
 /// A pending invitation, as the team page lists it.
@@ -119,7 +119,15 @@ pub async fn resend(
         .map(|i| i.email)
         .ok_or(TeamError::NoSuchInvitation)?;
     let email = EmailAddress::parse(&email).map_err(|_| TeamError::NoSuchInvitation)?;
-    send_invitation(ctx, brand, owner, org, &email, "team.invitation_resent").await?;
+    send_invitation(
+        ctx,
+        brand,
+        owner,
+        org,
+        &email,
+        EventKind::TeamInvitationResent,
+    )
+    .await?;
     Ok(email.as_str().to_owned())
 }
 
@@ -138,7 +146,15 @@ pub async fn revoke(
         return Err(TeamError::NoSuchInvitation);
     };
     let masked = EmailAddress::parse(&email).map_or_else(|_| String::new(), |e| e.masked());
-    record_team_event(ctx, &mut tx, "team.invitation_revoked", org, owner, &masked).await?;
+    record_team_event(
+        ctx,
+        &mut tx,
+        EventKind::TeamInvitationRevoked,
+        org,
+        owner,
+        &masked,
+    )
+    .await?;
     tx.commit().await.context("committing the revocation")?;
     Ok(email)
 }
@@ -146,7 +162,7 @@ pub async fn revoke(
 async fn record_team_event(
     ctx: &Ctx<'_>,
     tx: &mut Tx,
-    kind: &str,
+    kind: EventKind,
     org: &str,
     owner: &UserRow,
     masked_email: &str,
@@ -169,7 +185,7 @@ async fn send_invitation(
     owner: &UserRow,
     org: &str,
     email: &EmailAddress,
-    event_kind: &str,
+    event_kind: EventKind,
 ) -> Result<(), TeamError> {
     let organization = organizations::find_by_id(ctx.db.pool(), org)
         .await?
@@ -285,7 +301,7 @@ pub async fn join(ctx: &Ctx<'_>, token: &str, password: Password) -> Result<User
     let actor = Actor::Customer {
         user_id: id.clone(),
     };
-    let mut event = NewEvent::new("team.joined", &actor);
+    let mut event = NewEvent::new(EventKind::TeamJoined, &actor);
     event.request_id = ctx.request_id.as_deref();
     event.organization_id = Some(&invitation.organization_id);
     event.user_id = Some(&id);
@@ -306,7 +322,7 @@ pub async fn remove(ctx: &Ctx<'_>, owner: &UserRow, member_id: &str) -> Result<(
     if !users::remove_member(&mut tx, member_id, org, now).await? {
         return Err(TeamError::NoSuchMember);
     }
-    let mut event = NewEvent::new("team.removed", &ctx.actor);
+    let mut event = NewEvent::new(EventKind::TeamRemoved, &ctx.actor);
     event.request_id = ctx.request_id.as_deref();
     event.organization_id = Some(org);
     event.user_id = Some(member_id);

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use crate::domain::audit::EventKind;
 use crate::domain::id::new_id;
 use crate::domain::time::Timestamp;
 use crate::secret::DataCipher;
@@ -121,7 +122,7 @@ pub async fn create_endpoint(
     audit(
         ctx,
         &mut tx,
-        "webhook.created",
+        EventKind::WebhookCreated,
         &id,
         json!({ "url": parsed.as_str(), "events": event_filter }),
     )
@@ -173,7 +174,14 @@ pub async fn send_test(ctx: &Ctx<'_>, id: &str) -> Result<(), WebhookError> {
         now,
     )
     .await?;
-    audit(ctx, &mut tx, "webhook.test_sent", &test.id, json!({})).await?;
+    audit(
+        ctx,
+        &mut tx,
+        EventKind::WebhookTestSent,
+        &test.id,
+        json!({}),
+    )
+    .await?;
     tx.commit().await.context("committing the test event")?;
     Ok(())
 }
@@ -184,9 +192,9 @@ pub async fn set_enabled(ctx: &Ctx<'_>, id: &str, enabled: bool) -> Result<(), W
         return Err(WebhookError::NotFound);
     }
     let kind = if enabled {
-        "webhook.enabled"
+        EventKind::WebhookEnabled
     } else {
-        "webhook.disabled"
+        EventKind::WebhookDisabled
     };
     audit(ctx, &mut tx, kind, id, json!({})).await?;
     tx.commit().await.context("committing the endpoint")?;
@@ -198,7 +206,7 @@ pub async fn delete(ctx: &Ctx<'_>, id: &str) -> Result<(), WebhookError> {
     if !webhooks::delete(&mut tx, id).await? {
         return Err(WebhookError::NotFound);
     }
-    audit(ctx, &mut tx, "webhook.deleted", id, json!({})).await?;
+    audit(ctx, &mut tx, EventKind::WebhookDeleted, id, json!({})).await?;
     tx.commit().await.context("committing the deletion")?;
     Ok(())
 }
@@ -206,7 +214,7 @@ pub async fn delete(ctx: &Ctx<'_>, id: &str) -> Result<(), WebhookError> {
 async fn audit(
     ctx: &Ctx<'_>,
     tx: &mut Tx,
-    kind: &str,
+    kind: EventKind,
     endpoint_id: &str,
     mut data: Value,
 ) -> anyhow::Result<()> {

@@ -4,7 +4,7 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, FromRow};
 
-use crate::domain::audit::Actor;
+use crate::domain::audit::{Actor, EventKind};
 use crate::domain::id::new_id;
 use crate::domain::time::Timestamp;
 use crate::store::Tx;
@@ -12,7 +12,7 @@ use crate::store::Tx;
 /// An event about to be recorded.
 #[derive(Debug)]
 pub struct NewEvent<'a> {
-    pub kind: &'a str,
+    pub kind: EventKind,
     pub actor: &'a Actor,
     pub request_id: Option<&'a str>,
     pub organization_id: Option<&'a str>,
@@ -22,7 +22,7 @@ pub struct NewEvent<'a> {
 }
 
 impl<'a> NewEvent<'a> {
-    pub fn new(kind: &'a str, actor: &'a Actor) -> Self {
+    pub fn new(kind: EventKind, actor: &'a Actor) -> Self {
         Self {
             kind,
             actor,
@@ -58,7 +58,7 @@ macro_rules! new_event_columns {
 }
 pub(crate) use new_event_columns;
 
-#[tracing::instrument(level = "debug", skip_all, fields(kind = event.kind))]
+#[tracing::instrument(level = "debug", skip_all, fields(kind = event.kind.as_str()))]
 pub async fn insert(tx: &mut Tx, at: Timestamp, event: &NewEvent<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(concat!(
         "INSERT INTO events (",
@@ -83,7 +83,7 @@ pub(crate) trait BindWho<'q> {
 
 impl<'q> BindWho<'q> for Query<'q, Any, AnyArguments> {
     fn bind_who(self, event: &'q NewEvent<'_>) -> Self {
-        self.bind(event.kind)
+        self.bind(event.kind.as_str())
             .bind(event.actor.kind())
             .bind(event.actor.id())
             .bind(event.request_id)

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use serde_json::json;
 
+use crate::domain::audit::EventKind;
 use crate::domain::id::new_id;
 use crate::domain::license_key::LicenseKey;
 use crate::domain::time::Timestamp;
@@ -95,7 +96,7 @@ impl ActivationWrite<'_> {
             let machine = self.new_machine(&seen.id);
             let event = event_about(
                 self.ctx,
-                "license.activated",
+                EventKind::LicenseActivated,
                 &after,
                 activated_data(&machine, seen, &after),
             );
@@ -135,7 +136,7 @@ impl ActivationWrite<'_> {
         let after = after_seat(&license, seat, now);
         let event = event_about(
             self.ctx,
-            "license.activated",
+            EventKind::LicenseActivated,
             &after,
             activated_data(&machine, &license, &after),
         );

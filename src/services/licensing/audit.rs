@@ -3,6 +3,7 @@
 use anyhow::Context;
 use serde_json::json;
 
+use crate::domain::audit::EventKind;
 use crate::services::context::Ctx;
 use crate::services::webhooks;
 use crate::store::Tx;
@@ -14,7 +15,7 @@ use super::view::LicenseView;
 pub(crate) async fn record(
     ctx: &Ctx<'_>,
     tx: &mut Tx,
-    kind: &str,
+    kind: EventKind,
     license: &LicenseView,
     data: serde_json::Value,
 ) -> anyhow::Result<()> {
@@ -30,7 +31,7 @@ pub(super) async fn record_to(
     ctx: &Ctx<'_>,
     tx: &mut Tx,
     endpoints: &[EndpointRow],
-    kind: &str,
+    kind: EventKind,
     license: &LicenseView,
     data: serde_json::Value,
 ) -> anyhow::Result<()> {
@@ -44,7 +45,7 @@ pub(super) async fn record_to(
 /// The audit event of a change to a license.
 pub(super) fn event_about<'a>(
     ctx: &'a Ctx<'_>,
-    kind: &'a str,
+    kind: EventKind,
     license: &'a LicenseView,
     data: serde_json::Value,
 ) -> NewEvent<'a> {
@@ -68,9 +69,10 @@ pub(super) async fn publish_event(
     event: &NewEvent<'_>,
     license: &LicenseView,
 ) -> anyhow::Result<()> {
+    // A transfer reaches the CRM as the license being assigned.
     let webhook_type = match event.kind {
-        "license.transferred" => "license.assigned",
-        other => other,
+        EventKind::LicenseTransferred => EventKind::LicenseAssigned.as_str(),
+        other => other.as_str(),
     };
     if !webhooks::EVENT_TYPES.contains(&webhook_type) {
         return Ok(());

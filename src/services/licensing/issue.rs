@@ -3,6 +3,7 @@
 use anyhow::Context;
 use serde_json::json;
 
+use crate::domain::audit::EventKind;
 use crate::domain::email::EmailAddress;
 use crate::domain::id::new_id;
 use crate::domain::license::ExpiryFrom;
@@ -137,7 +138,7 @@ pub async fn issue_license(
     record(
         ctx,
         &mut tx,
-        "license.created",
+        EventKind::LicenseCreated,
         &license,
         json!({ "after": license.snapshot(), "license_type_id": license.license_type_id }),
     )
@@ -176,7 +177,7 @@ pub async fn reveal_key_audited(
 ) -> Result<LicenseKey, LicensingError> {
     let key = reveal_key(ctx.db, cipher, &license.id).await?;
     let mut tx = ctx.db.begin_write().await?;
-    let mut event = NewEvent::new("license.key_revealed", &ctx.actor);
+    let mut event = NewEvent::new(EventKind::LicenseKeyRevealed, &ctx.actor);
     event.request_id = ctx.request_id.as_deref();
     event.license_id = Some(&license.id);
     event.organization_id = license.organization_id.as_deref();

@@ -3,6 +3,7 @@
 use anyhow::Context;
 use serde_json::json;
 
+use crate::domain::audit::EventKind;
 use crate::domain::fingerprint::Fingerprint;
 use crate::domain::license::{
     self, Lookup, MachineFacts, SECS_PER_DAY, ValidationCode, ValidationRequest,
@@ -78,7 +79,7 @@ pub(super) async fn finish_deactivation(
     record(
         ctx,
         &mut tx,
-        "license.deactivated",
+        EventKind::LicenseDeactivated,
         &after,
         json!({
             "machine_id": machine.id,
@@ -222,7 +223,7 @@ pub async fn reap_dead_machines(ctx: &Ctx<'_>, batch: i64) -> Result<i64, Licens
             record(
                 ctx,
                 &mut tx,
-                "license.deactivated",
+                EventKind::LicenseDeactivated,
                 &after,
                 json!({
                     "by": DeactivatedBy::Heartbeat.as_str(),

@@ -3,6 +3,7 @@
 use anyhow::Context;
 use serde_json::json;
 
+use crate::domain::audit::EventKind;
 use crate::domain::license::LicenseStatus;
 use crate::domain::time::Timestamp;
 use crate::mail::templates::{LicenseRenewed, LicenseStandingChanged, StandingChange};
@@ -33,16 +34,22 @@ impl LicenseAction {
         }
     }
 
-    fn transition(self) -> (&'static [&'static str], LicenseStatus, &'static str) {
+    fn transition(self) -> (&'static [&'static str], LicenseStatus, EventKind) {
         match self {
-            LicenseAction::Suspend => (&["active"], LicenseStatus::Suspended, "license.suspended"),
-            LicenseAction::Reinstate => {
-                (&["suspended"], LicenseStatus::Active, "license.reinstated")
-            }
+            LicenseAction::Suspend => (
+                &["active"],
+                LicenseStatus::Suspended,
+                EventKind::LicenseSuspended,
+            ),
+            LicenseAction::Reinstate => (
+                &["suspended"],
+                LicenseStatus::Active,
+                EventKind::LicenseReinstated,
+            ),
             LicenseAction::Revoke => (
                 &["active", "suspended"],
                 LicenseStatus::Revoked,
-                "license.revoked",
+                EventKind::LicenseRevoked,
             ),
         }
     }
@@ -161,7 +168,7 @@ pub async fn renew(
     record(
         ctx,
         &mut tx,
-        "license.renewed",
+        EventKind::LicenseRenewed,
         &after,
         json!({ "before": before.snapshot(), "after": after.snapshot(), "reason": reason }),
     )

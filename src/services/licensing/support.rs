@@ -3,6 +3,7 @@
 use anyhow::Context;
 use serde_json::json;
 
+use crate::domain::audit::EventKind;
 use crate::mail::templates::StandingChange;
 use crate::services::context::{Brand, Ctx};
 use crate::store::licenses;
@@ -50,7 +51,7 @@ pub async fn change_type(
     record(
         ctx,
         &mut tx,
-        "license.type_changed",
+        EventKind::LicenseTypeChanged,
         &after,
         json!({ "before": before.snapshot(), "after": after.snapshot(),
                 "from_type": before.license_type_id, "to_type": after.license_type_id }),
@@ -98,7 +99,7 @@ pub async fn transfer(
     record(
         ctx,
         &mut tx,
-        "license.transferred",
+        EventKind::LicenseTransferred,
         &after,
         json!({ "before": before.snapshot(), "after": after.snapshot(),
                 "from_organization": before.organization_id, "to_organization": organization_id }),
@@ -152,7 +153,7 @@ pub async fn resend_license_email(
     record(
         ctx,
         &mut tx,
-        "license.email_resent",
+        EventKind::LicenseEmailResent,
         &license,
         json!({ "messages": sent }),
     )

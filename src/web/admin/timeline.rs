@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use crate::domain::audit::EventKind;
 use crate::domain::time::Timestamp;
 use crate::store::events::EventRow;
 use crate::store::{Db, api_tokens, users};
@@ -80,35 +81,37 @@ fn actor(e: &EventRow, names: &HashMap<String, String>) -> String {
 
 /// What an event kind means, in words.
 pub fn what(kind: &str) -> String {
-    let words = match kind {
-        "customer.created" => "Signed up",
-        "customer.email_verified" => "Confirmed the email address",
-        "customer.password_changed" => "Changed the password",
-        "customer.password_reset" => "Reset the password",
-        "user.signed_out_everywhere" => "Signed out everywhere",
-        "user.reminders_changed" => "Changed the expiry reminders",
-        "onboarding.completed" => "Finished onboarding",
-        "license.created" => "Issued the license",
-        "license.assigned" => "Assigned the license",
-        "license.activated" => "Activated a machine",
-        "license.deactivated" => "Deactivated a machine",
-        "license.renewed" => "Renewed the license",
-        "license.suspended" => "Suspended the license",
-        "license.reinstated" => "Reinstated the license",
-        "license.revoked" => "Revoked the license",
-        "license.transferred" => "Transferred the license",
-        "license.type_changed" => "Changed the license type",
-        "license.expiring" => "Sent an expiry reminder",
-        "license.expired" => "The license expired",
-        "license.key_revealed" => "Showed the full key",
-        "license.email_resent" => "Sent the license details again",
-        "team.invited" => "Invited a member",
-        "team.invitation_resent" => "Sent an invitation again",
-        "team.invitation_revoked" => "Revoked an invitation",
-        "team.joined" => "Joined the team",
-        "team.removed" => "Removed a member",
-        "outbox.resent" => "Sent a message again",
-        other => return other.replace(['.', '_'], " "),
+    let Ok(known) = kind.parse::<EventKind>() else {
+        return kind.replace(['.', '_'], " ");
+    };
+    let words = match known {
+        EventKind::CustomerCreated => "Signed up",
+        EventKind::CustomerEmailVerified => "Confirmed the email address",
+        EventKind::CustomerPasswordChanged => "Changed the password",
+        EventKind::CustomerPasswordReset => "Reset the password",
+        EventKind::UserSignedOutEverywhere => "Signed out everywhere",
+        EventKind::UserRemindersChanged => "Changed the expiry reminders",
+        EventKind::LicenseCreated => "Issued the license",
+        EventKind::LicenseAssigned => "Assigned the license",
+        EventKind::LicenseActivated => "Activated a machine",
+        EventKind::LicenseDeactivated => "Deactivated a machine",
+        EventKind::LicenseRenewed => "Renewed the license",
+        EventKind::LicenseSuspended => "Suspended the license",
+        EventKind::LicenseReinstated => "Reinstated the license",
+        EventKind::LicenseRevoked => "Revoked the license",
+        EventKind::LicenseTransferred => "Transferred the license",
+        EventKind::LicenseTypeChanged => "Changed the license type",
+        EventKind::LicenseExpiring => "Sent an expiry reminder",
+        EventKind::LicenseExpired => "The license expired",
+        EventKind::LicenseKeyRevealed => "Showed the full key",
+        EventKind::LicenseEmailResent => "Sent the license details again",
+        EventKind::TeamInvited => "Invited a member",
+        EventKind::TeamInvitationResent => "Sent an invitation again",
+        EventKind::TeamInvitationRevoked => "Revoked an invitation",
+        EventKind::TeamJoined => "Joined the team",
+        EventKind::TeamRemoved => "Removed a member",
+        EventKind::OutboxResent => "Sent a message again",
+        other => return other.as_str().replace(['.', '_'], " "),
     };
     words.to_owned()
 }
