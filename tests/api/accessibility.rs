@@ -15,8 +15,8 @@ use licensor::config::Source;
 use serde_json::{Value, json};
 
 use crate::browser::{Headless, WAIT, browser_available, page_containing};
+use crate::form_browser::{PASSWORD, verified_customer};
 use crate::helpers::{TestApp, spawn_app_with};
-use crate::portal::{PASSWORD, verified_customer};
 
 const SUPPORT: &str = "help@vendor.example";
 

@@ -32,8 +32,8 @@ pub async fn page_containing(browser: &fantoccini::Client, text: &str) -> String
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+use crate::form_browser::PASSWORD;
 use crate::interop::{edit_payload, python_license_verdicts, python_with_cryptography};
-use crate::portal::PASSWORD;
 use crate::vendor_app::run_vendor_app;
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";

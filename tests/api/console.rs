@@ -5,9 +5,8 @@
 use licensor::domain::role::Role;
 use serde_json::json;
 
-use crate::emails::staff_browser;
+use crate::form_browser::{Browser, staff_browser, verified_customer};
 use crate::helpers::{TestApp, spawn_demo_app};
-use crate::portal::{Browser, verified_customer};
 
 /// A customer with a claimed trial and one activated machine; returns the
 /// license id, its key and the organization id.
@@ -544,7 +543,7 @@ async fn admins_issue_read_tokens_for_a_crm_and_revoke_them() {
         .post("/admin/tokens", &[("name", "CRM sync"), ("scope", "read")])
         .await;
     assert_eq!(res.status(), 303, "post/redirect/get");
-    let html = admin.html(&crate::portal::location(&res)).await;
+    let html = admin.html(&crate::form_browser::location(&res)).await;
     let marker = "<code id=\"new-token-value\">";
     let start = html.find(marker).unwrap() + marker.len();
     let token = html[start..start + html[start..].find('<').unwrap()].to_owned();
@@ -959,7 +958,7 @@ async fn explain_a_validation_agrees_with_the_api_in_every_case() {
         async move {
             let support = Browser::new(app);
             support
-                .sign_in("support@vendor.example", crate::portal::PASSWORD)
+                .sign_in("support@vendor.example", crate::form_browser::PASSWORD)
                 .await;
             let page = support.html(&url).await;
             let marker = "The API answers <strong class=\"code\">";

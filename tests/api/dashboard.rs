@@ -7,9 +7,8 @@ use licensor::config::Source;
 use licensor::domain::role::Role;
 use serde_json::json;
 
-use crate::emails::staff_browser;
+use crate::form_browser::{Browser, PASSWORD, staff_browser};
 use crate::helpers::spawn_app_with;
-use crate::portal::{Browser, PASSWORD};
 
 const TOKEN: &str = "dashboard-metrics-token-0123456789";
 

@@ -10,8 +10,8 @@ use licensor::services::context::{Brand, Ctx};
 use licensor::services::reminders::{self, Swept};
 use serde_json::{Value, json};
 
+use crate::form_browser::{Browser, csrf_from, location, staff_browser, verified_customer};
 use crate::helpers::{TestApp, spawn_demo_app};
-use crate::portal::{Browser, PASSWORD, csrf_from, location, verified_customer};
 
 /// The app's own link signer (same server secret, same key).
 pub fn brand_of(app: &TestApp) -> Brand {
@@ -329,15 +329,6 @@ async fn reminders_are_turned_off_and_on_in_the_account_and_links_cannot_be_forg
     .await
     .unwrap();
     assert_eq!(kind, "user.reminders_changed");
-}
-
-pub async fn staff_browser(app: &TestApp, role: licensor::domain::role::Role) -> Browser {
-    let email = format!("{}@vendor.example", role.as_str());
-    crate::helpers::create_staff(app, &email, role).await;
-    let b = Browser::new(app);
-    let res = b.sign_in(&email, PASSWORD).await;
-    assert_eq!(location(&res), "/admin", "staff land in the console");
-    b
 }
 
 #[tokio::test]

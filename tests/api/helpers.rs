@@ -516,7 +516,7 @@ pub async fn create_staff(app: &TestApp, email: &str, role: licensor::domain::ro
         &licensor::domain::email::EmailAddress::parse(email).unwrap(),
         role,
         licensor::domain::password::Password::parse(secrecy::SecretString::from(
-            crate::portal::PASSWORD,
+            crate::form_browser::PASSWORD,
         ))
         .unwrap(),
     )

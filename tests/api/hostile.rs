@@ -12,8 +12,8 @@ use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::json;
 use sqlx::{Column, Row};
 
+use crate::form_browser::{Browser, PASSWORD, csrf_from, verified_customer};
 use crate::helpers::{TestApp, spawn_app_with};
-use crate::portal::{Browser, PASSWORD, csrf_from, verified_customer};
 use licensor::config::Source;
 
 /// Who sends a probe.

@@ -12,6 +12,7 @@ mod console;
 mod dashboard;
 mod database;
 mod emails;
+mod form_browser;
 mod health;
 mod helpers;
 mod hostile;

@@ -1,8 +1,8 @@
 //! The portal's everyday clarity: where sign-in lands, what the navigation
 //! offers, and how refusals read.
 
+use crate::form_browser::{Browser, PASSWORD, location, verified_customer};
 use crate::helpers::spawn_demo_app;
-use crate::portal::{Browser, PASSWORD, location, verified_customer};
 
 #[tokio::test]
 async fn once_onboarding_is_done_sign_in_lands_on_the_licenses() {
@@ -47,7 +47,7 @@ fn text_of<'a>(page: &'a str, id: &str) -> &'a str {
 #[tokio::test]
 async fn console_form_errors_read_in_words_beside_their_field_with_the_input_kept() {
     let app = spawn_demo_app().await;
-    let admin = crate::emails::staff_browser(&app, licensor::domain::role::Role::Admin).await;
+    let admin = crate::form_browser::staff_browser(&app, licensor::domain::role::Role::Admin).await;
     let (product_id,): (String,) = sqlx::query_as("SELECT id FROM products")
         .fetch_one(app.db.pool())
         .await

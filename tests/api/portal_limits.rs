@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use licensor::config::Source;
 
+use crate::form_browser::{Browser, PASSWORD, verified_customer};
 use crate::helpers::spawn_app_with;
-use crate::portal::{Browser, PASSWORD, verified_customer};
 
 fn retry_after(res: &reqwest::Response) -> u64 {
     res.headers()["retry-after"]

@@ -13,8 +13,8 @@ use licensor::services::context::Ctx;
 use serde_json::json;
 
 use crate::cli::{Served, serve};
+use crate::form_browser::{Browser, PASSWORD};
 use crate::helpers::{TestDatabase, test_settings};
-use crate::portal::{Browser, PASSWORD};
 use crate::smtp::SmtpSink;
 use crate::webhook_sink::WebhookSink;
 

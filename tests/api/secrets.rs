@@ -4,9 +4,9 @@
 use licensor::domain::role::Role;
 use serde_json::json;
 
-use crate::emails::{brand_of, staff_browser};
+use crate::emails::brand_of;
+use crate::form_browser::{Browser, PASSWORD, staff_browser, verified_customer};
 use crate::helpers::{captured_log, spawn_demo_app};
-use crate::portal::{Browser, PASSWORD, verified_customer};
 
 #[tokio::test]
 async fn a_full_journey_logs_no_secret() {

@@ -8,9 +8,8 @@ use licensor::config::Source;
 use licensor::domain::role::Role;
 use serde_json::json;
 
-use crate::emails::staff_browser;
+use crate::form_browser::{Browser, location, staff_browser, verified_customer};
 use crate::helpers::{TestApp, spawn_app_with};
-use crate::portal::{Browser, location, verified_customer};
 
 const SUPPORT: &str = "help@vendor.example";
 
@@ -412,7 +411,7 @@ async fn inviting_an_existing_member_is_refused() {
     let form = mate.html("/join").await;
     assert!(form.contains("Join"), "{form}");
     let res = mate
-        .post("/join", &[("password", crate::portal::PASSWORD)])
+        .post("/join", &[("password", crate::form_browser::PASSWORD)])
         .await;
     assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
     let res = owner

@@ -7,10 +7,9 @@ use licensor::domain::role::Role;
 use licensor::domain::time::Timestamp;
 use serde_json::json;
 
-use crate::emails::staff_browser;
+use crate::form_browser::{Browser, staff_browser, verified_customer};
 use crate::helpers::spawn_demo_app;
 use crate::interop::{python_block, python_with_cryptography, run_python};
-use crate::portal::{Browser, verified_customer};
 use crate::webhook_sink::{Delivery, WebhookSink};
 
 /// Adds an endpoint in the console; returns its id and secret (shown once,
@@ -20,7 +19,7 @@ async fn add_endpoint(admin: &Browser, url: &str, events: &[&str]) -> (String, S
     fields.extend(events.iter().map(|e| ("events", *e)));
     let res = admin.post("/admin/webhooks", &fields).await;
     assert_eq!(res.status(), 303, "post/redirect/get");
-    let page = crate::portal::location(&res);
+    let page = crate::form_browser::location(&res);
     let id = page.trim_start_matches("/admin/webhooks/").to_owned();
     let html = admin.html(&page).await;
     let marker = "<code id=\"signing-secret\">";
