@@ -1,0 +1,157 @@
+//! Signing in and out.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::clock::Clock;
+use crate::domain::email::EmailAddress;
+use crate::services::accounts::{self, AccountError};
+use crate::services::onboarding;
+use crate::store::Db;
+use crate::web::error::WebError;
+use crate::web::layout::{
+    CsrfForm, FormPage, ONBOARDED, Page, check_csrf, render, render_status, see_other,
+};
+use crate::web::portal::{SignedIn, customer_ctx};
+use crate::web::ratelimit::PortalLimits;
+use crate::web::request::client_ip;
+
+use super::{anonymous_ctx, sign_in};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/login.html")]
+struct LoginPage<'a> {
+    page: Page,
+    email: &'a str,
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginQuery {
+    #[serde(default)]
+    ended: Option<String>,
+}
+
+pub async fn login_form(
+    FormPage(page): FormPage,
+    query: web::Query<LoginQuery>,
+) -> Result<HttpResponse, WebError> {
+    render(&LoginPage {
+        page: page.titled("Sign in"),
+        email: "",
+        error: None,
+        notice: (query.ended.as_deref() == Some("everywhere"))
+            .then_some("You are signed out on every device and browser."),
+    })
+}
+
+pub async fn login(
+    req: HttpRequest,
+    FormPage(page): FormPage,
+    session: Session,
+    form: web::Form<LoginForm>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+    limits: web::Data<PortalLimits>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    let account = form.email.trim();
+    if let Err(limited) = limits.sign_in(client_ip(&req), account) {
+        return login_limited(page, &form.email, limited);
+    }
+    let refused = |page: Page| {
+        limits.sign_in_failed(account);
+        render_status(
+            StatusCode::UNAUTHORIZED,
+            &LoginPage {
+                page: page.titled("Sign in"),
+                email: &form.email,
+                error: Some("The email or password is not right."),
+                notice: None,
+            },
+        )
+    };
+    let Ok(email) = EmailAddress::parse(&form.email) else {
+        return refused(page);
+    };
+    let ctx = anonymous_ctx(&db, clock.as_ref(), &req);
+    match accounts::authenticate(&ctx, &email, SecretString::from(form.password.clone())).await {
+        Ok(user) => {
+            limits.sign_in_succeeded(account);
+            sign_in(&session, &user)?;
+            tracing::info!(user_id = %user.id, "signed in");
+            let home = if user.role != "customer" {
+                "/admin"
+            } else if onboarding::is_done(&ctx, &user).await? {
+                let _ = session.insert(ONBOARDED, true);
+                "/licenses"
+            } else {
+                "/onboarding"
+            };
+            Ok(see_other(home))
+        }
+        Err(AccountError::BadCredentials) => refused(page),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A sign-in refused by a limit: the form stays, with the email typed and
+/// when to try again (status 429 and `Retry-After` for scripts).
+fn login_limited(page: Page, email: &str, limited: WebError) -> Result<HttpResponse, WebError> {
+    let WebError::Problem(problem) = limited else {
+        return Err(limited);
+    };
+    let mut res = render_status(
+        problem.status,
+        &LoginPage {
+            page: page.titled("Sign in"),
+            email,
+            error: Some(&problem.detail),
+            notice: None,
+        },
+    )?;
+    for (name, value) in &problem.headers {
+        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(value) {
+            res.headers_mut().insert(name.clone(), value);
+        }
+    }
+    Ok(res)
+}
+
+pub async fn logout(session: Session, form: web::Form<CsrfForm>) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    session.purge();
+    Ok(see_other("/"))
+}
+
+/// `POST /account/sign-out-everywhere`: ends every session of the account
+/// (other browsers, other devices, this one), then shows the sign-in page.
+pub async fn sign_out_everywhere(
+    req: HttpRequest,
+    who: SignedIn,
+    session: Session,
+    form: web::Form<CsrfForm>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
+    accounts::sign_out_everywhere(&ctx, &who.user).await?;
+    session.purge();
+    Ok(see_other("/login?ended=everywhere"))
+}
