@@ -23,7 +23,7 @@ pub enum Standing {
 /// Refuses a new signed file for a suspended or revoked license: a file
 /// says "valid" offline until its own expiry, so none is made while the
 /// license is not in good standing. Files issued before keep their expiry.
-pub fn check_standing(license: &LicenseView, standing: Standing) -> Result<(), LicensingError> {
+fn check_standing(license: &LicenseView, standing: Standing) -> Result<(), LicensingError> {
     let code = match license.status {
         LicenseStatus::Active => return Ok(()),
         LicenseStatus::Suspended => ValidationCode::Suspended,

@@ -125,29 +125,12 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
     req: &HttpRequest,
     body: &[u8],
 ) -> Result<T, WebError> {
-    let json_type = req
+    let content_type = req
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase())
-        .is_some_and(|v| {
-            v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
-        });
-    // JSON is UTF-8 (RFC 8259): a body declared in another charset would
-    // be read as something it is not.
-    let other_charset = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .into_iter()
-        .flat_map(|v| v.split(';').skip(1))
-        .filter_map(|param| param.split_once('='))
-        .any(|(name, value)| {
-            name.trim().eq_ignore_ascii_case("charset")
-                && !value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
-        });
-    if !json_type || other_charset {
+        .unwrap_or_default();
+    if !is_json_in_utf8(content_type) {
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
@@ -156,6 +139,22 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
         .into());
     }
     serde_json::from_slice(body).map_err(|e| serde_problem(&e).into())
+}
+
+/// `application/json` or `application/*+json`, in UTF-8: JSON is UTF-8
+/// (RFC 8259), so a body declared in another charset would be read as
+/// something it is not.
+fn is_json_in_utf8(content_type: &str) -> bool {
+    let mut parts = content_type.split(';');
+    let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+    let json = media == "application/json"
+        || (media.starts_with("application/") && media.ends_with("+json"));
+    json && parts
+        .filter_map(|param| param.split_once('='))
+        .all(|(name, value)| {
+            !name.trim().eq_ignore_ascii_case("charset")
+                || value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        })
 }
 
 fn query_error(err: actix_web::error::QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {

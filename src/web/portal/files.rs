@@ -46,9 +46,6 @@ pub async fn license_file(
 ) -> Result<HttpResponse, WebError> {
     who.require_verified()?;
     let license = owned(&db, &who, &path).await?;
-    if let Err(refused) = license_files::check_standing(&license, Standing::Required) {
-        return Ok(not_in_good_standing(&session, &license, &refused));
-    }
     let key = sealing_key(&db, &cipher, &license.id, query.encrypted()).await?;
     let form = key.as_ref().map_or(FileForm::Plain, FileForm::Encrypted);
     let file = license_files::file(
@@ -63,7 +60,7 @@ pub async fn license_file(
     .await;
     match file {
         Ok(file) => Ok(download(&file_name(&license, "", key.is_some()), file)),
-        // Suspended or revoked between the two reads.
+        // Suspended or revoked: no new file, and the page says why.
         Err(refused @ LicensingError::Refused { .. }) => {
             Ok(not_in_good_standing(&session, &license, &refused))
         }
