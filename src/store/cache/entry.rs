@@ -1,0 +1,239 @@
+//! A cache entry: what validation needs of one license, held compactly.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Instant;
+
+use crate::store::licenses::LicenseRow;
+use crate::store::machines::MachineRow;
+
+/// A key's SHA-256, the cache's key.
+pub type Digest = [u8; 32];
+
+/// What every license of one type shares: its product and type columns
+/// and entitlements, held once however many of its licenses are cached.
+#[derive(Debug)]
+pub(super) struct TypeState {
+    product_id: String,
+    product_code: String,
+    product_name: String,
+    license_type_id: String,
+    license_type_name: String,
+    duration_days: Option<i64>,
+    floating: i64,
+    heartbeat_window_secs: Option<i64>,
+    grace_days: i64,
+    customer_may_deactivate: i64,
+    deactivation_limit: Option<i64>,
+    deactivation_period_days: Option<i64>,
+    expiry_from: String,
+    offline_checkin_days: i64,
+    entitlements: Vec<String>,
+}
+
+/// An id held in 16 bytes when it is a canonical (lower-case, hyphenated)
+/// UUID, as every id Licensor issues is; as text otherwise. Reads back
+/// exactly as stored either way.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) enum CompactId {
+    Uuid([u8; 16]),
+    Text(Box<str>),
+}
+
+impl CompactId {
+    pub(super) fn new(id: &str) -> Self {
+        match uuid::Uuid::try_parse(id) {
+            Ok(u) if u.hyphenated().encode_lower(&mut [0u8; 36]) == id => {
+                CompactId::Uuid(u.into_bytes())
+            }
+            _ => CompactId::Text(id.into()),
+        }
+    }
+
+    pub(super) fn to_text(&self) -> String {
+        match self {
+            CompactId::Uuid(bytes) => {
+                let mut buf = [0u8; 36];
+                String::from(
+                    &*uuid::Uuid::from_bytes(*bytes)
+                        .hyphenated()
+                        .encode_lower(&mut buf),
+                )
+            }
+            CompactId::Text(text) => String::from(&**text),
+        }
+    }
+}
+
+/// A license status without an allocation for the three known ones.
+pub(super) fn status_text(status: String) -> std::borrow::Cow<'static, str> {
+    match status.as_str() {
+        "active" => "active".into(),
+        "suspended" => "suspended".into(),
+        "revoked" => "revoked".into(),
+        _ => status.into(),
+    }
+}
+
+/// A live machine, without what validation never reads.
+#[derive(Debug)]
+pub(super) struct MachineState {
+    pub(super) id: CompactId,
+    fingerprint: Box<str>,
+    name: Option<Box<str>>,
+    platform: Option<Box<str>>,
+    activated_at: i64,
+    last_heartbeat_at: i64,
+}
+
+/// What validation needs of one license, compact: a cache of 100,000
+/// licenses should stay well inside the server's memory budget.
+#[derive(Debug)]
+pub struct CachedLicense {
+    pub(super) id: CompactId,
+    key_last4: Box<str>,
+    organization_id: Option<CompactId>,
+    assigned_email: Option<Box<str>>,
+    status: std::borrow::Cow<'static, str>,
+    is_trial: i64,
+    max_machines: i64,
+    machines_used: i64,
+    issued_at: i64,
+    expires_at: Option<i64>,
+    first_activated_at: Option<i64>,
+    /// 0 until known: the usage batch writer records it in place after
+    /// it marks the license (no invalidation, no second read).
+    pub(super) first_validated_at: AtomicI64,
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+    pub(super) kind: Arc<TypeState>,
+    machines: Box<[MachineState]>,
+    pub(super) filled: Instant,
+}
+
+impl CachedLicense {
+    pub(super) fn new(row: LicenseRow, kind: Arc<TypeState>, machines: Vec<MachineRow>) -> Self {
+        let machines = machines
+            .into_iter()
+            .map(|m| MachineState {
+                id: CompactId::new(&m.id),
+                fingerprint: m.fingerprint.into(),
+                name: m.name.map(Into::into),
+                platform: m.platform.map(Into::into),
+                activated_at: m.activated_at,
+                last_heartbeat_at: m.last_heartbeat_at,
+            })
+            .collect();
+        Self {
+            id: CompactId::new(&row.id),
+            key_last4: row.key_last4.into(),
+            organization_id: row.organization_id.as_deref().map(CompactId::new),
+            assigned_email: row.assigned_email.map(Into::into),
+            status: status_text(row.status),
+            is_trial: row.is_trial,
+            max_machines: row.max_machines,
+            machines_used: row.machines_used,
+            issued_at: row.issued_at,
+            expires_at: row.expires_at,
+            first_activated_at: row.first_activated_at,
+            first_validated_at: AtomicI64::new(row.first_validated_at.unwrap_or(0)),
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            kind,
+            machines,
+            filled: Instant::now(),
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn id(&self) -> String {
+        self.id.to_text()
+    }
+
+    /// The license as the store reads it (without the key's ciphertext,
+    /// which validation never needs).
+    pub fn row(&self) -> LicenseRow {
+        let k = &self.kind;
+        LicenseRow {
+            id: self.id.to_text(),
+            key_last4: String::from(&*self.key_last4),
+            key_ciphertext: Vec::new(),
+            product_id: k.product_id.clone(),
+            product_code: k.product_code.clone(),
+            product_name: k.product_name.clone(),
+            license_type_id: k.license_type_id.clone(),
+            license_type_name: k.license_type_name.clone(),
+            organization_id: self.organization_id.as_ref().map(CompactId::to_text),
+            assigned_email: self.assigned_email.as_deref().map(str::to_owned),
+            status: String::from(&*self.status),
+            is_trial: self.is_trial,
+            max_machines: self.max_machines,
+            machines_used: self.machines_used,
+            issued_at: self.issued_at,
+            expires_at: self.expires_at,
+            first_activated_at: self.first_activated_at,
+            first_validated_at: match self.first_validated_at.load(Ordering::Relaxed) {
+                0 => None,
+                at => Some(at),
+            },
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            duration_days: k.duration_days,
+            floating: k.floating,
+            heartbeat_window_secs: k.heartbeat_window_secs,
+            grace_days: k.grace_days,
+            customer_may_deactivate: k.customer_may_deactivate,
+            deactivation_limit: k.deactivation_limit,
+            deactivation_period_days: k.deactivation_period_days,
+            expiry_from: k.expiry_from.clone(),
+            offline_checkin_days: k.offline_checkin_days,
+        }
+    }
+
+    /// The license type's entitlement codes, sorted.
+    pub fn entitlements(&self) -> &[String] {
+        &self.kind.entitlements
+    }
+
+    /// The live machine with this fingerprint.
+    pub fn machine(&self, fingerprint: &str) -> Option<MachineRow> {
+        self.machines
+            .iter()
+            .find(|m| &*m.fingerprint == fingerprint)
+            .map(|m| MachineRow {
+                id: m.id.to_text(),
+                license_id: self.id.to_text(),
+                fingerprint: String::from(&*m.fingerprint),
+                name: m.name.as_deref().map(str::to_owned),
+                platform: m.platform.as_deref().map(str::to_owned),
+                ip: None,
+                activated_at: m.activated_at,
+                last_heartbeat_at: m.last_heartbeat_at,
+                deactivated_at: None,
+                deactivated_by: None,
+            })
+    }
+}
+
+pub(super) fn type_state(row: &LicenseRow, entitlements: Vec<String>) -> TypeState {
+    TypeState {
+        product_id: row.product_id.clone(),
+        product_code: row.product_code.clone(),
+        product_name: row.product_name.clone(),
+        license_type_id: row.license_type_id.clone(),
+        license_type_name: row.license_type_name.clone(),
+        duration_days: row.duration_days,
+        floating: row.floating,
+        heartbeat_window_secs: row.heartbeat_window_secs,
+        grace_days: row.grace_days,
+        customer_may_deactivate: row.customer_may_deactivate,
+        deactivation_limit: row.deactivation_limit,
+        deactivation_period_days: row.deactivation_period_days,
+        expiry_from: row.expiry_from.clone(),
+        offline_checkin_days: row.offline_checkin_days,
+        entitlements,
+    }
+}

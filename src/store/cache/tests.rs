@@ -1,0 +1,207 @@
+use super::entry::status_text;
+use super::*;
+
+fn row(id: &str) -> LicenseRow {
+    LicenseRow {
+        id: id.to_owned(),
+        key_last4: "AAAA".to_owned(),
+        key_ciphertext: Vec::new(),
+        product_id: "p".to_owned(),
+        product_code: "app".to_owned(),
+        product_name: "App".to_owned(),
+        license_type_id: "t".to_owned(),
+        license_type_name: "Standard".to_owned(),
+        organization_id: None,
+        assigned_email: None,
+        status: "active".to_owned(),
+        is_trial: 0,
+        max_machines: 1,
+        machines_used: 0,
+        issued_at: 0,
+        expires_at: None,
+        first_activated_at: None,
+        first_validated_at: None,
+        version: 1,
+        created_at: 0,
+        updated_at: 0,
+        duration_days: None,
+        floating: 0,
+        heartbeat_window_secs: None,
+        grace_days: 0,
+        customer_may_deactivate: 1,
+        deactivation_limit: None,
+        deactivation_period_days: None,
+        expiry_from: "issue".to_owned(),
+        offline_checkin_days: 0,
+    }
+}
+
+fn digest(name: &str) -> Digest {
+    let mut d = [0u8; 32];
+    d[..name.len()].copy_from_slice(name.as_bytes());
+    d
+}
+
+/// Fills `name` with license `id` under a fresh ticket; whether stored.
+fn fill(cache: &LicenseCache, name: &str, id: &str) -> bool {
+    fill_with(cache, cache.ticket(), name, id)
+}
+
+fn fill_with(cache: &LicenseCache, ticket: Ticket, name: &str, id: &str) -> bool {
+    cache.insert(
+        ticket,
+        &digest(name),
+        row(id),
+        vec!["pro".to_owned()],
+        Vec::new(),
+    );
+    cache.get(&digest(name)).is_some()
+}
+
+fn get(cache: &LicenseCache, name: &str) -> Option<Arc<CachedLicense>> {
+    cache.get(&digest(name))
+}
+
+fn cache(entries: usize) -> LicenseCache {
+    LicenseCache::new(
+        LicenseCacheSettings {
+            entries,
+            ttl: Some(Duration::from_secs(60)),
+        },
+        true,
+    )
+}
+
+#[test]
+fn an_entry_is_served_until_its_license_is_invalidated() {
+    let cache = cache(10);
+    assert!(fill(&cache, "d1", "l1"));
+    assert!(fill(&cache, "d2", "l2"));
+    assert_eq!(get(&cache, "d1").unwrap().id(), "l1");
+    cache.invalidate(&["l1"]);
+    assert!(get(&cache, "d1").is_none());
+    assert_eq!(get(&cache, "d2").unwrap().id(), "l2");
+    cache.apply_notice("l2,l9");
+    assert!(cache.is_empty());
+}
+
+#[test]
+fn a_read_that_raced_an_invalidation_is_not_stored() {
+    let cache = cache(10);
+    let ticket = cache.ticket();
+    // A write to any license commits between the read and the insert.
+    cache.invalidate(&["l1"]);
+    assert!(!fill_with(&cache, ticket, "d1", "l1"));
+    assert!(get(&cache, "d1").is_none());
+    assert!(fill(&cache, "d1", "l1"));
+}
+
+#[test]
+fn the_oldest_entries_make_room_and_the_size_holds() {
+    let cache = cache(3);
+    for i in 0..10 {
+        assert!(fill(&cache, &format!("d{i}"), &format!("l{i}")));
+        assert!(cache.len() <= 3);
+    }
+    assert!(get(&cache, "d6").is_none());
+    for i in 7..10 {
+        assert!(get(&cache, &format!("d{i}")).is_some());
+    }
+    // Churn on one license (invalidate, fill again) keeps the queue bounded.
+    for _ in 0..5_000 {
+        cache.invalidate(&["l9"]);
+        fill(&cache, "d9", "l9");
+    }
+    let inner = cache.inner.read().unwrap();
+    assert!(
+        inner.order.len() <= 3 * 2 + 1024 + 1,
+        "{}",
+        inner.order.len()
+    );
+}
+
+#[test]
+fn licenses_of_one_type_share_its_state_and_read_back_whole() {
+    let cache = cache(10);
+    fill(&cache, "d1", "l1");
+    fill(&cache, "d2", "l2");
+    let (a, b) = (get(&cache, "d1").unwrap(), get(&cache, "d2").unwrap());
+    assert!(Arc::ptr_eq(&a.kind, &b.kind));
+    assert_eq!(a.entitlements(), ["pro".to_owned()]);
+    let back = a.row();
+    let mut want = row("l1");
+    want.key_ciphertext = Vec::new();
+    assert_eq!(format!("{back:?}"), format!("{want:?}"));
+    cache.clear();
+    assert!(cache.inner.read().unwrap().types.is_empty());
+}
+
+#[test]
+fn compact_ids_read_back_exactly() {
+    let canonical = crate::domain::id::new_id();
+    assert!(matches!(CompactId::new(&canonical), CompactId::Uuid(_)));
+    let upper = canonical.to_uppercase();
+    for id in [canonical.as_str(), upper.as_str(), "lic-42", ""] {
+        assert_eq!(CompactId::new(id).to_text(), id);
+    }
+    assert!(matches!(CompactId::new(&upper), CompactId::Text(_)));
+    assert!(matches!(
+        status_text("active".to_owned()),
+        std::borrow::Cow::Borrowed(_)
+    ));
+    assert_eq!(status_text("odd".to_owned()), "odd");
+}
+
+#[test]
+fn a_first_validation_is_noted_in_place_once() {
+    let cache = cache(10);
+    fill(&cache, "d1", "l1");
+    assert_eq!(get(&cache, "d1").unwrap().row().first_validated_at, None);
+    cache.note_first_validated("l1", 100);
+    cache.note_first_validated("l1", 200);
+    cache.note_first_validated("unknown", 300);
+    assert_eq!(
+        get(&cache, "d1").unwrap().row().first_validated_at,
+        Some(100)
+    );
+}
+
+#[test]
+fn a_license_filled_under_a_new_digest_replaces_its_old_entry() {
+    let cache = cache(10);
+    fill(&cache, "old", "l1");
+    fill(&cache, "new", "l1");
+    assert!(get(&cache, "old").is_none());
+    cache.invalidate(&["l1"]);
+    assert!(get(&cache, "new").is_none());
+}
+
+#[test]
+fn entries_expire_and_a_cache_not_serving_holds_nothing() {
+    let cache = LicenseCache::new(
+        LicenseCacheSettings {
+            entries: 10,
+            ttl: Some(Duration::from_millis(1)),
+        },
+        true,
+    );
+    fill(&cache, "d1", "l1");
+    std::thread::sleep(Duration::from_millis(5));
+    assert!(get(&cache, "d1").is_none());
+
+    let off = LicenseCache::new(LicenseCacheSettings::default(), false);
+    assert!(!fill(&off, "d1", "l1"));
+    off.set_serving(true);
+    assert!(fill(&off, "d1", "l1"));
+    off.set_serving(false);
+    assert!(get(&off, "d1").is_none() && off.is_empty());
+
+    let disabled = cache_with_no_entries();
+    assert!(!disabled.is_serving());
+}
+
+fn cache_with_no_entries() -> LicenseCache {
+    let cache = cache(0);
+    cache.set_serving(true);
+    cache
+}
