@@ -89,7 +89,7 @@ fn signatures(c: &mut Criterion) {
     c.bench_function("bare_ed25519_sign", |b| {
         b.iter(|| bare.sign(black_box(message.as_bytes())))
     });
-    // What KeyRing signs with (docs/decisions.md).
+    // What KeyRing signs with (docs/decisions/0076).
     let aws_lc = aws_lc_rs::signature::Ed25519KeyPair::from_seed_unchecked(&[7; 32]).unwrap();
     c.bench_function("bare_aws_lc_ed25519_sign", |b| {
         b.iter(|| aws_lc.sign(black_box(message.as_bytes())))

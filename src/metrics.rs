@@ -3,6 +3,7 @@
 //! `GET /metrics` only with the `metrics_token` bearer token. Gauges that
 //! describe the database (outbox depth, pool use) are set when scraped.
 
+use crate::domain::outbox::Channel;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -49,7 +50,7 @@ pub struct StepLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DeliveryLabels {
     /// `email` or `webhook`.
-    pub channel: String,
+    pub channel: &'static str,
     /// `sent`, `retry` (failed, will be tried again) or `dead` (given up).
     pub result: &'static str,
 }
@@ -198,10 +199,10 @@ impl Metrics {
     }
 
     /// One delivery attempt's result.
-    pub fn delivery(&self, channel: &str, result: &'static str) {
+    pub fn delivery(&self, channel: Channel, result: &'static str) {
         self.deliveries
             .get_or_create(&DeliveryLabels {
-                channel: channel.to_owned(),
+                channel: channel.as_str(),
                 result,
             })
             .inc();

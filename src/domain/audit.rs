@@ -1,4 +1,6 @@
-//! Who did something, for the audit log.
+//! Who did something and what, for the audit log and the CRM.
+
+use super::vocabulary::text_enum;
 
 /// The party behind a change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,14 +24,14 @@ pub enum Actor {
 }
 
 impl Actor {
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ActorKind {
         match self {
-            Actor::System => "system",
-            Actor::Cli => "cli",
-            Actor::Customer { .. } => "customer",
-            Actor::Staff { .. } => "staff",
-            Actor::ApiToken { .. } => "api_token",
-            Actor::Application => "license_key",
+            Actor::System => ActorKind::System,
+            Actor::Cli => ActorKind::Cli,
+            Actor::Customer { .. } => ActorKind::Customer,
+            Actor::Staff { .. } => ActorKind::Staff,
+            Actor::ApiToken { .. } => ActorKind::ApiToken,
+            Actor::Application => ActorKind::Application,
         }
     }
 
@@ -42,164 +44,104 @@ impl Actor {
     }
 }
 
-/// What an audit event records. Stored as its dotted name; a name the code
-/// does not know is an error when read, never a silent default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EventKind {
-    ApiTokenCreated,
-    ApiTokenRevoked,
-    CustomerCreated,
-    CustomerEmailVerified,
-    CustomerPasswordChanged,
-    CustomerPasswordReset,
-    LicenseActivated,
-    LicenseAssigned,
-    LicenseCreated,
-    LicenseDeactivated,
-    LicenseEmailResent,
-    LicenseExpired,
-    LicenseExpiring,
-    LicenseKeyRevealed,
-    LicenseReinstated,
-    LicenseRenewed,
-    LicenseRevoked,
-    LicenseSuspended,
-    LicenseTransferred,
-    LicenseTypeChanged,
-    LicenseTypeCreated,
-    LicenseTypeDeleted,
-    LicenseTypeRetired,
-    OutboxResent,
-    ProductCreated,
-    ProductUpdated,
-    SigningKeyCreated,
-    StaffCreated,
-    StaffUpdated,
-    TeamInvitationResent,
-    TeamInvitationRevoked,
-    TeamInvited,
-    TeamJoined,
-    TeamRemoved,
-    UserRemindersChanged,
-    UserSignedOutEverywhere,
-    WebhookCreated,
-    WebhookDeleted,
-    WebhookDisabled,
-    WebhookEnabled,
-    WebhookTestSent,
+text_enum! {
+    /// What an audit event records. Stored as its dotted name; a name the
+    /// code does not know is an error when read, never a silent default.
+    pub enum EventKind ("an audit event kind") {
+        ApiTokenCreated = "api_token.created",
+        ApiTokenRevoked = "api_token.revoked",
+        CustomerCreated = "customer.created",
+        CustomerEmailVerified = "customer.email_verified",
+        CustomerPasswordChanged = "customer.password_changed",
+        CustomerPasswordReset = "customer.password_reset",
+        LicenseActivated = "license.activated",
+        LicenseAssigned = "license.assigned",
+        LicenseCreated = "license.created",
+        LicenseDeactivated = "license.deactivated",
+        LicenseEmailResent = "license.email_resent",
+        LicenseExpired = "license.expired",
+        LicenseExpiring = "license.expiring",
+        LicenseKeyRevealed = "license.key_revealed",
+        LicenseReinstated = "license.reinstated",
+        LicenseRenewed = "license.renewed",
+        LicenseRevoked = "license.revoked",
+        LicenseSuspended = "license.suspended",
+        LicenseTransferred = "license.transferred",
+        LicenseTypeChanged = "license.type_changed",
+        LicenseTypeCreated = "license_type.created",
+        LicenseTypeDeleted = "license_type.deleted",
+        LicenseTypeRetired = "license_type.retired",
+        OutboxResent = "outbox.resent",
+        ProductCreated = "product.created",
+        ProductUpdated = "product.updated",
+        SigningKeyCreated = "signing_key.created",
+        StaffCreated = "staff.created",
+        StaffUpdated = "staff.updated",
+        TeamInvitationResent = "team.invitation_resent",
+        TeamInvitationRevoked = "team.invitation_revoked",
+        TeamInvited = "team.invited",
+        TeamJoined = "team.joined",
+        TeamRemoved = "team.removed",
+        UserRemindersChanged = "user.reminders_changed",
+        UserSignedOutEverywhere = "user.signed_out_everywhere",
+        WebhookCreated = "webhook.created",
+        WebhookDeleted = "webhook.deleted",
+        WebhookDisabled = "webhook.disabled",
+        WebhookEnabled = "webhook.enabled",
+        WebhookTestSent = "webhook.test_sent",
+    }
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 41] = [
-        EventKind::ApiTokenCreated,
-        EventKind::ApiTokenRevoked,
-        EventKind::CustomerCreated,
-        EventKind::CustomerEmailVerified,
-        EventKind::CustomerPasswordChanged,
-        EventKind::CustomerPasswordReset,
-        EventKind::LicenseActivated,
-        EventKind::LicenseAssigned,
-        EventKind::LicenseCreated,
-        EventKind::LicenseDeactivated,
-        EventKind::LicenseEmailResent,
-        EventKind::LicenseExpired,
-        EventKind::LicenseExpiring,
-        EventKind::LicenseKeyRevealed,
-        EventKind::LicenseReinstated,
-        EventKind::LicenseRenewed,
-        EventKind::LicenseRevoked,
-        EventKind::LicenseSuspended,
-        EventKind::LicenseTransferred,
-        EventKind::LicenseTypeChanged,
-        EventKind::LicenseTypeCreated,
-        EventKind::LicenseTypeDeleted,
-        EventKind::LicenseTypeRetired,
-        EventKind::OutboxResent,
-        EventKind::ProductCreated,
-        EventKind::ProductUpdated,
-        EventKind::SigningKeyCreated,
-        EventKind::StaffCreated,
-        EventKind::StaffUpdated,
-        EventKind::TeamInvitationResent,
-        EventKind::TeamInvitationRevoked,
-        EventKind::TeamInvited,
-        EventKind::TeamJoined,
-        EventKind::TeamRemoved,
-        EventKind::UserRemindersChanged,
-        EventKind::UserSignedOutEverywhere,
-        EventKind::WebhookCreated,
-        EventKind::WebhookDeleted,
-        EventKind::WebhookDisabled,
-        EventKind::WebhookEnabled,
-        EventKind::WebhookTestSent,
-    ];
-
-    /// The name stored in `events.kind` (and shown in exports).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::ApiTokenCreated => "api_token.created",
-            EventKind::ApiTokenRevoked => "api_token.revoked",
-            EventKind::CustomerCreated => "customer.created",
-            EventKind::CustomerEmailVerified => "customer.email_verified",
-            EventKind::CustomerPasswordChanged => "customer.password_changed",
-            EventKind::CustomerPasswordReset => "customer.password_reset",
-            EventKind::LicenseActivated => "license.activated",
-            EventKind::LicenseAssigned => "license.assigned",
-            EventKind::LicenseCreated => "license.created",
-            EventKind::LicenseDeactivated => "license.deactivated",
-            EventKind::LicenseEmailResent => "license.email_resent",
-            EventKind::LicenseExpired => "license.expired",
-            EventKind::LicenseExpiring => "license.expiring",
-            EventKind::LicenseKeyRevealed => "license.key_revealed",
-            EventKind::LicenseReinstated => "license.reinstated",
-            EventKind::LicenseRenewed => "license.renewed",
-            EventKind::LicenseRevoked => "license.revoked",
-            EventKind::LicenseSuspended => "license.suspended",
-            EventKind::LicenseTransferred => "license.transferred",
-            EventKind::LicenseTypeChanged => "license.type_changed",
-            EventKind::LicenseTypeCreated => "license_type.created",
-            EventKind::LicenseTypeDeleted => "license_type.deleted",
-            EventKind::LicenseTypeRetired => "license_type.retired",
-            EventKind::OutboxResent => "outbox.resent",
-            EventKind::ProductCreated => "product.created",
-            EventKind::ProductUpdated => "product.updated",
-            EventKind::SigningKeyCreated => "signing_key.created",
-            EventKind::StaffCreated => "staff.created",
-            EventKind::StaffUpdated => "staff.updated",
-            EventKind::TeamInvitationResent => "team.invitation_resent",
-            EventKind::TeamInvitationRevoked => "team.invitation_revoked",
-            EventKind::TeamInvited => "team.invited",
-            EventKind::TeamJoined => "team.joined",
-            EventKind::TeamRemoved => "team.removed",
-            EventKind::UserRemindersChanged => "user.reminders_changed",
-            EventKind::UserSignedOutEverywhere => "user.signed_out_everywhere",
-            EventKind::WebhookCreated => "webhook.created",
-            EventKind::WebhookDeleted => "webhook.deleted",
-            EventKind::WebhookDisabled => "webhook.disabled",
-            EventKind::WebhookEnabled => "webhook.enabled",
-            EventKind::WebhookTestSent => "webhook.test_sent",
-        }
+    /// The webhook event the CRM hears of this change, if any: a transfer
+    /// reaches it as the license being assigned.
+    pub fn webhook(self) -> Option<WebhookEvent> {
+        let event = match self {
+            EventKind::LicenseTransferred => WebhookEvent::LicenseAssigned,
+            other => return other.as_str().parse().ok(),
+        };
+        Some(event)
     }
 }
 
-impl std::fmt::Display for EventKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+text_enum! {
+    /// Who acted, as the audit log stores it.
+    pub enum ActorKind ("an actor kind") {
+        System = "system",
+        Cli = "cli",
+        Customer = "customer",
+        Staff = "staff",
+        ApiToken = "api_token",
+        Application = "license_key",
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("`{0}` is not an audit event kind")]
-pub struct UnknownEventKind(pub String);
+text_enum! {
+    /// The events a webhook endpoint can subscribe to, and the test event
+    /// (sent on request, to one endpoint, whatever it subscribes to).
+    pub enum WebhookEvent ("a webhook event") {
+        CustomerCreated = "customer.created",
+        OnboardingCompleted = "onboarding.completed",
+        LicenseCreated = "license.created",
+        LicenseAssigned = "license.assigned",
+        LicenseActivated = "license.activated",
+        LicenseDeactivated = "license.deactivated",
+        LicenseExpiring = "license.expiring",
+        LicenseExpired = "license.expired",
+        LicenseRenewed = "license.renewed",
+        LicenseSuspended = "license.suspended",
+        LicenseRevoked = "license.revoked",
+        Test = "webhook.test",
+    }
+}
 
-impl std::str::FromStr for EventKind {
-    type Err = UnknownEventKind;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        EventKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| UnknownEventKind(s.to_owned()))
+impl WebhookEvent {
+    /// What an endpoint can subscribe to: every event but the test.
+    pub fn subscribable() -> impl Iterator<Item = WebhookEvent> {
+        WebhookEvent::ALL
+            .iter()
+            .copied()
+            .filter(|e| *e != WebhookEvent::Test)
     }
 }
 
@@ -210,7 +152,7 @@ mod event_kind_tests {
     #[test]
     fn every_kind_reads_back_as_itself_and_unknown_names_are_errors() {
         for kind in EventKind::ALL {
-            assert_eq!(kind.as_str().parse::<EventKind>().unwrap(), kind);
+            assert_eq!(kind.as_str().parse::<EventKind>().unwrap(), *kind);
         }
         let names: std::collections::HashSet<_> =
             EventKind::ALL.iter().map(|k| k.as_str()).collect();
@@ -220,5 +162,30 @@ mod event_kind_tests {
             "no two kinds share a name"
         );
         assert!("license.exploded".parse::<EventKind>().is_err());
+    }
+}
+
+#[cfg(test)]
+mod webhook_event_tests {
+    use super::*;
+
+    #[test]
+    fn changes_reach_the_crm_as_their_webhook_event() {
+        assert_eq!(
+            EventKind::LicenseTransferred.webhook(),
+            Some(WebhookEvent::LicenseAssigned)
+        );
+        assert_eq!(
+            EventKind::LicenseCreated.webhook(),
+            Some(WebhookEvent::LicenseCreated)
+        );
+        assert_eq!(
+            EventKind::CustomerCreated.webhook(),
+            Some(WebhookEvent::CustomerCreated)
+        );
+        assert_eq!(EventKind::ApiTokenCreated.webhook(), None);
+        assert_eq!(EventKind::WebhookTestSent.webhook(), None);
+        assert_eq!(WebhookEvent::subscribable().count(), 11);
+        assert!(WebhookEvent::subscribable().all(|e| e != WebhookEvent::Test));
     }
 }

@@ -1,48 +1,17 @@
-use std::fmt;
-use std::str::FromStr;
+use super::vocabulary::text_enum;
 
-/// What a user may do: customers use the portal, staff the console.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    Customer,
-    Support,
-    Admin,
+text_enum! {
+    /// What a user may do: customers use the portal, staff the console.
+    pub enum Role ("a role") {
+        Customer = "customer",
+        Support = "support",
+        Admin = "admin",
+    }
 }
 
 impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Customer => "customer",
-            Role::Support => "support",
-            Role::Admin => "admin",
-        }
-    }
-
     pub fn is_staff(self) -> bool {
         matches!(self, Role::Support | Role::Admin)
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("`{0}` is not a role (customer, support or admin)")]
-pub struct UnknownRole(pub String);
-
-impl FromStr for Role {
-    type Err = UnknownRole;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "customer" => Ok(Role::Customer),
-            "support" => Ok(Role::Support),
-            "admin" => Ok(Role::Admin),
-            other => Err(UnknownRole(other.to_owned())),
-        }
     }
 }
 

@@ -5,9 +5,11 @@
 use std::time::Duration;
 
 use crate::clock::SharedClock;
+use crate::domain::outbox::Channel;
 use crate::domain::time::Timestamp;
 use crate::mail::{Email, Mailer};
 use crate::services::webhooks::WebhookSender;
+use crate::store::outbox::OutboxRow;
 use crate::store::{Db, outbox};
 
 /// Attempts before a message is dead.
@@ -29,6 +31,44 @@ pub struct Delivery {
     pub dead: usize,
 }
 
+/// Sends one message: the outcome and, for a webhook, the HTTP status
+/// the endpoint answered.
+async fn attempt(
+    row: &OutboxRow,
+    db: &Db,
+    mailer: &Mailer,
+    webhooks: &WebhookSender,
+    clock: &SharedClock,
+) -> (anyhow::Result<()>, Option<i64>) {
+    match row.channel {
+        Channel::Email => match serde_json::from_str::<Email>(&row.payload) {
+            Ok(email) => (mailer.send(&email).await, None),
+            Err(e) => (
+                Err(anyhow::anyhow!("the stored message is not an email: {e}")),
+                None,
+            ),
+        },
+        Channel::Webhook => {
+            let Some(endpoint) = row.webhook_endpoint_id.as_deref() else {
+                return (Err(anyhow::anyhow!("the webhook has no endpoint")), None);
+            };
+            match webhooks
+                .deliver(db.pool(), endpoint, &row.payload, clock.now())
+                .await
+            {
+                Ok(attempt) => {
+                    let status_code = attempt.status.map(i64::from);
+                    match attempt.error {
+                        None => (Ok(()), status_code),
+                        Some(e) => (Err(anyhow::anyhow!(e)), status_code),
+                    }
+                }
+                Err(e) => (Err(e), None),
+            }
+        }
+    }
+}
+
 /// One pass over the due messages.
 pub async fn deliver_pass(
     db: &Db,
@@ -40,38 +80,13 @@ pub async fn deliver_pass(
     let now = clock.now();
     let mut report = Delivery::default();
     for row in outbox::claim_due(db, now, BATCH, LEASE_SECS).await? {
-        let mut status_code = None;
-        let result = match row.channel.as_str() {
-            "email" => match serde_json::from_str::<Email>(&row.payload) {
-                Ok(email) => mailer.send(&email).await,
-                Err(e) => Err(anyhow::anyhow!("the stored message is not an email: {e}")),
-            },
-            "webhook" => match row.webhook_endpoint_id.as_deref() {
-                Some(endpoint) => {
-                    match webhooks
-                        .deliver(db.pool(), endpoint, &row.payload, clock.now())
-                        .await
-                    {
-                        Ok(attempt) => {
-                            status_code = attempt.status.map(i64::from);
-                            match attempt.error {
-                                None => Ok(()),
-                                Some(e) => Err(anyhow::anyhow!(e)),
-                            }
-                        }
-                        Err(e) => Err(e),
-                    }
-                }
-                None => Err(anyhow::anyhow!("the webhook has no endpoint")),
-            },
-            other => Err(anyhow::anyhow!("no deliverer for channel {other}")),
-        };
+        let (result, status_code) = attempt(&row, db, mailer, webhooks, clock).await;
         match result {
             Ok(()) => {
                 outbox::mark_sent(db, &row.id, clock.now(), status_code).await?;
                 tracing::info!(outbox_id = %row.id, topic = %row.topic, "message delivered");
                 report.sent += 1;
-                metrics.delivery(&row.channel, "sent");
+                metrics.delivery(row.channel, "sent");
             }
             Err(e) => {
                 let error = format!("{e:#}");
@@ -81,11 +96,11 @@ pub async fn deliver_pass(
                 if retry_at.is_some() {
                     tracing::warn!(outbox_id = %row.id, attempts = row.attempts, error, "delivery failed; will retry");
                     report.retrying += 1;
-                    metrics.delivery(&row.channel, "retry");
+                    metrics.delivery(row.channel, "retry");
                 } else {
                     tracing::error!(outbox_id = %row.id, attempts = row.attempts, error, "delivery failed for good");
                     report.dead += 1;
-                    metrics.delivery(&row.channel, "dead");
+                    metrics.delivery(row.channel, "dead");
                 }
             }
         }

@@ -6,12 +6,14 @@ use secrecy::SecretString;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::domain::audit::WebhookEvent;
 use crate::domain::audit::{Actor, EventKind};
 use crate::domain::email::EmailAddress;
 use crate::domain::id::new_id;
 use crate::domain::password::Password;
 use crate::domain::role::Role;
 use crate::domain::time::Timestamp;
+use crate::domain::token::TokenKind;
 use crate::mail::templates::{AccountExists, PasswordChanged, PasswordReset, VerifyEmail};
 use crate::services::context::{Brand, Ctx};
 use crate::services::credentials::{hash_password, verify_password};
@@ -101,7 +103,7 @@ async fn enqueue_verification(
         &NewToken {
             id: &new_id(),
             digest: &digest,
-            kind: "email_verification",
+            kind: TokenKind::EmailVerification,
             user_id: Some(user_id),
             email: Some(email),
             organization_id: None,
@@ -196,7 +198,7 @@ pub async fn sign_up(
     .await?;
     crate::services::webhooks::publish(
         &mut tx,
-        "customer.created",
+        WebhookEvent::CustomerCreated,
         (Some(&org_id), None),
         json!({ "organization": { "id": org_id, "name": organization_name },
                 "user": { "id": user_id, "email": email.as_str() } }),
@@ -258,7 +260,7 @@ const ACCOUNT_EXISTS: &str = "account_exists";
 async fn check_token(
     ctx: &Ctx<'_>,
     text: &str,
-    kind: &str,
+    kind: TokenKind,
 ) -> Result<tokens::TokenRow, AccountError> {
     if text.len() != 64 || !text.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(AccountError::BadToken);
@@ -290,9 +292,12 @@ pub async fn verify_email(ctx: &Ctx<'_>, token: &str) -> Result<Verification, Ac
     match confirm_email(ctx, token).await {
         Ok(user_id) => Ok(Verification::Confirmed(user_id)),
         Err(e @ (AccountError::UsedToken | AccountError::ExpiredToken)) => {
-            let row =
-                tokens::find_by_digest(ctx.db.pool(), &token_digest(token), "email_verification")
-                    .await?;
+            let row = tokens::find_by_digest(
+                ctx.db.pool(),
+                &token_digest(token),
+                TokenKind::EmailVerification,
+            )
+            .await?;
             let user = match row.and_then(|r| r.user_id) {
                 Some(id) => users::find_by_id(ctx.db.pool(), &id).await?,
                 None => None,
@@ -309,7 +314,7 @@ pub async fn verify_email(ctx: &Ctx<'_>, token: &str) -> Result<Verification, Ac
 }
 
 async fn confirm_email(ctx: &Ctx<'_>, token: &str) -> Result<String, AccountError> {
-    let row = check_token(ctx, token, "email_verification").await?;
+    let row = check_token(ctx, token, TokenKind::EmailVerification).await?;
     let user_id = row.user_id.clone().ok_or(AccountError::BadToken)?;
     let now = ctx.clock.now();
     let mut tx = ctx.db.begin_write().await?;
@@ -351,7 +356,7 @@ pub async fn resend_verification(
     }
     let now = ctx.clock.now();
     if let Some(last) =
-        tokens::newest_for_user(ctx.db.pool(), &user.id, "email_verification").await?
+        tokens::newest_for_user(ctx.db.pool(), &user.id, TokenKind::EmailVerification).await?
     {
         let wait = last.created_at + RESEND_COOLDOWN_SECS - now.unix();
         if wait > 0 {
@@ -408,7 +413,7 @@ pub async fn request_password_reset(
         &NewToken {
             id: &new_id(),
             digest: &digest,
-            kind: "password_reset",
+            kind: TokenKind::PasswordReset,
             user_id: Some(&user.id),
             email: Some(&user.email),
             organization_id: None,
@@ -442,7 +447,9 @@ pub async fn request_password_reset(
 
 /// Whether a reset token is usable now (to show the form or an error).
 pub async fn check_reset_token(ctx: &Ctx<'_>, token: &str) -> Result<(), AccountError> {
-    check_token(ctx, token, "password_reset").await.map(|_| ())
+    check_token(ctx, token, TokenKind::PasswordReset)
+        .await
+        .map(|_| ())
 }
 
 async fn replace_password(
@@ -456,7 +463,7 @@ async fn replace_password(
     let hash = hash_password(password).await?;
     let now = ctx.clock.now();
     users::set_password_hash(&mut tx, &user.id, &hash, now).await?;
-    tokens::revoke_for_user(&mut tx, &user.id, "password_reset", now).await?;
+    tokens::revoke_for_user(&mut tx, &user.id, TokenKind::PasswordReset, now).await?;
     let mail = PasswordChanged {
         vendor_name: brand.vendor_name.clone(),
         reset_link: brand.link("/forgot-password"),
@@ -517,7 +524,7 @@ pub async fn reset_password(
     token: &str,
     password: Password,
 ) -> Result<UserRow, AccountError> {
-    let row = check_token(ctx, token, "password_reset").await?;
+    let row = check_token(ctx, token, TokenKind::PasswordReset).await?;
     let user_id = row.user_id.clone().ok_or(AccountError::BadToken)?;
     let user = users::find_by_id(ctx.db.pool(), &user_id)
         .await?

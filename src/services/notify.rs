@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::domain::audit::EventKind;
 use crate::domain::id::new_id;
+use crate::domain::outbox::{Channel, DeliveryStatus};
 use crate::domain::time::Timestamp;
 use crate::mail::Email;
 use crate::mail::templates::EmailTemplate;
@@ -41,7 +42,7 @@ pub async fn enqueue_email(
         tx,
         &NewMessage {
             id: &id,
-            channel: "email",
+            channel: Channel::Email,
             topic,
             recipient: to,
             webhook_endpoint_id: None,
@@ -135,7 +136,7 @@ pub async fn resend(
     let Some((status, payload)) = outbox::payload(&mut tx, message_id).await? else {
         return Ok(None);
     };
-    let resent = if status == "sent" {
+    let resent = if status == DeliveryStatus::Sent {
         let new_id = new_id();
         let payload = with_new_message_id(&payload, &new_id)?;
         outbox::copy(&mut tx, message_id, &new_id, &payload, now).await?;

@@ -6,6 +6,7 @@ use anyhow::Context;
 use serde_json::json;
 
 use crate::domain::audit::EventKind;
+use crate::domain::audit::WebhookEvent;
 use crate::secret::DataCipher;
 use crate::services::context::Ctx;
 use crate::services::licensing::{self, Holder, IssueRequest, LicenseView, LicensingError};
@@ -196,7 +197,7 @@ pub async fn accept_assigned(
     let license = licensing::view_in_tx(&mut tx, license_id).await?;
     crate::services::webhooks::publish(
         &mut tx,
-        "license.assigned",
+        WebhookEvent::LicenseAssigned,
         (Some(&org), Some(license_id)),
         json!({ "license": license.webhook_data(),
                 "details": { "accepted_by": user.id } }),

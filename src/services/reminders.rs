@@ -36,6 +36,24 @@ pub struct Swept {
     pub emails: usize,
 }
 
+/// Which notice a license gets: before its expiry (one per window, named
+/// by the window's days), or once it has expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Notice {
+    Expiring { days: i64 },
+    Expired,
+}
+
+impl Notice {
+    /// The name the notice is stored under (and the audit event shows).
+    fn name(self) -> String {
+        match self {
+            Notice::Expiring { days } => format!("expiring_{days}"),
+            Notice::Expired => "expired".to_owned(),
+        }
+    }
+}
+
 /// One sweep over every window, at most `batch` licenses per window.
 pub async fn sweep(
     ctx: &Ctx<'_>,
@@ -50,10 +68,10 @@ pub async fn sweep(
     let mut swept = Swept::default();
     for (i, &d) in days.iter().enumerate() {
         let tighter = if i == 0 { 0 } else { days[i - 1] };
-        let kind = format!("expiring_{d}");
+        let notice = Notice::Expiring { days: d };
         let due = notices::due(
             ctx.db.pool(),
-            &kind,
+            &notice.name(),
             now.plus_days(tighter),
             now.plus_days(d),
             d * 86_400,
@@ -64,7 +82,7 @@ pub async fn sweep(
             send(
                 ctx,
                 brand,
-                &kind,
+                notice,
                 &license_id,
                 Timestamp::from_unix(expires_at),
                 &mut swept,
@@ -74,7 +92,7 @@ pub async fn sweep(
     }
     let due = notices::due(
         ctx.db.pool(),
-        "expired",
+        &Notice::Expired.name(),
         now.plus_days(-EXPIRED_NOTICE_WITHIN_DAYS),
         now,
         0,
@@ -85,7 +103,7 @@ pub async fn sweep(
         send(
             ctx,
             brand,
-            "expired",
+            Notice::Expired,
             &license_id,
             Timestamp::from_unix(expires_at),
             &mut swept,
@@ -100,27 +118,28 @@ pub async fn sweep(
 async fn send(
     ctx: &Ctx<'_>,
     brand: &Brand,
-    kind: &str,
+    notice: Notice,
     license_id: &str,
     expires_at: Timestamp,
     swept: &mut Swept,
 ) -> Result<(), LicensingError> {
+    let kind = notice.name();
     let now = ctx.clock.now();
     let mut tx = ctx.db.begin_write().await?;
-    if !notices::claim(&mut tx, license_id, kind, expires_at, now).await? {
+    if !notices::claim(&mut tx, license_id, &kind, expires_at, now).await? {
         // Another sweep sent it; dropping the transaction rolls it back.
         return Ok(());
     }
     let license = licensing::view_in_tx(&mut tx, license_id).await?;
-    let emails = if kind == "expired" {
-        expired_emails(&mut tx, brand, &license, now).await?
-    } else {
-        expiring_emails(&mut tx, brand, &license, now).await?
-    };
-    let event = if kind == "expired" {
-        EventKind::LicenseExpired
-    } else {
-        EventKind::LicenseExpiring
+    let (emails, event) = match notice {
+        Notice::Expired => (
+            expired_emails(&mut tx, brand, &license, now).await?,
+            EventKind::LicenseExpired,
+        ),
+        Notice::Expiring { .. } => (
+            expiring_emails(&mut tx, brand, &license, now).await?,
+            EventKind::LicenseExpiring,
+        ),
     };
     licensing::record(
         ctx,

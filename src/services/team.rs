@@ -10,6 +10,7 @@ use crate::domain::id::new_id;
 use crate::domain::password::Password;
 use crate::domain::role::Role;
 use crate::domain::time::Timestamp;
+use crate::domain::token::TokenKind;
 use crate::mail::templates::TeamInvitation;
 use crate::services::accounts::token_digest;
 use crate::services::context::{Brand, Ctx};
@@ -202,7 +203,7 @@ async fn send_invitation(
         &NewToken {
             id: &new_id(),
             digest: &token_digest(&text),
-            kind: "invitation",
+            kind: TokenKind::Invitation,
             user_id: None,
             email: Some(email.as_str()),
             organization_id: Some(org),
@@ -250,7 +251,7 @@ pub async fn invitation(ctx: &Ctx<'_>, token: &str) -> Result<Invitation, TeamEr
     if token.len() != 64 || !token.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(TeamError::BadInvitation);
     }
-    let row = tokens::find_by_digest(ctx.db.pool(), &token_digest(token), "invitation")
+    let row = tokens::find_by_digest(ctx.db.pool(), &token_digest(token), TokenKind::Invitation)
         .await?
         .filter(|t| t.used_at.is_none() && t.expires_at > ctx.clock.now().unix())
         .ok_or(TeamError::BadInvitation)?;

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 
 use anyhow::Context;
 
+use crate::domain::license::ValidationCode;
 use crate::domain::time::Timestamp;
 use crate::store::usage::{SightingRow, StatRow};
 use crate::store::{Db, usage};
@@ -191,7 +192,7 @@ impl UsageRecorder {
     pub fn record(
         &self,
         license_id: &str,
-        code: &'static str,
+        code: ValidationCode,
         ip: Option<&str>,
         fingerprint: Option<&str>,
         validated_before: bool,
@@ -201,14 +202,14 @@ impl UsageRecorder {
         let Ok(mut p) = self.pending.lock() else {
             return;
         };
-        if code == "VALID" && !validated_before {
+        if code == ValidationCode::Valid && !validated_before {
             p.first_valid
                 .entry(license_id.to_owned())
                 .or_insert(now.unix());
         }
         let stat = p
             .stats
-            .entry((license_id.to_owned(), day, code))
+            .entry((license_id.to_owned(), day, code.as_str()))
             .or_default();
         stat.count += 1;
         stat.last_at = now.unix();
@@ -384,7 +385,14 @@ mod tests {
             day,
             [sighting_hash("l1", day, "ip", "10.0.0.1")].into_iter(),
         );
-        recorder.record("l1", "VALID", Some("10.0.0.1"), Some("fp"), false, now);
+        recorder.record(
+            "l1",
+            ValidationCode::Valid,
+            Some("10.0.0.1"),
+            Some("fp"),
+            false,
+            now,
+        );
         let pending = recorder.pending.lock().unwrap();
         let kinds: Vec<&str> = pending.sightings.keys().map(|k| k.2).collect();
         assert_eq!(kinds, ["fingerprint"], "only the new sighting is batched");

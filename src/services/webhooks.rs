@@ -19,7 +19,9 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::domain::audit::EventKind;
+use crate::domain::audit::WebhookEvent;
 use crate::domain::id::new_id;
+use crate::domain::outbox::Channel;
 use crate::domain::time::Timestamp;
 use crate::secret::DataCipher;
 use crate::services::context::Ctx;
@@ -27,21 +29,6 @@ use crate::store::Tx;
 use crate::store::events::{self, NewEvent};
 use crate::store::outbox::{self, NewMessage};
 use crate::store::webhooks::{self, EndpointRow};
-
-/// Every event type an endpoint can subscribe to.
-pub const EVENT_TYPES: [&str; 11] = [
-    "customer.created",
-    "onboarding.completed",
-    "license.created",
-    "license.assigned",
-    "license.activated",
-    "license.deactivated",
-    "license.expiring",
-    "license.expired",
-    "license.renewed",
-    "license.suspended",
-    "license.revoked",
-];
 
 /// The prefix of a signing secret (Standard Webhooks).
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -83,15 +70,18 @@ pub fn parse_filter(types: &[String]) -> Result<String, WebhookError> {
         return Err(WebhookError::NoEvents);
     }
     for t in types {
-        if !EVENT_TYPES.contains(&t.as_str()) {
+        if t.parse::<WebhookEvent>()
+            .ok()
+            .is_none_or(|e| e == WebhookEvent::Test)
+        {
             return Err(WebhookError::UnknownEvent(t.clone()));
         }
     }
     Ok(types.join(","))
 }
 
-fn wants(filter: &str, event_type: &str) -> bool {
-    filter == "*" || filter.split(',').any(|t| t == event_type)
+fn wants(filter: &str, event: WebhookEvent) -> bool {
+    filter == "*" || filter.split(',').any(|t| t == event.as_str())
 }
 
 /// Creates an endpoint; returns its id and its signing secret, which is
@@ -146,10 +136,6 @@ pub async fn secret_of(
     ))
 }
 
-/// The type of [`send_test`]'s event; endpoints get it whatever they
-/// subscribed to, and only when asked.
-pub const TEST_EVENT: &str = "webhook.test";
-
 /// Queues a `webhook.test` event to one enabled endpoint, signed and
 /// logged like any other, so an admin can check the receiving side.
 pub async fn send_test(ctx: &Ctx<'_>, id: &str) -> Result<(), WebhookError> {
@@ -168,7 +154,7 @@ pub async fn send_test(ctx: &Ctx<'_>, id: &str) -> Result<(), WebhookError> {
     publish_to(
         &mut tx,
         std::slice::from_ref(&test),
-        TEST_EVENT,
+        WebhookEvent::Test,
         (None, None),
         json!({ "message": "A test event sent from the console.", "endpoint_id": test.id }),
         now,
@@ -232,11 +218,11 @@ async fn audit(
         .with_context(|| format!("recording {kind}"))
 }
 
-/// Enqueues `event_type` for every enabled endpoint that wants it, inside
+/// Enqueues `event` for every enabled endpoint that wants it, inside
 /// the caller's transaction. Returns how many deliveries were queued.
 pub async fn publish(
     tx: &mut Tx,
-    event_type: &str,
+    event: WebhookEvent,
     about: (Option<&str>, Option<&str>),
     data: Value,
     now: Timestamp,
@@ -244,7 +230,7 @@ pub async fn publish(
     let endpoints = webhooks::enabled(&mut **tx)
         .await
         .context("finding webhook endpoints")?;
-    publish_to(tx, &endpoints, event_type, about, data, now).await
+    publish_to(tx, &endpoints, event, about, data, now).await
 }
 
 /// [`publish`] to endpoints the caller read before its transaction (so
@@ -252,20 +238,17 @@ pub async fn publish(
 pub async fn publish_to(
     tx: &mut Tx,
     endpoints: &[EndpointRow],
-    event_type: &str,
+    event: WebhookEvent,
     about: (Option<&str>, Option<&str>),
     data: Value,
     now: Timestamp,
 ) -> anyhow::Result<usize> {
     let mut queued = 0;
-    for endpoint in endpoints
-        .iter()
-        .filter(|e| wants(&e.event_filter, event_type))
-    {
+    for endpoint in endpoints.iter().filter(|e| wants(&e.event_filter, event)) {
         let id = new_id();
         let payload = json!({
             "id": id,
-            "type": event_type,
+            "type": event.as_str(),
             "timestamp": now.to_rfc3339(),
             "data": data,
         });
@@ -273,8 +256,8 @@ pub async fn publish_to(
             tx,
             &NewMessage {
                 id: &id,
-                channel: "webhook",
-                topic: event_type,
+                channel: Channel::Webhook,
+                topic: event.as_str(),
                 recipient: &endpoint.url,
                 webhook_endpoint_id: Some(&endpoint.id),
                 organization_id: about.0,
@@ -421,8 +404,12 @@ mod tests {
         );
         assert!(parse_filter(&[]).is_err());
         assert!(parse_filter(&["license.exploded".to_owned()]).is_err());
-        assert!(wants("*", "license.created"));
-        assert!(wants("license.created,license.revoked", "license.revoked"));
-        assert!(!wants("license.created", "license.revoked"));
+        assert!(wants("*", WebhookEvent::LicenseCreated));
+        assert!(wants(
+            "license.created,license.revoked",
+            WebhookEvent::LicenseRevoked
+        ));
+        assert!(!wants("license.created", WebhookEvent::LicenseRevoked));
+        assert!(parse_filter(&["webhook.test".to_owned()]).is_err());
     }
 }

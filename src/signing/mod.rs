@@ -5,7 +5,7 @@
 //! about half the time of ed25519-dalek's on x86_64 (s2n-bignum's
 //! constant-time base-point multiplication); every validation answer is
 //! signed, so that is most of what a validation costs beyond `/healthz`
-//! (docs/decisions.md). ed25519-dalek keeps the seed, derives the public
+//! (docs/decisions/0076). ed25519-dalek keeps the seed, derives the public
 //! key and verifies. Ed25519 signatures are deterministic: both make the
 //! same bytes, which a test checks.
 

@@ -4,7 +4,7 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, FromRow};
 
-use crate::domain::audit::{Actor, EventKind};
+use crate::domain::audit::{Actor, ActorKind, EventKind};
 use crate::domain::id::new_id;
 use crate::domain::time::Timestamp;
 use crate::store::Tx;
@@ -39,8 +39,10 @@ impl<'a> NewEvent<'a> {
 pub struct EventRow {
     pub id: String,
     pub occurred_at: i64,
-    pub kind: String,
-    pub actor_kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: EventKind,
+    #[sqlx(try_from = "String")]
+    pub actor_kind: ActorKind,
     pub actor_id: Option<String>,
     pub organization_id: Option<String>,
     pub user_id: Option<String>,
@@ -84,7 +86,7 @@ pub(crate) trait BindWho<'q> {
 impl<'q> BindWho<'q> for Query<'q, Any, AnyArguments> {
     fn bind_who(self, event: &'q NewEvent<'_>) -> Self {
         self.bind(event.kind.as_str())
-            .bind(event.actor.kind())
+            .bind(event.actor.kind().as_str())
             .bind(event.actor.id())
             .bind(event.request_id)
             .bind(event.organization_id)

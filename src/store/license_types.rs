@@ -1,3 +1,4 @@
+use crate::domain::license::ExpiryFrom;
 use crate::domain::time::Timestamp;
 use crate::store::{Tx, flag};
 
@@ -73,7 +74,8 @@ pub struct LicenseTypeRow {
     pub customer_may_deactivate: i64,
     pub deactivation_limit: Option<i64>,
     pub deactivation_period_days: Option<i64>,
-    pub expiry_from: String,
+    #[sqlx(try_from = "String")]
+    pub expiry_from: ExpiryFrom,
     pub offline_checkin_days: i64,
     pub retired_at: Option<i64>,
     pub created_at: i64,

@@ -4,6 +4,7 @@ use sqlx::{Any, AnyPool, Executor, FromRow};
 
 use crate::config::Backend;
 use crate::domain::id::new_id;
+use crate::domain::license::{ExpiryFrom, LicenseStatus};
 use crate::domain::time::Timestamp;
 use crate::store::events::{BindWho, NewEvent, new_event_columns};
 use crate::store::machines::NewMachine;
@@ -22,7 +23,8 @@ pub struct LicenseRow {
     pub license_type_name: String,
     pub organization_id: Option<String>,
     pub assigned_email: Option<String>,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: LicenseStatus,
     pub is_trial: i64,
     pub max_machines: i64,
     pub machines_used: i64,
@@ -40,7 +42,8 @@ pub struct LicenseRow {
     pub customer_may_deactivate: i64,
     pub deactivation_limit: Option<i64>,
     pub deactivation_period_days: Option<i64>,
-    pub expiry_from: String,
+    #[sqlx(try_from = "String")]
+    pub expiry_from: ExpiryFrom,
     pub offline_checkin_days: i64,
 }
 
@@ -309,8 +312,8 @@ pub async fn release_seats(
 pub async fn set_status(
     tx: &mut Tx,
     id: &str,
-    from: &[&str],
-    to: &str,
+    from: &[LicenseStatus],
+    to: LicenseStatus,
     reason: Option<&str>,
     now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
@@ -324,11 +327,11 @@ pub async fn set_status(
         "UPDATE licenses SET status = $1, status_reason = $6, version = version + 1, \
          updated_at = $2 WHERE id = $3 AND (status = $4 OR status = $5)",
     )
-    .bind(to)
+    .bind(to.as_str())
     .bind(now.unix())
     .bind(id)
-    .bind(first)
-    .bind(second)
+    .bind(first.as_str())
+    .bind(second.as_str())
     .bind(reason)
     .execute(&mut **tx)
     .await?;
@@ -514,7 +517,8 @@ pub struct ExportRow {
     pub key_last4: String,
     pub product: String,
     pub license_type: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: LicenseStatus,
     pub organization_id: Option<String>,
     pub organization_name: Option<String>,
     pub assigned_email: Option<String>,

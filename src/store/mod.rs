@@ -375,6 +375,15 @@ pub(crate) fn values_list(backend: Backend, rows: usize, columns: usize) -> Stri
 /// parameters (SQLite 32,766; PostgreSQL 65,535).
 pub(crate) const ROWS_PER_STATEMENT: usize = 50;
 
+/// Reads a stored word (a status, a kind) as its type: a word the code
+/// does not know is a decode error, never a default.
+pub(crate) fn decode<T>(text: String) -> Result<T, sqlx::Error>
+where
+    T: TryFrom<String, Error = crate::domain::vocabulary::UnknownWord>,
+{
+    T::try_from(text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
 /// Converts the 0/1 integers that stand for booleans on both backends.
 pub(crate) fn flag(b: bool) -> i64 {
     i64::from(b)

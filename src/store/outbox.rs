@@ -4,13 +4,16 @@
 use sqlx::FromRow;
 
 use crate::config::Backend;
+use crate::domain::outbox::{Channel, DeliveryStatus};
 use crate::domain::time::Timestamp;
+use crate::store::decode;
 use crate::store::{Db, Tx};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct OutboxRow {
     pub id: String,
-    pub channel: String,
+    #[sqlx(try_from = "String")]
+    pub channel: Channel,
     pub topic: String,
     pub recipient: String,
     pub payload: String,
@@ -21,7 +24,7 @@ pub struct OutboxRow {
 #[derive(Debug)]
 pub struct NewMessage<'a> {
     pub id: &'a str,
-    pub channel: &'a str,
+    pub channel: Channel,
     pub topic: &'a str,
     pub recipient: &'a str,
     pub webhook_endpoint_id: Option<&'a str>,
@@ -41,7 +44,7 @@ pub async fn insert(
          VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8, $8, $9)",
     )
     .bind(message.id)
-    .bind(message.channel)
+    .bind(message.channel.as_str())
     .bind(message.topic)
     .bind(message.recipient)
     .bind(message.organization_id)
@@ -131,12 +134,14 @@ pub async fn mark_failed(
 #[derive(Debug, Clone, FromRow)]
 pub struct OutboxEntry {
     pub id: String,
-    pub channel: String,
+    #[sqlx(try_from = "String")]
+    pub channel: Channel,
     pub topic: String,
     pub recipient: String,
     pub organization_id: Option<String>,
     pub license_id: Option<String>,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
@@ -148,11 +153,11 @@ pub struct OutboxEntry {
 impl OutboxEntry {
     /// The status as listings show it: a queued message whose last attempt
     /// failed is `failed` (it will be retried).
-    pub fn shown_status(&self) -> &str {
-        if self.status == "queued" && self.last_error.is_some() {
+    pub fn shown_status(&self) -> &'static str {
+        if self.status == DeliveryStatus::Queued && self.last_error.is_some() {
             "failed"
         } else {
-            &self.status
+            self.status.as_str()
         }
     }
 }
@@ -261,11 +266,18 @@ pub async fn requeue(tx: &mut Tx, id: &str, now: Timestamp) -> Result<bool, sqlx
 }
 
 /// The stored payload of a message.
-pub async fn payload(tx: &mut Tx, id: &str) -> Result<Option<(String, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT status, payload FROM outbox WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await
+/// A message's status and payload.
+pub async fn payload(
+    tx: &mut Tx,
+    id: &str,
+) -> Result<Option<(DeliveryStatus, String)>, sqlx::Error> {
+    let row: Option<(String, String)> =
+        sqlx::query_as("SELECT status, payload FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    row.map(|(status, payload)| Ok((decode(status)?, payload)))
+        .transpose()
 }
 
 /// A new queued message with the same recipient and subject matter as `id`

@@ -4,12 +4,14 @@
 use sqlx::{AnyPool, FromRow};
 
 use crate::domain::time::Timestamp;
+use crate::domain::token::TokenKind;
 use crate::store::Tx;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct TokenRow {
     pub id: String,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: TokenKind,
     pub user_id: Option<String>,
     pub email: Option<String>,
     pub organization_id: Option<String>,
@@ -23,7 +25,7 @@ pub struct TokenRow {
 pub struct NewToken<'a> {
     pub id: &'a str,
     pub digest: &'a str,
-    pub kind: &'a str,
+    pub kind: TokenKind,
     pub user_id: Option<&'a str>,
     pub email: Option<&'a str>,
     pub organization_id: Option<&'a str>,
@@ -38,7 +40,7 @@ pub async fn insert(tx: &mut Tx, token: &NewToken<'_>, now: Timestamp) -> Result
     )
     .bind(token.id)
     .bind(token.digest)
-    .bind(token.kind)
+    .bind(token.kind.as_str())
     .bind(token.user_id)
     .bind(token.email)
     .bind(token.organization_id)
@@ -53,14 +55,14 @@ pub async fn insert(tx: &mut Tx, token: &NewToken<'_>, now: Timestamp) -> Result
 pub async fn find_by_digest(
     pool: &AnyPool,
     digest: &str,
-    kind: &str,
+    kind: TokenKind,
 ) -> Result<Option<TokenRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, kind, user_id, email, organization_id, license_id, created_at, expires_at, used_at \
          FROM tokens WHERE digest = $1 AND kind = $2",
     )
     .bind(digest)
-    .bind(kind)
+    .bind(kind.as_str())
     .fetch_optional(pool)
     .await
 }
@@ -81,14 +83,14 @@ pub async fn consume(tx: &mut Tx, id: &str, now: Timestamp) -> Result<bool, sqlx
 pub async fn newest_for_user(
     pool: &AnyPool,
     user_id: &str,
-    kind: &str,
+    kind: TokenKind,
 ) -> Result<Option<TokenRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, kind, user_id, email, organization_id, license_id, created_at, expires_at, used_at \
          FROM tokens WHERE user_id = $1 AND kind = $2 ORDER BY created_at DESC, id DESC LIMIT 1",
     )
     .bind(user_id)
-    .bind(kind)
+    .bind(kind.as_str())
     .fetch_optional(pool)
     .await
 }
@@ -97,14 +99,14 @@ pub async fn newest_for_user(
 pub async fn revoke_for_user(
     tx: &mut Tx,
     user_id: &str,
-    kind: &str,
+    kind: TokenKind,
     now: Timestamp,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE tokens SET used_at = $3 WHERE user_id = $1 AND kind = $2 AND used_at IS NULL",
     )
     .bind(user_id)
-    .bind(kind)
+    .bind(kind.as_str())
     .bind(now.unix())
     .execute(&mut **tx)
     .await?;

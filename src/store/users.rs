@@ -44,7 +44,8 @@ pub struct UserRow {
     pub organization_id: Option<String>,
     pub org_role: Option<String>,
     pub email: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     pub email_verified_at: Option<i64>,
     pub created_at: i64,
 }
@@ -66,7 +67,8 @@ pub async fn find_by_email(
 pub struct Credentials {
     pub id: String,
     pub password_hash: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     pub disabled_at: Option<i64>,
 }
 
@@ -259,7 +261,8 @@ pub async fn member_details(
 pub struct StaffRow {
     pub id: String,
     pub email: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     pub disabled_at: Option<i64>,
     pub created_at: i64,
 }

@@ -7,7 +7,8 @@
 //! every check it ran and what it saw, so support can be shown why.
 
 use std::fmt;
-use std::str::FromStr;
+
+use super::vocabulary::text_enum;
 
 mod decision;
 
@@ -18,67 +19,20 @@ pub use decision::{
 
 pub const SECS_PER_DAY: i64 = 86_400;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum LicenseStatus {
-    Active,
-    Suspended,
-    Revoked,
-}
-
-impl LicenseStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LicenseStatus::Active => "active",
-            LicenseStatus::Suspended => "suspended",
-            LicenseStatus::Revoked => "revoked",
-        }
+text_enum! {
+    /// Whether a license may be used at all (expiry is counted apart).
+    pub enum LicenseStatus ("a license status") {
+        Active = "active",
+        Suspended = "suspended",
+        Revoked = "revoked",
     }
 }
 
-impl fmt::Display for LicenseStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a license status (active, suspended or revoked)")]
-pub struct UnknownStatus(pub String);
-
-impl FromStr for LicenseStatus {
-    type Err = UnknownStatus;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "active" => Ok(LicenseStatus::Active),
-            "suspended" => Ok(LicenseStatus::Suspended),
-            "revoked" => Ok(LicenseStatus::Revoked),
-            other => Err(UnknownStatus(other.to_owned())),
-        }
-    }
-}
-
-/// When a license's duration starts counting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExpiryFrom {
-    Issue,
-    FirstActivation,
-}
-
-impl ExpiryFrom {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExpiryFrom::Issue => "issue",
-            ExpiryFrom::FirstActivation => "first_activation",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "issue" => Some(ExpiryFrom::Issue),
-            "first_activation" => Some(ExpiryFrom::FirstActivation),
-            _ => None,
-        }
+text_enum! {
+    /// When a license's duration starts counting.
+    pub enum ExpiryFrom ("an expiry start") {
+        Issue = "issue",
+        FirstActivation = "first_activation",
     }
 }
 

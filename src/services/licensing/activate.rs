@@ -192,7 +192,7 @@ pub(super) async fn activate_once(
     let state = license_state(ctx.db, key)
         .await?
         .ok_or(LicensingError::refused(ValidationCode::NotFound))?;
-    let seen = LicenseView::from_row(state.row(), state.entitlements().to_vec())?;
+    let seen = LicenseView::from_row(state.row(), state.entitlements().to_vec());
     if let Some(code) = activation_refusal(&seen, input, now) {
         return Err(LicensingError::refused_for(code, &seen));
     }

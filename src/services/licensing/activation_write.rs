@@ -6,6 +6,7 @@ use anyhow::Context;
 use serde_json::json;
 
 use crate::domain::audit::EventKind;
+use crate::domain::audit::WebhookEvent;
 use crate::domain::id::new_id;
 use crate::domain::license_key::LicenseKey;
 use crate::domain::time::Timestamp;
@@ -196,7 +197,7 @@ impl ActivationWrite<'_> {
             webhooks::publish_to(
                 tx,
                 endpoints,
-                "onboarding.completed",
+                WebhookEvent::OnboardingCompleted,
                 (after.organization_id.as_deref(), Some(&after.id)),
                 json!({ "organization_id": after.organization_id,
                         "license": after.webhook_data(),

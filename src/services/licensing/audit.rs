@@ -69,14 +69,9 @@ pub(super) async fn publish_event(
     event: &NewEvent<'_>,
     license: &LicenseView,
 ) -> anyhow::Result<()> {
-    // A transfer reaches the CRM as the license being assigned.
-    let webhook_type = match event.kind {
-        EventKind::LicenseTransferred => EventKind::LicenseAssigned.as_str(),
-        other => other.as_str(),
-    };
-    if !webhooks::EVENT_TYPES.contains(&webhook_type) {
+    let Some(webhook_event) = event.kind.webhook() else {
         return Ok(());
-    }
+    };
     let mut details = event.data.clone();
     if let Some(map) = details.as_object_mut() {
         map.remove("before");
@@ -85,7 +80,7 @@ pub(super) async fn publish_event(
     webhooks::publish_to(
         tx,
         endpoints,
-        webhook_type,
+        webhook_event,
         (license.organization_id.as_deref(), Some(&license.id)),
         json!({ "license": license.webhook_data(), "details": details }),
         ctx.clock.now(),

@@ -96,7 +96,7 @@ pub async fn issue_license(
         }
         Some(Holder::Email(email)) => (None, Some(email.as_str().to_owned())),
     };
-    let expiry_from = ExpiryFrom::parse(&lt.expiry_from).unwrap_or(ExpiryFrom::Issue);
+    let expiry_from = lt.expiry_from;
     let expires_at = request
         .expires_at
         .or(match (expiry_from, lt.duration_days) {

@@ -34,20 +34,20 @@ impl LicenseAction {
         }
     }
 
-    fn transition(self) -> (&'static [&'static str], LicenseStatus, EventKind) {
+    fn transition(self) -> (&'static [LicenseStatus], LicenseStatus, EventKind) {
         match self {
             LicenseAction::Suspend => (
-                &["active"],
+                &[LicenseStatus::Active],
                 LicenseStatus::Suspended,
                 EventKind::LicenseSuspended,
             ),
             LicenseAction::Reinstate => (
-                &["suspended"],
+                &[LicenseStatus::Suspended],
                 LicenseStatus::Active,
                 EventKind::LicenseReinstated,
             ),
             LicenseAction::Revoke => (
-                &["active", "suspended"],
+                &[LicenseStatus::Active, LicenseStatus::Suspended],
                 LicenseStatus::Revoked,
                 EventKind::LicenseRevoked,
             ),
@@ -69,7 +69,7 @@ pub async fn change_status(
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
     let mut tx = ctx.db.begin_write().await?;
     let before = view_in_tx(&mut tx, license_id).await?;
-    if !licenses::set_status(&mut tx, license_id, from, to.as_str(), reason, now).await? {
+    if !licenses::set_status(&mut tx, license_id, from, to, reason, now).await? {
         return Err(LicensingError::Conflict(format!(
             "the license is {}; it cannot be made {}",
             before.status, to

@@ -57,7 +57,7 @@ pub async fn validate(
             machine: None,
         });
     };
-    let view = LicenseView::from_row(state.row(), state.entitlements().to_vec())?;
+    let view = LicenseView::from_row(state.row(), state.entitlements().to_vec());
     let machine = input
         .fingerprint
         .as_ref()

@@ -1,7 +1,5 @@
 //! What callers see of a license and its machines, and reading them.
 
-use anyhow::Context;
-
 use crate::domain::license_key::masked;
 use crate::mail::templates::LicenseSummary;
 use crate::services::notify::About;
@@ -51,12 +49,8 @@ pub struct LicenseView {
 }
 
 impl LicenseView {
-    pub(super) fn from_row(row: LicenseRow, entitlements: Vec<String>) -> anyhow::Result<Self> {
-        let status: LicenseStatus = row
-            .status
-            .parse()
-            .with_context(|| format!("license {} has a bad status", row.id))?;
-        Ok(Self {
+    pub(super) fn from_row(row: LicenseRow, entitlements: Vec<String>) -> Self {
+        Self {
             id: row.id,
             key_last4: row.key_last4,
             product_id: row.product_id,
@@ -66,7 +60,7 @@ impl LicenseView {
             license_type_name: row.license_type_name,
             organization_id: row.organization_id,
             assigned_email: row.assigned_email,
-            status,
+            status: row.status,
             is_trial: row.is_trial == 1,
             max_machines: row.max_machines,
             machines_used: row.machines_used,
@@ -77,7 +71,7 @@ impl LicenseView {
             heartbeat_window_secs: row.heartbeat_window_secs,
             offline_checkin_days: row.offline_checkin_days,
             duration_days: row.duration_days,
-            expiry_from: ExpiryFrom::parse(&row.expiry_from).unwrap_or(ExpiryFrom::Issue),
+            expiry_from: row.expiry_from,
             customer_may_deactivate: row.customer_may_deactivate == 1,
             deactivation_limit: row.deactivation_limit,
             deactivation_period_days: row.deactivation_period_days,
@@ -85,7 +79,7 @@ impl LicenseView {
             updated_at: Timestamp::from_unix(row.updated_at),
             first_validated_at: row.first_validated_at.map(Timestamp::from_unix),
             version: row.version,
-        })
+        }
     }
 
     pub fn facts(&self) -> LicenseFacts {
@@ -192,7 +186,7 @@ where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
     let entitlements = licenses::entitlements_of_type(exec, &row.license_type_id).await?;
-    Ok(LicenseView::from_row(row, entitlements)?)
+    Ok(LicenseView::from_row(row, entitlements))
 }
 
 /// The license with this id as it stands inside the transaction.

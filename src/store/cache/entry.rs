@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
 
+use crate::domain::license::{ExpiryFrom, LicenseStatus};
 use crate::store::licenses::LicenseRow;
 use crate::store::machines::MachineRow;
 
@@ -26,7 +27,7 @@ pub(super) struct TypeState {
     customer_may_deactivate: i64,
     deactivation_limit: Option<i64>,
     deactivation_period_days: Option<i64>,
-    expiry_from: String,
+    expiry_from: ExpiryFrom,
     offline_checkin_days: i64,
     entitlements: Vec<String>,
 }
@@ -65,16 +66,6 @@ impl CompactId {
     }
 }
 
-/// A license status without an allocation for the three known ones.
-pub(super) fn status_text(status: String) -> std::borrow::Cow<'static, str> {
-    match status.as_str() {
-        "active" => "active".into(),
-        "suspended" => "suspended".into(),
-        "revoked" => "revoked".into(),
-        _ => status.into(),
-    }
-}
-
 /// A live machine, without what validation never reads.
 #[derive(Debug)]
 pub(super) struct MachineState {
@@ -94,7 +85,7 @@ pub struct CachedLicense {
     key_last4: Box<str>,
     organization_id: Option<CompactId>,
     assigned_email: Option<Box<str>>,
-    status: std::borrow::Cow<'static, str>,
+    status: LicenseStatus,
     is_trial: i64,
     max_machines: i64,
     machines_used: i64,
@@ -130,7 +121,7 @@ impl CachedLicense {
             key_last4: row.key_last4.into(),
             organization_id: row.organization_id.as_deref().map(CompactId::new),
             assigned_email: row.assigned_email.map(Into::into),
-            status: status_text(row.status),
+            status: row.status,
             is_trial: row.is_trial,
             max_machines: row.max_machines,
             machines_used: row.machines_used,
@@ -167,7 +158,7 @@ impl CachedLicense {
             license_type_name: k.license_type_name.clone(),
             organization_id: self.organization_id.as_ref().map(CompactId::to_text),
             assigned_email: self.assigned_email.as_deref().map(str::to_owned),
-            status: String::from(&*self.status),
+            status: self.status,
             is_trial: self.is_trial,
             max_machines: self.max_machines,
             machines_used: self.machines_used,
@@ -188,7 +179,7 @@ impl CachedLicense {
             customer_may_deactivate: k.customer_may_deactivate,
             deactivation_limit: k.deactivation_limit,
             deactivation_period_days: k.deactivation_period_days,
-            expiry_from: k.expiry_from.clone(),
+            expiry_from: k.expiry_from,
             offline_checkin_days: k.offline_checkin_days,
         }
     }
@@ -232,7 +223,7 @@ pub(super) fn type_state(row: &LicenseRow, entitlements: Vec<String>) -> TypeSta
         customer_may_deactivate: row.customer_may_deactivate,
         deactivation_limit: row.deactivation_limit,
         deactivation_period_days: row.deactivation_period_days,
-        expiry_from: row.expiry_from.clone(),
+        expiry_from: row.expiry_from,
         offline_checkin_days: row.offline_checkin_days,
         entitlements,
     }

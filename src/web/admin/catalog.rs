@@ -234,7 +234,7 @@ async fn product_page(
             .map_err(|e| WebError::Unexpected(anyhow::anyhow!("{e}")))?;
         let mut rules = vec![
             match t.duration_days {
-                Some(d) => format!("{d} days from {}", t.expiry_from.replace('_', " ")),
+                Some(d) => format!("{d} days from {}", t.expiry_from.as_str().replace('_', " ")),
                 None => "perpetual".to_owned(),
             },
             format!("{} seats", t.max_machines),

@@ -155,8 +155,8 @@ impl FromRequest for Staff {
         let user = signed_in_user(req);
         Box::pin(async move {
             let user = user.await?;
-            match user.role.parse::<Role>() {
-                Ok(role) if role.is_staff() => Ok(Staff { user, role }),
+            match user.role {
+                role if role.is_staff() => Ok(Staff { user, role }),
                 _ => Err(forbidden(
                     "The console is for the vendor's staff; customers use the portal.",
                 )),

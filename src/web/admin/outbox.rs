@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::clock::Clock;
 use crate::domain::id::is_well_formed;
+use crate::domain::outbox::DeliveryStatus;
 use crate::domain::role::Role;
 use crate::domain::time::Timestamp;
 use crate::services::notify::{self, Resent};
@@ -31,7 +32,7 @@ pub struct OutboxQuery {
 struct Row {
     id: String,
     created_at: i64,
-    channel: String,
+    channel: &'static str,
     topic: String,
     recipient: String,
     status: String,
@@ -48,13 +49,13 @@ impl Row {
     fn new(e: OutboxEntry) -> Self {
         let at = |t: i64| Timestamp::from_unix(t).to_utc_string();
         Self {
-            resend_label: match e.status.as_str() {
-                "sent" => "Send again",
-                "dead" => "Retry",
-                _ => "Send now",
+            resend_label: match e.status {
+                DeliveryStatus::Sent => "Send again",
+                DeliveryStatus::Dead => "Retry",
+                DeliveryStatus::Queued => "Send now",
             },
             status: e.shown_status().to_owned(),
-            next_attempt: if e.status == "queued" {
+            next_attempt: if e.status == DeliveryStatus::Queued {
                 at(e.next_attempt_at)
             } else {
                 String::new()
@@ -68,7 +69,7 @@ impl Row {
                 .unwrap_or_default(),
             license_id: e.license_id.unwrap_or_default(),
             id: e.id,
-            channel: e.channel,
+            channel: e.channel.as_str(),
             topic: e.topic,
             recipient: e.recipient,
             attempts: e.attempts,

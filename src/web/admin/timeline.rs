@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use crate::domain::audit::ActorKind;
 use crate::domain::audit::EventKind;
 use crate::domain::time::Timestamp;
 use crate::store::events::EventRow;
@@ -29,7 +30,7 @@ pub async fn lines(db: &Db, events: &[EventRow]) -> Result<Vec<EventLine>, WebEr
         .iter()
         .map(|e| EventLine {
             at: Timestamp::from_unix(e.occurred_at).to_utc_string(),
-            what: what(&e.kind),
+            what: what(e.kind),
             actor: actor(e, &names),
             details: details(&e.data),
         })
@@ -39,7 +40,7 @@ pub async fn lines(db: &Db, events: &[EventRow]) -> Result<Vec<EventLine>, WebEr
 /// Emails of the people and names of the API tokens that acted.
 async fn actor_names(db: &Db, events: &[EventRow]) -> Result<HashMap<String, String>, WebError> {
     let mut names = HashMap::new();
-    let tokens = if events.iter().any(|e| e.actor_kind == "api_token") {
+    let tokens = if events.iter().any(|e| e.actor_kind == ActorKind::ApiToken) {
         api_tokens::list(db.pool()).await?
     } else {
         Vec::new()
@@ -49,9 +50,11 @@ async fn actor_names(db: &Db, events: &[EventRow]) -> Result<HashMap<String, Str
         if names.contains_key(id) {
             continue;
         }
-        let name = match e.actor_kind.as_str() {
-            "customer" | "staff" => users::find_by_id(db.pool(), id).await?.map(|u| u.email),
-            "api_token" => tokens
+        let name = match e.actor_kind {
+            ActorKind::Customer | ActorKind::Staff => {
+                users::find_by_id(db.pool(), id).await?.map(|u| u.email)
+            }
+            ActorKind::ApiToken => tokens
                 .iter()
                 .find(|t| &t.id == id)
                 .map(|t| format!("API token “{}”", t.name)),
@@ -68,23 +71,20 @@ fn actor(e: &EventRow, names: &HashMap<String, String>) -> String {
     if let Some(name) = e.actor_id.as_ref().and_then(|id| names.get(id)) {
         return name.clone();
     }
-    match e.actor_kind.as_str() {
-        "system" => "Licensor".to_owned(),
-        "cli" => "the command line".to_owned(),
-        "license_key" => "the application (license key)".to_owned(),
-        "customer" => "a customer no longer on record".to_owned(),
-        "staff" => "a staff member no longer on record".to_owned(),
-        "api_token" => "a deleted API token".to_owned(),
-        other => other.replace('_', " "),
+    match e.actor_kind {
+        ActorKind::System => "Licensor",
+        ActorKind::Cli => "the command line",
+        ActorKind::Application => "the application (license key)",
+        ActorKind::Customer => "a customer no longer on record",
+        ActorKind::Staff => "a staff member no longer on record",
+        ActorKind::ApiToken => "a deleted API token",
     }
+    .to_owned()
 }
 
 /// What an event kind means, in words.
-pub fn what(kind: &str) -> String {
-    let Ok(known) = kind.parse::<EventKind>() else {
-        return kind.replace(['.', '_'], " ");
-    };
-    let words = match known {
+pub fn what(kind: EventKind) -> String {
+    let words = match kind {
         EventKind::CustomerCreated => "Signed up",
         EventKind::CustomerEmailVerified => "Confirmed the email address",
         EventKind::CustomerPasswordChanged => "Changed the password",
@@ -202,7 +202,7 @@ mod tests {
                 "status: active → suspended",
             ]
         );
-        assert_eq!(what("license.suspended"), "Suspended the license");
+        assert_eq!(what(EventKind::LicenseSuspended), "Suspended the license");
     }
 
     #[test]
@@ -213,6 +213,6 @@ mod tests {
         );
         assert_eq!(details("{}"), Vec::<String>::new());
         assert_eq!(details("not json"), Vec::<String>::new());
-        assert_eq!(what("webhook.test_sent"), "webhook test sent");
+        assert_eq!(what(EventKind::WebhookTestSent), "webhook test sent");
     }
 }

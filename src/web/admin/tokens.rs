@@ -221,7 +221,7 @@ pub async fn licenses_csv(staff: Staff, db: web::Data<Db>) -> Result<HttpRespons
             r.key_last4,
             r.product,
             r.license_type,
-            r.status,
+            r.status.to_string(),
             r.organization_id.unwrap_or_default(),
             r.organization_name.unwrap_or_default(),
             r.assigned_email.unwrap_or_default(),

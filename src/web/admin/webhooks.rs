@@ -8,12 +8,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use crate::clock::Clock;
+use crate::domain::audit::WebhookEvent;
 use crate::domain::id::is_well_formed;
 use crate::domain::role::Role;
 use crate::domain::time::Timestamp;
 use crate::secret::DataCipher;
 use crate::services::notify::{self, Resent};
-use crate::services::webhooks::{self, EVENT_TYPES, WebhookError};
+use crate::services::webhooks::{self, WebhookError};
 use crate::store::outbox::{self, OutboxEntry};
 use crate::store::{Db, webhooks as store};
 use crate::web::admin::Staff;
@@ -93,7 +94,9 @@ async fn render_list(
         &WebhooksPage {
             page: page.titled("Webhooks"),
             endpoints,
-            event_types: EVENT_TYPES.to_vec(),
+            event_types: WebhookEvent::subscribable()
+                .map(WebhookEvent::as_str)
+                .collect(),
             typed,
             error,
         },

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::domain::email::EmailAddress;
+use crate::domain::role::Role;
 use crate::services::licensing;
 use crate::store::licenses::LicenseFilter;
 use crate::store::{Db, organizations, users};
@@ -55,7 +56,7 @@ pub async fn find(
     let email = EmailAddress::parse(&query.email).map_err(|e| invalid("email", e))?;
     let user = users::find_by_email(db.pool(), &email)
         .await?
-        .filter(|u| u.role == "customer");
+        .filter(|u| u.role == Role::Customer);
     let organization = match user.as_ref().and_then(|u| u.organization_id.as_deref()) {
         Some(id) => organizations::find_by_id(db.pool(), id).await?,
         None => None,

@@ -158,7 +158,7 @@ pub async fn validate(
         crate::web::request::record_license(&req, &license.id);
         usage.record(
             &license.id,
-            code.as_str(),
+            code,
             ip.as_deref(),
             input.fingerprint.as_ref().map(Fingerprint::as_str),
             license.first_validated_at.is_some(),

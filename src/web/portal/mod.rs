@@ -168,7 +168,7 @@ impl FromRequest for SignedIn {
         let user = signed_in_user(req);
         Box::pin(async move {
             let user = user.await?;
-            if user.role != "customer" {
+            if user.role.is_staff() {
                 return Err(Problem::new(
                     StatusCode::FORBIDDEN,
                     "customers_only",

@@ -35,7 +35,7 @@ fn sign_in(session: &Session, user: &UserRow) -> Result<(), WebError> {
     session
         .insert(USER_ID, &user.id)
         .and_then(|()| session.insert(USER_EMAIL, &user.email))
-        .and_then(|()| session.insert(STAFF, user.role != "customer"))
+        .and_then(|()| session.insert(STAFF, user.role.is_staff()))
         .map_err(|e| WebError::Unexpected(anyhow::anyhow!("session insert failed: {e}")))
 }
 

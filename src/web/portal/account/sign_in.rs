@@ -95,7 +95,7 @@ pub async fn login(
             limits.sign_in_succeeded(account);
             sign_in(&session, &user)?;
             tracing::info!(user_id = %user.id, "signed in");
-            let home = if user.role != "customer" {
+            let home = if user.role.is_staff() {
                 "/admin"
             } else if onboarding::is_done(&ctx, &user).await? {
                 let _ = session.insert(ONBOARDED, true);
