@@ -29,14 +29,15 @@ fn key_parse(c: &mut Criterion) {
 
 fn decision(c: &mut Criterion) {
     let now = Timestamp::from_unix(1_800_000_000);
+    let entitlements = vec!["export".to_owned(), "pro".to_owned()];
     let facts = LicenseFacts {
-        product_code: "app".to_owned(),
+        product_code: "app",
         status: LicenseStatus::Active,
         expires_at: Some(now.plus_days(30)),
         grace_days: 3,
         floating: true,
         heartbeat_window_secs: Some(600),
-        entitlements: vec!["export".to_owned(), "pro".to_owned()],
+        entitlements: &entitlements,
     };
     let machine = MachineFacts {
         last_heartbeat_at: now,

@@ -140,19 +140,18 @@ impl LicenseKey {
     /// The lookup digest stored in the database: SHA-256 of the canonical
     /// form without dashes, in hex.
     pub fn digest(&self) -> String {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut hex = String::with_capacity(64);
-        for b in self.digest_bytes() {
-            hex.push(char::from(HEX[usize::from(b >> 4)]));
-            hex.push(char::from(HEX[usize::from(b & 0xf)]));
-        }
-        hex
+        self.key_digest().hex()
     }
 
     /// The SHA-256 of the canonical key: what [`digest`](Self::digest)
     /// spells in hex.
     pub fn digest_bytes(&self) -> [u8; 32] {
         Sha256::digest(self.0.as_bytes()).into()
+    }
+
+    /// The key's digest, computed once, for every lookup a request makes.
+    pub fn key_digest(&self) -> KeyDigest {
+        KeyDigest(self.digest_bytes())
     }
 
     /// The last four characters, the only part shown unmasked by default.
@@ -197,6 +196,41 @@ pub fn fuzz_one(data: &[u8]) {
         }
         assert_eq!(key.digest().len(), 64);
         assert_eq!(key.last4().chars().count(), 4);
+    }
+}
+
+/// The SHA-256 of a well-formed key: how a key is looked up (the cache's
+/// key as bytes, the database's column in hex) once the request has named
+/// it. A request's key is parsed and hashed once, into this.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyDigest([u8; 32]);
+
+impl KeyDigest {
+    /// The digest of a key as typed; `None` when it is malformed.
+    pub fn of_input(text: &str) -> Option<Self> {
+        LicenseKey::parse(text).ok().map(|key| key.key_digest())
+    }
+
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The digest in lower-case hex, as the database stores it.
+    pub fn hex(&self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = String::with_capacity(64);
+        for b in self.0 {
+            hex.push(char::from(HEX[usize::from(b >> 4)]));
+            hex.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+        hex
+    }
+}
+
+/// Shows only a prefix: a digest identifies a key.
+impl fmt::Debug for KeyDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyDigest({}..)", &self.hex()[..8])
     }
 }
 

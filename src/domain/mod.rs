@@ -6,6 +6,7 @@ pub mod fingerprint;
 pub mod id;
 pub mod license;
 pub mod license_key;
+pub mod machine;
 pub mod outbox;
 pub mod password;
 pub mod proxies;

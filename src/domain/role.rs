@@ -15,6 +15,15 @@ impl Role {
     }
 }
 
+text_enum! {
+    /// A customer's place in their organization: the owner invites and
+    /// removes members.
+    pub enum OrgRole ("an organization role") {
+        Owner = "owner",
+        Member = "member",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ use crate::domain::audit::{Actor, EventKind};
 use crate::domain::email::EmailAddress;
 use crate::domain::id::new_id;
 use crate::domain::password::Password;
+use crate::domain::role::OrgRole;
 use crate::domain::role::Role;
 use crate::domain::time::Timestamp;
 use crate::domain::token::TokenKind;
@@ -20,8 +21,11 @@ use crate::services::credentials::{hash_password, verify_password};
 use crate::services::notify::{About, enqueue_email};
 use crate::store::events::{self, NewEvent};
 use crate::store::tokens::{self, NewToken};
-use crate::store::users::{self, NewUser, UserRow};
-use crate::store::{Tx, organizations, outbox, sessions};
+use crate::store::users::{self, NewUser};
+
+pub use crate::store::organizations::OrganizationRow;
+pub use crate::store::users::UserRow;
+use crate::store::{Db, Tx, organizations, outbox, sessions};
 
 pub const VERIFY_HOURS: i64 = 24;
 pub const RESET_MINUTES: i64 = 60;
@@ -163,7 +167,7 @@ pub async fn sign_up(
         &NewUser {
             id: &user_id,
             organization_id: Some(&org_id),
-            org_role: Some("owner"),
+            org_role: Some(OrgRole::Owner),
             email,
             password_hash: &hash,
             role: Role::Customer,
@@ -595,4 +599,51 @@ pub async fn set_reminders(
         .await
         .context("committing the reminder setting")?;
     Ok(true)
+}
+
+/// A user of this organization.
+pub async fn member(
+    db: &Db,
+    organization_id: &str,
+    user_id: &str,
+) -> anyhow::Result<Option<UserRow>> {
+    Ok(users::find_by_id(db.pool(), user_id)
+        .await?
+        .filter(|u| u.organization_id.as_deref() == Some(organization_id)))
+}
+
+/// The user with this email, and their organization.
+pub async fn find_customer(
+    db: &Db,
+    email: &EmailAddress,
+) -> anyhow::Result<Option<(UserRow, Option<OrganizationRow>)>> {
+    let Some(user) = users::find_by_email(db.pool(), email).await? else {
+        return Ok(None);
+    };
+    let organization = match &user.organization_id {
+        Some(id) => organizations::find_by_id(db.pool(), id).await?,
+        None => None,
+    };
+    Ok(Some((user, organization)))
+}
+
+/// An organization.
+pub async fn organization(db: &Db, id: &str) -> anyhow::Result<Option<OrganizationRow>> {
+    Ok(organizations::find_by_id(db.pool(), id).await?)
+}
+
+/// Whether the user gets expiry reminders.
+pub async fn reminders_enabled(db: &Db, user_id: &str) -> anyhow::Result<bool> {
+    Ok(users::reminders_enabled(db.pool(), user_id).await?)
+}
+
+/// The account a session names, if it still exists and is not disabled.
+pub async fn active_user(db: &Db, user_id: &str) -> anyhow::Result<Option<UserRow>> {
+    let Some(user) = users::find_by_id(db.pool(), user_id).await? else {
+        return Ok(None);
+    };
+    if users::is_disabled(db.pool(), &user.id).await? {
+        return Ok(None);
+    }
+    Ok(Some(user))
 }

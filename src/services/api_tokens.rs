@@ -13,6 +13,8 @@ use crate::domain::id::new_id;
 use crate::services::context::Ctx;
 use crate::store::Db;
 use crate::store::api_tokens::{self, NewApiToken};
+
+pub use crate::store::api_tokens::ApiTokenRow;
 use crate::store::events::{self, NewEvent};
 
 const PREFIX: &str = "lic_";
@@ -175,6 +177,11 @@ pub async fn revoke(ctx: &Ctx<'_>, id: &str) -> Result<bool, TokenError> {
         .context("recording the event")?;
     tx.commit().await.context("committing the revocation")?;
     Ok(true)
+}
+
+/// Every API token, for the console's list (never the secrets).
+pub async fn list(db: &Db) -> anyhow::Result<Vec<ApiTokenRow>> {
+    Ok(api_tokens::list(db.pool()).await?)
 }
 
 #[cfg(test)]

@@ -37,8 +37,11 @@ use crate::domain::id::new_id;
 use crate::services::context::Ctx;
 use crate::store::events::{self, NewEvent};
 use crate::store::license_types;
-use crate::store::license_types::{LicenseTypeRow, NewLicenseType};
-use crate::store::products::{NewProduct, ProductRow, ProductText};
+use crate::store::license_types::NewLicenseType;
+use crate::store::products::NewProduct;
+
+pub use crate::store::license_types::LicenseTypeRow;
+pub use crate::store::products::{ProductRow, ProductText};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -453,4 +456,27 @@ pub async fn retire_license_type(ctx: &Ctx<'_>, id: &str) -> Result<LicenseTypeR
     license_types::find_by_id(ctx.db.pool(), id)
         .await?
         .ok_or(CatalogError::NotFound("license type"))
+}
+
+/// A page of products, by id after the cursor.
+pub async fn products(db: &Db, after: Option<&str>, limit: i64) -> anyhow::Result<Vec<ProductRow>> {
+    Ok(products::list_page(db.pool(), after, limit).await?)
+}
+
+pub async fn product(db: &Db, id: &str) -> anyhow::Result<Option<ProductRow>> {
+    Ok(products::find_by_id(db.pool(), id).await?)
+}
+
+/// A page of license types, of one product or of all.
+pub async fn license_types(
+    db: &Db,
+    product_id: Option<&str>,
+    after: Option<&str>,
+    limit: i64,
+) -> anyhow::Result<Vec<LicenseTypeRow>> {
+    Ok(license_types::list_page(db.pool(), product_id, after, limit).await?)
+}
+
+pub async fn license_type(db: &Db, id: &str) -> anyhow::Result<Option<LicenseTypeRow>> {
+    Ok(license_types::find_by_id(db.pool(), id).await?)
 }

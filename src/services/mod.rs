@@ -15,6 +15,7 @@ pub mod licensing;
 pub mod load_seed;
 pub mod notify;
 pub mod onboarding;
+pub mod outbox;
 pub mod reminders;
 pub mod staff;
 pub mod support;

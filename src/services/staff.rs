@@ -15,6 +15,8 @@ use crate::store::Db;
 use crate::store::events::{self, NewEvent};
 use crate::store::users::{self, NewUser};
 
+pub use crate::store::users::StaffRow;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StaffError {
     #[error("{0} is not a staff role; use admin or support")]
@@ -138,4 +140,9 @@ pub async fn update_staff(
             .context("ending the sessions")?;
     }
     Ok(())
+}
+
+/// Every staff account.
+pub async fn list(db: &Db) -> anyhow::Result<Vec<StaffRow>> {
+    Ok(users::staff(db.pool()).await?)
 }

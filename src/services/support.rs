@@ -1,6 +1,9 @@
 //! What the support console reads: one search box over every identifier a
 //! customer might quote, a customer's whole picture, and a license's.
 
+use std::collections::HashMap;
+
+use crate::domain::audit::ActorKind;
 use crate::domain::fingerprint::Fingerprint;
 use crate::domain::id::is_well_formed;
 use crate::domain::license::{self, Decision, Lookup, MachineFacts, ValidationRequest};
@@ -9,7 +12,9 @@ use crate::domain::time::Timestamp;
 use crate::services::licensing::{self, LicenseView, LicensingError};
 use crate::services::onboarding::Step;
 use crate::store::Db;
-use crate::store::events::{self, EventRow};
+use crate::store::events;
+
+pub use crate::store::events::EventRow;
 use crate::store::licenses::{self, LicenseFilter};
 use crate::store::machines::{self, MachineRow};
 use crate::store::organizations::{self, OrganizationRow};
@@ -223,4 +228,35 @@ pub async fn explain(
 /// Every license for the CSV export.
 pub async fn license_export(db: &Db) -> Result<Vec<licenses::ExportRow>, LicensingError> {
     Ok(licenses::export(db.pool()).await?)
+}
+
+/// The emails of the people and the names of the API tokens that acted in
+/// these events, by actor id, each looked up once.
+pub async fn actor_names(db: &Db, events: &[EventRow]) -> anyhow::Result<HashMap<String, String>> {
+    let mut names = HashMap::new();
+    let tokens = if events.iter().any(|e| e.actor_kind == ActorKind::ApiToken) {
+        crate::store::api_tokens::list(db.pool()).await?
+    } else {
+        Vec::new()
+    };
+    for e in events {
+        let Some(id) = &e.actor_id else { continue };
+        if names.contains_key(id) {
+            continue;
+        }
+        let name = match e.actor_kind {
+            ActorKind::Customer | ActorKind::Staff => {
+                users::find_by_id(db.pool(), id).await?.map(|u| u.email)
+            }
+            ActorKind::ApiToken => tokens
+                .iter()
+                .find(|t| &t.id == id)
+                .map(|t| format!("API token “{}”", t.name)),
+            _ => None,
+        };
+        if let Some(name) = name {
+            names.insert(id.clone(), name);
+        }
+    }
+    Ok(names)
 }

@@ -8,6 +8,7 @@ use crate::domain::audit::{Actor, EventKind};
 use crate::domain::email::EmailAddress;
 use crate::domain::id::new_id;
 use crate::domain::password::Password;
+use crate::domain::role::OrgRole;
 use crate::domain::role::Role;
 use crate::domain::time::Timestamp;
 use crate::domain::token::TokenKind;
@@ -50,8 +51,8 @@ impl From<sqlx::Error> for TeamError {
 }
 
 fn owned_org(user: &UserRow) -> Result<&str, TeamError> {
-    match (user.organization_id.as_deref(), user.org_role.as_deref()) {
-        (Some(org), Some("owner")) => Ok(org),
+    match (user.organization_id.as_deref(), user.org_role) {
+        (Some(org), Some(OrgRole::Owner)) => Ok(org),
         _ => Err(TeamError::NotOwner),
     }
 }
@@ -287,7 +288,7 @@ pub async fn join(ctx: &Ctx<'_>, token: &str, password: Password) -> Result<User
         &NewUser {
             id: &id,
             organization_id: Some(&invitation.organization_id),
-            org_role: Some("member"),
+            org_role: Some(OrgRole::Member),
             email: &email,
             password_hash: &hash,
             role: Role::Customer,
@@ -333,4 +334,9 @@ pub async fn remove(ctx: &Ctx<'_>, owner: &UserRow, member_id: &str) -> Result<(
     tx.commit().await.context("committing the removal")?;
     sessions::delete_for_user(ctx.db.pool(), member_id).await?;
     Ok(())
+}
+
+/// The members of an organization.
+pub async fn members(db: &crate::store::Db, organization_id: &str) -> anyhow::Result<Vec<UserRow>> {
+    Ok(users::members(db.pool(), organization_id).await?)
 }

@@ -28,7 +28,9 @@ use crate::services::context::Ctx;
 use crate::store::Tx;
 use crate::store::events::{self, NewEvent};
 use crate::store::outbox::{self, NewMessage};
-use crate::store::webhooks::{self, EndpointRow};
+use crate::store::webhooks;
+
+pub use crate::store::webhooks::EndpointRow;
 
 /// The prefix of a signing secret (Standard Webhooks).
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -378,6 +380,35 @@ impl WebhookSender {
             },
         })
     }
+}
+
+/// Every endpoint, for the console's list.
+pub async fn endpoints(db: &crate::store::Db) -> anyhow::Result<Vec<EndpointRow>> {
+    Ok(webhooks::list(db.pool()).await?)
+}
+
+/// One endpoint.
+pub async fn endpoint(db: &crate::store::Db, id: &str) -> anyhow::Result<Option<EndpointRow>> {
+    Ok(webhooks::find(db.pool(), id).await?)
+}
+
+/// Sends a delivery of this endpoint again (a copy with the same
+/// webhook-id when it was delivered). `None` when the endpoint has no such
+/// delivery among its latest thousand.
+pub async fn redeliver(
+    ctx: &Ctx<'_>,
+    endpoint_id: &str,
+    delivery_id: &str,
+    reason: &str,
+) -> anyhow::Result<Option<crate::services::notify::Resent>> {
+    let belongs = outbox::for_endpoint(ctx.db.pool(), endpoint_id, 1000)
+        .await?
+        .iter()
+        .any(|d| d.id == delivery_id);
+    if !belongs {
+        return Ok(None);
+    }
+    crate::services::notify::resend(ctx, delivery_id, reason).await
 }
 
 #[cfg(test)]

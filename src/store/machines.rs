@@ -2,6 +2,7 @@
 
 use sqlx::{Any, Executor, FromRow};
 
+use crate::domain::machine::DeactivatedBy;
 use crate::domain::time::Timestamp;
 use crate::store::Tx;
 
@@ -16,7 +17,7 @@ pub struct MachineRow {
     pub activated_at: i64,
     pub last_heartbeat_at: i64,
     pub deactivated_at: Option<i64>,
-    pub deactivated_by: Option<String>,
+    pub deactivated_by: Option<DeactivatedBy>,
 }
 
 impl MachineRow {
@@ -51,27 +52,6 @@ pub struct NewMachine<'a> {
     pub name: Option<&'a str>,
     pub platform: Option<&'a str>,
     pub ip: Option<&'a str>,
-}
-
-/// Who ended an activation; customer and application deactivations count
-/// against the license type's deactivation limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeactivatedBy {
-    Application,
-    Customer,
-    Staff,
-    Heartbeat,
-}
-
-impl DeactivatedBy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeactivatedBy::Application => "application",
-            DeactivatedBy::Customer => "customer",
-            DeactivatedBy::Staff => "staff",
-            DeactivatedBy::Heartbeat => "heartbeat",
-        }
-    }
 }
 
 /// The live machine with this fingerprint on this license.

@@ -375,6 +375,32 @@ pub(crate) fn values_list(backend: Backend, rows: usize, columns: usize) -> Stri
 /// parameters (SQLite 32,766; PostgreSQL 65,535).
 pub(crate) const ROWS_PER_STATEMENT: usize = 50;
 
+/// Lets a word that may be absent (a nullable column) decode as
+/// `Option<T>`: the column's text, parsed, an unknown word an error.
+macro_rules! nullable_word {
+    ($($word:ty),+) => {$(
+        impl sqlx::Type<sqlx::Any> for $word {
+            fn type_info() -> sqlx::any::AnyTypeInfo {
+                <String as sqlx::Type<sqlx::Any>>::type_info()
+            }
+            fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+                <String as sqlx::Type<sqlx::Any>>::compatible(ty)
+            }
+        }
+        impl<'r> sqlx::Decode<'r, sqlx::Any> for $word {
+            fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                let text = <String as sqlx::Decode<'r, sqlx::Any>>::decode(value)?;
+                Ok(text.parse::<$word>()?)
+            }
+        }
+    )+};
+}
+
+nullable_word!(
+    crate::domain::role::OrgRole,
+    crate::domain::machine::DeactivatedBy
+);
+
 /// Reads a stored word (a status, a kind) as its type: a word the code
 /// does not know is a decode error, never a default.
 pub(crate) fn decode<T>(text: String) -> Result<T, sqlx::Error>

@@ -1,7 +1,7 @@
 use sqlx::{Any, Executor};
 
 use crate::domain::email::EmailAddress;
-use crate::domain::role::Role;
+use crate::domain::role::{OrgRole, Role};
 use crate::domain::time::Timestamp;
 use crate::store::Tx;
 
@@ -9,7 +9,7 @@ use crate::store::Tx;
 pub struct NewUser<'a> {
     pub id: &'a str,
     pub organization_id: Option<&'a str>,
-    pub org_role: Option<&'a str>,
+    pub org_role: Option<OrgRole>,
     pub email: &'a EmailAddress,
     pub password_hash: &'a str,
     pub role: Role,
@@ -27,7 +27,7 @@ pub async fn insert(tx: &mut Tx, user: &NewUser<'_>, now: Timestamp) -> Result<b
     )
     .bind(user.id)
     .bind(user.organization_id)
-    .bind(user.org_role)
+    .bind(user.org_role.map(OrgRole::as_str))
     .bind(user.email.as_str())
     .bind(user.password_hash)
     .bind(user.role.as_str())
@@ -42,7 +42,7 @@ pub async fn insert(tx: &mut Tx, user: &NewUser<'_>, now: Timestamp) -> Result<b
 pub struct UserRow {
     pub id: String,
     pub organization_id: Option<String>,
-    pub org_role: Option<String>,
+    pub org_role: Option<OrgRole>,
     pub email: String,
     #[sqlx(try_from = "String")]
     pub role: Role,
@@ -236,7 +236,7 @@ pub async fn search_by_email(
 pub struct MemberDetail {
     pub id: String,
     pub email: String,
-    pub org_role: Option<String>,
+    pub org_role: Option<OrgRole>,
     pub email_verified_at: Option<i64>,
     pub reminders_enabled: i64,
     pub disabled_at: Option<i64>,

@@ -13,8 +13,8 @@ use askama::Template;
 use serde::Serialize;
 use tracing_actix_web::RequestId;
 
-use crate::store;
-use crate::web::layout::Page;
+use crate::store::is_unavailable;
+use crate::web::page::Page;
 
 /// What a handler can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +92,7 @@ impl From<anyhow::Error> for WebError {
         let unavailable = err.chain().any(|cause| {
             cause
                 .downcast_ref::<sqlx::Error>()
-                .is_some_and(store::is_unavailable)
+                .is_some_and(is_unavailable)
         });
         if unavailable {
             WebError::Unavailable(err)

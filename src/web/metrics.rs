@@ -46,7 +46,7 @@ pub async fn metrics(
             ));
         }
     }
-    let (email, webhook) = crate::store::outbox::queued_by_channel(db.pool())
+    let (email, webhook) = crate::services::outbox::queued_by_channel(&db)
         .await
         .map_err(|e| WebError::Unexpected(anyhow::anyhow!("counting the outbox: {e}")))?;
     metrics.set_outbox_queued(email, webhook);

@@ -12,6 +12,7 @@ pub mod keys;
 pub mod layout;
 pub mod metrics;
 pub mod middleware;
+pub mod page;
 pub mod portal;
 pub mod ratelimit;
 pub mod request;

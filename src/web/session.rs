@@ -22,8 +22,9 @@ pub const USER_ID: &str = "user_id";
 /// unknown account or a disabled one: a redirect to the sign-in page.
 pub fn signed_in_user(
     req: &actix_web::HttpRequest,
-) -> impl std::future::Future<Output = Result<crate::store::users::UserRow, crate::web::error::WebError>>
-+ use<> {
+) -> impl std::future::Future<
+    Output = Result<crate::services::accounts::UserRow, crate::web::error::WebError>,
+> + use<> {
     use crate::web::error::WebError;
     use actix_session::SessionExt;
     let user_id = req.get_session().get::<String>(USER_ID).ok().flatten();
@@ -33,12 +34,9 @@ pub fn signed_in_user(
         let (Some(user_id), Some(db)) = (user_id, db) else {
             return Err(to_login());
         };
-        let user = crate::store::users::find_by_id(db.pool(), &user_id)
+        let user = crate::services::accounts::active_user(&db, &user_id)
             .await?
             .ok_or_else(to_login)?;
-        if crate::store::users::is_disabled(db.pool(), &user.id).await? {
-            return Err(to_login());
-        }
         crate::web::request::record_user(&user.id);
         Ok(user)
     }

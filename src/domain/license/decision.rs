@@ -4,16 +4,17 @@
 use super::{LicenseStatus, SECS_PER_DAY, ValidationCode};
 use crate::domain::time::Timestamp;
 
-/// What validation needs to know of a license.
-#[derive(Debug, Clone)]
-pub struct LicenseFacts {
-    pub product_code: String,
+/// What validation needs to know of a license, borrowed from wherever the
+/// license is held.
+#[derive(Debug, Clone, Copy)]
+pub struct LicenseFacts<'a> {
+    pub product_code: &'a str,
     pub status: LicenseStatus,
     pub expires_at: Option<Timestamp>,
     pub grace_days: i64,
     pub floating: bool,
     pub heartbeat_window_secs: Option<i64>,
-    pub entitlements: Vec<String>,
+    pub entitlements: &'a [String],
 }
 
 /// The live machine a request names, if there is one.
@@ -27,7 +28,7 @@ pub struct MachineFacts {
 pub enum Lookup<'a> {
     Malformed,
     NotFound,
-    Found(&'a LicenseFacts),
+    Found(&'a LicenseFacts<'a>),
 }
 
 #[derive(Debug, Clone, Default)]

@@ -3,15 +3,15 @@ use crate::domain::time::Timestamp;
 
 const NOW: Timestamp = Timestamp::from_unix(1_800_000_000);
 
-fn license() -> LicenseFacts {
+fn license() -> LicenseFacts<'static> {
     LicenseFacts {
-        product_code: "app".to_owned(),
+        product_code: "app",
         status: LicenseStatus::Active,
         expires_at: Some(NOW.plus_days(10)),
         grace_days: 3,
         floating: false,
         heartbeat_window_secs: None,
-        entitlements: vec!["pro".to_owned(), "export".to_owned()],
+        entitlements: Box::leak(vec!["pro".to_owned(), "export".to_owned()].into_boxed_slice()),
     }
 }
 

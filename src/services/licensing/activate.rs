@@ -8,7 +8,7 @@ use tracing::Instrument;
 use crate::clock::ManualClock;
 use crate::domain::fingerprint::Fingerprint;
 use crate::domain::license::{self, ExpiryFrom, Lookup, ValidationCode};
-use crate::domain::license_key::LicenseKey;
+use crate::domain::license_key::KeyDigest;
 use crate::domain::time::Timestamp;
 use crate::services::context::{Brand, Ctx};
 use crate::store::licenses;
@@ -25,7 +25,8 @@ use super::view::{LicenseView, MachineView, load_view};
 
 #[derive(Debug, Clone)]
 pub struct ActivateInput {
-    pub key: String,
+    /// The key's digest; `None` when the key is malformed.
+    pub key: Option<KeyDigest>,
     pub fingerprint: Fingerprint,
     pub name: Option<String>,
     pub platform: Option<String>,
@@ -43,15 +44,16 @@ pub struct Activation {
     pub first_for_customer: bool,
 }
 
-pub(super) fn parse_key(input: &str) -> Result<LicenseKey, LicensingError> {
-    LicenseKey::parse(input).map_err(|_| LicensingError::refused(ValidationCode::MalformedKey))
+/// The key a request named, or its refusal as malformed.
+pub(super) fn named_key(key: Option<&KeyDigest>) -> Result<&KeyDigest, LicensingError> {
+    key.ok_or(LicensingError::refused(ValidationCode::MalformedKey))
 }
 
 pub(super) async fn license_in_tx(
     tx: &mut Tx,
-    key: &LicenseKey,
+    key: &KeyDigest,
 ) -> Result<LicenseView, LicensingError> {
-    let row = licenses::find_by_digest(&mut **tx, &key.digest())
+    let row = licenses::find_by_digest(&mut **tx, &key.hex())
         .await?
         .ok_or(LicensingError::refused(ValidationCode::NotFound))?;
     load_view(&mut **tx, row).await
@@ -64,12 +66,12 @@ pub async fn activate(
     brand: &Brand,
     input: &ActivateInput,
 ) -> Result<Activation, LicensingError> {
-    let key = parse_key(&input.key)?;
-    match activate_once(ctx, brand, &key, input).await {
+    let key = named_key(input.key.as_ref())?;
+    match activate_once(ctx, brand, key, input).await {
         // A concurrent activation of the same fingerprint won the unique
         // index; it holds the seat, so answer with its machine.
         Err(LicensingError::Conflict(_)) => {
-            let row = licenses::find_by_digest(ctx.db.pool(), &key.digest())
+            let row = licenses::find_by_digest(ctx.db.pool(), &key.hex())
                 .await?
                 .ok_or(LicensingError::refused(ValidationCode::NotFound))?;
             let license = load_view(ctx.db.pool(), row).await?;
@@ -122,7 +124,7 @@ pub(super) enum Seat {
 /// here has written nothing for a license that is not floating.
 pub(super) async fn seat_under_lock(
     tx: &mut Tx,
-    key: &LicenseKey,
+    key: &KeyDigest,
     input: &ActivateInput,
     now: Timestamp,
 ) -> Result<Seat, LicensingError> {
@@ -185,14 +187,14 @@ impl Listeners {
 pub(super) async fn activate_once(
     ctx: &Ctx<'_>,
     brand: &Brand,
-    key: &LicenseKey,
+    key: &KeyDigest,
     input: &ActivateInput,
 ) -> Result<Activation, LicensingError> {
     let now = ctx.clock.now();
     let state = license_state(ctx.db, key)
         .await?
         .ok_or(LicensingError::refused(ValidationCode::NotFound))?;
-    let seen = LicenseView::from_row(state.row(), state.entitlements().to_vec());
+    let seen = LicenseView::from_cached(&state);
     if let Some(code) = activation_refusal(&seen, input, now) {
         return Err(LicensingError::refused_for(code, &seen));
     }
@@ -211,8 +213,7 @@ pub(super) async fn activate_once(
     let activation = match ctx.db.write_batch() {
         Some(writer) if !seen.floating => {
             let batch = Arc::clone(writer);
-            let (db, brand, key, input) =
-                (ctx.db.clone(), brand.clone(), key.clone(), input.clone());
+            let (db, brand, key, input) = (ctx.db.clone(), brand.clone(), *key, input.clone());
             let (actor, request_id, reason) = (
                 ctx.actor.clone(),
                 ctx.request_id.clone(),

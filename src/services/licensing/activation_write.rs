@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::domain::audit::EventKind;
 use crate::domain::audit::WebhookEvent;
 use crate::domain::id::new_id;
-use crate::domain::license_key::LicenseKey;
+use crate::domain::license_key::KeyDigest;
 use crate::domain::time::Timestamp;
 use crate::mail::templates::MachineActivated;
 use crate::services::context::{Brand, Ctx};
@@ -31,7 +31,7 @@ use super::view::LicenseView;
 pub(super) struct ActivationWrite<'a> {
     pub(super) ctx: &'a Ctx<'a>,
     pub(super) brand: &'a Brand,
-    pub(super) key: &'a LicenseKey,
+    pub(super) key: &'a KeyDigest,
     pub(super) input: &'a ActivateInput,
     /// The license as read before the lock (not refused, fingerprint not
     /// active).

@@ -8,13 +8,15 @@ use crate::domain::fingerprint::Fingerprint;
 use crate::domain::license::{
     self, Lookup, MachineFacts, SECS_PER_DAY, ValidationCode, ValidationRequest,
 };
+use crate::domain::license_key::KeyDigest;
+use crate::domain::machine::DeactivatedBy;
 use crate::domain::time::Timestamp;
 use crate::services::context::Ctx;
 use crate::store::Tx;
 use crate::store::licenses;
-use crate::store::machines::{self, DeactivatedBy, MachineRow};
+use crate::store::machines::{self, MachineRow};
 
-use super::activate::{license_in_tx, parse_key};
+use super::activate::{license_in_tx, named_key};
 use super::audit::record;
 use super::error::LicensingError;
 use super::view::{LicenseView, MachineView, load_view, view_in_tx};
@@ -45,14 +47,14 @@ pub struct Deactivation {
 /// or the customer): the type must allow it, within its limit.
 pub async fn deactivate(
     ctx: &Ctx<'_>,
-    key: &str,
+    key: Option<&KeyDigest>,
     fingerprint: &Fingerprint,
     by: DeactivatedBy,
 ) -> Result<Deactivation, LicensingError> {
-    let key = parse_key(key)?;
+    let key = named_key(key)?;
     let now = ctx.clock.now();
     let mut tx = ctx.db.begin_write().await?;
-    let license = license_in_tx(&mut tx, &key).await?;
+    let license = license_in_tx(&mut tx, key).await?;
     let machine = machines::find_active(&mut *tx, &license.id, fingerprint.as_str())
         .await?
         .ok_or_else(|| LicensingError::refused_for(ValidationCode::NotActivated, &license))?;
@@ -156,13 +158,13 @@ pub struct Heartbeat {
 /// seat and must activate again.
 pub async fn heartbeat(
     ctx: &Ctx<'_>,
-    key: &str,
+    key: Option<&KeyDigest>,
     fingerprint: &Fingerprint,
 ) -> Result<Heartbeat, LicensingError> {
-    let key = parse_key(key)?;
+    let key = named_key(key)?;
     let now = ctx.clock.now();
     let mut tx = ctx.db.begin_write().await?;
-    let license = license_in_tx(&mut tx, &key).await?;
+    let license = license_in_tx(&mut tx, key).await?;
     let facts = license.facts();
     let machine = machines::find_active(&mut *tx, &license.id, fingerprint.as_str()).await?;
     let machine_facts = machine.as_ref().map(|m| MachineFacts {

@@ -30,4 +30,9 @@ pub use status::{LicenseAction, Renewal, change_status, renew};
 pub use support::{change_type, resend_license_email, reset_machines, transfer};
 pub use validate::{ValidateInput, ValidationOutcome, validate};
 pub(crate) use view::view_in_tx;
-pub use view::{LicenseView, MachineView, active_machines, get_license, list_licenses};
+pub use view::{
+    LicenseView, MachineView, active_machines, get_license, list_licenses, status_reason,
+};
+
+pub use crate::store::licenses::{LicenseFilter, TrialOffer};
+pub use crate::store::machines::MachineRow;

@@ -4,10 +4,11 @@ use anyhow::Context;
 use serde_json::json;
 
 use crate::domain::audit::EventKind;
+use crate::domain::machine::DeactivatedBy;
 use crate::mail::templates::StandingChange;
 use crate::services::context::{Brand, Ctx};
 use crate::store::licenses;
-use crate::store::machines::{self, DeactivatedBy};
+use crate::store::machines;
 use crate::store::{license_types, organizations};
 
 use super::audit::record;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::domain::fingerprint::Fingerprint;
 use crate::domain::license::{self, Decision, Lookup, MachineFacts, ValidationRequest};
-use crate::domain::license_key::LicenseKey;
+use crate::domain::license_key::KeyDigest;
 use crate::domain::time::Timestamp;
 use crate::store::Db;
 use crate::store::cache::CachedLicense;
@@ -17,7 +17,8 @@ use super::view::{LicenseView, MachineView};
 /// A validation request as the API receives it, already shaped.
 #[derive(Debug, Clone, Default)]
 pub struct ValidateInput {
-    pub key: String,
+    /// The key's digest; `None` when the key is malformed.
+    pub key: Option<KeyDigest>,
     pub fingerprint: Option<Fingerprint>,
     pub product: Option<String>,
     pub entitlements: Vec<String>,
@@ -41,7 +42,7 @@ pub async fn validate(
         product: input.product.as_deref(),
         entitlements: &input.entitlements,
     };
-    let Ok(key) = LicenseKey::parse(&input.key) else {
+    let Some(key) = &input.key else {
         let decision = license::validate(Lookup::Malformed, None, &request, now);
         return Ok(ValidationOutcome {
             decision,
@@ -49,7 +50,7 @@ pub async fn validate(
             machine: None,
         });
     };
-    let Some(state) = license_state(db, &key).await? else {
+    let Some(state) = license_state(db, key).await? else {
         let decision = license::validate(Lookup::NotFound, None, &request, now);
         return Ok(ValidationOutcome {
             decision,
@@ -57,7 +58,7 @@ pub async fn validate(
             machine: None,
         });
     };
-    let view = LicenseView::from_row(state.row(), state.entitlements().to_vec());
+    let view = LicenseView::from_cached(&state);
     let machine = input
         .fingerprint
         .as_ref()
@@ -80,16 +81,16 @@ pub async fn validate(
 /// transaction that changes a license drops its entry (`Tx::touch_license`).
 pub(super) async fn license_state(
     db: &Db,
-    key: &LicenseKey,
+    key: &KeyDigest,
 ) -> Result<Option<Arc<CachedLicense>>, LicensingError> {
     let cache = db.license_cache();
-    let digest = key.digest_bytes();
-    if let Some(state) = cache.get(&digest) {
+    let digest = key.bytes();
+    if let Some(state) = cache.get(digest) {
         return Ok(Some(state));
     }
     let ticket = cache.ticket();
     let mut conn = db.pool().acquire().await?;
-    let Some(row) = licenses::find_by_digest(&mut *conn, &key.digest()).await? else {
+    let Some(row) = licenses::find_by_digest(&mut *conn, &key.hex()).await? else {
         return Ok(None);
     };
     let entitlements = licenses::entitlements_of_type(&mut *conn, &row.license_type_id).await?;
@@ -97,7 +98,7 @@ pub(super) async fn license_state(
     drop(conn);
     Ok(Some(cache.insert(
         ticket,
-        &digest,
+        digest,
         row,
         entitlements,
         machines,

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::domain::license::{self, ExpiryFrom, LicenseFacts, LicenseStatus};
 use crate::domain::time::Timestamp;
+use crate::store::cache::CachedLicense;
 use crate::store::licenses::{self, LicenseRow};
 use crate::store::machines::{self, MachineRow};
 use crate::store::{Db, Tx};
@@ -82,15 +83,51 @@ impl LicenseView {
         }
     }
 
-    pub fn facts(&self) -> LicenseFacts {
+    /// The license as the validation cache holds it, without a row in
+    /// between.
+    pub(super) fn from_cached(state: &CachedLicense) -> Self {
+        let p = state.parts();
+        Self {
+            id: p.id,
+            key_last4: p.key_last4.to_owned(),
+            product_id: p.product_id.to_owned(),
+            product_code: p.product_code.to_owned(),
+            product_name: p.product_name.to_owned(),
+            license_type_id: p.license_type_id.to_owned(),
+            license_type_name: p.license_type_name.to_owned(),
+            organization_id: p.organization_id,
+            assigned_email: p.assigned_email.map(str::to_owned),
+            status: p.status,
+            is_trial: p.is_trial,
+            max_machines: p.max_machines,
+            machines_used: p.machines_used,
+            issued_at: Timestamp::from_unix(p.issued_at),
+            expires_at: p.expires_at.map(Timestamp::from_unix),
+            grace_days: p.grace_days,
+            floating: p.floating,
+            heartbeat_window_secs: p.heartbeat_window_secs,
+            offline_checkin_days: p.offline_checkin_days,
+            duration_days: p.duration_days,
+            expiry_from: p.expiry_from,
+            customer_may_deactivate: p.customer_may_deactivate,
+            deactivation_limit: p.deactivation_limit,
+            deactivation_period_days: p.deactivation_period_days,
+            entitlements: p.entitlements.to_vec(),
+            updated_at: Timestamp::from_unix(p.updated_at),
+            first_validated_at: p.first_validated_at.map(Timestamp::from_unix),
+            version: p.version,
+        }
+    }
+
+    pub fn facts(&self) -> LicenseFacts<'_> {
         LicenseFacts {
-            product_code: self.product_code.clone(),
+            product_code: &self.product_code,
             status: self.status,
             expires_at: self.expires_at,
             grace_days: self.grace_days,
             floating: self.floating,
             heartbeat_window_secs: self.heartbeat_window_secs,
-            entitlements: self.entitlements.clone(),
+            entitlements: &self.entitlements,
         }
     }
 
@@ -226,4 +263,9 @@ pub async fn active_machines(
         .into_iter()
         .map(MachineView::from)
         .collect())
+}
+
+/// Why a license was last suspended or revoked, as staff wrote it.
+pub async fn status_reason(db: &Db, license_id: &str) -> anyhow::Result<Option<String>> {
+    Ok(licenses::status_reason(db.pool(), license_id).await?)
 }

@@ -91,12 +91,10 @@ pub struct CachedLicense {
     machines_used: i64,
     issued_at: i64,
     expires_at: Option<i64>,
-    first_activated_at: Option<i64>,
     /// 0 until known: the usage batch writer records it in place after
     /// it marks the license (no invalidation, no second read).
     pub(super) first_validated_at: AtomicI64,
     version: i64,
-    created_at: i64,
     updated_at: i64,
     pub(super) kind: Arc<TypeState>,
     machines: Box<[MachineState]>,
@@ -127,10 +125,8 @@ impl CachedLicense {
             machines_used: row.machines_used,
             issued_at: row.issued_at,
             expires_at: row.expires_at,
-            first_activated_at: row.first_activated_at,
             first_validated_at: AtomicI64::new(row.first_validated_at.unwrap_or(0)),
             version: row.version,
-            created_at: row.created_at,
             updated_at: row.updated_at,
             kind,
             machines,
@@ -143,44 +139,42 @@ impl CachedLicense {
         self.id.to_text()
     }
 
-    /// The license as the store reads it (without the key's ciphertext,
-    /// which validation never needs).
-    pub fn row(&self) -> LicenseRow {
+    /// What the entry holds, borrowed: the answer to a validation is built
+    /// from it directly.
+    pub fn parts(&self) -> CachedParts<'_> {
         let k = &self.kind;
-        LicenseRow {
+        CachedParts {
             id: self.id.to_text(),
-            key_last4: String::from(&*self.key_last4),
-            key_ciphertext: Vec::new(),
-            product_id: k.product_id.clone(),
-            product_code: k.product_code.clone(),
-            product_name: k.product_name.clone(),
-            license_type_id: k.license_type_id.clone(),
-            license_type_name: k.license_type_name.clone(),
+            key_last4: &self.key_last4,
+            product_id: &k.product_id,
+            product_code: &k.product_code,
+            product_name: &k.product_name,
+            license_type_id: &k.license_type_id,
+            license_type_name: &k.license_type_name,
             organization_id: self.organization_id.as_ref().map(CompactId::to_text),
-            assigned_email: self.assigned_email.as_deref().map(str::to_owned),
+            assigned_email: self.assigned_email.as_deref(),
             status: self.status,
-            is_trial: self.is_trial,
+            is_trial: self.is_trial == 1,
             max_machines: self.max_machines,
             machines_used: self.machines_used,
             issued_at: self.issued_at,
             expires_at: self.expires_at,
-            first_activated_at: self.first_activated_at,
             first_validated_at: match self.first_validated_at.load(Ordering::Relaxed) {
                 0 => None,
                 at => Some(at),
             },
             version: self.version,
-            created_at: self.created_at,
             updated_at: self.updated_at,
             duration_days: k.duration_days,
-            floating: k.floating,
+            floating: k.floating == 1,
             heartbeat_window_secs: k.heartbeat_window_secs,
             grace_days: k.grace_days,
-            customer_may_deactivate: k.customer_may_deactivate,
+            customer_may_deactivate: k.customer_may_deactivate == 1,
             deactivation_limit: k.deactivation_limit,
             deactivation_period_days: k.deactivation_period_days,
             expiry_from: k.expiry_from,
             offline_checkin_days: k.offline_checkin_days,
+            entitlements: &k.entitlements,
         }
     }
 
@@ -207,6 +201,40 @@ impl CachedLicense {
                 deactivated_by: None,
             })
     }
+}
+
+/// A cached license's fields, borrowed where the entry holds text (ids
+/// stored compactly are written out).
+#[derive(Debug)]
+pub struct CachedParts<'a> {
+    pub id: String,
+    pub key_last4: &'a str,
+    pub product_id: &'a str,
+    pub product_code: &'a str,
+    pub product_name: &'a str,
+    pub license_type_id: &'a str,
+    pub license_type_name: &'a str,
+    pub organization_id: Option<String>,
+    pub assigned_email: Option<&'a str>,
+    pub status: LicenseStatus,
+    pub is_trial: bool,
+    pub max_machines: i64,
+    pub machines_used: i64,
+    pub issued_at: i64,
+    pub expires_at: Option<i64>,
+    pub first_validated_at: Option<i64>,
+    pub version: i64,
+    pub updated_at: i64,
+    pub duration_days: Option<i64>,
+    pub floating: bool,
+    pub heartbeat_window_secs: Option<i64>,
+    pub grace_days: i64,
+    pub customer_may_deactivate: bool,
+    pub deactivation_limit: Option<i64>,
+    pub deactivation_period_days: Option<i64>,
+    pub expiry_from: ExpiryFrom,
+    pub offline_checkin_days: i64,
+    pub entitlements: &'a [String],
 }
 
 pub(super) fn type_state(row: &LicenseRow, entitlements: Vec<String>) -> TypeState {

@@ -34,8 +34,8 @@ use crate::store::machines::MachineRow;
 mod entry;
 mod feed;
 
-pub use entry::CachedLicense;
 pub use entry::Digest;
+pub use entry::{CachedLicense, CachedParts};
 use entry::{CompactId, TypeState, type_state};
 pub use feed::{FEED_POLL_EVERY, follow_changes, listen};
 

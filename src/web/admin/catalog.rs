@@ -11,8 +11,8 @@ use crate::clock::Clock;
 use crate::domain::id::is_well_formed;
 use crate::domain::role::Role;
 use crate::services::catalog::{self, CatalogError, NewLicenseTypeInput, NewProductInput};
-use crate::store::products::{ProductRow, ProductText};
-use crate::store::{Db, license_types, products};
+use crate::services::catalog::{ProductRow, ProductText};
+use crate::store::Db;
 use crate::web::admin::Staff;
 use crate::web::error::WebError;
 use crate::web::layout::{FormPage, Page, check_csrf, flash, render_private_status, see_other};
@@ -51,7 +51,7 @@ async fn products_page(
         status,
         &ProductsPage {
             page: page.titled("Products"),
-            products: products::list_page(db.pool(), None, 500).await?,
+            products: catalog::products(db, None, 500).await?,
             typed,
             error,
         },
@@ -219,16 +219,14 @@ async fn product_page(
     status: StatusCode,
     retry: Retry,
 ) -> Result<HttpResponse, WebError> {
-    let product = products::find_by_id(db.pool(), id)
-        .await?
-        .ok_or(WebError::NotFound)?;
+    let product = catalog::product(db, id).await?.ok_or(WebError::NotFound)?;
     let (edit, new_type, error) = match retry {
         Retry::None => (ProductForm::of(&product), TypeForm::blank(), None),
         Retry::Product(form, e) => (form, TypeForm::blank(), Some(e)),
         Retry::Type(form, e) => (ProductForm::of(&product), form, Some(e)),
     };
     let mut types = Vec::new();
-    for t in license_types::list_page(db.pool(), Some(id), None, 500).await? {
+    for t in catalog::license_types(db, Some(id), None, 500).await? {
         let entitlements = catalog::type_entitlements(db, &t.id)
             .await
             .map_err(|e| WebError::Unexpected(anyhow::anyhow!("{e}")))?;
@@ -544,7 +542,7 @@ pub async fn type_action(
     if !is_well_formed(&path) {
         return Err(WebError::NotFound);
     }
-    let t = license_types::find_by_id(db.pool(), &path)
+    let t = catalog::license_type(&db, &path)
         .await?
         .ok_or(WebError::NotFound)?;
     let back = format!("/admin/products/{}", t.product_id);

@@ -12,8 +12,8 @@ use crate::domain::outbox::DeliveryStatus;
 use crate::domain::role::Role;
 use crate::domain::time::Timestamp;
 use crate::services::notify::{self, Resent};
+use crate::services::outbox::{self, OutboxEntry, Shown};
 use crate::store::Db;
-use crate::store::outbox::{self, OutboxEntry, Shown};
 use crate::web::admin::Staff;
 use crate::web::error::WebError;
 use crate::web::layout::{FormPage, Page, check_csrf, flash, render_private, see_other};
@@ -112,10 +112,9 @@ pub async fn page(
         }
         _ => return Err(bad_cursor()),
     };
-    let entries = outbox::list(
-        db.pool(),
+    let entries = outbox::page(
+        &db,
         shown,
-        None,
         before.as_ref().map(|(at, id)| (*at, id.as_str())),
         PAGE_SIZE + 1,
     )
@@ -127,7 +126,7 @@ pub async fn page(
         .last()
         .filter(|_| more)
         .map(|last| format!("{}.{}", last.created_at, last.id));
-    let counts = outbox::counts(db.pool()).await?;
+    let counts = outbox::counts(&db).await?;
     let count = |name: &str| {
         counts
             .iter()

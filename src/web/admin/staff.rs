@@ -13,9 +13,9 @@ use crate::domain::id::is_well_formed;
 use crate::domain::role::Role;
 use crate::domain::time::Timestamp;
 use crate::services::context::Brand;
+use crate::services::staff::StaffRow;
 use crate::services::staff::{self, StaffError};
 use crate::store::Db;
-use crate::store::users::{self, StaffRow};
 use crate::web::admin::Staff;
 use crate::web::error::WebError;
 use crate::web::layout::{FormPage, Page, check_csrf, flash, render_private_status, see_other};
@@ -41,7 +41,7 @@ async fn render_page(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<HttpResponse, WebError> {
-    let staff = users::staff(db.pool())
+    let staff = staff::list(db)
         .await?
         .into_iter()
         .map(|row| StaffLine {

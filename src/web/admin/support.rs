@@ -10,16 +10,18 @@ use crate::domain::fingerprint::Fingerprint;
 use crate::domain::id::is_well_formed;
 use crate::domain::license::{Decision, ValidationRequest};
 use crate::domain::license_key::{LicenseKey, masked};
+use crate::domain::machine::DeactivatedBy;
+use crate::domain::role::OrgRole;
 use crate::domain::role::Role;
 use crate::domain::time::Timestamp;
+use crate::services::catalog;
 use crate::services::context::Brand;
+use crate::services::licensing::MachineRow;
 use crate::services::licensing::{self, LicenseAction, LicenseView, LicensingError, Renewal};
+use crate::services::outbox::OutboxEntry;
 use crate::services::support::{self, Hit};
 use crate::services::usage;
-use crate::store::machines::DeactivatedBy;
-use crate::store::machines::MachineRow;
-use crate::store::outbox::OutboxEntry;
-use crate::store::{Db, license_types};
+use crate::store::Db;
 use crate::web::admin::Staff;
 use crate::web::admin::timeline;
 use crate::web::error::WebError;
@@ -136,7 +138,7 @@ impl MachineLine {
             activated: at(m.activated_at),
             last_seen: at(m.last_heartbeat_at),
             active: m.deactivated_at.is_none(),
-            ended: match (m.deactivated_at, m.deactivated_by.as_deref()) {
+            ended: match (m.deactivated_at, m.deactivated_by) {
                 (Some(t), Some(by)) => format!("{} ({by})", at(t)),
                 (Some(t), None) => at(t),
                 _ => String::new(),
@@ -212,7 +214,11 @@ pub async fn customer(
             .map(|m| MemberLine {
                 id: m.id.clone(),
                 email: m.email.clone(),
-                role: m.org_role.clone().unwrap_or_default(),
+                role: m
+                    .org_role
+                    .map(OrgRole::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
                 verified: m
                     .email_verified_at
                     .map_or_else(|| "not verified".to_owned(), at),
@@ -369,7 +375,7 @@ pub async fn license(
         explain,
         explain_error,
         query: &query,
-        types: license_types::list_page(db.pool(), Some(&l.product_id), None, 200)
+        types: catalog::license_types(&db, Some(&l.product_id), None, 200)
             .await?
             .into_iter()
             .filter(|t| t.id != l.license_type_id && t.retired_at.is_none())
@@ -605,9 +611,8 @@ pub async fn resend_verification(
     if !is_well_formed(&org) || !is_well_formed(&user_id) {
         return Err(WebError::NotFound);
     }
-    let user = crate::store::users::find_by_id(db.pool(), &user_id)
+    let user = crate::services::accounts::member(&db, &org, &user_id)
         .await?
-        .filter(|u| u.organization_id.as_deref() == Some(org.as_str()))
         .ok_or(WebError::NotFound)?;
     let ctx = staff.ctx(&db, clock.as_ref(), &req);
     let message = match crate::services::accounts::resend_verification(&ctx, &brand, &user).await {

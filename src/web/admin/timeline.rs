@@ -8,8 +8,8 @@ use serde_json::Value;
 use crate::domain::audit::ActorKind;
 use crate::domain::audit::EventKind;
 use crate::domain::time::Timestamp;
-use crate::store::events::EventRow;
-use crate::store::{Db, api_tokens, users};
+use crate::services::support::{self, EventRow};
+use crate::store::Db;
 use crate::web::error::WebError;
 
 /// One event as the console lists it.
@@ -25,7 +25,7 @@ pub struct EventLine {
 
 /// The events in words, their actors looked up once each.
 pub async fn lines(db: &Db, events: &[EventRow]) -> Result<Vec<EventLine>, WebError> {
-    let names = actor_names(db, events).await?;
+    let names = support::actor_names(db, events).await?;
     Ok(events
         .iter()
         .map(|e| EventLine {
@@ -35,36 +35,6 @@ pub async fn lines(db: &Db, events: &[EventRow]) -> Result<Vec<EventLine>, WebEr
             details: details(&e.data),
         })
         .collect())
-}
-
-/// Emails of the people and names of the API tokens that acted.
-async fn actor_names(db: &Db, events: &[EventRow]) -> Result<HashMap<String, String>, WebError> {
-    let mut names = HashMap::new();
-    let tokens = if events.iter().any(|e| e.actor_kind == ActorKind::ApiToken) {
-        api_tokens::list(db.pool()).await?
-    } else {
-        Vec::new()
-    };
-    for e in events {
-        let Some(id) = &e.actor_id else { continue };
-        if names.contains_key(id) {
-            continue;
-        }
-        let name = match e.actor_kind {
-            ActorKind::Customer | ActorKind::Staff => {
-                users::find_by_id(db.pool(), id).await?.map(|u| u.email)
-            }
-            ActorKind::ApiToken => tokens
-                .iter()
-                .find(|t| &t.id == id)
-                .map(|t| format!("API token “{}”", t.name)),
-            _ => None,
-        };
-        if let Some(name) = name {
-            names.insert(id.clone(), name);
-        }
-    }
-    Ok(names)
 }
 
 fn actor(e: &EventRow, names: &HashMap<String, String>) -> String {

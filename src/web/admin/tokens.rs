@@ -18,7 +18,6 @@ use crate::domain::time::Timestamp;
 use crate::secret::DataCipher;
 use crate::services::api_tokens::{self, Scope, TokenError};
 use crate::store::Db;
-use crate::store::api_tokens as store;
 use crate::web::admin::Staff;
 use crate::web::error::WebError;
 use crate::web::layout::{FormPage, Page, check_csrf, flash, render_private_status, see_other};
@@ -51,7 +50,7 @@ async fn render_page(
     error: Option<String>,
 ) -> Result<HttpResponse, WebError> {
     let at = |t: i64| Timestamp::from_unix(t).to_utc_string();
-    let tokens = store::list(db.pool())
+    let tokens = api_tokens::list(db)
         .await?
         .into_iter()
         .map(|t| TokenLine {

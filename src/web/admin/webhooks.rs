@@ -13,10 +13,11 @@ use crate::domain::id::is_well_formed;
 use crate::domain::role::Role;
 use crate::domain::time::Timestamp;
 use crate::secret::DataCipher;
-use crate::services::notify::{self, Resent};
+use crate::services::notify::Resent;
+use crate::services::outbox::{self, OutboxEntry};
+use crate::services::webhooks::EndpointRow;
 use crate::services::webhooks::{self, WebhookError};
-use crate::store::outbox::{self, OutboxEntry};
-use crate::store::{Db, webhooks as store};
+use crate::store::Db;
 use crate::web::admin::Staff;
 use crate::web::error::WebError;
 use crate::web::layout::{FormPage, Page, check_csrf, flash, render_private_status, see_other};
@@ -34,7 +35,7 @@ struct EndpointLine {
 }
 
 impl EndpointLine {
-    fn new(e: store::EndpointRow) -> Self {
+    fn new(e: EndpointRow) -> Self {
         Self {
             events: if e.event_filter == "*" {
                 "every event".to_owned()
@@ -84,7 +85,7 @@ async fn render_list(
     typed: Typed,
     error: Option<String>,
 ) -> Result<HttpResponse, WebError> {
-    let endpoints = store::list(db.pool())
+    let endpoints = webhooks::endpoints(db)
         .await?
         .into_iter()
         .map(EndpointLine::new)
@@ -229,10 +230,10 @@ pub async fn endpoint(
     if !is_well_formed(&path) {
         return Err(WebError::NotFound);
     }
-    let e = store::find(db.pool(), &path)
+    let e = webhooks::endpoint(&db, &path)
         .await?
         .ok_or(WebError::NotFound)?;
-    let deliveries = outbox::for_endpoint(db.pool(), &e.id, 100)
+    let deliveries = outbox::deliveries_to(&db, &e.id, 100)
         .await?
         .into_iter()
         .map(DeliveryLine::new)
@@ -310,19 +311,12 @@ pub async fn action(
             return Ok(see_other("/admin/webhooks"));
         }
         "redeliver" => {
-            let belongs = outbox::for_endpoint(db.pool(), &path, 1000)
-                .await?
-                .iter()
-                .any(|d| d.id == form.delivery_id);
-            if !belongs {
-                return Err(WebError::NotFound);
-            }
             let reason = if reason.is_empty() {
                 "redeliver"
             } else {
                 reason
             };
-            match notify::resend(&ctx, &form.delivery_id, reason).await? {
+            match webhooks::redeliver(&ctx, &path, &form.delivery_id, reason).await? {
                 Some(Resent::Copied(_)) => Ok("Queued again, with the same webhook-id."),
                 Some(Resent::Requeued) => Ok("Sent again now."),
                 None => return Err(WebError::NotFound),

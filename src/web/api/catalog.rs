@@ -8,10 +8,10 @@ use crate::clock::Clock;
 use crate::domain::audit::Actor;
 use crate::domain::id::is_well_formed;
 use crate::services::api_tokens::Scope;
+use crate::services::catalog::ProductText;
 use crate::services::catalog::{self, CatalogError, NewLicenseTypeInput, NewProductInput};
 use crate::services::context::Ctx;
-use crate::store::products::ProductText;
-use crate::store::{Db, license_types, products};
+use crate::store::Db;
 use crate::web::api::ProblemDoc;
 use crate::web::api::auth::ApiClient;
 use crate::web::api::idempotency::{self, Reply};
@@ -121,7 +121,7 @@ pub async fn list_products(
     db: web::Data<Db>,
 ) -> Result<HttpResponse, WebError> {
     let limit = page.limit()?;
-    let rows = products::list_page(db.pool(), page.after()?.as_deref(), limit).await?;
+    let rows = catalog::products(&db, page.after()?.as_deref(), limit).await?;
     let data: Vec<ProductJson> = rows.into_iter().map(ProductJson::from).collect();
     Ok(HttpResponse::Ok().json(Paged::new(data, limit, |p| p.id.clone())))
 }
@@ -249,8 +249,8 @@ pub async fn list_license_types(
         limit: q.limit,
     };
     let limit = page.limit()?;
-    let rows = license_types::list_page(
-        db.pool(),
+    let rows = catalog::license_types(
+        &db,
         q.product_id.as_deref(),
         page.after()?.as_deref(),
         limit,
@@ -312,9 +312,7 @@ pub async fn update_product(
     client.require(Scope::Write)?;
     let id = id_from(&path)?;
     let patch: ProductPatch = parse_json(&req, &body)?;
-    let product = products::find_by_id(db.pool(), id)
-        .await?
-        .ok_or(WebError::NotFound)?;
+    let product = catalog::product(&db, id).await?.ok_or(WebError::NotFound)?;
     let download_url = match &patch.download_url {
         Some(given) => given.as_deref(),
         None => product.download_url.as_deref(),
@@ -330,9 +328,7 @@ pub async fn update_product(
     };
     let ctx = token_ctx(&db, clock.as_ref(), &client, &req);
     catalog::update_product(&ctx, id, &text).await?;
-    let product = products::find_by_id(db.pool(), id)
-        .await?
-        .ok_or(WebError::NotFound)?;
+    let product = catalog::product(&db, id).await?.ok_or(WebError::NotFound)?;
     Ok(HttpResponse::Ok().json(ProductJson::from(product)))
 }
 
@@ -345,7 +341,7 @@ pub async fn get_product(
     path: web::Path<String>,
     db: web::Data<Db>,
 ) -> Result<HttpResponse, WebError> {
-    let product = products::find_by_id(db.pool(), id_from(&path)?)
+    let product = catalog::product(&db, id_from(&path)?)
         .await?
         .ok_or(WebError::NotFound)?;
     Ok(HttpResponse::Ok().json(ProductJson::from(product)))
@@ -361,7 +357,7 @@ pub async fn get_license_type(
     db: web::Data<Db>,
 ) -> Result<HttpResponse, WebError> {
     let id = id_from(&path)?;
-    let row = license_types::find_by_id(db.pool(), id)
+    let row = catalog::license_type(&db, id)
         .await?
         .ok_or(WebError::NotFound)?;
     let entitlements = catalog::type_entitlements(&db, id).await?;

@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Clock;
 use crate::domain::email::EmailAddress;
 use crate::domain::role::Role;
+use crate::services::accounts;
 use crate::services::licensing;
-use crate::store::licenses::LicenseFilter;
-use crate::store::{Db, organizations, users};
+use crate::services::licensing::LicenseFilter;
+use crate::store::Db;
 use crate::web::api::ProblemDoc;
 use crate::web::api::auth::ApiClient;
 use crate::web::api::views::LicenseJson;
@@ -54,12 +55,9 @@ pub async fn find(
     clock: web::Data<dyn Clock>,
 ) -> Result<HttpResponse, WebError> {
     let email = EmailAddress::parse(&query.email).map_err(|e| invalid("email", e))?;
-    let user = users::find_by_email(db.pool(), &email)
-        .await?
-        .filter(|u| u.role == Role::Customer);
-    let organization = match user.as_ref().and_then(|u| u.organization_id.as_deref()) {
-        Some(id) => organizations::find_by_id(db.pool(), id).await?,
-        None => None,
+    let (user, organization) = match accounts::find_customer(&db, &email).await? {
+        Some((user, organization)) if user.role == Role::Customer => (Some(user), organization),
+        _ => (None, None),
     };
     let filter = LicenseFilter {
         email: Some(email.as_str().to_owned()),

@@ -9,17 +9,18 @@ use crate::domain::audit::Actor;
 use crate::domain::email::EmailAddress;
 use crate::domain::fingerprint::Fingerprint;
 use crate::domain::id::is_well_formed;
+use crate::domain::license_key::KeyDigest;
 use crate::domain::time::Timestamp;
 use crate::secret::DataCipher;
 use crate::services::api_tokens::Scope;
 use crate::services::context::{Brand, Ctx};
+use crate::services::licensing::LicenseFilter;
 use crate::services::licensing::{
     self, Holder, IssueRequest, LicenseAction, Renewal, ValidateInput,
 };
 use crate::services::usage::UsageRecorder;
 use crate::signing::KeyRing;
 use crate::store::Db;
-use crate::store::licenses::LicenseFilter;
 use crate::web::api::ProblemDoc;
 use crate::web::api::auth::ApiClient;
 use crate::web::api::idempotency::{self, Reply};
@@ -50,7 +51,11 @@ pub struct ValidateBody {
 impl ValidateBody {
     /// Checks every field but the key (validation answers a malformed key
     /// with its result code): the validation input, and the nonce to echo.
-    fn into_input(self) -> Result<(ValidateInput, Option<String>), WebError> {
+    /// The request, its key already parsed and hashed into `key`.
+    fn into_input(
+        self,
+        key: Option<KeyDigest>,
+    ) -> Result<(ValidateInput, Option<String>), WebError> {
         let fingerprint = self
             .fingerprint
             .as_deref()
@@ -74,7 +79,7 @@ impl ValidateBody {
             return Err(invalid("nonce", "1 to 128 printable characters"));
         }
         let input = ValidateInput {
-            key: self.key,
+            key,
             fingerprint,
             product: self.product,
             entitlements,
@@ -91,10 +96,12 @@ impl ValidateBody {
 pub fn fuzz_validate_body(data: &[u8]) {
     let parsed = serde_json::from_slice::<ValidateBody>(data)
         .map_err(|e| WebError::from(crate::web::api::serde_problem(&e)));
-    match parsed.and_then(ValidateBody::into_input) {
-        Ok((input, _nonce)) => {
-            let _ = crate::domain::license_key::LicenseKey::parse(&input.key);
-        }
+    let input = parsed.and_then(|body| {
+        let key = KeyDigest::of_input(&body.key);
+        body.into_input(key)
+    });
+    match input {
+        Ok(_) => {}
         Err(e) => {
             let _ = actix_web::ResponseError::error_response(&e);
         }
@@ -147,8 +154,9 @@ pub async fn validate(
     usage: web::Data<UsageRecorder>,
 ) -> Result<HttpResponse, WebError> {
     let parsed: ValidateBody = parse_json(&req, &body)?;
-    let allowance = limit(&limits, &req, &parsed.key)?;
-    let (input, nonce) = parsed.into_input()?;
+    let key = KeyDigest::of_input(&parsed.key);
+    let allowance = limit(&limits, &req, key.as_ref())?;
+    let (input, nonce) = parsed.into_input(key)?;
     let now = clock.now();
     let outcome = licensing::validate(&db, now, &input).await?;
     let code = outcome.decision.code;
@@ -473,7 +481,7 @@ mod tests {
     fn the_body_checks_refuse_each_bad_field() {
         let body = |json: &str| serde_json::from_str::<ValidateBody>(json).unwrap();
         let (input, nonce) = body(r#"{"key":"k","fingerprint":"fp-1","product":"app","entitlements":["pro"],"nonce":"n1"}"#)
-            .into_input()
+            .into_input(None)
             .unwrap();
         assert_eq!(input.entitlements, vec!["pro".to_owned()]);
         assert_eq!(nonce.as_deref(), Some("n1"));
@@ -483,7 +491,7 @@ mod tests {
             r#"{"key":"k","product":""}"#,
             r#"{"key":"k","nonce":"a\u0000b"}"#,
         ] {
-            assert!(body(bad).into_input().is_err(), "{bad}");
+            assert!(body(bad).into_input(None).is_err(), "{bad}");
         }
     }
 }

@@ -8,14 +8,15 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Clock;
 use crate::domain::audit::Actor;
 use crate::domain::fingerprint::Fingerprint;
+use crate::domain::license_key::KeyDigest;
 use crate::domain::license_key::LicenseKey;
+use crate::domain::machine::DeactivatedBy;
 use crate::services::context::{Brand, Ctx};
 use crate::services::license_files::{self, FileForm};
 use crate::services::licensing::{self, ActivateInput, LicensingError};
 use crate::services::usage::UsageRecorder;
 use crate::signing::KeyRing;
 use crate::store::Db;
-use crate::store::machines::DeactivatedBy;
 use crate::web::api::ProblemDoc;
 use crate::web::api::idempotency::{self, Reply};
 use crate::web::api::views::{LicenseJson, MachineJson};
@@ -104,7 +105,11 @@ pub async fn activate(
     metrics: web::Data<crate::metrics::Metrics>,
 ) -> Result<HttpResponse, WebError> {
     let parsed: ActivateBody = parse_json(&req, &body)?;
-    let allowance = limit(&limits, &req, &parsed.key)?;
+    // The key is parsed and hashed once; the plain key is kept only to
+    // encrypt the machine file with it.
+    let key = LicenseKey::parse(&parsed.key).ok();
+    let digest = key.as_ref().map(LicenseKey::key_digest);
+    let allowance = limit(&limits, &req, digest.as_ref())?;
     let encrypt_file = parsed.encrypt_file;
     let input = ActivateInput {
         fingerprint: parse_fingerprint(&parsed.fingerprint)?,
@@ -112,13 +117,14 @@ pub async fn activate(
         platform: optional_text("platform", parsed.platform, 100)?,
         product: optional_text("product", parsed.product, 64)?,
         ip: client_ip(&req).map(|ip| ip.to_string()),
-        key: parsed.key,
+        key: digest,
     };
     let rid = request_id(&req);
     // Retries are scoped to the key, so one key's retries never meet another's.
-    let scope = LicenseKey::parse(&input.key)
-        .map(|k| format!("key:{}", k.digest()))
-        .unwrap_or_else(|_| "key:malformed".to_owned());
+    let scope = digest.map_or_else(
+        || "key:malformed".to_owned(),
+        |d| format!("key:{}", d.hex()),
+    );
     let ctx = Ctx::new(&db, clock.as_ref(), Actor::Application).with_request_id(Some(rid.clone()));
     let reply = idempotency::run(&req, &db, clock.as_ref(), &scope, &body, || async {
         let activation = licensing::activate(&ctx, &brand, &input).await;
@@ -134,11 +140,11 @@ pub async fn activate(
         } else {
             StatusCode::OK
         };
-        // The activation accepted the key, so it parses.
-        let key = encrypt_file
-            .then(|| LicenseKey::parse(&input.key).ok())
-            .flatten();
-        let form = key.as_ref().map_or(FileForm::Plain, FileForm::Encrypted);
+        // The activation accepted the key, so it parsed.
+        let form = key
+            .as_ref()
+            .filter(|_| encrypt_file)
+            .map_or(FileForm::Plain, FileForm::Encrypted);
         let machine_file = license_files::activation_file(
             &db,
             &ring,
@@ -219,12 +225,13 @@ pub async fn deactivate(
     usage: web::Data<UsageRecorder>,
 ) -> Result<HttpResponse, WebError> {
     let parsed: MachineBody = parse_json(&req, &body)?;
-    let allowance = limit(&limits, &req, &parsed.key)?;
+    let key = KeyDigest::of_input(&parsed.key);
+    let allowance = limit(&limits, &req, key.as_ref())?;
     let fingerprint = parse_fingerprint(&parsed.fingerprint)?;
     let rid = request_id(&req);
     let ctx = Ctx::new(&db, clock.as_ref(), Actor::Application).with_request_id(Some(rid.clone()));
     let done =
-        licensing::deactivate(&ctx, &parsed.key, &fingerprint, DeactivatedBy::Application).await;
+        licensing::deactivate(&ctx, key.as_ref(), &fingerprint, DeactivatedBy::Application).await;
     observe(&usage, &req, "deactivate", clock.now(), &done, |d| {
         &d.license.id
     });
@@ -266,11 +273,12 @@ pub async fn heartbeat(
     usage: web::Data<UsageRecorder>,
 ) -> Result<HttpResponse, WebError> {
     let parsed: MachineBody = parse_json(&req, &body)?;
-    let allowance = limit(&limits, &req, &parsed.key)?;
+    let key = KeyDigest::of_input(&parsed.key);
+    let allowance = limit(&limits, &req, key.as_ref())?;
     let fingerprint = parse_fingerprint(&parsed.fingerprint)?;
     let rid = request_id(&req);
     let ctx = Ctx::new(&db, clock.as_ref(), Actor::Application).with_request_id(Some(rid.clone()));
-    let beat = licensing::heartbeat(&ctx, &parsed.key, &fingerprint).await;
+    let beat = licensing::heartbeat(&ctx, key.as_ref(), &fingerprint).await;
     observe(&usage, &req, "heartbeat", clock.now(), &beat, |b| {
         &b.license.id
     });

@@ -354,16 +354,12 @@ impl<T> Paged<T> {
     }
 }
 
-/// Applies the key-API rate limits for a request naming `key` (as typed).
+/// Applies the key-API rate limits for a request naming this key (its
+/// digest; `None` when malformed, which only the per-IP limit counts).
 pub fn limit(
     limits: &crate::web::ratelimit::ApiLimits,
     req: &HttpRequest,
-    key: &str,
+    key: Option<&crate::domain::license_key::KeyDigest>,
 ) -> Result<Option<crate::web::ratelimit::Allowance>, WebError> {
-    let digest = limits
-        .limits_keys()
-        .then(|| crate::domain::license_key::LicenseKey::parse(key).ok())
-        .flatten()
-        .map(|k| k.digest_bytes());
-    limits.check(client_ip(req), digest.as_ref())
+    limits.check(client_ip(req), key.map(|k| k.bytes()))
 }

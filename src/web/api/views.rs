@@ -4,9 +4,8 @@ use serde::Serialize;
 
 use crate::domain::license::ValidationCode;
 use crate::domain::time::Timestamp;
+use crate::services::catalog::{LicenseTypeRow, ProductRow};
 use crate::services::licensing::{LicenseView, MachineView};
-use crate::store::license_types::LicenseTypeRow;
-use crate::store::products::ProductRow;
 use crate::web::layout::Site;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

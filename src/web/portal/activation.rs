@@ -2,7 +2,7 @@
 //! instructions, or, for a product without a download (the demo), commands
 //! to paste that do what an application does through the API.
 
-use crate::store::products::ProductRow;
+use crate::services::catalog::ProductRow;
 use crate::web::layout::Site;
 
 /// A command with what it does, ready to copy.

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::clock::Clock;
 use crate::domain::fingerprint::Fingerprint;
+use crate::domain::license_key::KeyDigest;
 use crate::domain::license_key::LicenseKey;
 use crate::secret::DataCipher;
 use crate::services::context::Brand;
@@ -156,7 +157,7 @@ pub async fn offline_activation(
     let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
     let name = form.name.trim();
     let input = ActivateInput {
-        key: key.expose(),
+        key: KeyDigest::of_input(&key.expose()),
         fingerprint: fingerprint.clone(),
         name: (!name.is_empty()).then(|| name.chars().take(200).collect()),
         platform: Some("offline".to_owned()),

@@ -10,12 +10,13 @@ use crate::clock::Clock;
 use crate::domain::id::is_well_formed;
 use crate::domain::license::LicenseStatus;
 use crate::domain::license_key::masked;
+use crate::domain::machine::DeactivatedBy;
 use crate::domain::time::Timestamp;
 use crate::secret::DataCipher;
+use crate::services::catalog;
+use crate::services::licensing::LicenseFilter;
 use crate::services::licensing::{self, LicenseView, LicensingError, MachineView};
-use crate::store::licenses::{self, LicenseFilter};
-use crate::store::machines::DeactivatedBy;
-use crate::store::{Db, products};
+use crate::store::Db;
 use crate::web::error::WebError;
 use crate::web::layout::{FormPage, Page, Site, check_csrf, flash, render_private, see_other};
 use crate::web::portal::activation::ActivationHelp;
@@ -171,7 +172,7 @@ impl StandingNotice {
             kind,
             headline,
             consequence,
-            reason: licenses::status_reason(db.pool(), &license.id).await?,
+            reason: licensing::status_reason(db, &license.id).await?,
         }))
     }
 }
@@ -204,7 +205,7 @@ pub async fn detail(
     let now = clock.now();
     let key = KeyView::for_session(&session, &db, &cipher, &license, now, "license").await?;
     let machines = licensing::active_machines(&db, &license.id).await?;
-    let product = products::find_by_id(db.pool(), &license.product_id)
+    let product = catalog::product(&db, &license.product_id)
         .await?
         .ok_or_else(|| WebError::Unexpected(anyhow::anyhow!("the license's product is gone")))?;
     let help = ActivationHelp::new(&site, &product, key.for_commands(), key.revealed.is_some());

@@ -16,9 +16,9 @@ use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::domain::audit::Actor;
+use crate::services::accounts::UserRow;
 use crate::services::context::Ctx;
 use crate::store::Db;
-use crate::store::users::UserRow;
 use crate::web::error::{Problem, WebError};
 use crate::web::layout::{back_to, up};
 use crate::web::session::signed_in_user;

@@ -11,9 +11,9 @@ use crate::domain::id::is_well_formed;
 use crate::secret::DataCipher;
 use crate::services::context::Brand;
 use crate::services::licensing::LicensingError;
+use crate::services::licensing::TrialOffer;
 use crate::services::onboarding::{self, Step};
-use crate::store::licenses::TrialOffer;
-use crate::store::{Db, products};
+use crate::store::Db;
 use crate::web::error::WebError;
 use crate::web::layout::{
     CsrfForm, FormPage, ONBOARDED, Page, Site, check_csrf, flash, render_private, see_other,
@@ -72,7 +72,7 @@ pub async fn page(
     let (first, activate) = match (state.step, state.licenses.first()) {
         (Step::Activate, Some(l)) => {
             let key = KeyView::for_session(&session, &db, &cipher, l, now, "onboarding").await?;
-            let product = products::find_by_id(db.pool(), &l.product_id)
+            let product = crate::services::catalog::product(&db, &l.product_id)
                 .await?
                 .ok_or_else(|| {
                     WebError::Unexpected(anyhow::anyhow!("the license's product is gone"))

@@ -13,10 +13,11 @@ use crate::domain::audit::Actor;
 use crate::domain::email::EmailAddress;
 use crate::domain::id::is_well_formed;
 use crate::domain::password::Password;
+use crate::domain::role::OrgRole;
+use crate::services::accounts::UserRow;
 use crate::services::context::{Brand, Ctx};
 use crate::services::team::{self, TeamError};
 use crate::store::Db;
-use crate::store::users::{self, UserRow};
 use crate::web::error::WebError;
 use crate::web::layout::{
     CsrfForm, FormPage, Page, USER_EMAIL, check_csrf, flash, render_private, render_private_status,
@@ -70,8 +71,8 @@ async fn team_page(
     typed_email: String,
     error: Option<String>,
 ) -> Result<TeamPage, WebError> {
-    let members = users::members(ctx.db.pool(), who.organization_id()?).await?;
-    let is_owner = who.user.org_role.as_deref() == Some("owner");
+    let members = team::members(ctx.db, who.organization_id()?).await?;
+    let is_owner = who.user.org_role == Some(OrgRole::Owner);
     let invitations = if is_owner {
         team::pending(ctx, &who.user)
             .await?

@@ -10,10 +10,10 @@ use serde::Deserialize;
 use crate::clock::Clock;
 use crate::domain::audit::Actor;
 use crate::domain::password::Password;
+use crate::services::accounts::UserRow;
 use crate::services::accounts::{self, AccountError};
 use crate::services::context::{Brand, Ctx};
-use crate::store::users::{self, UserRow};
-use crate::store::{Db, organizations};
+use crate::store::Db;
 use crate::web::error::WebError;
 use crate::web::layout::{
     FormPage, Page, check_csrf, flash, render_private, render_status, see_other,
@@ -44,7 +44,7 @@ impl AccountPage<'_> {
 
 async fn organization_name(db: &Db, who: &SignedIn) -> Result<String, WebError> {
     Ok(match who.user.organization_id.as_deref() {
-        Some(id) => organizations::find_by_id(db.pool(), id)
+        Some(id) => accounts::organization(db, id)
             .await?
             .map(|o| o.name)
             .unwrap_or_default(),
@@ -60,7 +60,7 @@ pub async fn account(
     render_private(&AccountPage {
         page: page.titled("Your account"),
         organization: organization_name(&db, &who).await?,
-        reminders: users::reminders_enabled(db.pool(), &who.user.id).await?,
+        reminders: accounts::reminders_enabled(&db, &who.user.id).await?,
         user: &who.user,
         error: None,
     })
