@@ -15,8 +15,8 @@ use licensor::config::Source;
 use serde_json::{Value, json};
 
 use crate::browser::{Headless, WAIT, browser_available, page_containing};
-use crate::form_browser::{PASSWORD, verified_customer};
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::support::form_browser::PASSWORD;
+use crate::support::{TestApp, spawn_app_with};
 
 const SUPPORT: &str = "help@vendor.example";
 
@@ -192,7 +192,7 @@ async fn every_page_passes_axe_and_each_fix_holds_at_desktop_and_phone_widths() 
         true,
     )
     .await;
-    crate::helpers::create_staff(
+    crate::support::create_staff(
         &app,
         "admin@vendor.example",
         licensor::domain::role::Role::Admin,
@@ -228,7 +228,7 @@ async fn walk(app: &TestApp, b: &Client, audit: &mut Audit) {
     axe_sees_a_planted_violation(app, b, audit).await;
     signed_out(app, b, audit).await;
     let email = format!("walk-{w}@example.com");
-    let customer = verified_customer(app, &email).await;
+    let customer = app.with_customer(&email).await;
     drop(customer);
     sign_in(b, app, &email).await;
     onboarding_and_the_key(app, b, audit, &email).await;
@@ -289,7 +289,7 @@ async fn signed_out(app: &TestApp, b: &Client, audit: &mut Audit) {
     // 4. Signing up with an address that has an account: the same page,
     // and the inbox says the account exists.
     let email = format!("taken-{}@example.com", audit.width);
-    verified_customer(app, &email).await;
+    app.with_customer(&email).await;
     goto(b, app, "/signup").await;
     fill(b, "#email", &email).await;
     fill(b, "#password", PASSWORD).await;

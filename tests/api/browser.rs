@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{ClientBuilder, Locator};
 use serde_json::json;
 
-use crate::helpers::spawn_demo_app;
+use crate::support::spawn_demo_app;
 
 /// How long a step waits for the element it needs (pages load after clicks).
 pub const WAIT: std::time::Duration = std::time::Duration::from_secs(15);
@@ -32,8 +32,8 @@ pub async fn page_containing(browser: &fantoccini::Client, text: &str) -> String
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
-use crate::form_browser::PASSWORD;
 use crate::interop::{edit_payload, python_license_verdicts, python_with_cryptography};
+use crate::support::form_browser::PASSWORD;
 use crate::vendor_app::run_vendor_app;
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -414,7 +414,7 @@ async fn a_customer_onboards_in_a_real_browser() {
         );
     }
     // The vendor's staff see the customer on the dashboard.
-    crate::helpers::create_staff(
+    crate::support::create_staff(
         &app,
         "admin@vendor.example",
         licensor::domain::role::Role::Admin,

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::helpers::TestDatabase;
+use crate::support::TestDatabase;
 
 const BIN: &str = env!("CARGO_BIN_EXE_licensor");
 
@@ -326,10 +326,10 @@ fn every_verb_has_help() {
 
 #[tokio::test]
 async fn a_license_file_is_exported_and_verified_offline() {
-    let app = crate::helpers::spawn_app().await;
+    let app = crate::support::spawn_app().await;
     // `licensor verify` reads the wall clock.
     app.clock.set(licensor::domain::time::Timestamp::now());
-    let p = app.provision(serde_json::json!({})).await;
+    let p = app.with_license(serde_json::json!({})).await;
     assert_eq!(app.activate(&p.key, "fp-1").await.status(), 201);
     let dir = tempfile::tempdir().unwrap();
     let keys = app
@@ -513,7 +513,7 @@ async fn an_https_server_refuses_a_development_secret_and_takes_a_created_one() 
     cmd.args(["secret", "create"]);
     let out = run(cmd, None);
     assert!(!out.status.success(), "never overwritten");
-    let mut settings = crate::helpers::test_settings(&dir, &database.url, |raw| {
+    let mut settings = crate::support::test_settings(&dir, &database.url, |raw| {
         raw.set(
             "public_url",
             "https://licenses.example.com/",
@@ -534,7 +534,7 @@ async fn an_https_server_refuses_a_development_secret_and_takes_a_created_one() 
         res.headers()["strict-transport-security"],
         "max-age=31536000; includeSubDomains"
     );
-    let plain = crate::helpers::spawn_app().await;
+    let plain = crate::support::spawn_app().await;
     assert!(
         !plain
             .get("/healthz")

@@ -5,13 +5,13 @@
 use licensor::domain::role::Role;
 use serde_json::json;
 
-use crate::form_browser::{Browser, staff_browser, verified_customer};
-use crate::helpers::{TestApp, spawn_demo_app};
+use crate::support::form_browser::Browser;
+use crate::support::{TestApp, spawn_demo_app};
 
 /// A customer with a claimed trial and one activated machine; returns the
 /// license id, its key and the organization id.
 async fn customer_with_machine(app: &TestApp, email: &str) -> (String, String, String) {
-    let b = verified_customer(app, email).await;
+    let b = app.with_customer(email).await;
     assert_eq!(b.claim_trial().await.status(), 303);
     let (license_id, org): (String, String) = sqlx::query_as(
         "SELECT l.id, l.organization_id FROM licenses l JOIN users u \
@@ -23,7 +23,7 @@ async fn customer_with_machine(app: &TestApp, email: &str) -> (String, String, S
     .unwrap();
     let key = licensor::services::licensing::reveal_key(
         &app.db,
-        &crate::helpers::cipher_of(app),
+        &crate::support::cipher_of(app),
         &license_id,
     )
     .await
@@ -44,9 +44,9 @@ async fn customer_with_machine(app: &TestApp, email: &str) -> (String, String, S
 async fn every_console_route_is_checked_by_role() {
     let app = spawn_demo_app().await;
     let (license_id, _, org) = customer_with_machine(&app, "role@example.com").await;
-    let customer = verified_customer(&app, "other-role@example.com").await;
-    let support = staff_browser(&app, Role::Support).await;
-    let admin = staff_browser(&app, Role::Admin).await;
+    let customer = app.with_customer("other-role@example.com").await;
+    let support = app.with_staff(Role::Support).await;
+    let admin = app.with_staff(Role::Admin).await;
     let anonymous = Browser::new(&app);
     let (message_id,): (String,) = sqlx::query_as("SELECT id FROM outbox LIMIT 1")
         .fetch_one(app.db.pool())
@@ -162,7 +162,7 @@ async fn every_console_route_is_checked_by_role() {
 async fn one_search_box_finds_customers_and_licenses_by_anything_they_quote() {
     let app = spawn_demo_app().await;
     let (license_id, key, org) = customer_with_machine(&app, "quote@example.com").await;
-    let support = staff_browser(&app, Role::Support).await;
+    let support = app.with_staff(Role::Support).await;
     let search = |q: String| {
         let support = &support;
         async move {
@@ -199,7 +199,7 @@ async fn one_search_box_finds_customers_and_licenses_by_anything_they_quote() {
 async fn the_customer_and_license_pages_answer_why_a_license_does_not_work() {
     let app = spawn_demo_app().await;
     let (license_id, key, org) = customer_with_machine(&app, "why@example.com").await;
-    let support = staff_browser(&app, Role::Support).await;
+    let support = app.with_staff(Role::Support).await;
 
     let page = support.html(&format!("/admin/customers/{org}")).await;
     for expected in [
@@ -290,8 +290,8 @@ async fn event_reason(app: &TestApp, kind: &str) -> (String, String) {
 async fn support_acts_with_a_reason_and_only_admins_revoke_move_or_retype() {
     let app = spawn_demo_app().await;
     let (license_id, key, _) = customer_with_machine(&app, "act@example.com").await;
-    let support = staff_browser(&app, Role::Support).await;
-    let admin = staff_browser(&app, Role::Admin).await;
+    let support = app.with_staff(Role::Support).await;
+    let admin = app.with_staff(Role::Admin).await;
     let actions = format!("/admin/licenses/{license_id}/actions");
     let page = format!("/admin/licenses/{license_id}");
     let validate = |fp: &'static str| {
@@ -481,7 +481,7 @@ async fn support_acts_with_a_reason_and_only_admins_revoke_move_or_retype() {
     );
 
     // Transfer to another customer, who is welcomed.
-    let _other = verified_customer(&app, "buyer-two@example.com").await;
+    let _other = app.with_customer("buyer-two@example.com").await;
     let (other_org,): (String,) =
         sqlx::query_as("SELECT organization_id FROM users WHERE email = 'buyer-two@example.com'")
             .fetch_one(app.db.pool())
@@ -535,15 +535,17 @@ async fn support_acts_with_a_reason_and_only_admins_revoke_move_or_retype() {
 async fn admins_issue_read_tokens_for_a_crm_and_revoke_them() {
     let app = spawn_demo_app().await;
     let (license_id, key, _) = customer_with_machine(&app, "crm@example.com").await;
-    let support = staff_browser(&app, Role::Support).await;
-    let admin = staff_browser(&app, Role::Admin).await;
+    let support = app.with_staff(Role::Support).await;
+    let admin = app.with_staff(Role::Admin).await;
     assert_eq!(support.get("/admin/tokens").await.status(), 403);
 
     let res = admin
         .post("/admin/tokens", &[("name", "CRM sync"), ("scope", "read")])
         .await;
     assert_eq!(res.status(), 303, "post/redirect/get");
-    let html = admin.html(&crate::form_browser::location(&res)).await;
+    let html = admin
+        .html(&crate::support::form_browser::location(&res))
+        .await;
     let marker = "<code id=\"new-token-value\">";
     let start = html.find(marker).unwrap() + marker.len();
     let token = html[start..start + html[start..].find('<').unwrap()].to_owned();
@@ -651,7 +653,7 @@ async fn admins_issue_read_tokens_for_a_crm_and_revoke_them() {
 async fn the_license_page_counts_outcomes_and_warns_of_key_sharing() {
     let app = spawn_demo_app().await;
     let (license_id, key, _) = customer_with_machine(&app, "share@example.com").await;
-    let support = staff_browser(&app, Role::Support).await;
+    let support = app.with_staff(Role::Support).await;
     // The trial has 2 seats; the key is tried from 4 machines.
     for fp in ["fp-render-01", "fp-render-01", "fp-x", "fp-y", "fp-z"] {
         let res = app
@@ -717,8 +719,8 @@ async fn the_license_page_counts_outcomes_and_warns_of_key_sharing() {
 #[tokio::test]
 async fn admins_manage_products_types_and_staff() {
     let app = spawn_demo_app().await;
-    let admin = staff_browser(&app, Role::Admin).await;
-    let support = staff_browser(&app, Role::Support).await;
+    let admin = app.with_staff(Role::Admin).await;
+    let support = app.with_staff(Role::Support).await;
     for path in ["/admin/products", "/admin/staff"] {
         assert_eq!(support.get(path).await.status(), 403, "{path}");
     }
@@ -907,7 +909,7 @@ async fn support_resends_a_verification_link_from_the_customer_page() {
             .fetch_one(app.db.pool())
             .await
             .unwrap();
-    let support = staff_browser(&app, Role::Support).await;
+    let support = app.with_staff(Role::Support).await;
     let page = support.html(&format!("/admin/customers/{org}")).await;
     assert!(page.contains("not verified") && page.contains("Resend the link"));
     app.clock.advance_secs(120);
@@ -947,7 +949,7 @@ async fn support_resends_a_verification_link_from_the_customer_page() {
 async fn explain_a_validation_agrees_with_the_api_in_every_case() {
     let app = spawn_demo_app().await;
     let (license_id, key, _) = customer_with_machine(&app, "agree@example.com").await;
-    let _ = staff_browser(&app, Role::Support).await;
+    let _ = app.with_staff(Role::Support).await;
     let token = app
         .api_token(licensor::services::api_tokens::Scope::Write)
         .await;
@@ -958,7 +960,10 @@ async fn explain_a_validation_agrees_with_the_api_in_every_case() {
         async move {
             let support = Browser::new(app);
             support
-                .sign_in("support@vendor.example", crate::form_browser::PASSWORD)
+                .sign_in(
+                    "support@vendor.example",
+                    crate::support::form_browser::PASSWORD,
+                )
                 .await;
             let page = support.html(&url).await;
             let marker = "The API answers <strong class=\"code\">";
@@ -1042,7 +1047,7 @@ async fn support_finds_and_fixes_a_failing_validation_from_an_email() {
     // The customer's second and third machines: the third finds no seat.
     assert_eq!(app.activate(&key, "fp-laptop").await.status(), 201);
     assert_eq!(app.activate(&key, "fp-new-pc").await.status(), 409);
-    let support = staff_browser(&app, Role::Support).await;
+    let support = app.with_staff(Role::Support).await;
 
     let results = support
         .post("/admin", &[("q", "stuck@example.com")])

@@ -7,8 +7,8 @@ use licensor::config::Source;
 use licensor::domain::role::Role;
 use serde_json::json;
 
-use crate::form_browser::{Browser, PASSWORD, staff_browser};
-use crate::helpers::spawn_app_with;
+use crate::support::form_browser::{Browser, PASSWORD};
+use crate::support::spawn_app_with;
 
 const TOKEN: &str = "dashboard-metrics-token-0123456789";
 
@@ -137,7 +137,7 @@ async fn the_dashboard_and_metrics_count_a_scripted_journey_exactly() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 
-    let admin = staff_browser(&app, Role::Admin).await;
+    let admin = app.with_staff(Role::Admin).await;
     let page = admin.get("/admin/dashboard").await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();

@@ -4,7 +4,7 @@ use licensor::clock::ManualClock;
 use licensor::domain::time::Timestamp;
 use licensor::startup::Application;
 
-use crate::helpers::{TestDatabase, spawn_app, test_settings};
+use crate::support::{TestDatabase, spawn_app, test_settings};
 
 /// Every table of the schema (both backends).
 pub const TABLES: &[&str] = &[
@@ -230,7 +230,7 @@ async fn a_different_server_secret_is_refused_at_start_up() {
 #[tokio::test]
 async fn events_are_stamped_by_the_injected_clock() {
     use licensor::clock::Clock;
-    let app = crate::helpers::spawn_demo_app().await;
+    let app = crate::support::spawn_demo_app().await;
     let rows: Vec<(String, i64, String)> =
         sqlx::query_as("SELECT kind, occurred_at, actor_kind FROM events ORDER BY kind")
             .fetch_all(app.db.pool())

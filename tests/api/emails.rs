@@ -10,8 +10,8 @@ use licensor::services::context::{Brand, Ctx};
 use licensor::services::reminders::{self, Swept};
 use serde_json::{Value, json};
 
-use crate::form_browser::{Browser, csrf_from, location, staff_browser, verified_customer};
-use crate::helpers::{TestApp, spawn_demo_app};
+use crate::support::form_browser::{Browser, csrf_from, location};
+use crate::support::{TestApp, spawn_demo_app};
 
 /// The app's own link signer (same server secret, same key).
 pub fn brand_of(app: &TestApp) -> Brand {
@@ -67,7 +67,7 @@ fn assert_both_parts(mail: &crate::smtp::Received) {
 async fn a_customer_gets_each_message_once_from_sign_up_to_expiry() {
     let app = spawn_demo_app().await;
     let email = "mia@example.com";
-    let b = verified_customer(&app, email).await;
+    let b = app.with_customer(email).await;
 
     // Claiming the trial: a welcome with the details and the instructions,
     // the key masked.
@@ -89,7 +89,7 @@ async fn a_customer_gets_each_message_once_from_sign_up_to_expiry() {
     assert!(text.contains(&last4));
     let key = licensor::services::licensing::reveal_key(
         &app.db,
-        &crate::helpers::cipher_of(&app),
+        &crate::support::cipher_of(&app),
         &license_id,
     )
     .await
@@ -206,12 +206,12 @@ async fn a_customer_gets_each_message_once_from_sign_up_to_expiry() {
 async fn two_concurrent_sweeps_send_each_notice_exactly_once() {
     let app = spawn_demo_app().await;
     let email = "ops@example.com";
-    let _b = verified_customer(&app, email).await;
+    let _b = app.with_customer(email).await;
     let org = organization_of(&app, email).await;
     let token = app
         .api_token(licensor::services::api_tokens::Scope::Write)
         .await;
-    let p = app.provision(json!({"duration_days": 10})).await;
+    let p = app.with_license(json!({"duration_days": 10})).await;
     let (type_id,): (String,) =
         sqlx::query_as("SELECT license_type_id FROM licenses WHERE id = $1")
             .bind(&p.license_id)
@@ -266,7 +266,7 @@ async fn two_concurrent_sweeps_send_each_notice_exactly_once() {
 async fn reminders_are_turned_off_and_on_in_the_account_and_links_cannot_be_forged() {
     let app = spawn_demo_app().await;
     let email = "lee@example.com";
-    let b = verified_customer(&app, email).await;
+    let b = app.with_customer(email).await;
     let page = b.html("/account").await;
     assert!(page.contains("name=\"reminders\" value=\"1\" checked"));
     let res = b.post("/account/reminders", &[]).await;
@@ -335,7 +335,7 @@ async fn reminders_are_turned_off_and_on_in_the_account_and_links_cannot_be_forg
 async fn support_sees_the_outbox_and_resends_a_dead_or_sent_message() {
     let app = spawn_demo_app().await;
     let email = "dana@example.com";
-    let customer = verified_customer(&app, email).await;
+    let customer = app.with_customer(email).await;
     let (verify_id,): (String,) =
         sqlx::query_as("SELECT id FROM outbox WHERE topic = 'verify_email'")
             .fetch_one(app.db.pool())
@@ -359,7 +359,7 @@ async fn support_sees_the_outbox_and_resends_a_dead_or_sent_message() {
     assert_eq!(customer.get("/admin/outbox").await.status(), 403);
     assert_eq!(Browser::new(&app).get("/admin/outbox").await.status(), 303);
 
-    let support = staff_browser(&app, licensor::domain::role::Role::Support).await;
+    let support = app.with_staff(licensor::domain::role::Role::Support).await;
     let page = support.html("/admin/outbox?status=dead").await;
     assert!(page.contains("550 mailbox unavailable"), "{page}");
     assert!(page.contains(&welcome_id) && !page.contains(&verify_id));
@@ -475,7 +475,7 @@ async fn a_crashed_worker_loses_nothing_and_failures_end_dead() {
     use licensor::mail::Mailer;
     let metrics = licensor::metrics::Metrics::new();
     // The app's own worker only ticks once an hour here; the test drives it.
-    let app = crate::helpers::spawn_app_with(
+    let app = crate::support::spawn_app_with(
         |raw| {
             raw.set(
                 "outbox_poll_ms",
@@ -494,7 +494,7 @@ async fn a_crashed_worker_loses_nothing_and_failures_end_dead() {
     );
     let clock: licensor::clock::SharedClock = app.clock.clone();
     let webhooks = licensor::services::webhooks::WebhookSender::new(std::sync::Arc::new(
-        crate::helpers::cipher_of(&app),
+        crate::support::cipher_of(&app),
     ))
     .unwrap();
     let mailer = Mailer::new(

@@ -1,6 +1,6 @@
 use std::time::{Duration, Instant};
 
-use crate::helpers::{
+use crate::support::{
     CuttableProxy, TestDatabase, assert_standard_headers, spawn_app, spawn_app_on,
 };
 

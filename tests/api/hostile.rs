@@ -12,8 +12,8 @@ use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::json;
 use sqlx::{Column, Row};
 
-use crate::form_browser::{Browser, PASSWORD, csrf_from, verified_customer};
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::support::form_browser::{Browser, PASSWORD, csrf_from};
+use crate::support::{TestApp, spawn_app_with};
 use licensor::config::Source;
 
 /// Who sends a probe.
@@ -101,6 +101,40 @@ impl Probe {
 
 /// Percent-encodes every byte but letters and digits, so any bytes
 /// (invalid UTF-8, NUL, CR/LF) reach the form parser exactly.
+impl Probe {
+    /// What is wrong with the answer this probe got, if anything.
+    fn verdict(&self, status: u16, content_type: &str, text: &str) -> Option<String> {
+        let code = serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .and_then(|v| v["code"].as_str().map(str::to_owned));
+        let mut wrong = Vec::new();
+        if status != self.status {
+            wrong.push(format!("status {status}, expected {}", self.status));
+        }
+        if let Some(expected) = self.code
+            && code.as_deref() != Some(expected)
+        {
+            wrong.push(format!("code {code:?}, expected {expected}"));
+        }
+        let api = self.path.starts_with("/api/");
+        if api && status >= 400 && content_type != "application/problem+json" {
+            wrong.push(format!("content type {content_type}"));
+        }
+        if text.contains("panicked") || text.contains("sqlx") || text.contains("SQLITE") {
+            wrong.push("the answer leaks internals".to_owned());
+        }
+        (!wrong.is_empty()).then(|| {
+            format!(
+                "{} {} ({}): {}",
+                self.method,
+                self.what,
+                self.path.chars().take(80).collect::<String>(),
+                wrong.join("; ")
+            )
+        })
+    }
+}
+
 fn enc(bytes: &[u8]) -> String {
     bytes
         .iter()
@@ -182,80 +216,27 @@ fn metacharacters() -> Vec<(&'static str, String)> {
     ]
 }
 
-#[tokio::test]
-async fn hostile_requests_get_their_4xx_and_change_nothing() {
-    // Limits off: every probe must reach the code it is aimed at.
-    let app = spawn_app_with(
-        |raw| {
-            for key in [
-                "rate_limit_sign_in_ip",
-                "rate_limit_sign_in_account",
-                "rate_limit_sign_up_ip",
-                "rate_limit_password_reset",
-                "rate_limit_verification_resend",
-                "rate_limit_key_reveal",
-                "api_rate_limit_ip",
-                "api_rate_limit_key",
-            ] {
-                raw.set(key, "0", Source::Default);
-            }
-        },
-        true,
-    )
-    .await;
+/// What the probes are aimed at: two customers with a license each (Bob's
+/// with a machine), the ids and cookies they are aimed with.
+struct Fixture {
+    alice_license: String,
+    bob_license: String,
+    bob_user: String,
+    bob_key: String,
+    bob_machine: String,
+    /// A session that signed out: its cookie, replayed later, is dead.
+    carol_cookie: String,
+    /// Alice's live session cookie with its last character changed.
+    alice_cookie_flipped: String,
+    visitor_csrf: String,
+}
 
-    // Alice and Bob, each with a trial license; Bob's has a machine.
-    let alice = verified_customer(&app, "alice@example.com").await;
-    let bob = verified_customer(&app, "bob@example.com").await;
-    assert_eq!(alice.claim_trial().await.status(), 303);
-    assert_eq!(bob.claim_trial().await.status(), 303);
-    let id_of = |sql: &'static str| {
-        let pool = app.db.pool().clone();
-        async move {
-            let (id,): (String,) = sqlx::query_as(sql).fetch_one(&pool).await.unwrap();
-            id
-        }
-    };
-    let bob_license = id_of(
-        "SELECT l.id FROM licenses l JOIN users u ON u.organization_id = l.organization_id WHERE u.email = 'bob@example.com'",
-    )
-    .await;
-    let alice_license = id_of(
-        "SELECT l.id FROM licenses l JOIN users u ON u.organization_id = l.organization_id WHERE u.email = 'alice@example.com'",
-    )
-    .await;
-    let bob_user = id_of("SELECT id FROM users WHERE email = 'bob@example.com'").await;
-    let bob_key = licensor::services::licensing::reveal_key(
-        &app.db,
-        &crate::helpers::cipher_of(&app),
-        &bob_license,
-    )
-    .await
-    .unwrap()
-    .expose();
-    assert_eq!(app.activate(&bob_key, "bob-laptop").await.status(), 201);
-    let bob_machine = id_of("SELECT id FROM machines").await;
-    let write = app
-        .api_token(licensor::services::api_tokens::Scope::Write)
-        .await;
-    let read = app
-        .api_token(licensor::services::api_tokens::Scope::Read)
-        .await;
-
-    // A session that signed out: its cookie, replayed later, is dead.
-    let carol = verified_customer(&app, "carol@example.com").await;
-    let carol_cookie = session_cookie(&app, &carol).await;
-    assert_eq!(carol.post("/logout", &[]).await.status(), 303);
-
-    let visitor = Browser::new(&app);
-    let visitor_csrf = visitor.csrf().await;
-    let alice_csrf = csrf_from(&alice.html("/account").await);
-
+/// The key-authenticated and token API: bodies, content types, keys, tokens, pages.
+fn api_probes(f: &Fixture) -> Vec<Probe> {
+    let Fixture { bob_key, .. } = f;
     let mut probes: Vec<Probe> = Vec::new();
     let post = Method::POST;
     let get = Method::GET;
-
-    // ---------------------------------------------------------------- API
     let validate = "/api/v1/licenses/validate";
     let activate = "/api/v1/machines/activate";
     let machine_endpoints = [
@@ -527,7 +508,15 @@ async fn hostile_requests_get_their_4xx_and_change_nothing() {
         );
     }
 
-    // -------------------------------------------------------------- portal
+    probes
+}
+
+/// The portal's forms: addresses that are not email addresses, and bytes that are not text.
+fn portal_form_probes(f: &Fixture) -> Vec<Probe> {
+    let Fixture { bob_user, .. } = f;
+    let mut probes: Vec<Probe> = Vec::new();
+    let post = Method::POST;
+    let get = Method::GET;
     // Addresses that must never pass as an email, each into each form.
     let bad_emails: Vec<(&str, Vec<u8>)> = vec![
         (
@@ -739,6 +728,19 @@ async fn hostile_requests_get_their_4xx_and_change_nothing() {
             .expect(415, None),
     );
 
+    probes
+}
+
+/// Forged and missing CSRF tokens on every state-changing portal form.
+fn csrf_probes(f: &Fixture) -> Vec<Probe> {
+    let Fixture {
+        alice_license,
+        bob_user,
+        visitor_csrf,
+        ..
+    } = f;
+    let mut probes: Vec<Probe> = Vec::new();
+    let post = Method::POST;
     // Forged and missing CSRF tokens on every state-changing portal form.
     let forms = [
         (
@@ -817,6 +819,21 @@ async fn hostile_requests_get_their_4xx_and_change_nothing() {
         );
     }
 
+    probes
+}
+
+/// Other customers' things, and the console, with a customer's session and token.
+fn ownership_probes(f: &Fixture) -> Vec<Probe> {
+    let Fixture {
+        alice_license,
+        bob_license,
+        bob_user,
+        bob_machine,
+        ..
+    } = f;
+    let mut probes: Vec<Probe> = Vec::new();
+    let post = Method::POST;
+    let get = Method::GET;
     // Other customers' things, with Alice's valid session and token.
     for (what, method, path, body) in [
         (
@@ -907,6 +924,19 @@ async fn hostile_requests_get_their_4xx_and_change_nothing() {
         probes.push(probe);
     }
 
+    probes
+}
+
+/// Tampered, forged and replayed session cookies, and odd headers.
+fn session_probes(f: &Fixture) -> Vec<Probe> {
+    let Fixture {
+        carol_cookie,
+        alice_cookie_flipped,
+        ..
+    } = f;
+    let mut probes: Vec<Probe> = Vec::new();
+    let post = Method::POST;
+    let get = Method::GET;
     // Tampered, forged and replayed session cookies: treated as no session
     // (a page or a form sends the browser to sign in).
     for (what, cookie) in [
@@ -920,10 +950,7 @@ async fn hostile_requests_get_their_4xx_and_change_nothing() {
             "sql cookie",
             "licensor_session=%27%20OR%20%271%27%3D%271".to_owned(),
         ),
-        (
-            "flipped cookie",
-            flip_last(&session_cookie(&app, &alice).await),
-        ),
+        ("flipped cookie", alice_cookie_flipped.clone()),
         ("replayed after sign-out", carol_cookie.clone()),
     ] {
         probes.push(
@@ -967,6 +994,98 @@ async fn hostile_requests_get_their_4xx_and_change_nothing() {
             .expect(401, Some("unauthorized")),
     );
 
+    probes
+}
+
+#[tokio::test]
+async fn hostile_requests_get_their_4xx_and_change_nothing() {
+    // Limits off: every probe must reach the code it is aimed at.
+    let app = spawn_app_with(
+        |raw| {
+            for key in [
+                "rate_limit_sign_in_ip",
+                "rate_limit_sign_in_account",
+                "rate_limit_sign_up_ip",
+                "rate_limit_password_reset",
+                "rate_limit_verification_resend",
+                "rate_limit_key_reveal",
+                "api_rate_limit_ip",
+                "api_rate_limit_key",
+            ] {
+                raw.set(key, "0", Source::Default);
+            }
+        },
+        true,
+    )
+    .await;
+
+    // Alice and Bob, each with a trial license; Bob's has a machine.
+    let alice = app.with_customer("alice@example.com").await;
+    let bob = app.with_customer("bob@example.com").await;
+    assert_eq!(alice.claim_trial().await.status(), 303);
+    assert_eq!(bob.claim_trial().await.status(), 303);
+    let id_of = |sql: &'static str| {
+        let pool = app.db.pool().clone();
+        async move {
+            let (id,): (String,) = sqlx::query_as(sql).fetch_one(&pool).await.unwrap();
+            id
+        }
+    };
+    let bob_license = id_of(
+        "SELECT l.id FROM licenses l JOIN users u ON u.organization_id = l.organization_id WHERE u.email = 'bob@example.com'",
+    )
+    .await;
+    let alice_license = id_of(
+        "SELECT l.id FROM licenses l JOIN users u ON u.organization_id = l.organization_id WHERE u.email = 'alice@example.com'",
+    )
+    .await;
+    let bob_user = id_of("SELECT id FROM users WHERE email = 'bob@example.com'").await;
+    let bob_key = licensor::services::licensing::reveal_key(
+        &app.db,
+        &crate::support::cipher_of(&app),
+        &bob_license,
+    )
+    .await
+    .unwrap()
+    .expose();
+    assert_eq!(app.activate(&bob_key, "bob-laptop").await.status(), 201);
+    let bob_machine = id_of("SELECT id FROM machines").await;
+    let write = app
+        .api_token(licensor::services::api_tokens::Scope::Write)
+        .await;
+    let read = app
+        .api_token(licensor::services::api_tokens::Scope::Read)
+        .await;
+
+    // A session that signed out: its cookie, replayed later, is dead.
+    let carol = app.with_customer("carol@example.com").await;
+    let carol_cookie = session_cookie(&app, &carol).await;
+    assert_eq!(carol.post("/logout", &[]).await.status(), 303);
+
+    let visitor = Browser::new(&app);
+    let visitor_csrf = visitor.csrf().await;
+    let alice_csrf = csrf_from(&alice.html("/account").await);
+
+    let fixture = Fixture {
+        alice_cookie_flipped: flip_last(&session_cookie(&app, &alice).await),
+        alice_license,
+        bob_license: bob_license.clone(),
+        bob_user,
+        bob_key,
+        bob_machine,
+        carol_cookie,
+        visitor_csrf: visitor_csrf.clone(),
+    };
+    let probes: Vec<Probe> = [
+        api_probes,
+        portal_form_probes,
+        csrf_probes,
+        ownership_probes,
+        session_probes,
+    ]
+    .iter()
+    .flat_map(|table| table(&fixture))
+    .collect();
     assert!(probes.len() >= 150, "only {} probes", probes.len());
 
     // The tokens' first use stamps `last_used_at`; do that before the
@@ -1018,33 +1137,8 @@ async fn hostile_requests_get_their_4xx_and_change_nothing() {
             .unwrap_or("")
             .to_owned();
         let text = res.text().await.unwrap_or_default();
-        let code = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v["code"].as_str().map(str::to_owned));
-        let api = p.path.starts_with("/api/");
-        let mut wrong = Vec::new();
-        if status != p.status {
-            wrong.push(format!("status {status}, expected {}", p.status));
-        }
-        if let Some(expected) = p.code
-            && code.as_deref() != Some(expected)
-        {
-            wrong.push(format!("code {code:?}, expected {expected}"));
-        }
-        if api && status >= 400 && content_type != "application/problem+json" {
-            wrong.push(format!("content type {content_type}"));
-        }
-        if text.contains("panicked") || text.contains("sqlx") || text.contains("SQLITE") {
-            wrong.push("the answer leaks internals".to_owned());
-        }
-        if !wrong.is_empty() {
-            failures.push(format!(
-                "{} {} ({}): {}",
-                p.method,
-                p.what,
-                p.path.chars().take(80).collect::<String>(),
-                wrong.join("; ")
-            ));
+        if let Some(wrong) = p.verdict(status, &content_type, &text) {
+            failures.push(wrong);
         }
     }
     assert!(

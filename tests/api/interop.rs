@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::support::spawn_app;
 
 /// Whether python3 with `cryptography` is here; panics under CI when not.
 pub fn python_with_cryptography() -> bool {
@@ -55,7 +55,7 @@ async fn the_documented_python_verifier_accepts_signed_answers_and_rejects_edits
         return;
     }
     let app = spawn_app().await;
-    let p = app.provision(json!({})).await;
+    let p = app.with_license(json!({})).await;
     assert_eq!(app.activate(&p.key, "fp-1").await.status(), 201);
     let res = app
         .post_json(
@@ -168,7 +168,7 @@ async fn the_documented_python_license_verifier_agrees_on_server_issued_files() 
         return;
     }
     let app = spawn_app().await;
-    let p = app.provision(json!({})).await;
+    let p = app.with_license(json!({})).await;
     let machine_file = |encrypt: bool, fp: &'static str| {
         let app = &app;
         let key = p.key.clone();

@@ -15,7 +15,7 @@ use licensor::services::licensing::{self, LicenseAction, Renewal};
 use serde_json::{Value, json};
 
 use crate::emails::brand_of;
-use crate::helpers::{TestApp, spawn_app, spawn_app_on};
+use crate::support::{TestApp, spawn_app, spawn_app_on};
 
 async fn validate(app: &TestApp, key: &str, fingerprint: &str) -> Value {
     app.validate(json!({ "key": key, "fingerprint": fingerprint }))
@@ -42,7 +42,7 @@ async fn validate_cached(app: &TestApp, key: &str, fingerprint: &str) -> Value {
 async fn every_change_is_seen_by_the_next_validation() {
     let app = spawn_app().await;
     let p = app
-        .provision(json!({ "max_machines": 2, "duration_days": 30 }))
+        .with_license(json!({ "max_machines": 2, "duration_days": 30 }))
         .await;
     let ctx = Ctx::new(&app.db, app.clock.as_ref(), Actor::System);
     let brand = brand_of(&app);
@@ -174,7 +174,7 @@ async fn every_change_is_seen_by_the_next_validation() {
 async fn heartbeats_and_reaped_seats_are_seen_at_once() {
     let app = spawn_app().await;
     let p = app
-        .provision(json!({ "floating": true, "heartbeat_window_secs": 600, "max_machines": 1 }))
+        .with_license(json!({ "floating": true, "heartbeat_window_secs": 600, "max_machines": 1 }))
         .await;
     assert_eq!(app.activate(&p.key, "fp-a").await.status(), 201);
     assert_eq!(validate_cached(&app, &p.key, "fp-a").await["code"], "VALID");
@@ -209,7 +209,7 @@ async fn heartbeats_and_reaped_seats_are_seen_at_once() {
 #[tokio::test]
 async fn the_cache_holds_known_keys_only_and_can_be_turned_off() {
     let app = spawn_app().await;
-    let p = app.provision(json!({})).await;
+    let p = app.with_license(json!({})).await;
     for _ in 0..3 {
         let v = validate(&app, "LCS1-AAAA-BBBB-CCCC-DDDD-EEEE", "fp").await;
         assert_ne!(v["code"], "VALID");
@@ -221,7 +221,7 @@ async fn the_cache_holds_known_keys_only_and_can_be_turned_off() {
     validate_cached(&app, &p.key, "fp").await;
     assert_eq!(app.db.license_cache().len(), 1);
 
-    let off = crate::helpers::spawn_app_with(
+    let off = crate::support::spawn_app_with(
         |raw| {
             raw.set(
                 "license_cache_entries",
@@ -232,7 +232,7 @@ async fn the_cache_holds_known_keys_only_and_can_be_turned_off() {
         false,
     )
     .await;
-    let p = off.provision(json!({})).await;
+    let p = off.with_license(json!({})).await;
     assert_eq!(validate(&off, &p.key, "fp").await["code"], "NOT_ACTIVATED");
     assert_eq!(off.activate(&p.key, "fp").await.status(), 201);
     assert_eq!(validate(&off, &p.key, "fp").await["code"], "VALID");
@@ -252,7 +252,7 @@ async fn a_change_on_one_instance_reaches_the_others_cache() {
     }
     let b = second_instance(&a).await;
     assert!(b.database.url == a.database.url);
-    let p = a.provision(json!({ "max_machines": 1 })).await;
+    let p = a.with_license(json!({ "max_machines": 1 })).await;
     assert_eq!(a.activate(&p.key, "fp-1").await.status(), 201);
 
     // Both instances serve from memory once subscribed.
@@ -308,7 +308,7 @@ async fn a_change_on_one_instance_reaches_the_others_cache() {
 
 /// A second app on the first one's database, with its server secret.
 async fn second_instance(first: &TestApp) -> TestApp {
-    let database = crate::helpers::TestDatabase::existing(&first.database.url);
+    let database = crate::support::TestDatabase::existing(&first.database.url);
     let secret = first._data_dir.path().join("secret.key");
     let url = first.database.url.clone();
     let second = spawn_app_on(
@@ -398,12 +398,12 @@ const FEED_LIMIT: Duration = Duration::from_secs(5);
 #[tokio::test]
 async fn a_change_made_by_hand_reaches_the_cache() {
     // It validates until each change shows: more than a key's minute.
-    let app = crate::helpers::spawn_app_with(
+    let app = crate::support::spawn_app_with(
         |raw| raw.set("api_rate_limit_key", "0", licensor::config::Source::Default),
         false,
     )
     .await;
-    let p = app.provision(json!({ "max_machines": 2 })).await;
+    let p = app.with_license(json!({ "max_machines": 2 })).await;
     assert_eq!(app.activate(&p.key, "fp-1").await.status(), 201);
 
     // Each change, what the validation shows once it is seen.
@@ -462,7 +462,7 @@ async fn a_change_made_by_hand_reaches_the_cache() {
 #[tokio::test]
 async fn the_first_validation_mark_leaves_the_cache_alone() {
     let app = spawn_app().await;
-    let p = app.provision(json!({})).await;
+    let p = app.with_license(json!({})).await;
     assert_eq!(app.activate(&p.key, "fp-1").await.status(), 201);
     // The activation's own feed row is applied before the mark is written.
     tokio::time::sleep(licensor::store::cache::FEED_POLL_EVERY * 2).await;
@@ -497,7 +497,7 @@ async fn the_first_validation_mark_leaves_the_cache_alone() {
 #[tokio::test]
 async fn an_activation_on_a_stale_entry_is_decided_again_on_the_database() {
     let app = spawn_app().await;
-    let p = app.provision(json!({ "max_machines": 2 })).await;
+    let p = app.with_license(json!({ "max_machines": 2 })).await;
     validate_cached(&app, &p.key, "fp-1").await;
     // Expired long ago: the seat UPDATE alone would not notice.
     behind_the_cache(
@@ -519,7 +519,7 @@ async fn an_activation_on_a_stale_entry_is_decided_again_on_the_database() {
 
     // Changed but still allowed: the activation goes through on the fresh
     // state, with the seat counted from the database.
-    let p = app.provision(json!({ "max_machines": 2 })).await;
+    let p = app.with_license(json!({ "max_machines": 2 })).await;
     validate_cached(&app, &p.key, "fp-1").await;
     behind_the_cache(
         &app,

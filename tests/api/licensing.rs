@@ -6,7 +6,7 @@ use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::support::{TestApp, spawn_app};
 
 const DAY: i64 = 86_400;
 
@@ -53,7 +53,7 @@ async fn assert_signed(app: &TestApp, res: reqwest::Response) -> Value {
 #[tokio::test]
 async fn a_vendor_provisions_activates_and_validates() {
     let app = spawn_app().await;
-    let p = app.provision(json!({})).await;
+    let p = app.with_license(json!({})).await;
     assert_eq!(p.key.len(), 29);
 
     let res = app.activate(&p.key, "fp-1").await;
@@ -112,7 +112,7 @@ async fn code_of(app: &TestApp, body: Value) -> (String, Value) {
 #[tokio::test]
 async fn every_validation_code_is_reached_through_http() {
     let app = spawn_app().await;
-    let p = app.provision(json!({ "grace_days": 2 })).await;
+    let p = app.with_license(json!({ "grace_days": 2 })).await;
     assert_eq!(app.activate(&p.key, "fp-1").await.status(), 201);
     let key = p.key.as_str();
 
@@ -272,7 +272,7 @@ async fn every_validation_code_is_reached_through_http() {
 async fn floating_seats_free_themselves_when_heartbeats_stop() {
     let app = spawn_app().await;
     let p = app
-        .provision(json!({ "floating": true, "heartbeat_window_secs": 600, "max_machines": 1 }))
+        .with_license(json!({ "floating": true, "heartbeat_window_secs": 600, "max_machines": 1 }))
         .await;
     assert_eq!(app.activate(&p.key, "fp-a").await.status(), 201);
     let beat = app
@@ -314,7 +314,7 @@ async fn floating_seats_free_themselves_when_heartbeats_stop() {
 #[tokio::test]
 async fn activation_is_idempotent_per_fingerprint_and_refuses_past_the_seats() {
     let app = spawn_app().await;
-    let p = app.provision(json!({ "max_machines": 2 })).await;
+    let p = app.with_license(json!({ "max_machines": 2 })).await;
     assert_eq!(app.activate(&p.key, "fp-1").await.status(), 201);
     let again = app.activate(&p.key, "fp-1").await;
     assert_eq!(
@@ -373,7 +373,7 @@ async fn activation_is_idempotent_per_fingerprint_and_refuses_past_the_seats() {
 async fn the_deactivation_limit_stops_seat_rotation() {
     let app = spawn_app().await;
     let p = app
-        .provision(
+        .with_license(
             json!({ "max_machines": 1, "deactivation_limit": 2, "deactivation_period_days": 30 }),
         )
         .await;
@@ -404,7 +404,7 @@ async fn the_deactivation_limit_stops_seat_rotation() {
     );
 
     let locked = app
-        .provision(json!({ "customer_may_deactivate": false }))
+        .with_license(json!({ "customer_may_deactivate": false }))
         .await;
     assert_eq!(app.activate(&locked.key, "fp-x").await.status(), 201);
     let res = app
@@ -425,7 +425,7 @@ async fn the_deactivation_limit_stops_seat_rotation() {
 async fn the_term_can_start_at_first_activation() {
     let app = spawn_app().await;
     let p = app
-        .provision(json!({ "duration_days": 10, "expiry_from": "first_activation" }))
+        .with_license(json!({ "duration_days": 10, "expiry_from": "first_activation" }))
         .await;
     let detail: Value = app
         .get_json(&format!("/api/v1/licenses/{}", p.license_id), &p.token)
@@ -448,7 +448,7 @@ async fn the_term_can_start_at_first_activation() {
 async fn two_hundred_concurrent_activations_take_exactly_five_seats() {
     // One client and one key send all 200: the rate limits are lifted, as
     // for a benchmark.
-    let app = crate::helpers::spawn_app_with(
+    let app = crate::support::spawn_app_with(
         |raw| {
             raw.set("api_rate_limit_ip", "0", licensor::config::Source::Default);
             raw.set("api_rate_limit_key", "0", licensor::config::Source::Default);
@@ -456,7 +456,7 @@ async fn two_hundred_concurrent_activations_take_exactly_five_seats() {
         false,
     )
     .await;
-    let p = app.provision(json!({ "max_machines": 5 })).await;
+    let p = app.with_license(json!({ "max_machines": 5 })).await;
     let tasks: Vec<_> = (0..200)
         .map(|i| {
             let client = app.client.clone();
@@ -507,7 +507,7 @@ async fn two_hundred_concurrent_activations_take_exactly_five_seats() {
 #[tokio::test]
 async fn twenty_simultaneous_activations_of_one_fingerprint_leave_one_machine() {
     let app = spawn_app().await;
-    let p = app.provision(json!({ "max_machines": 5 })).await;
+    let p = app.with_license(json!({ "max_machines": 5 })).await;
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let client = app.client.clone();
@@ -551,7 +551,7 @@ async fn twenty_simultaneous_activations_of_one_fingerprint_leave_one_machine() 
 #[tokio::test]
 async fn every_change_writes_an_audit_event_with_its_actor() {
     let app = spawn_app().await;
-    let p = app.provision(json!({})).await;
+    let p = app.with_license(json!({})).await;
     assert_eq!(app.activate(&p.key, "fp-1").await.status(), 201);
     let res = app
         .post_json(
@@ -585,7 +585,7 @@ async fn every_change_writes_an_audit_event_with_its_actor() {
 
 #[tokio::test]
 async fn validation_is_rate_limited_per_key_and_per_ip() {
-    let app = crate::helpers::spawn_app_with(
+    let app = crate::support::spawn_app_with(
         |raw| {
             raw.set("api_rate_limit_ip", "8", licensor::config::Source::Default);
             raw.set("api_rate_limit_key", "3", licensor::config::Source::Default);
@@ -593,7 +593,7 @@ async fn validation_is_rate_limited_per_key_and_per_ip() {
         false,
     )
     .await;
-    let p = app.provision(json!({})).await;
+    let p = app.with_license(json!({})).await;
     let send = |key: String| {
         let req = app
             .client
@@ -639,7 +639,7 @@ async fn the_maintenance_pass_frees_dead_seats_and_old_idempotency_keys() {
     assert_eq!(app.get("/login").await.status(), 200);
     assert_eq!(app.count("sessions").await, 1);
     let p = app
-        .provision(json!({ "floating": true, "heartbeat_window_secs": 300, "max_machines": 2 }))
+        .with_license(json!({ "floating": true, "heartbeat_window_secs": 300, "max_machines": 2 }))
         .await;
     for fp in ["fp-1", "fp-2"] {
         let res = app

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use licensor::config::Source;
 use serde_json::json;
 
-use crate::helpers::{TestApp, captured_log, spawn_app_with};
+use crate::support::{TestApp, captured_log, spawn_app_with};
 
 async fn unlimited_app() -> TestApp {
     spawn_app_with(
@@ -37,7 +37,7 @@ async fn five_hundred_concurrent_activations_take_exactly_ten_seats_every_time()
         .unwrap();
     let mut latencies = Vec::new();
     for round in 0..20 {
-        let p = app.provision(json!({ "max_machines": 10 })).await;
+        let p = app.with_license(json!({ "max_machines": 10 })).await;
         let attempts = (0..500).map(|i| {
             let client = client.clone();
             let url = app.url("/api/v1/machines/activate");
@@ -108,7 +108,7 @@ async fn five_hundred_concurrent_activations_take_exactly_ten_seats_every_time()
 #[tokio::test]
 async fn a_sustained_mixed_load_ends_with_no_5xx_no_error_logs_and_no_lost_rows() {
     let app = unlimited_app().await;
-    let p = app.provision(json!({ "max_machines": 50 })).await;
+    let p = app.with_license(json!({ "max_machines": 50 })).await;
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(8);
 

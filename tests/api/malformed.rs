@@ -4,7 +4,7 @@
 use licensor::services::api_tokens::Scope;
 use serde_json::{Value, json};
 
-use crate::helpers::spawn_app;
+use crate::support::spawn_app;
 
 struct Case {
     method: &'static str,
@@ -37,7 +37,7 @@ fn case(
 #[tokio::test]
 async fn malformed_requests_get_the_right_4xx() {
     let app = spawn_app().await;
-    let p = app.provision(json!({})).await;
+    let p = app.with_license(json!({})).await;
     let read = app.api_token(Scope::Read).await;
     let lt = p.license_type_id.clone();
     let key = p.key.clone();

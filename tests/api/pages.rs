@@ -1,4 +1,4 @@
-use crate::helpers::{assert_standard_headers, spawn_app, spawn_demo_app};
+use crate::support::{assert_standard_headers, spawn_app, spawn_demo_app};
 
 #[tokio::test]
 async fn the_home_page_names_the_products() {
@@ -27,7 +27,7 @@ async fn the_home_page_says_so_when_nothing_is_on_offer() {
 
 #[tokio::test]
 async fn the_vendor_name_is_configurable_and_escaped() {
-    let app = crate::helpers::spawn_app_with(
+    let app = crate::support::spawn_app_with(
         |raw| {
             raw.set(
                 "vendor_name",

@@ -1,14 +1,14 @@
 //! The portal's everyday clarity: where sign-in lands, what the navigation
 //! offers, and how refusals read.
 
-use crate::form_browser::{Browser, PASSWORD, location, verified_customer};
-use crate::helpers::spawn_demo_app;
+use crate::support::form_browser::{Browser, PASSWORD, location};
+use crate::support::spawn_demo_app;
 
 #[tokio::test]
 async fn once_onboarding_is_done_sign_in_lands_on_the_licenses() {
     let app = spawn_demo_app().await;
     let email = "done@example.com";
-    let first = verified_customer(&app, email).await;
+    let first = app.with_customer(email).await;
     assert!(
         first
             .html("/licenses")
@@ -47,7 +47,7 @@ fn text_of<'a>(page: &'a str, id: &str) -> &'a str {
 #[tokio::test]
 async fn console_form_errors_read_in_words_beside_their_field_with_the_input_kept() {
     let app = spawn_demo_app().await;
-    let admin = crate::form_browser::staff_browser(&app, licensor::domain::role::Role::Admin).await;
+    let admin = app.with_staff(licensor::domain::role::Role::Admin).await;
     let (product_id,): (String,) = sqlx::query_as("SELECT id FROM products")
         .fetch_one(app.db.pool())
         .await
@@ -100,7 +100,7 @@ async fn console_form_errors_read_in_words_beside_their_field_with_the_input_kep
 #[tokio::test]
 async fn password_errors_sit_beside_their_field() {
     let app = spawn_demo_app().await;
-    let b = verified_customer(&app, "fields@example.com").await;
+    let b = app.with_customer("fields@example.com").await;
     let res = b
         .post(
             "/account/password",
@@ -140,7 +140,7 @@ async fn the_footer_names_the_vendor_once_and_where_to_get_help() {
     let page = footer(&Browser::new(&plain).html("/").await);
     assert_eq!(page.matches("Licensor").count(), 1, "{page}");
     assert!(page.contains("Licensing by Licensor"), "{page}");
-    let vendor = crate::helpers::spawn_app_with(
+    let vendor = crate::support::spawn_app_with(
         |raw| {
             raw.set(
                 "vendor_name",

@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
-use crate::form_browser::{Browser, PASSWORD, command_on, location, verified_customer};
-use crate::helpers::spawn_demo_app;
+use crate::support::form_browser::{Browser, PASSWORD, command_on, location};
+use crate::support::spawn_demo_app;
 
 #[tokio::test]
 async fn a_new_customer_goes_from_sign_up_to_an_activated_machine() {
@@ -275,7 +275,7 @@ async fn verification_links_expire_and_work_once() {
 #[tokio::test]
 async fn a_second_trial_of_a_product_is_refused() {
     let app = spawn_demo_app().await;
-    let b = verified_customer(&app, "twice@example.com").await;
+    let b = app.with_customer("twice@example.com").await;
     let type_id = b.trial_type_id().await;
     b.claim_trial().await;
     let res = b
@@ -321,7 +321,7 @@ async fn forms_without_the_csrf_token_change_nothing() {
     assert_eq!(res.status(), 403);
     assert_eq!(app.count("users").await, 0);
     // Sign-out is a POST with the token; a GET goes home and signs nobody out.
-    let signed_in = verified_customer(&app, "stays@example.com").await;
+    let signed_in = app.with_customer("stays@example.com").await;
     let res = signed_in.get("/logout").await;
     assert_eq!(res.status(), 303);
     assert_eq!(location(&res), "/");
@@ -331,8 +331,8 @@ async fn forms_without_the_csrf_token_change_nothing() {
 #[tokio::test]
 async fn customers_see_only_their_own_organization() {
     let app = spawn_demo_app().await;
-    let alice = verified_customer(&app, "alice@example.com").await;
-    let bob = verified_customer(&app, "bob@example.com").await;
+    let alice = app.with_customer("alice@example.com").await;
+    let bob = app.with_customer("bob@example.com").await;
     alice.claim_trial().await;
     let (license_id,): (String,) = sqlx::query_as("SELECT id FROM licenses")
         .fetch_one(app.db.pool())
@@ -340,7 +340,7 @@ async fn customers_see_only_their_own_organization() {
         .unwrap();
     let key = licensor::services::licensing::reveal_key(
         &app.db,
-        &crate::helpers::cipher_of(&app),
+        &crate::support::cipher_of(&app),
         &license_id,
     )
     .await
@@ -460,7 +460,7 @@ async fn customers_see_only_their_own_organization() {
 #[tokio::test]
 async fn a_password_reset_ends_every_session() {
     let app = spawn_demo_app().await;
-    let laptop = verified_customer(&app, "reset@example.com").await;
+    let laptop = app.with_customer("reset@example.com").await;
     let phone = Browser::new(&app);
     assert_eq!(
         phone.sign_in("reset@example.com", PASSWORD).await.status(),
@@ -535,7 +535,7 @@ async fn a_password_reset_ends_every_session() {
 #[tokio::test]
 async fn changing_the_password_needs_the_current_one_and_signs_out_elsewhere() {
     let app = spawn_demo_app().await;
-    let b = verified_customer(&app, "change@example.com").await;
+    let b = app.with_customer("change@example.com").await;
     let other = Browser::new(&app);
     other.sign_in("change@example.com", PASSWORD).await;
     let res = b
@@ -572,7 +572,7 @@ async fn changing_the_password_needs_the_current_one_and_signs_out_elsewhere() {
 #[tokio::test]
 async fn sign_out_everywhere_ends_every_session_of_the_account_only() {
     let app = spawn_demo_app().await;
-    let b = verified_customer(&app, "everywhere@example.com").await;
+    let b = app.with_customer("everywhere@example.com").await;
     let phone = Browser::new(&app);
     assert_eq!(
         phone
@@ -581,7 +581,7 @@ async fn sign_out_everywhere_ends_every_session_of_the_account_only() {
             .status(),
         303
     );
-    let someone_else = verified_customer(&app, "bystander@example.com").await;
+    let someone_else = app.with_customer("bystander@example.com").await;
     assert!(b.html("/account").await.contains("Sign out everywhere"));
 
     // A forged form changes nothing.
@@ -669,7 +669,7 @@ async fn the_session_cookie_is_guarded_and_rotates_at_sign_in() {
 #[tokio::test]
 async fn a_license_assigned_to_an_email_is_accepted_after_verification() {
     let app = spawn_demo_app().await;
-    let p = app.provision(json!({})).await;
+    let p = app.with_license(json!({})).await;
     let res = app
         .post_json(
             "/api/v1/licenses",
@@ -690,7 +690,7 @@ async fn a_license_assigned_to_an_email_is_accepted_after_verification() {
         !mail.raw.contains(created["key"].as_str().unwrap()),
         "never the key by email"
     );
-    let b = verified_customer(&app, "assigned@example.com").await;
+    let b = app.with_customer("assigned@example.com").await;
     let page = b.html("/onboarding").await;
     assert!(page.contains("assigned to you"), "{page}");
     let res = b
@@ -756,7 +756,7 @@ async fn mail_waits_in_the_outbox_while_smtp_is_down() {
 #[tokio::test]
 async fn the_owner_invites_a_member_who_sees_the_licenses_until_removed() {
     let app = spawn_demo_app().await;
-    let owner = verified_customer(&app, "owner@example.com").await;
+    let owner = app.with_customer("owner@example.com").await;
     owner.claim_trial().await;
     let (license_id,): (String,) = sqlx::query_as("SELECT id FROM licenses")
         .fetch_one(app.db.pool())
@@ -822,7 +822,7 @@ async fn the_owner_invites_a_member_who_sees_the_licenses_until_removed() {
 #[tokio::test]
 async fn a_busy_session_still_ends_after_a_week() {
     let app = spawn_demo_app().await;
-    let b = verified_customer(&app, "busy@example.com").await;
+    let b = app.with_customer("busy@example.com").await;
     // Seven requests 23 hours apart: never idle for a day, 161 hours in all.
     for _ in 0..7 {
         app.clock.advance_secs(23 * 3600);
@@ -842,7 +842,7 @@ async fn a_busy_session_still_ends_after_a_week() {
 
 #[tokio::test]
 async fn cookies_are_secure_when_the_public_url_is_https() {
-    let app = crate::helpers::spawn_app_with(
+    let app = crate::support::spawn_app_with(
         |raw| {
             raw.set(
                 "public_url",
@@ -863,7 +863,7 @@ async fn cookies_are_secure_when_the_public_url_is_https() {
 #[tokio::test]
 async fn license_files_download_and_offline_activation() {
     let app = spawn_demo_app().await;
-    let b = verified_customer(&app, "files@example.com").await;
+    let b = app.with_customer("files@example.com").await;
     b.claim_trial().await;
     let (license_id,): (String,) = sqlx::query_as("SELECT id FROM licenses")
         .fetch_one(app.db.pool())
@@ -920,7 +920,7 @@ async fn license_files_download_and_offline_activation() {
     // The encrypted variants: readable only with the license key.
     let key = licensor::services::licensing::reveal_key(
         &app.db,
-        &crate::helpers::cipher_of(&app),
+        &crate::support::cipher_of(&app),
         &license_id,
     )
     .await
@@ -966,7 +966,7 @@ async fn license_files_download_and_offline_activation() {
     assert!(licensor::verify::verify(&sealed_machine, &keys, now, Some("air-gapped-2")).is_err());
 
     // Another organization gets nothing.
-    let other = verified_customer(&app, "other-files@example.com").await;
+    let other = app.with_customer("other-files@example.com").await;
     assert_eq!(
         other
             .get(&format!("/licenses/{license_id}/license-file"))

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use licensor::config::Source;
 
-use crate::form_browser::{Browser, PASSWORD, verified_customer};
-use crate::helpers::spawn_app_with;
+use crate::support::form_browser::{Browser, PASSWORD};
+use crate::support::spawn_app_with;
 
 fn retry_after(res: &reqwest::Response) -> u64 {
     res.headers()["retry-after"]
@@ -20,7 +20,7 @@ fn retry_after(res: &reqwest::Response) -> u64 {
 #[tokio::test]
 async fn failed_sign_ins_earn_growing_delays_for_known_and_unknown_accounts() {
     let app = spawn_app_with(|_| {}, true).await;
-    let _customer = verified_customer(&app, "victim@example.com").await;
+    let _customer = app.with_customer("victim@example.com").await;
     for account in ["victim@example.com", "nobody@example.com"] {
         let b = Browser::new(&app);
         for _ in 0..3 {
@@ -81,7 +81,7 @@ async fn sign_ups_resets_and_reveals_are_limited_as_configured() {
         true,
     )
     .await;
-    let owner = verified_customer(&app, "limits@example.com").await; // sign-up 1
+    let owner = app.with_customer("limits@example.com").await; // sign-up 1
     let b = Browser::new(&app);
     assert_eq!(
         b.sign_up("second@example.com", "Second").await.status(),
@@ -139,7 +139,7 @@ async fn sign_ups_resets_and_reveals_are_limited_as_configured() {
 /// Signs up through a proxy that says the client is `forwarded_for`.
 async fn sign_up_via(
     b: &Browser,
-    app: &crate::helpers::TestApp,
+    app: &crate::support::TestApp,
     email: &str,
     forwarded_for: &str,
 ) -> u16 {
@@ -206,7 +206,7 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
 
 const METRICS_TOKEN: &str = "metrics-token-for-the-scraper-0001";
 
-async fn scrape(app: &crate::helpers::TestApp, token: Option<&str>) -> reqwest::Response {
+async fn scrape(app: &crate::support::TestApp, token: Option<&str>) -> reqwest::Response {
     let mut req = app.client.get(app.url("/metrics"));
     if let Some(token) = token {
         req = req.bearer_auth(token);

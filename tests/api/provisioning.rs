@@ -3,7 +3,7 @@
 use licensor::services::api_tokens::Scope;
 use serde_json::{Value, json};
 
-use crate::helpers::spawn_app;
+use crate::support::spawn_app;
 
 #[tokio::test]
 async fn tokens_are_required_and_scoped() {
@@ -52,7 +52,7 @@ async fn tokens_are_required_and_scoped() {
 #[tokio::test]
 async fn licenses_are_listed_by_filter_and_cursor() {
     let app = spawn_app().await;
-    let p = app.provision(json!({})).await;
+    let p = app.with_license(json!({})).await;
     // Four more licenses of the same type, one to another email.
     for email in [
         "buyer@example.com",
@@ -133,7 +133,7 @@ async fn licenses_are_listed_by_filter_and_cursor() {
 #[tokio::test]
 async fn products_and_types_are_listed_and_names_are_unique() {
     let app = spawn_app().await;
-    let p = app.provision(json!({})).await;
+    let p = app.with_license(json!({})).await;
     let products: Value = app
         .get_json("/api/v1/products", &p.token)
         .await
@@ -175,7 +175,7 @@ async fn products_and_types_are_listed_and_names_are_unique() {
 #[tokio::test]
 async fn an_idempotency_key_replays_the_first_answer() {
     let app = spawn_app().await;
-    let p = app.provision(json!({})).await;
+    let p = app.with_license(json!({})).await;
     let body = json!({ "license_type_id": p.license_type_id, "email": "retry@example.com" });
     let send = |key: &'static str, body: Value| {
         let req = app
@@ -265,7 +265,7 @@ async fn the_cli_prints_a_token_that_works() {
 #[tokio::test]
 async fn a_type_in_use_is_retired_not_deleted() {
     let app = spawn_app().await;
-    let p = app.provision(json!({})).await;
+    let p = app.with_license(json!({})).await;
     let type_url = format!("/api/v1/license-types/{}", p.license_type_id);
     let del = app
         .client
@@ -376,7 +376,7 @@ async fn the_openapi_document_covers_every_endpoint() {
         "bearer"
     );
     // The document describes what the API really answers: check one shape.
-    let p = app.provision(json!({})).await;
+    let p = app.with_license(json!({})).await;
     let v = app
         .validate(json!({ "key": p.key, "fingerprint": "fp" }))
         .await;

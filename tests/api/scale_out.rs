@@ -13,9 +13,9 @@ use licensor::services::context::Ctx;
 use serde_json::json;
 
 use crate::cli::{Served, serve};
-use crate::form_browser::{Browser, PASSWORD};
-use crate::helpers::{TestDatabase, test_settings};
 use crate::smtp::SmtpSink;
+use crate::support::form_browser::{Browser, PASSWORD};
+use crate::support::{TestDatabase, test_settings};
 use crate::webhook_sink::WebhookSink;
 
 /// An instance with its own data directory.

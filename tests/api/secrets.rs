@@ -5,14 +5,14 @@ use licensor::domain::role::Role;
 use serde_json::json;
 
 use crate::emails::brand_of;
-use crate::form_browser::{Browser, PASSWORD, staff_browser, verified_customer};
-use crate::helpers::{captured_log, spawn_demo_app};
+use crate::support::form_browser::{Browser, PASSWORD};
+use crate::support::{captured_log, spawn_demo_app};
 
 #[tokio::test]
 async fn a_full_journey_logs_no_secret() {
     let app = spawn_demo_app().await;
     let email = "secretive@example.com";
-    let b = verified_customer(&app, email).await;
+    let b = app.with_customer(email).await;
     let verify_link = app
         .mail
         .wait_for(email, "Confirm your email")
@@ -36,7 +36,7 @@ async fn a_full_journey_logs_no_secret() {
     assert!(res.status().is_success() || res.status().is_redirection());
     let key = licensor::services::licensing::reveal_key(
         &app.db,
-        &crate::helpers::cipher_of(&app),
+        &crate::support::cipher_of(&app),
         &license_id,
     )
     .await
@@ -81,7 +81,7 @@ async fn a_full_journey_logs_no_secret() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let admin = staff_browser(&app, Role::Admin).await;
+    let admin = app.with_staff(Role::Admin).await;
     let res = admin
         .post_and_follow(
             "/admin/webhooks",
@@ -158,7 +158,7 @@ fn request_line(request_id: &str) -> serde_json::Value {
 #[tokio::test]
 async fn request_lines_carry_route_status_latency_user_and_license_but_never_the_key() {
     let app = spawn_demo_app().await;
-    let b = verified_customer(&app, "logged@example.com").await;
+    let b = app.with_customer("logged@example.com").await;
     assert_eq!(b.claim_trial().await.status(), 303);
     let (license_id, user_id): (String, String) = sqlx::query_as(
         "SELECT l.id, u.id FROM licenses l JOIN users u ON u.organization_id = l.organization_id",
@@ -181,7 +181,7 @@ async fn request_lines_carry_route_status_latency_user_and_license_but_never_the
     // A validation: the license is on its line, the key is not.
     let key = licensor::services::licensing::reveal_key(
         &app.db,
-        &crate::helpers::cipher_of(&app),
+        &crate::support::cipher_of(&app),
         &license_id,
     )
     .await

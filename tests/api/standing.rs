@@ -8,8 +8,8 @@ use licensor::config::Source;
 use licensor::domain::role::Role;
 use serde_json::json;
 
-use crate::form_browser::{Browser, location, staff_browser, verified_customer};
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::support::form_browser::{Browser, location};
+use crate::support::{TestApp, spawn_app_with};
 
 const SUPPORT: &str = "help@vendor.example";
 
@@ -28,7 +28,7 @@ async fn licensed_customer(app: &TestApp, customer: &Browser, email: &str) -> (S
     let (license_id, _) = license_of(app, email).await;
     let key = licensor::services::licensing::reveal_key(
         &app.db,
-        &crate::helpers::cipher_of(app),
+        &crate::support::cipher_of(app),
         &license_id,
     )
     .await
@@ -53,7 +53,7 @@ async fn license_of(app: &TestApp, email: &str) -> (String, String) {
 async fn a_suspended_or_revoked_license_gets_no_new_file_and_its_customer_is_told_why() {
     let app = app_with_support_address().await;
     let email = "nia@example.com";
-    let customer = verified_customer(&app, email).await;
+    let customer = app.with_customer(email).await;
     let (license_id, key) = licensed_customer(&app, &customer, email).await;
     let page_path = format!("/licenses/{license_id}");
     let file_path = format!("/licenses/{license_id}/license-file");
@@ -63,7 +63,7 @@ async fn a_suspended_or_revoked_license_gets_no_new_file_and_its_customer_is_tol
         "in good standing"
     );
 
-    let support = staff_browser(&app, Role::Support).await;
+    let support = app.with_staff(Role::Support).await;
     let actions = format!("/admin/licenses/{license_id}/actions");
     let res = support
         .post(
@@ -150,7 +150,7 @@ async fn a_suspended_or_revoked_license_gets_no_new_file_and_its_customer_is_tol
     assert_eq!(customer.get(&file_path).await.status(), 200);
 
     // Revocation is destructive: refused without the confirmation.
-    let admin = staff_browser(&app, Role::Admin).await;
+    let admin = app.with_staff(Role::Admin).await;
     admin
         .post(&actions, &[("action", "revoke"), ("reason", "Fraud")])
         .await;
@@ -204,16 +204,16 @@ async fn standing_messages(app: &TestApp, email: &str) -> i64 {
 #[tokio::test]
 async fn a_transfer_tells_the_organization_that_loses_the_license() {
     let app = app_with_support_address().await;
-    let from = verified_customer(&app, "old-owner@example.com").await;
+    let from = app.with_customer("old-owner@example.com").await;
     let (license_id, _) = licensed_customer(&app, &from, "old-owner@example.com").await;
-    let _to = verified_customer(&app, "new-owner@example.com").await;
+    let _to = app.with_customer("new-owner@example.com").await;
     let (new_org,): (String,) =
         sqlx::query_as("SELECT organization_id FROM users WHERE email = $1")
             .bind("new-owner@example.com")
             .fetch_one(app.db.pool())
             .await
             .unwrap();
-    let admin = staff_browser(&app, Role::Admin).await;
+    let admin = app.with_staff(Role::Admin).await;
     let actions = format!("/admin/licenses/{license_id}/actions");
     let transfer = |confirm: &'static str| {
         vec![
@@ -249,7 +249,7 @@ async fn signing_up_with_a_registered_address_tells_its_holder_by_email_only() {
     )
     .await;
     let email = "held@example.com";
-    let _holder = verified_customer(&app, email).await;
+    let _holder = app.with_customer(email).await;
     let stranger = Browser::new(&app);
     let res = stranger.sign_up(email, "Someone Else").await;
     assert_eq!(res.status(), 200);
@@ -284,7 +284,7 @@ async fn signing_up_with_a_registered_address_tells_its_holder_by_email_only() {
 #[tokio::test]
 async fn the_owner_sees_resends_and_revokes_pending_invitations() {
     let app = spawn_app_with(|_| {}, true).await;
-    let owner = verified_customer(&app, "owner@example.com").await;
+    let owner = app.with_customer("owner@example.com").await;
     let page = owner.html("/team").await;
     assert!(page.contains("No invitation is waiting"), "{page}");
 
@@ -372,7 +372,7 @@ async fn the_owner_sees_resends_and_revokes_pending_invitations() {
             .contains("No invitation is waiting")
     );
     // Another organization cannot touch this one's invitations.
-    let stranger = verified_customer(&app, "stranger@example.com").await;
+    let stranger = app.with_customer("stranger@example.com").await;
     owner
         .post("/team/invite", &[("email", "again@example.com")])
         .await;
@@ -397,7 +397,7 @@ async fn join_page(app: &TestApp, link: &str) -> String {
 #[tokio::test]
 async fn inviting_an_existing_member_is_refused() {
     let app = spawn_app_with(|_| {}, true).await;
-    let owner = verified_customer(&app, "boss@example.com").await;
+    let owner = app.with_customer("boss@example.com").await;
     owner
         .post("/team/invite", &[("email", "mate@example.com")])
         .await;
@@ -411,7 +411,10 @@ async fn inviting_an_existing_member_is_refused() {
     let form = mate.html("/join").await;
     assert!(form.contains("Join"), "{form}");
     let res = mate
-        .post("/join", &[("password", crate::form_browser::PASSWORD)])
+        .post(
+            "/join",
+            &[("password", crate::support::form_browser::PASSWORD)],
+        )
         .await;
     assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
     let res = owner
@@ -476,7 +479,7 @@ async fn a_product_download_link_replaces_the_commands_and_is_checked() {
     assert_eq!(product["name"], "Demo App", "left out: kept");
 
     let email = "dl@example.com";
-    let customer = verified_customer(&app, email).await;
+    let customer = app.with_customer(email).await;
     assert_eq!(customer.claim_trial().await.status(), 303);
     let page = customer.html("/onboarding").await;
     assert!(
@@ -496,7 +499,7 @@ async fn a_product_download_link_replaces_the_commands_and_is_checked() {
     assert!(page.contains("id=\"command-activate\""), "{page}");
 
     // The console edits it too, and keeps what was typed on an error.
-    let admin = staff_browser(&app, Role::Admin).await;
+    let admin = app.with_staff(Role::Admin).await;
     let res = admin
         .post(
             &format!("/admin/products/{product_id}"),
@@ -557,7 +560,7 @@ async fn a_password_naming_the_email_is_refused_at_sign_up() {
 #[tokio::test]
 async fn going_back_to_a_form_target_lands_on_its_page_not_a_405() {
     let app = spawn_app_with(|_| {}, true).await;
-    let customer = verified_customer(&app, "back@example.com").await;
+    let customer = app.with_customer("back@example.com").await;
     assert_eq!(customer.claim_trial().await.status(), 303);
     let (license_id, _) = license_of(&app, "back@example.com").await;
     let id = "01a224ca-7b2c-76bc-b555-28ab9da014f9";

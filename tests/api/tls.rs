@@ -4,7 +4,7 @@
 use licensor::config::Source;
 use licensor::startup::Application;
 
-use crate::helpers::{TestDatabase, test_settings};
+use crate::support::{TestDatabase, test_settings};
 
 /// A self-signed certificate for 127.0.0.1 and localhost, as PEM files in
 /// `dir`; returns the certificate's PEM for the client to trust.

@@ -9,8 +9,8 @@ use std::process::{Command, Output};
 use licensor::domain::time::Timestamp;
 use serde_json::json;
 
-use crate::helpers::{TestApp, spawn_app};
 use crate::interop::edit_payload;
+use crate::support::{TestApp, spawn_app};
 
 /// The example's binary, which `cargo test` builds next to the test binary.
 pub fn vendor_app_binary() -> PathBuf {
@@ -67,7 +67,7 @@ async fn the_example_works_offline_rejects_edits_and_checks_in_online() {
     let app = spawn_app().await;
     // The example reads the wall clock; issue files at the same time.
     app.clock.set(Timestamp::now());
-    let p = app.provision(json!({})).await;
+    let p = app.with_license(json!({})).await;
     let dir = tempfile::tempdir().unwrap();
     let keys = keys_file(&app, dir.path()).await;
     let file = dir.path().join("machine.lic");
@@ -156,7 +156,7 @@ async fn the_example_works_offline_rejects_edits_and_checks_in_online() {
 async fn the_example_trusts_no_answer_signed_by_another_key() {
     let app = spawn_app().await;
     app.clock.set(Timestamp::now());
-    let p = app.provision(json!({})).await;
+    let p = app.with_license(json!({})).await;
     let dir = tempfile::tempdir().unwrap();
     // A key set with someone else's key only.
     let keys = dir.path().join("keys.json");
@@ -197,7 +197,7 @@ async fn the_example_trusts_no_answer_signed_by_another_key() {
 async fn the_example_reads_an_encrypted_file_only_with_the_key() {
     let app = spawn_app().await;
     app.clock.set(Timestamp::now());
-    let p = app.provision(json!({})).await;
+    let p = app.with_license(json!({})).await;
     let dir = tempfile::tempdir().unwrap();
     let keys = keys_file(&app, dir.path()).await;
     let res = app

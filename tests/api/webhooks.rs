@@ -7,9 +7,9 @@ use licensor::domain::role::Role;
 use licensor::domain::time::Timestamp;
 use serde_json::json;
 
-use crate::form_browser::{Browser, staff_browser, verified_customer};
-use crate::helpers::spawn_demo_app;
 use crate::interop::{python_block, python_with_cryptography, run_python};
+use crate::support::form_browser::Browser;
+use crate::support::spawn_demo_app;
 use crate::webhook_sink::{Delivery, WebhookSink};
 
 /// Adds an endpoint in the console; returns its id and secret (shown once,
@@ -19,7 +19,7 @@ async fn add_endpoint(admin: &Browser, url: &str, events: &[&str]) -> (String, S
     fields.extend(events.iter().map(|e| ("events", *e)));
     let res = admin.post("/admin/webhooks", &fields).await;
     assert_eq!(res.status(), 303, "post/redirect/get");
-    let page = crate::form_browser::location(&res);
+    let page = crate::support::form_browser::location(&res);
     let id = page.trim_start_matches("/admin/webhooks/").to_owned();
     let html = admin.html(&page).await;
     let marker = "<code id=\"signing-secret\">";
@@ -50,7 +50,7 @@ async fn a_crm_receives_every_change_signed_and_verifies_it() {
     app.clock.set(Timestamp::now());
     let sink = WebhookSink::start().await;
     let filtered = WebhookSink::start().await;
-    let admin = staff_browser(&app, Role::Admin).await;
+    let admin = app.with_staff(Role::Admin).await;
     let (endpoint_id, secret) = add_endpoint(&admin, &sink.url(), &["*"]).await;
     assert!(secret.starts_with("whsec_"));
     let (_, other_secret) = add_endpoint(&admin, &filtered.url(), &["license.revoked"]).await;
@@ -60,7 +60,7 @@ async fn a_crm_receives_every_change_signed_and_verifies_it() {
     );
 
     // A customer's whole journey.
-    let b = verified_customer(&app, "crm-journey@example.com").await;
+    let b = app.with_customer("crm-journey@example.com").await;
     assert_eq!(b.claim_trial().await.status(), 303);
     let (license_id, key) = app.license_and_key_of("crm-journey@example.com").await;
     assert_eq!(app.activate(&key, "fp-crm-1").await.status(), 201);
@@ -192,12 +192,12 @@ async fn failed_deliveries_are_retried_logged_and_redelivered_with_the_same_id()
     let app = spawn_demo_app().await;
     let sink = WebhookSink::start().await;
     sink.answer(500);
-    let admin = staff_browser(&app, Role::Admin).await;
-    let support = staff_browser(&app, Role::Support).await;
+    let admin = app.with_staff(Role::Admin).await;
+    let support = app.with_staff(Role::Support).await;
     assert_eq!(support.get("/admin/webhooks").await.status(), 403);
     let (endpoint_id, secret) = add_endpoint(&admin, &sink.url(), &["customer.created"]).await;
 
-    let _b = verified_customer(&app, "retry@example.com").await;
+    let _b = app.with_customer("retry@example.com").await;
     let first = sink.wait_for("customer.created", 1).await;
     let id = first[0].headers["webhook-id"].clone();
     // Failed: logged with the code, waiting for its retry.
@@ -249,7 +249,7 @@ async fn failed_deliveries_are_retried_logged_and_redelivered_with_the_same_id()
             &[("action", "disable")],
         )
         .await;
-    let _c = verified_customer(&app, "retry-2@example.com").await;
+    let _c = app.with_customer("retry-2@example.com").await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(sink.all().len(), 3);
     for (url, event) in [
@@ -286,7 +286,7 @@ async fn an_admin_sends_a_test_event_and_a_refused_url_is_kept() {
     let app = spawn_demo_app().await;
     app.clock.set(Timestamp::now());
     let sink = WebhookSink::start().await;
-    let admin = staff_browser(&app, Role::Admin).await;
+    let admin = app.with_staff(Role::Admin).await;
 
     let res = admin
         .post(

@@ -3,7 +3,7 @@
 //! starts with (a verified, signed-in customer, or a signed-in staff
 //! member).
 
-use crate::helpers::TestApp;
+use crate::support::TestApp;
 
 pub const PASSWORD: &str = "a long enough passphrase";
 
@@ -158,24 +158,28 @@ pub fn location(res: &reqwest::Response) -> String {
     res.headers()["location"].to_str().unwrap().to_owned()
 }
 
-/// A customer who signed up, confirmed the email and signed in.
-pub async fn verified_customer(app: &TestApp, email: &str) -> Browser {
-    let browser = Browser::new(app);
-    assert_eq!(browser.sign_up(email, "Acme Ltd").await.status(), 200);
-    let mail = app.mail.wait_for(email, "Confirm your email").await;
-    let res = browser.get(&mail.link("/verify-email?token=")).await;
-    assert_eq!(res.status(), 303);
-    let res = browser.sign_in(email, PASSWORD).await;
-    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
-    browser
-}
+impl TestApp {
+    /// A customer who signed up, confirmed the email and signed in: their
+    /// browser.
+    pub async fn with_customer(&self, email: &str) -> Browser {
+        let browser = Browser::new(self);
+        assert_eq!(browser.sign_up(email, "Acme Ltd").await.status(), 200);
+        let mail = self.mail.wait_for(email, "Confirm your email").await;
+        let res = browser.get(&mail.link("/verify-email?token=")).await;
+        assert_eq!(res.status(), 303);
+        let res = browser.sign_in(email, PASSWORD).await;
+        assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+        browser
+    }
 
-/// A staff member of `role` (`{role}@vendor.example`), signed in.
-pub async fn staff_browser(app: &TestApp, role: licensor::domain::role::Role) -> Browser {
-    let email = format!("{}@vendor.example", role.as_str());
-    crate::helpers::create_staff(app, &email, role).await;
-    let b = Browser::new(app);
-    let res = b.sign_in(&email, PASSWORD).await;
-    assert_eq!(location(&res), "/admin", "staff land in the console");
-    b
+    /// A staff member of `role` (`{role}@vendor.example`), signed in: their
+    /// browser.
+    pub async fn with_staff(&self, role: licensor::domain::role::Role) -> Browser {
+        let email = format!("{}@vendor.example", role.as_str());
+        crate::support::create_staff(self, &email, role).await;
+        let b = Browser::new(self);
+        let res = b.sign_in(&email, PASSWORD).await;
+        assert_eq!(location(&res), "/admin", "staff land in the console");
+        b
+    }
 }

@@ -1,147 +1,18 @@
-use std::net::SocketAddr;
-use std::sync::{Arc, Once};
+//! The application under test: spawned on port 0 against its own
+//! database, with a controllable clock and an SMTP sink; builders for
+//! what a test starts from (`with_customer`, `with_license`, `with_staff`)
+//! and typed calls of the API.
+
+use super::database::TestDatabase;
+use super::log::init_test_logging;
+use std::sync::Arc;
 
 use licensor::clock::ManualClock;
 use licensor::config::{RawSettings, Settings, Source};
 use licensor::domain::time::Timestamp;
 use licensor::startup::Application;
 use licensor::store::Db;
-use sqlx::Connection;
 use tempfile::TempDir;
-
-static TRACING: Once = Once::new();
-
-/// Everything every test's application logged (JSON lines, as production
-/// logs), so a test can check what never reaches the log.
-static CAPTURED: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
-
-struct CaptureWriter;
-
-impl std::io::Write for CaptureWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut log) = CAPTURED.lock() {
-            log.extend_from_slice(buf);
-        }
-        if std::env::var_os("TEST_LOG").is_some() {
-            std::io::stderr().write_all(buf)?;
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The log captured so far.
-pub fn captured_log() -> String {
-    String::from_utf8_lossy(&CAPTURED.lock().unwrap()).into_owned()
-}
-
-/// Logs are captured (and shown too when `TEST_LOG` is set).
-fn init_test_logging() {
-    licensor::tls::install_crypto_provider();
-    TRACING.call_once(|| {
-        let _ = licensor::telemetry::init_with_writer(
-            licensor::config::LogFormat::Json,
-            "info,licensor=debug,sqlx=warn",
-            || CaptureWriter,
-        );
-    });
-}
-
-/// A database of its own for one test: a SQLite file in a temporary
-/// directory, or a PostgreSQL database created on the server named by
-/// `TEST_DATABASE_URL` and dropped again when the test ends.
-pub struct TestDatabase {
-    pub url: String,
-    pg: Option<PgTestDb>,
-    _dir: TempDir,
-}
-
-struct PgTestDb {
-    admin_url: String,
-    name: String,
-}
-
-impl TestDatabase {
-    pub async fn create() -> Self {
-        sqlx::any::install_default_drivers();
-        let dir = tempfile::tempdir().expect("temporary directory");
-        match std::env::var("TEST_DATABASE_URL") {
-            Ok(admin_url) if !admin_url.is_empty() => {
-                let name = format!("licensor_test_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = sqlx::AnyConnection::connect(&admin_url)
-                    .await
-                    .expect("connect to TEST_DATABASE_URL");
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-                    .execute(&mut conn)
-                    .await
-                    .expect("create the test database");
-                conn.close().await.ok();
-                let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
-                url.set_path(&name);
-                Self {
-                    url: url.to_string(),
-                    pg: Some(PgTestDb { admin_url, name }),
-                    _dir: dir,
-                }
-            }
-            _ => Self {
-                url: format!("sqlite://{}", dir.path().join("licensor.db").display()),
-                pg: None,
-                _dir: dir,
-            },
-        }
-    }
-
-    /// Another handle on a database `create` made (for a second app on
-    /// it); the original drops it.
-    pub fn existing(url: &str) -> Self {
-        Self {
-            url: url.to_owned(),
-            pg: None,
-            _dir: tempfile::tempdir().expect("temporary directory"),
-        }
-    }
-
-    pub fn is_postgres(&self) -> bool {
-        self.pg.is_some()
-    }
-
-    /// The URL with its host and port replaced (to go through a proxy).
-    pub fn url_via(&self, addr: SocketAddr) -> String {
-        let mut url = url::Url::parse(&self.url).expect("database URL");
-        url.set_host(Some(&addr.ip().to_string())).expect("host");
-        url.set_port(Some(addr.port())).expect("port");
-        url.to_string()
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let Some(pg) = self.pg.take() else {
-            return;
-        };
-        // Drop runs inside the test's runtime; use a thread with its own.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                if let Ok(mut conn) = sqlx::AnyConnection::connect(&pg.admin_url).await {
-                    let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", pg.name);
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .execute(&mut conn)
-                        .await;
-                    let _ = conn.close().await;
-                }
-            });
-        })
-        .join();
-    }
-}
 
 pub struct TestApp {
     pub address: String,
@@ -332,50 +203,6 @@ impl TestApp {
     }
 }
 
-/// A TCP proxy whose link can be cut and restored, to take the database
-/// away from a running server.
-pub struct CuttableProxy {
-    pub addr: SocketAddr,
-    up: tokio::sync::watch::Sender<bool>,
-}
-
-impl CuttableProxy {
-    pub async fn start(target: SocketAddr) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind proxy");
-        let addr = listener.local_addr().expect("proxy address");
-        let (up, watch) = tokio::sync::watch::channel(true);
-        tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let mut watch = watch.clone();
-                if !*watch.borrow() {
-                    drop(inbound);
-                    continue;
-                }
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = watch.wait_for(|up| !*up) => {}
-                    }
-                });
-            }
-        });
-        Self { addr, up }
-    }
-
-    pub fn cut(&self) {
-        let _ = self.up.send(false);
-    }
-
-    pub fn restore(&self) {
-        let _ = self.up.send(true);
-    }
-}
-
 /// Asserts a response carries a `X-Request-Id` and the security headers.
 pub fn assert_standard_headers(res: &reqwest::Response) {
     let h = res.headers();
@@ -426,7 +253,7 @@ impl TestApp {
 
     /// Creates a product, a license type with `rules` (merged over a
     /// 30-day, 3-seat default) and one license; returns it.
-    pub async fn provision(&self, rules: serde_json::Value) -> Provisioned {
+    pub async fn with_license(&self, rules: serde_json::Value) -> Provisioned {
         let token = self
             .api_token(licensor::services::api_tokens::Scope::Write)
             .await;
@@ -516,7 +343,7 @@ pub async fn create_staff(app: &TestApp, email: &str, role: licensor::domain::ro
         &licensor::domain::email::EmailAddress::parse(email).unwrap(),
         role,
         licensor::domain::password::Password::parse(secrecy::SecretString::from(
-            crate::form_browser::PASSWORD,
+            crate::support::form_browser::PASSWORD,
         ))
         .unwrap(),
     )

@@ -1,0 +1,11 @@
+//! What the tests share: the application under test and its builders, a
+//! database per test, a form-posting browser, the captured log.
+
+pub mod app;
+pub mod database;
+pub mod form_browser;
+pub mod log;
+
+pub use app::*;
+pub use database::*;
+pub use log::captured_log;
