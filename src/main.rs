@@ -425,6 +425,7 @@ async fn license_export(
     let fingerprint = fingerprint
         .map(|f| Fingerprint::parse(f).map_err(|e| anyhow::anyhow!("--fingerprint: {e}")))
         .transpose()?;
+    let id = &licensor::domain::id::LicenseId::parse(id).map_err(|e| anyhow::anyhow!("{e}"))?;
     let db = open_db(&settings).await?;
     let result = async {
         let (secret, _) = settings.server_secret()?;

@@ -1,6 +1,7 @@
 //! License and machine files for a license, signed with the active key.
 
 use crate::domain::fingerprint::Fingerprint;
+use crate::domain::id::LicenseId;
 use crate::domain::license::{LicenseStatus, ValidationCode};
 use crate::domain::license_key::LicenseKey;
 use crate::domain::time::Timestamp;
@@ -33,7 +34,7 @@ fn check_standing(license: &LicenseView, standing: Standing) -> Result<(), Licen
         Standing::Overridden => Ok(()),
         Standing::Required => Err(LicensingError::Refused {
             code,
-            license_id: Some(license.id.clone()),
+            license_id: Some(license.id.to_string()),
         }),
     }
 }
@@ -42,7 +43,7 @@ fn check_standing(license: &LicenseView, standing: Standing) -> Result<(), Licen
 /// names an active machine of the license.
 pub async fn payload(
     db: &Db,
-    license_id: &str,
+    license_id: &LicenseId,
     fingerprint: Option<&Fingerprint>,
     now: Timestamp,
     standing: Standing,
@@ -54,7 +55,7 @@ pub async fn payload(
             .await?
             .ok_or(LicensingError::Refused {
                 code: ValidationCode::NotActivated,
-                license_id: Some(license.id.clone()),
+                license_id: Some(license.id.to_string()),
             })?;
     }
     let name = licensee_name(db, &license).await?;
@@ -88,11 +89,11 @@ fn payload_of(
     };
     Payload {
         kind: kind.to_owned(),
-        license_id: license.id.clone(),
+        license_id: license.id.to_string(),
         product: license.product_code.clone(),
         license_type: license.license_type_name.clone(),
         licensee: Licensee {
-            organization_id: license.organization_id.clone(),
+            organization_id: license.organization_id.as_ref().map(ToString::to_string),
             name: licensee_name,
             email: license.assigned_email.clone(),
         },
@@ -119,7 +120,7 @@ pub enum FileForm<'a> {
 pub async fn file(
     db: &Db,
     ring: &KeyRing,
-    license_id: &str,
+    license_id: &LicenseId,
     fingerprint: Option<&Fingerprint>,
     now: Timestamp,
     form: FileForm<'_>,

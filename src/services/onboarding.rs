@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::domain::audit::EventKind;
 use crate::domain::audit::WebhookEvent;
+use crate::domain::id::LicenseId;
 use crate::secret::DataCipher;
 use crate::services::context::Ctx;
 use crate::services::licensing::{self, Holder, IssueRequest, LicenseView, LicensingError};
@@ -177,7 +178,7 @@ pub async fn accept_assigned(
     ctx: &Ctx<'_>,
     brand: &crate::services::context::Brand,
     user: &UserRow,
-    license_id: &str,
+    license_id: &LicenseId,
 ) -> Result<LicenseView, LicensingError> {
     let org = verified_organization(user)?;
     let now = ctx.clock.now();

@@ -16,6 +16,7 @@ use anyhow::Context;
 use serde_json::json;
 
 use crate::domain::audit::EventKind;
+use crate::domain::id::LicenseId;
 use crate::domain::time::Timestamp;
 use crate::mail::templates::{ExpiryNotice, LicenseExpired};
 use crate::services::context::{Brand, Ctx};
@@ -119,7 +120,7 @@ async fn send(
     ctx: &Ctx<'_>,
     brand: &Brand,
     notice: Notice,
-    license_id: &str,
+    license_id: &LicenseId,
     expires_at: Timestamp,
     swept: &mut Swept,
 ) -> Result<(), LicensingError> {
@@ -150,7 +151,7 @@ async fn send(
     )
     .await?;
     tx.commit().await.context("committing the notice")?;
-    tracing::info!(license_id, notice = kind, emails, "expiry notice");
+    tracing::info!(license_id = %license_id, notice = kind, emails, "expiry notice");
     swept.notices += 1;
     swept.emails += emails;
     Ok(())

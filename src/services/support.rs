@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::domain::audit::ActorKind;
 use crate::domain::fingerprint::Fingerprint;
-use crate::domain::id::is_well_formed;
+use crate::domain::id::{LicenseId, OrganizationId};
 use crate::domain::license::{self, Decision, Lookup, MachineFacts, ValidationRequest};
 use crate::domain::license_key::LicenseKey;
 use crate::domain::time::Timestamp;
@@ -51,8 +51,8 @@ pub async fn search(db: &Db, query: &str) -> Result<Vec<Hit>, LicensingError> {
         let view = licensing::get_license(db, &row.id).await?;
         hits.push(license_hit(&view, "the full license key"));
     }
-    if is_well_formed(q) {
-        if let Ok(view) = licensing::get_license(db, q).await {
+    if let Ok(id) = LicenseId::parse(q) {
+        if let Ok(view) = licensing::get_license(db, &id).await {
             hits.push(license_hit(&view, "the license id"));
         }
         if let Some(org) = organizations::find_by_id(pool, q).await? {
@@ -142,14 +142,17 @@ pub struct Customer {
     pub timeline: Vec<EventRow>,
 }
 
-pub async fn customer(db: &Db, organization_id: &str) -> Result<Customer, LicensingError> {
+pub async fn customer(
+    db: &Db,
+    organization_id: &OrganizationId,
+) -> Result<Customer, LicensingError> {
     let pool = db.pool();
     let organization = organizations::find_by_id(pool, organization_id)
         .await?
         .ok_or(LicensingError::NotFound("customer"))?;
     let members = users::member_details(pool, organization_id).await?;
     let filter = LicenseFilter {
-        organization_id: Some(organization_id.to_owned()),
+        organization_id: Some(organization_id.to_string()),
         ..LicenseFilter::default()
     };
     let mut with_machines = Vec::new();
@@ -185,7 +188,7 @@ pub struct License {
     pub timeline: Vec<EventRow>,
 }
 
-pub async fn license(db: &Db, license_id: &str) -> Result<License, LicensingError> {
+pub async fn license(db: &Db, license_id: &LicenseId) -> Result<License, LicensingError> {
     let pool = db.pool();
     let license = licensing::get_license(db, license_id).await?;
     let organization = match license.organization_id.as_deref() {

@@ -3,7 +3,7 @@
 use sqlx::{Any, AnyPool, Executor, FromRow};
 
 use crate::config::Backend;
-use crate::domain::id::new_id;
+use crate::domain::id::{LicenseId, LicenseTypeId, OrganizationId, ProductId, new_id};
 use crate::domain::license::{ExpiryFrom, LicenseStatus};
 use crate::domain::time::Timestamp;
 use crate::store::events::{BindWho, NewEvent, new_event_columns};
@@ -13,15 +13,15 @@ use crate::store::{Tx, flag};
 /// One license with what its product and type say about it.
 #[derive(Debug, Clone, FromRow)]
 pub struct LicenseRow {
-    pub id: String,
+    pub id: LicenseId,
     pub key_last4: String,
     pub key_ciphertext: Vec<u8>,
-    pub product_id: String,
+    pub product_id: ProductId,
     pub product_code: String,
     pub product_name: String,
-    pub license_type_id: String,
+    pub license_type_id: LicenseTypeId,
     pub license_type_name: String,
-    pub organization_id: Option<String>,
+    pub organization_id: Option<OrganizationId>,
     pub assigned_email: Option<String>,
     #[sqlx(try_from = "String")]
     pub status: LicenseStatus,

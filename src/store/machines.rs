@@ -2,14 +2,15 @@
 
 use sqlx::{Any, Executor, FromRow};
 
+use crate::domain::id::{LicenseId, MachineId};
 use crate::domain::machine::DeactivatedBy;
 use crate::domain::time::Timestamp;
 use crate::store::Tx;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct MachineRow {
-    pub id: String,
-    pub license_id: String,
+    pub id: MachineId,
+    pub license_id: LicenseId,
     pub fingerprint: String,
     pub name: Option<String>,
     pub platform: Option<String>,
@@ -194,8 +195,8 @@ pub async fn licenses_with_dead_seats(
     pool: &sqlx::AnyPool,
     now: Timestamp,
     limit: i64,
-) -> Result<Vec<String>, sqlx::Error> {
-    let rows: Vec<(String,)> = sqlx::query_as(
+) -> Result<Vec<LicenseId>, sqlx::Error> {
+    let rows: Vec<(LicenseId,)> = sqlx::query_as(
         "SELECT DISTINCT m.license_id FROM machines m \
          JOIN licenses l ON l.id = m.license_id \
          JOIN license_types lt ON lt.id = l.license_type_id \

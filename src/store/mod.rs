@@ -401,6 +401,36 @@ nullable_word!(
     crate::domain::machine::DeactivatedBy
 );
 
+/// Lets a typed id decode from its text column (ids the database holds
+/// are ours).
+macro_rules! stored_id {
+    ($($id:ty),+) => {$(
+        impl sqlx::Type<sqlx::Any> for $id {
+            fn type_info() -> sqlx::any::AnyTypeInfo {
+                <String as sqlx::Type<sqlx::Any>>::type_info()
+            }
+            fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+                <String as sqlx::Type<sqlx::Any>>::compatible(ty)
+            }
+        }
+        impl<'r> sqlx::Decode<'r, sqlx::Any> for $id {
+            fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                Ok(<$id>::from_stored(<String as sqlx::Decode<'r, sqlx::Any>>::decode(value)?))
+            }
+        }
+    )+};
+}
+
+stored_id!(
+    crate::domain::id::LicenseId,
+    crate::domain::id::OrganizationId,
+    crate::domain::id::UserId,
+    crate::domain::id::ProductId,
+    crate::domain::id::LicenseTypeId,
+    crate::domain::id::MachineId,
+    crate::domain::id::EndpointId
+);
+
 /// Reads a stored word (a status, a kind) as its type: a word the code
 /// does not know is a decode error, never a default.
 pub(crate) fn decode<T>(text: String) -> Result<T, sqlx::Error>

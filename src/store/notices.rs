@@ -2,6 +2,7 @@
 //! primary key (license, kind, expiry) makes "once" a constraint: however
 //! many sweeps run, one insert wins.
 
+use crate::domain::id::LicenseId;
 use crate::domain::time::Timestamp;
 use crate::store::Tx;
 
@@ -37,7 +38,7 @@ pub async fn due(
     until: Timestamp,
     window_secs: i64,
     limit: i64,
-) -> Result<Vec<(String, i64)>, sqlx::Error> {
+) -> Result<Vec<(LicenseId, i64)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT l.id, l.expires_at FROM licenses l \
          WHERE l.status = 'active' AND l.expires_at > $2 AND l.expires_at <= $3 \

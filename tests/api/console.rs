@@ -24,7 +24,7 @@ async fn customer_with_machine(app: &TestApp, email: &str) -> (String, String, S
     let key = licensor::services::licensing::reveal_key(
         &app.db,
         &crate::support::cipher_of(app),
-        &license_id,
+        &crate::support::lid(&license_id),
     )
     .await
     .unwrap()

@@ -90,7 +90,7 @@ async fn a_customer_gets_each_message_once_from_sign_up_to_expiry() {
     let key = licensor::services::licensing::reveal_key(
         &app.db,
         &crate::support::cipher_of(&app),
-        &license_id,
+        &crate::support::lid(&license_id),
     )
     .await
     .unwrap();

@@ -1043,7 +1043,7 @@ async fn hostile_requests_get_their_4xx_and_change_nothing() {
     let bob_key = licensor::services::licensing::reveal_key(
         &app.db,
         &crate::support::cipher_of(&app),
-        &bob_license,
+        &crate::support::lid(&bob_license),
     )
     .await
     .unwrap()

@@ -72,7 +72,7 @@ async fn every_change_is_seen_by_the_next_validation() {
     licensing::change_status(
         &ctx,
         &crate::emails::brand_of(&app),
-        &p.license_id,
+        &crate::support::lid(&p.license_id),
         LicenseAction::Reinstate,
         None,
     )
@@ -86,9 +86,15 @@ async fn every_change_is_seen_by_the_next_validation() {
         validate_cached(&app, &p.key, "fp-1").await["code"],
         "EXPIRED"
     );
-    licensing::renew(&ctx, &brand, &p.license_id, Renewal::ExtendDays(30), None)
-        .await
-        .unwrap();
+    licensing::renew(
+        &ctx,
+        &brand,
+        &crate::support::lid(&p.license_id),
+        Renewal::ExtendDays(30),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(validate(&app, &p.key, "fp-1").await["code"], "VALID");
 
     // A product renamed: every license shows the new name.
@@ -118,9 +124,13 @@ async fn every_change_is_seen_by_the_next_validation() {
     assert_eq!(res.status(), 201);
     let team: Value = res.json().await.unwrap();
     validate_cached(&app, &p.key, "fp-1").await;
-    licensing::change_type(&ctx, &p.license_id, team["id"].as_str().unwrap())
-        .await
-        .unwrap();
+    licensing::change_type(
+        &ctx,
+        &crate::support::lid(&p.license_id),
+        team["id"].as_str().unwrap(),
+    )
+    .await
+    .unwrap();
     let v = validate(&app, &p.key, "fp-1").await;
     assert_eq!(v["license"]["max_machines"], 5);
     assert_eq!(
@@ -146,7 +156,7 @@ async fn every_change_is_seen_by_the_next_validation() {
     assert_eq!(app.activate(&p.key, "fp-2").await.status(), 201);
     assert_eq!(validate_cached(&app, &p.key, "fp-2").await["code"], "VALID");
     assert_eq!(
-        licensing::reset_machines(&ctx, &p.license_id)
+        licensing::reset_machines(&ctx, &crate::support::lid(&p.license_id))
             .await
             .unwrap(),
         1
@@ -161,7 +171,7 @@ async fn every_change_is_seen_by_the_next_validation() {
     licensing::change_status(
         &ctx,
         &crate::emails::brand_of(&app),
-        &p.license_id,
+        &crate::support::lid(&p.license_id),
         LicenseAction::Revoke,
         None,
     )
@@ -266,7 +276,7 @@ async fn a_change_on_one_instance_reaches_the_others_cache() {
     licensing::change_status(
         &ctx,
         &crate::emails::brand_of(&a),
-        &p.license_id,
+        &crate::support::lid(&p.license_id),
         LicenseAction::Suspend,
         None,
     )
@@ -281,7 +291,7 @@ async fn a_change_on_one_instance_reaches_the_others_cache() {
     licensing::change_status(
         &ctx,
         &crate::emails::brand_of(&a),
-        &p.license_id,
+        &crate::support::lid(&p.license_id),
         LicenseAction::Reinstate,
         None,
     )

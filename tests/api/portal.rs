@@ -341,7 +341,7 @@ async fn customers_see_only_their_own_organization() {
     let key = licensor::services::licensing::reveal_key(
         &app.db,
         &crate::support::cipher_of(&app),
-        &license_id,
+        &crate::support::lid(&license_id),
     )
     .await
     .unwrap()
@@ -921,7 +921,7 @@ async fn license_files_download_and_offline_activation() {
     let key = licensor::services::licensing::reveal_key(
         &app.db,
         &crate::support::cipher_of(&app),
-        &license_id,
+        &crate::support::lid(&license_id),
     )
     .await
     .unwrap();

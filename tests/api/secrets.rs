@@ -37,7 +37,7 @@ async fn a_full_journey_logs_no_secret() {
     let key = licensor::services::licensing::reveal_key(
         &app.db,
         &crate::support::cipher_of(&app),
-        &license_id,
+        &crate::support::lid(&license_id),
     )
     .await
     .unwrap();
@@ -182,7 +182,7 @@ async fn request_lines_carry_route_status_latency_user_and_license_but_never_the
     let key = licensor::services::licensing::reveal_key(
         &app.db,
         &crate::support::cipher_of(&app),
-        &license_id,
+        &crate::support::lid(&license_id),
     )
     .await
     .unwrap()

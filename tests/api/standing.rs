@@ -29,7 +29,7 @@ async fn licensed_customer(app: &TestApp, customer: &Browser, email: &str) -> (S
     let key = licensor::services::licensing::reveal_key(
         &app.db,
         &crate::support::cipher_of(app),
-        &license_id,
+        &crate::support::lid(&license_id),
     )
     .await
     .unwrap()

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::domain::audit::EventKind;
 use crate::domain::audit::WebhookEvent;
-use crate::domain::id::new_id;
+use crate::domain::id::{LicenseId, MachineId};
 use crate::domain::license_key::KeyDigest;
 use crate::domain::time::Timestamp;
 use crate::mail::templates::MachineActivated;
@@ -164,11 +164,11 @@ impl ActivationWrite<'_> {
     }
 
     /// The machine row the activation writes.
-    fn new_machine(&self, license_id: &str) -> MachineRow {
+    fn new_machine(&self, license_id: &LicenseId) -> MachineRow {
         let input = self.input;
         MachineRow {
-            id: new_id(),
-            license_id: license_id.to_owned(),
+            id: MachineId::new(),
+            license_id: license_id.clone(),
             fingerprint: input.fingerprint.as_str().to_owned(),
             name: input.name.clone(),
             platform: input.platform.clone(),

@@ -60,7 +60,7 @@ impl LicensingError {
     pub(super) fn refused_for(code: ValidationCode, license: &LicenseView) -> Self {
         LicensingError::Refused {
             code,
-            license_id: Some(license.id.clone()),
+            license_id: Some(license.id.to_string()),
         }
     }
 }

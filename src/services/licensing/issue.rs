@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::domain::audit::EventKind;
 use crate::domain::email::EmailAddress;
-use crate::domain::id::new_id;
+use crate::domain::id::LicenseId;
 use crate::domain::license::ExpiryFrom;
 use crate::domain::license_key::LicenseKey;
 use crate::domain::time::Timestamp;
@@ -50,9 +50,9 @@ pub struct Issued {
 /// another row does not open.
 pub(crate) fn new_sealed_key(
     cipher: &DataCipher,
-) -> Result<(String, LicenseKey, Vec<u8>), LicensingError> {
+) -> Result<(LicenseId, LicenseKey, Vec<u8>), LicensingError> {
     let key = LicenseKey::generate()?;
-    let id = new_id();
+    let id = LicenseId::new();
     let sealed = cipher.seal(key.canonical().as_bytes(), id.as_bytes())?;
     Ok((id, key, sealed))
 }
@@ -156,7 +156,7 @@ pub async fn issue_license(
 pub async fn reveal_key(
     db: &Db,
     cipher: &DataCipher,
-    license_id: &str,
+    license_id: &LicenseId,
 ) -> Result<LicenseKey, LicensingError> {
     let row = licenses::find_by_id(db.pool(), license_id)
         .await?

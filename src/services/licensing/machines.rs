@@ -5,6 +5,8 @@ use serde_json::json;
 
 use crate::domain::audit::EventKind;
 use crate::domain::fingerprint::Fingerprint;
+use crate::domain::id::LicenseId;
+use crate::domain::id::MachineId;
 use crate::domain::license::{
     self, Lookup, MachineFacts, SECS_PER_DAY, ValidationCode, ValidationRequest,
 };
@@ -105,8 +107,8 @@ pub(super) async fn finish_deactivation(
 /// (the type's rules and limit apply) or by support staff (they do not).
 pub async fn deactivate_machine(
     ctx: &Ctx<'_>,
-    license_id: &str,
-    machine_id: &str,
+    license_id: &LicenseId,
+    machine_id: &MachineId,
     by: DeactivatedBy,
 ) -> Result<Deactivation, LicensingError> {
     let now = ctx.clock.now();
@@ -115,7 +117,7 @@ pub async fn deactivate_machine(
     let machine = machines::list_active(&mut *tx, license_id)
         .await?
         .into_iter()
-        .find(|m| m.id == machine_id)
+        .find(|m| m.id == *machine_id)
         .ok_or(LicensingError::NotFound("machine"))?;
     check_self_deactivation(&mut tx, &license, by, now).await?;
     finish_deactivation(ctx, tx, license, machine, by, now).await

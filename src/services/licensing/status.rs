@@ -4,6 +4,7 @@ use anyhow::Context;
 use serde_json::json;
 
 use crate::domain::audit::EventKind;
+use crate::domain::id::LicenseId;
 use crate::domain::license::LicenseStatus;
 use crate::domain::time::Timestamp;
 use crate::mail::templates::{LicenseRenewed, LicenseStandingChanged, StandingChange};
@@ -60,7 +61,7 @@ impl LicenseAction {
 pub async fn change_status(
     ctx: &Ctx<'_>,
     brand: &Brand,
-    license_id: &str,
+    license_id: &LicenseId,
     action: LicenseAction,
     reason: Option<&str>,
 ) -> Result<LicenseView, LicensingError> {
@@ -134,7 +135,7 @@ pub enum Renewal {
 pub async fn renew(
     ctx: &Ctx<'_>,
     brand: &Brand,
-    license_id: &str,
+    license_id: &LicenseId,
     renewal: Renewal,
     reason: Option<&str>,
 ) -> Result<LicenseView, LicensingError> {

@@ -1,5 +1,7 @@
 //! What support does to a license: type changes, transfers, resets, resends.
 
+use crate::domain::id::LicenseId;
+
 use anyhow::Context;
 use serde_json::json;
 
@@ -22,7 +24,7 @@ use super::view::{LicenseView, view_in_tx};
 /// when the active machines would not fit.
 pub async fn change_type(
     ctx: &Ctx<'_>,
-    license_id: &str,
+    license_id: &LicenseId,
     license_type_id: &str,
 ) -> Result<LicenseView, LicensingError> {
     let now = ctx.clock.now();
@@ -32,12 +34,12 @@ pub async fn change_type(
         .ok_or(LicensingError::NotFound("license type"))?;
     let mut tx = ctx.db.begin_write().await?;
     let before = view_in_tx(&mut tx, license_id).await?;
-    if target.product_id != before.product_id {
+    if before.product_id != target.product_id {
         return Err(LicensingError::Invalid(
             "the new license type is for another product".to_owned(),
         ));
     }
-    if target.id == before.license_type_id {
+    if before.license_type_id == target.id {
         return Err(LicensingError::Conflict(
             "the license already has this type".to_owned(),
         ));
@@ -69,7 +71,7 @@ pub async fn change_type(
 pub async fn transfer(
     ctx: &Ctx<'_>,
     brand: &Brand,
-    license_id: &str,
+    license_id: &LicenseId,
     organization_id: &str,
 ) -> Result<LicenseView, LicensingError> {
     let now = ctx.clock.now();
@@ -122,7 +124,10 @@ pub async fn transfer(
 
 /// Deactivates every active machine of a license (support's "reset"), so
 /// the customer can activate afresh. Returns how many were freed.
-pub async fn reset_machines(ctx: &Ctx<'_>, license_id: &str) -> Result<usize, LicensingError> {
+pub async fn reset_machines(
+    ctx: &Ctx<'_>,
+    license_id: &LicenseId,
+) -> Result<usize, LicensingError> {
     let active = machines::list_active(ctx.db.pool(), license_id).await?;
     let mut freed = 0;
     for machine in active {
@@ -141,7 +146,7 @@ pub async fn reset_machines(ctx: &Ctx<'_>, license_id: &str) -> Result<usize, Li
 pub async fn resend_license_email(
     ctx: &Ctx<'_>,
     brand: &Brand,
-    license_id: &str,
+    license_id: &LicenseId,
 ) -> Result<usize, LicensingError> {
     let now = ctx.clock.now();
     let mut tx = ctx.db.begin_write().await?;

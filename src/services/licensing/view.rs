@@ -5,6 +5,7 @@ use crate::mail::templates::LicenseSummary;
 use crate::services::notify::About;
 use serde_json::json;
 
+use crate::domain::id::{LicenseId, LicenseTypeId, MachineId, OrganizationId, ProductId};
 use crate::domain::license::{self, ExpiryFrom, LicenseFacts, LicenseStatus};
 use crate::domain::time::Timestamp;
 use crate::store::cache::CachedLicense;
@@ -17,14 +18,14 @@ use super::error::LicensingError;
 /// A license as every caller sees it (never the key, only its last four).
 #[derive(Debug, Clone)]
 pub struct LicenseView {
-    pub id: String,
+    pub id: LicenseId,
     pub key_last4: String,
-    pub product_id: String,
+    pub product_id: ProductId,
     pub product_code: String,
     pub product_name: String,
-    pub license_type_id: String,
+    pub license_type_id: LicenseTypeId,
     pub license_type_name: String,
-    pub organization_id: Option<String>,
+    pub organization_id: Option<OrganizationId>,
     pub assigned_email: Option<String>,
     pub status: LicenseStatus,
     pub is_trial: bool,
@@ -88,14 +89,14 @@ impl LicenseView {
     pub(super) fn from_cached(state: &CachedLicense) -> Self {
         let p = state.parts();
         Self {
-            id: p.id,
+            id: LicenseId::from_stored(p.id),
             key_last4: p.key_last4.to_owned(),
-            product_id: p.product_id.to_owned(),
+            product_id: ProductId::from_stored(p.product_id.to_owned()),
             product_code: p.product_code.to_owned(),
             product_name: p.product_name.to_owned(),
-            license_type_id: p.license_type_id.to_owned(),
+            license_type_id: LicenseTypeId::from_stored(p.license_type_id.to_owned()),
             license_type_name: p.license_type_name.to_owned(),
-            organization_id: p.organization_id,
+            organization_id: p.organization_id.map(OrganizationId::from_stored),
             assigned_email: p.assigned_email.map(str::to_owned),
             status: p.status,
             is_trial: p.is_trial,
@@ -192,7 +193,7 @@ impl LicenseView {
 /// A machine as callers see it.
 #[derive(Debug, Clone)]
 pub struct MachineView {
-    pub id: String,
+    pub id: MachineId,
     pub fingerprint: String,
     pub name: Option<String>,
     pub platform: Option<String>,
@@ -227,14 +228,14 @@ where
 }
 
 /// The license with this id as it stands inside the transaction.
-pub(crate) async fn view_in_tx(tx: &mut Tx, id: &str) -> Result<LicenseView, LicensingError> {
+pub(crate) async fn view_in_tx(tx: &mut Tx, id: &LicenseId) -> Result<LicenseView, LicensingError> {
     let row = licenses::find_by_id(&mut **tx, id)
         .await?
         .ok_or(LicensingError::NotFound("license"))?;
     load_view(&mut **tx, row).await
 }
 
-pub async fn get_license(db: &Db, id: &str) -> Result<LicenseView, LicensingError> {
+pub async fn get_license(db: &Db, id: &LicenseId) -> Result<LicenseView, LicensingError> {
     let row = licenses::find_by_id(db.pool(), id)
         .await?
         .ok_or(LicensingError::NotFound("license"))?;
@@ -256,7 +257,7 @@ pub async fn list_licenses(
 
 pub async fn active_machines(
     db: &Db,
-    license_id: &str,
+    license_id: &LicenseId,
 ) -> Result<Vec<MachineView>, LicensingError> {
     Ok(machines::list_active(db.pool(), license_id)
         .await?
@@ -266,6 +267,6 @@ pub async fn active_machines(
 }
 
 /// Why a license was last suspended or revoked, as staff wrote it.
-pub async fn status_reason(db: &Db, license_id: &str) -> anyhow::Result<Option<String>> {
+pub async fn status_reason(db: &Db, license_id: &LicenseId) -> anyhow::Result<Option<String>> {
     Ok(licenses::status_reason(db.pool(), license_id).await?)
 }

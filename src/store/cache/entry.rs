@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
 
+use crate::domain::id::{LicenseId, MachineId};
 use crate::domain::license::{ExpiryFrom, LicenseStatus};
 use crate::store::licenses::LicenseRow;
 use crate::store::machines::MachineRow;
@@ -189,8 +190,8 @@ impl CachedLicense {
             .iter()
             .find(|m| &*m.fingerprint == fingerprint)
             .map(|m| MachineRow {
-                id: m.id.to_text(),
-                license_id: self.id.to_text(),
+                id: MachineId::from_stored(m.id.to_text()),
+                license_id: LicenseId::from_stored(self.id.to_text()),
                 fingerprint: String::from(&*m.fingerprint),
                 name: m.name.as_deref().map(str::to_owned),
                 platform: m.platform.as_deref().map(str::to_owned),
@@ -239,10 +240,10 @@ pub struct CachedParts<'a> {
 
 pub(super) fn type_state(row: &LicenseRow, entitlements: Vec<String>) -> TypeState {
     TypeState {
-        product_id: row.product_id.clone(),
+        product_id: row.product_id.to_string(),
         product_code: row.product_code.clone(),
         product_name: row.product_name.clone(),
-        license_type_id: row.license_type_id.clone(),
+        license_type_id: row.license_type_id.to_string(),
         license_type_name: row.license_type_name.clone(),
         duration_days: row.duration_days,
         floating: row.floating,

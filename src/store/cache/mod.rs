@@ -169,13 +169,13 @@ impl LicenseCache {
             drop(inner);
             return Arc::new(CachedLicense::new(row, Arc::new(kind), machines));
         }
-        let kind = match inner.types.get(&row.license_type_id) {
+        let kind = match inner.types.get(row.license_type_id.as_str()) {
             Some(known) => Arc::clone(known),
             None => {
                 let kind = Arc::new(kind);
                 inner
                     .types
-                    .insert(row.license_type_id.clone(), Arc::clone(&kind));
+                    .insert(row.license_type_id.to_string(), Arc::clone(&kind));
                 kind
             }
         };

@@ -1,14 +1,15 @@
 use super::*;
+use crate::domain::id::{LicenseId, LicenseTypeId, ProductId};
 
 fn row(id: &str) -> LicenseRow {
     LicenseRow {
-        id: id.to_owned(),
+        id: LicenseId::from_stored(id.to_owned()),
         key_last4: "AAAA".to_owned(),
         key_ciphertext: Vec::new(),
-        product_id: "p".to_owned(),
+        product_id: ProductId::from_stored("p".to_owned()),
         product_code: "app".to_owned(),
         product_name: "App".to_owned(),
-        license_type_id: "t".to_owned(),
+        license_type_id: LicenseTypeId::from_stored("t".to_owned()),
         license_type_name: "Standard".to_owned(),
         organization_id: None,
         assigned_email: None,
@@ -128,11 +129,11 @@ fn licenses_of_one_type_share_its_state_and_read_back_whole() {
     assert!(Arc::ptr_eq(&a.kind, &b.kind));
     assert_eq!(a.entitlements(), ["pro".to_owned()]);
     let (back, want) = (a.parts(), row("l1"));
-    assert_eq!(back.id, want.id);
+    assert_eq!(want.id, back.id);
     assert_eq!(back.key_last4, want.key_last4);
     assert_eq!(back.product_code, want.product_code);
     assert_eq!(back.license_type_name, want.license_type_name);
-    assert_eq!(back.organization_id, want.organization_id);
+    assert_eq!(back.organization_id, want.organization_id.map(String::from));
     assert_eq!(back.status, want.status);
     assert_eq!(back.expires_at, want.expires_at);
     assert_eq!(back.expiry_from, want.expiry_from);

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use crate::clock::Clock;
 use crate::domain::fingerprint::Fingerprint;
 use crate::domain::id::is_well_formed;
+use crate::domain::id::{LicenseId, MachineId, OrganizationId};
 use crate::domain::license::{Decision, ValidationRequest};
 use crate::domain::license_key::{LicenseKey, masked};
 use crate::domain::machine::DeactivatedBy;
@@ -102,7 +103,7 @@ pub struct LicenseLine {
 impl LicenseLine {
     fn new(l: &LicenseView, machines: &[MachineRow]) -> Self {
         Self {
-            id: l.id.clone(),
+            id: l.id.to_string(),
             title: format!("{} · {}", l.product_name, l.license_type_name),
             key: masked(&l.key_last4),
             status: l.status.as_str(),
@@ -130,7 +131,7 @@ pub struct MachineLine {
 impl MachineLine {
     fn new(m: &MachineRow) -> Self {
         Self {
-            id: m.id.clone(),
+            id: m.id.to_string(),
             name: m.name.clone().unwrap_or_default(),
             fingerprint: m.fingerprint.clone(),
             platform: m.platform.clone().unwrap_or_default(),
@@ -198,10 +199,8 @@ pub async fn customer(
     db: web::Data<Db>,
 ) -> Result<HttpResponse, WebError> {
     staff.require(Role::Support)?;
-    if !is_well_formed(&path) {
-        return Err(WebError::NotFound);
-    }
-    let c = support::customer(&db, &path).await?;
+    let id = OrganizationId::parse(&path).map_err(|_| WebError::NotFound)?;
+    let c = support::customer(&db, &id).await?;
     render_private(&CustomerPage {
         page: page.titled(&c.organization.name),
         name: c.organization.name.clone(),
@@ -325,10 +324,8 @@ pub async fn license(
     clock: web::Data<dyn Clock>,
 ) -> Result<HttpResponse, WebError> {
     staff.require(Role::Support)?;
-    if !is_well_formed(&path) {
-        return Err(WebError::NotFound);
-    }
-    let s = support::license(&db, &path).await?;
+    let id = LicenseId::parse(&path).map_err(|_| WebError::NotFound)?;
+    let s = support::license(&db, &id).await?;
     let l = &s.license;
     let (mut explain, mut explain_error) = (None, None);
     let asked = !query.fingerprint.trim().is_empty()
@@ -378,7 +375,7 @@ pub async fn license(
         types: catalog::license_types(&db, Some(&l.product_id), None, 200)
             .await?
             .into_iter()
-            .filter(|t| t.id != l.license_type_id && t.retired_at.is_none())
+            .filter(|t| l.license_type_id != t.id && t.retired_at.is_none())
             .map(|t| (t.id, t.name))
             .collect(),
         admin: staff.role == Role::Admin,
@@ -498,9 +495,7 @@ pub async fn license_action(
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
     staff.require(Role::Support)?;
-    if !is_well_formed(&path) {
-        return Err(WebError::NotFound);
-    }
+    let license_id = LicenseId::parse(&path).map_err(|_| WebError::NotFound)?;
     let back = format!("/admin/licenses/{}", path.as_str());
     let Some(role) = action_role(&form.action) else {
         return Err(WebError::BadRequest {
@@ -527,7 +522,7 @@ pub async fn license_action(
         return Ok(see_other(&back));
     }
     let ctx = staff.ctx(&db, clock.as_ref(), &req).with_reason(reason);
-    let id = path.as_str();
+    let id = &license_id;
     let done = match form.action.as_str() {
         "suspend" | "reinstate" | "revoke" => {
             let action = LicenseAction::parse(&form.action).ok_or(WebError::NotFound)?;
@@ -564,19 +559,22 @@ pub async fn license_action(
                 ))
             }
         }
-        "deactivate_machine" => {
-            licensing::deactivate_machine(&ctx, id, form.machine_id.trim(), DeactivatedBy::Staff)
-                .await
-                .map(|d| {
-                    format!(
-                        "Deactivated {}.",
-                        d.machine
-                            .name
-                            .as_deref()
-                            .unwrap_or(d.machine.fingerprint.as_str())
-                    )
-                })
-        }
+        "deactivate_machine" => match MachineId::parse(form.machine_id.trim()) {
+            Err(_) => Err(LicensingError::NotFound("machine")),
+            Ok(machine_id) => {
+                licensing::deactivate_machine(&ctx, id, &machine_id, DeactivatedBy::Staff)
+                    .await
+                    .map(|d| {
+                        format!(
+                            "Deactivated {}.",
+                            d.machine
+                                .name
+                                .as_deref()
+                                .unwrap_or(d.machine.fingerprint.as_str())
+                        )
+                    })
+            }
+        },
         "reset_machines" => licensing::reset_machines(&ctx, id)
             .await
             .map(|n| format!("Deactivated {n} machine(s); the seats are free.")),

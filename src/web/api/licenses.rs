@@ -8,6 +8,7 @@ use crate::clock::Clock;
 use crate::domain::audit::Actor;
 use crate::domain::email::EmailAddress;
 use crate::domain::fingerprint::Fingerprint;
+use crate::domain::id::LicenseId;
 use crate::domain::id::is_well_formed;
 use crate::domain::license_key::KeyDigest;
 use crate::domain::time::Timestamp;
@@ -363,12 +364,8 @@ pub(crate) struct LicenseDetail {
     machines: Vec<MachineJson>,
 }
 
-fn license_id(path: &str) -> Result<&str, WebError> {
-    if is_well_formed(path) {
-        Ok(path)
-    } else {
-        Err(WebError::NotFound)
-    }
+fn license_id(path: &str) -> Result<LicenseId, WebError> {
+    LicenseId::parse(path).map_err(|_| WebError::NotFound)
 }
 
 /// One license and its active machines
@@ -382,8 +379,8 @@ pub async fn get(
     clock: web::Data<dyn Clock>,
 ) -> Result<HttpResponse, WebError> {
     let id = license_id(&path)?;
-    let license = licensing::get_license(&db, id).await?;
-    let machines = licensing::active_machines(&db, id).await?;
+    let license = licensing::get_license(&db, &id).await?;
+    let machines = licensing::active_machines(&db, &id).await?;
     Ok(HttpResponse::Ok().json(LicenseDetail {
         license: LicenseJson::new(&license, clock.now()),
         machines: machines.iter().map(MachineJson::from).collect(),
@@ -450,7 +447,7 @@ pub async fn action(
             (None, Some(at)) => Renewal::Until(Timestamp::from_unix(at)),
             _ => return Err(invalid("days", "give days or expires_at (one of them)")),
         };
-        licensing::renew(&ctx, &brand, id, renewal, reason).await?
+        licensing::renew(&ctx, &brand, &id, renewal, reason).await?
     } else {
         let Some(action) = LicenseAction::parse(&action) else {
             return Err(WebError::NotFound);
@@ -458,7 +455,7 @@ pub async fn action(
         if parsed.days.is_some() || parsed.expires_at.is_some() {
             return Err(invalid("days", "only renew takes days or expires_at"));
         }
-        licensing::change_status(&ctx, &brand, id, action, reason).await?
+        licensing::change_status(&ctx, &brand, &id, action, reason).await?
     };
     Ok(HttpResponse::Ok()
         .json(serde_json::json!({ "license": LicenseJson::new(&license, clock.now()) })))

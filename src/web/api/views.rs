@@ -55,18 +55,18 @@ impl LicenseJson {
     pub fn from_view(l: LicenseView, now: Timestamp) -> Self {
         let (expired, in_grace) = l.expiry_state(now);
         Self {
-            id: l.id,
+            id: l.id.into(),
             key_last4: l.key_last4,
             product: ProductRef {
-                id: l.product_id,
+                id: l.product_id.into(),
                 code: l.product_code,
                 name: l.product_name,
             },
             license_type: TypeRef {
-                id: l.license_type_id,
+                id: l.license_type_id.into(),
                 name: l.license_type_name,
             },
-            organization_id: l.organization_id,
+            organization_id: l.organization_id.map(String::from),
             assigned_email: l.assigned_email,
             status: l.status.as_str(),
             trial: l.is_trial,
@@ -98,7 +98,7 @@ pub struct MachineJson {
 impl From<&MachineView> for MachineJson {
     fn from(m: &MachineView) -> Self {
         Self {
-            id: m.id.clone(),
+            id: m.id.to_string(),
             fingerprint: m.fingerprint.clone(),
             name: m.name.clone(),
             platform: m.platform.clone(),

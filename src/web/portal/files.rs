@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::clock::Clock;
 use crate::domain::fingerprint::Fingerprint;
+use crate::domain::id::LicenseId;
 use crate::domain::license_key::KeyDigest;
 use crate::domain::license_key::LicenseKey;
 use crate::secret::DataCipher;
@@ -86,7 +87,7 @@ fn not_in_good_standing(
 async fn sealing_key(
     db: &Db,
     cipher: &DataCipher,
-    license_id: &str,
+    license_id: &LicenseId,
     encrypted: bool,
 ) -> Result<Option<LicenseKey>, WebError> {
     if !encrypted {

@@ -7,7 +7,8 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::clock::Clock;
-use crate::domain::id::is_well_formed;
+use crate::domain::id::LicenseId;
+use crate::domain::id::MachineId;
 use crate::domain::license::LicenseStatus;
 use crate::domain::license_key::masked;
 use crate::domain::machine::DeactivatedBy;
@@ -49,7 +50,7 @@ impl LicenseItem {
             LicenseStatus::Active => ("active", "Active"),
         };
         Self {
-            id: l.id.clone(),
+            id: l.id.to_string(),
             product_name: l.product_name.clone(),
             license_type_name: l.license_type_name.clone(),
             masked_key: masked(&l.key_last4),
@@ -82,7 +83,7 @@ struct MachineItem {
 impl From<&MachineView> for MachineItem {
     fn from(m: &MachineView) -> Self {
         Self {
-            id: m.id.clone(),
+            id: m.id.to_string(),
             name: m.name.clone().unwrap_or_else(|| m.fingerprint.clone()),
             platform: m.platform.clone().unwrap_or_else(|| "—".to_owned()),
             activated: m.activated_at.to_utc_string(),
@@ -120,10 +121,8 @@ pub async fn list(
 /// The license if it belongs to the customer's organization; 404 otherwise
 /// (another organization's license does not exist, as far as they know).
 pub(super) async fn owned(db: &Db, who: &SignedIn, id: &str) -> Result<LicenseView, WebError> {
-    if !is_well_formed(id) {
-        return Err(WebError::NotFound);
-    }
-    let license = match licensing::get_license(db, id).await {
+    let id = LicenseId::parse(id).map_err(|_| WebError::NotFound)?;
+    let license = match licensing::get_license(db, &id).await {
         Ok(l) => l,
         Err(LicensingError::NotFound(_)) => return Err(WebError::NotFound),
         Err(e) => return Err(e.into()),
@@ -243,9 +242,7 @@ pub async fn deactivate(
     who.require_verified()?;
     let (license_id, machine_id) = path.into_inner();
     let license = owned(&db, &who, &license_id).await?;
-    if !is_well_formed(&machine_id) {
-        return Err(WebError::NotFound);
-    }
+    let machine_id = MachineId::parse(&machine_id).map_err(|_| WebError::NotFound)?;
     if !licensing::active_machines(&db, &license.id)
         .await?
         .iter()

@@ -7,6 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::clock::Clock;
+use crate::domain::id::LicenseId;
 use crate::domain::id::is_well_formed;
 use crate::secret::DataCipher;
 use crate::services::context::Brand;
@@ -158,11 +159,9 @@ pub async fn accept(
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
     who.require_verified()?;
-    if !is_well_formed(&path) {
-        return Err(WebError::NotFound);
-    }
+    let license_id = LicenseId::parse(&path).map_err(|_| WebError::NotFound)?;
     let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
-    match onboarding::accept_assigned(&ctx, &brand, &who.user, &path).await {
+    match onboarding::accept_assigned(&ctx, &brand, &who.user, &license_id).await {
         Ok(license) => {
             metrics.step("license_assigned");
             flash(

@@ -64,10 +64,10 @@ impl KeyView {
         let error = session
             .remove_as::<(String, String)>(ERROR)
             .and_then(Result::ok)
-            .filter(|(id, _)| *id == license.id)
+            .filter(|(id, _)| license.id == *id)
             .map(|(_, message)| message);
         Ok(Self {
-            license_id: license.id.clone(),
+            license_id: license.id.to_string(),
             masked: masked(&license.key_last4),
             revealed,
             error,

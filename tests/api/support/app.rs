@@ -132,10 +132,14 @@ impl TestApp {
         .fetch_one(self.db.pool())
         .await
         .expect("the customer's license");
-        let key = licensor::services::licensing::reveal_key(&self.db, &cipher_of(self), &id)
-            .await
-            .expect("the license key")
-            .expose();
+        let key = licensor::services::licensing::reveal_key(
+            &self.db,
+            &cipher_of(self),
+            &crate::support::lid(&id),
+        )
+        .await
+        .expect("the license key")
+        .expose();
         (id, key)
     }
 
@@ -167,7 +171,7 @@ impl TestApp {
         let fingerprint = licensor::domain::fingerprint::Fingerprint::parse(fingerprint).unwrap();
         let stored = licensor::services::license_files::payload(
             &self.db,
-            &payload.license_id,
+            &crate::support::lid(&payload.license_id),
             Some(&fingerprint),
             now,
             licensor::services::license_files::Standing::Required,

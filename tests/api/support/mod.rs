@@ -9,3 +9,8 @@ pub mod log;
 pub use app::*;
 pub use database::*;
 pub use log::captured_log;
+
+/// A license id from a test's text (an id the server issued).
+pub fn lid(text: &str) -> licensor::domain::id::LicenseId {
+    licensor::domain::id::LicenseId::parse(text).expect("a license id")
+}
