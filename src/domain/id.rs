@@ -57,6 +57,14 @@ macro_rules! id_type {
             }
         }
 
+        impl std::str::FromStr for $name {
+            type Err = MalformedId;
+
+            fn from_str(text: &str) -> Result<Self, MalformedId> {
+                Self::parse(text)
+            }
+        }
+
         impl Default for $name {
             fn default() -> Self {
                 Self::new()

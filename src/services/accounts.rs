@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::domain::audit::WebhookEvent;
 use crate::domain::audit::{Actor, EventKind};
 use crate::domain::email::EmailAddress;
-use crate::domain::id::new_id;
+use crate::domain::id::{OrganizationId, UserId, new_id};
 use crate::domain::password::Password;
 use crate::domain::role::OrgRole;
 use crate::domain::role::Role;
@@ -285,10 +285,10 @@ async fn check_token(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verification {
     /// The address is confirmed now (the user's id).
-    Confirmed(String),
+    Confirmed(UserId),
     /// A used or expired link of an address confirmed before: nothing to
     /// do, and the person is told so rather than shown an error.
-    AlreadyConfirmed(String),
+    AlreadyConfirmed(UserId),
 }
 
 /// Verifies an email from the link's token.
@@ -317,7 +317,7 @@ pub async fn verify_email(ctx: &Ctx<'_>, token: &str) -> Result<Verification, Ac
     }
 }
 
-async fn confirm_email(ctx: &Ctx<'_>, token: &str) -> Result<String, AccountError> {
+async fn confirm_email(ctx: &Ctx<'_>, token: &str) -> Result<UserId, AccountError> {
     let row = check_token(ctx, token, TokenKind::EmailVerification).await?;
     let user_id = row.user_id.clone().ok_or(AccountError::BadToken)?;
     let now = ctx.clock.now();
@@ -346,7 +346,7 @@ async fn confirm_email(ctx: &Ctx<'_>, token: &str) -> Result<String, AccountErro
         .await?;
     }
     tx.commit().await.context("committing the verification")?;
-    Ok(user_id)
+    Ok(UserId::from_stored(user_id))
 }
 
 /// Sends a new verification email, at most once a minute.
@@ -628,7 +628,7 @@ pub async fn find_customer(
 }
 
 /// An organization.
-pub async fn organization(db: &Db, id: &str) -> anyhow::Result<Option<OrganizationRow>> {
+pub async fn organization(db: &Db, id: &OrganizationId) -> anyhow::Result<Option<OrganizationRow>> {
     Ok(organizations::find_by_id(db.pool(), id).await?)
 }
 

@@ -33,7 +33,7 @@ pub async fn list_products(db: &Db) -> anyhow::Result<Vec<ProductSummary>> {
 
 use serde_json::json;
 
-use crate::domain::id::new_id;
+use crate::domain::id::{LicenseTypeId, ProductId, new_id};
 use crate::services::context::Ctx;
 use crate::store::events::{self, NewEvent};
 use crate::store::license_types;
@@ -427,7 +427,7 @@ async fn record_type_event(
 
 /// Deletes a license type that no license uses; one in use can only be
 /// retired.
-pub async fn delete_license_type(ctx: &Ctx<'_>, id: &str) -> Result<(), CatalogError> {
+pub async fn delete_license_type(ctx: &Ctx<'_>, id: &LicenseTypeId) -> Result<(), CatalogError> {
     let mut tx = ctx.db.begin_write().await?;
     if !license_types::delete_unused(&mut tx, id).await? {
         let exists = license_types::find_by_id(ctx.db.pool(), id)
@@ -447,7 +447,10 @@ pub async fn delete_license_type(ctx: &Ctx<'_>, id: &str) -> Result<(), CatalogE
 }
 
 /// Retires a license type: no new licenses; existing ones keep working.
-pub async fn retire_license_type(ctx: &Ctx<'_>, id: &str) -> Result<LicenseTypeRow, CatalogError> {
+pub async fn retire_license_type(
+    ctx: &Ctx<'_>,
+    id: &LicenseTypeId,
+) -> Result<LicenseTypeRow, CatalogError> {
     let mut tx = ctx.db.begin_write().await?;
     if license_types::retire(&mut tx, id, ctx.clock.now()).await? {
         record_type_event(ctx, &mut tx, EventKind::LicenseTypeRetired, id).await?;
@@ -463,7 +466,7 @@ pub async fn products(db: &Db, after: Option<&str>, limit: i64) -> anyhow::Resul
     Ok(products::list_page(db.pool(), after, limit).await?)
 }
 
-pub async fn product(db: &Db, id: &str) -> anyhow::Result<Option<ProductRow>> {
+pub async fn product(db: &Db, id: &ProductId) -> anyhow::Result<Option<ProductRow>> {
     Ok(products::find_by_id(db.pool(), id).await?)
 }
 
@@ -477,6 +480,6 @@ pub async fn license_types(
     Ok(license_types::list_page(db.pool(), product_id, after, limit).await?)
 }
 
-pub async fn license_type(db: &Db, id: &str) -> anyhow::Result<Option<LicenseTypeRow>> {
+pub async fn license_type(db: &Db, id: &LicenseTypeId) -> anyhow::Result<Option<LicenseTypeRow>> {
     Ok(license_types::find_by_id(db.pool(), id).await?)
 }

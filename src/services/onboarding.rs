@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::domain::audit::EventKind;
 use crate::domain::audit::WebhookEvent;
-use crate::domain::id::LicenseId;
+use crate::domain::id::{LicenseId, OrganizationId};
 use crate::secret::DataCipher;
 use crate::services::context::Ctx;
 use crate::services::licensing::{self, Holder, IssueRequest, LicenseView, LicensingError};
@@ -123,7 +123,7 @@ pub async fn state(ctx: &Ctx<'_>, user: &UserRow) -> Result<Onboarding, Licensin
 }
 
 /// The user's organization, once their email is confirmed.
-fn verified_organization(user: &UserRow) -> Result<String, LicensingError> {
+fn verified_organization(user: &UserRow) -> Result<OrganizationId, LicensingError> {
     let org = user
         .organization_id
         .clone()

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::domain::audit::{Actor, EventKind};
 use crate::domain::email::EmailAddress;
-use crate::domain::id::new_id;
+use crate::domain::id::{UserId, new_id};
 use crate::domain::password::Password;
 use crate::domain::role::OrgRole;
 use crate::domain::role::Role;
@@ -317,7 +317,7 @@ pub async fn join(ctx: &Ctx<'_>, token: &str, password: Password) -> Result<User
 }
 
 /// Removes a member; their sessions end.
-pub async fn remove(ctx: &Ctx<'_>, owner: &UserRow, member_id: &str) -> Result<(), TeamError> {
+pub async fn remove(ctx: &Ctx<'_>, owner: &UserRow, member_id: &UserId) -> Result<(), TeamError> {
     let org = owned_org(owner)?;
     let now = ctx.clock.now();
     let mut tx = ctx.db.begin_write().await?;

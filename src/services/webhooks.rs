@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 
 use crate::domain::audit::EventKind;
 use crate::domain::audit::WebhookEvent;
-use crate::domain::id::new_id;
+use crate::domain::id::{EndpointId, new_id};
 use crate::domain::outbox::Channel;
 use crate::domain::time::Timestamp;
 use crate::secret::DataCipher;
@@ -140,7 +140,7 @@ pub async fn secret_of(
 
 /// Queues a `webhook.test` event to one enabled endpoint, signed and
 /// logged like any other, so an admin can check the receiving side.
-pub async fn send_test(ctx: &Ctx<'_>, id: &str) -> Result<(), WebhookError> {
+pub async fn send_test(ctx: &Ctx<'_>, id: &EndpointId) -> Result<(), WebhookError> {
     let endpoint = webhooks::find(ctx.db.pool(), id)
         .await?
         .ok_or(WebhookError::NotFound)?;
@@ -174,7 +174,11 @@ pub async fn send_test(ctx: &Ctx<'_>, id: &str) -> Result<(), WebhookError> {
     Ok(())
 }
 
-pub async fn set_enabled(ctx: &Ctx<'_>, id: &str, enabled: bool) -> Result<(), WebhookError> {
+pub async fn set_enabled(
+    ctx: &Ctx<'_>,
+    id: &EndpointId,
+    enabled: bool,
+) -> Result<(), WebhookError> {
     let mut tx = ctx.db.begin_write().await?;
     if !webhooks::set_enabled(&mut tx, id, enabled).await? {
         return Err(WebhookError::NotFound);
@@ -189,7 +193,7 @@ pub async fn set_enabled(ctx: &Ctx<'_>, id: &str, enabled: bool) -> Result<(), W
     Ok(())
 }
 
-pub async fn delete(ctx: &Ctx<'_>, id: &str) -> Result<(), WebhookError> {
+pub async fn delete(ctx: &Ctx<'_>, id: &EndpointId) -> Result<(), WebhookError> {
     let mut tx = ctx.db.begin_write().await?;
     if !webhooks::delete(&mut tx, id).await? {
         return Err(WebhookError::NotFound);
@@ -388,7 +392,10 @@ pub async fn endpoints(db: &crate::store::Db) -> anyhow::Result<Vec<EndpointRow>
 }
 
 /// One endpoint.
-pub async fn endpoint(db: &crate::store::Db, id: &str) -> anyhow::Result<Option<EndpointRow>> {
+pub async fn endpoint(
+    db: &crate::store::Db,
+    id: &EndpointId,
+) -> anyhow::Result<Option<EndpointRow>> {
     Ok(webhooks::find(db.pool(), id).await?)
 }
 
@@ -397,7 +404,7 @@ pub async fn endpoint(db: &crate::store::Db, id: &str) -> anyhow::Result<Option<
 /// delivery among its latest thousand.
 pub async fn redeliver(
     ctx: &Ctx<'_>,
-    endpoint_id: &str,
+    endpoint_id: &EndpointId,
     delivery_id: &str,
     reason: &str,
 ) -> anyhow::Result<Option<crate::services::notify::Resent>> {

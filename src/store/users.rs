@@ -1,6 +1,7 @@
 use sqlx::{Any, Executor};
 
 use crate::domain::email::EmailAddress;
+use crate::domain::id::{OrganizationId, UserId};
 use crate::domain::role::{OrgRole, Role};
 use crate::domain::time::Timestamp;
 use crate::store::Tx;
@@ -40,8 +41,8 @@ pub async fn insert(tx: &mut Tx, user: &NewUser<'_>, now: Timestamp) -> Result<b
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
-    pub id: String,
-    pub organization_id: Option<String>,
+    pub id: UserId,
+    pub organization_id: Option<OrganizationId>,
     pub org_role: Option<OrgRole>,
     pub email: String,
     #[sqlx(try_from = "String")]

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::domain::audit::EventKind;
 use crate::domain::email::EmailAddress;
-use crate::domain::id::LicenseId;
+use crate::domain::id::{LicenseId, OrganizationId};
 use crate::domain::license::ExpiryFrom;
 use crate::domain::license_key::LicenseKey;
 use crate::domain::time::Timestamp;
@@ -22,7 +22,7 @@ use super::view::{LicenseView, view_in_tx};
 /// Who a new license is for.
 #[derive(Debug, Clone)]
 pub enum Holder {
-    Organization(String),
+    Organization(OrganizationId),
     /// Someone who will claim it by email.
     Email(EmailAddress),
 }

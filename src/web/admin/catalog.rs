@@ -8,7 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::clock::Clock;
-use crate::domain::id::is_well_formed;
+use crate::domain::id::{LicenseTypeId, ProductId};
 use crate::domain::role::Role;
 use crate::services::catalog::{self, CatalogError, NewLicenseTypeInput, NewProductInput};
 use crate::services::catalog::{ProductRow, ProductText};
@@ -215,7 +215,7 @@ impl ProductPage {
 async fn product_page(
     db: &Db,
     page: Page,
-    id: &str,
+    id: &ProductId,
     status: StatusCode,
     retry: Retry,
 ) -> Result<HttpResponse, WebError> {
@@ -285,10 +285,8 @@ pub async fn show(
     db: web::Data<Db>,
 ) -> Result<HttpResponse, WebError> {
     staff.require(Role::Admin)?;
-    if !is_well_formed(&path) {
-        return Err(WebError::NotFound);
-    }
-    product_page(&db, page, &path, StatusCode::OK, Retry::None).await
+    let id = ProductId::parse(&path).map_err(|_| WebError::NotFound)?;
+    product_page(&db, page, &id, StatusCode::OK, Retry::None).await
 }
 
 /// `POST /admin/products/{id}`: name, description, activation instructions.
@@ -304,9 +302,7 @@ pub async fn update(
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
     staff.require(Role::Admin)?;
-    if !is_well_formed(&path) {
-        return Err(WebError::NotFound);
-    }
+    let id = ProductId::parse(&path).map_err(|_| WebError::NotFound)?;
     let ctx = staff.ctx(&db, clock.as_ref(), &req);
     let text = ProductText {
         name: form.name.trim(),
@@ -314,17 +310,17 @@ pub async fn update(
         activation_instructions: form.activation_instructions.trim(),
         download_url: form.download_url(),
     };
-    match catalog::update_product(&ctx, &path, &text).await {
+    match catalog::update_product(&ctx, &id, &text).await {
         Ok(()) => {
             flash(&session, "Saved.");
-            Ok(see_other(&format!("/admin/products/{}", path.as_str())))
+            Ok(see_other(&format!("/admin/products/{}", id.as_str())))
         }
         Err(e) => {
             let typed = ProductForm {
                 csrf: String::new(),
                 ..form.into_inner()
             };
-            refused(&db, page, &path, e, "product", |error| {
+            refused(&db, page, &id, e, "product", |error| {
                 Retry::Product(typed, error)
             })
             .await
@@ -337,7 +333,7 @@ pub async fn update(
 async fn refused(
     db: &Db,
     page: Page,
-    product_id: &str,
+    product_id: &ProductId,
     e: CatalogError,
     form: &'static str,
     retry: impl FnOnce(FieldError) -> Retry,
@@ -490,11 +486,9 @@ pub async fn create_type(
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
     staff.require(Role::Admin)?;
-    if !is_well_formed(&path) {
-        return Err(WebError::NotFound);
-    }
+    let id = ProductId::parse(&path).map_err(|_| WebError::NotFound)?;
     let ctx = staff.ctx(&db, clock.as_ref(), &req);
-    let created = match form.input(&path) {
+    let created = match form.input(&id) {
         Ok(input) => catalog::create_license_type(&ctx, &input).await.map(|_| ()),
         Err(e) => Err(e),
     };
@@ -504,17 +498,14 @@ pub async fn create_type(
                 &session,
                 &format!("License type {} created.", form.name.trim()),
             );
-            Ok(see_other(&format!("/admin/products/{}", path.as_str())))
+            Ok(see_other(&format!("/admin/products/{}", id.as_str())))
         }
         Err(e) => {
             let typed = TypeForm {
                 csrf: String::new(),
                 ..form.into_inner()
             };
-            refused(&db, page, &path, e, "type", |error| {
-                Retry::Type(typed, error)
-            })
-            .await
+            refused(&db, page, &id, e, "type", |error| Retry::Type(typed, error)).await
         }
     }
 }
@@ -539,19 +530,17 @@ pub async fn type_action(
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
     staff.require(Role::Admin)?;
-    if !is_well_formed(&path) {
-        return Err(WebError::NotFound);
-    }
-    let t = catalog::license_type(&db, &path)
+    let id = LicenseTypeId::parse(&path).map_err(|_| WebError::NotFound)?;
+    let t = catalog::license_type(&db, &id)
         .await?
         .ok_or(WebError::NotFound)?;
     let back = format!("/admin/products/{}", t.product_id);
     let ctx = staff.ctx(&db, clock.as_ref(), &req);
     let done = match form.action.as_str() {
-        "retire" => catalog::retire_license_type(&ctx, &t.id)
+        "retire" => catalog::retire_license_type(&ctx, &id)
             .await
             .map(|_| "Retired: no new licenses of this type; existing ones go on."),
-        "delete" => catalog::delete_license_type(&ctx, &t.id)
+        "delete" => catalog::delete_license_type(&ctx, &id)
             .await
             .map(|()| "Deleted."),
         _ => {

@@ -132,7 +132,7 @@ impl Staff {
 
     pub fn actor(&self) -> Actor {
         Actor::Staff {
-            user_id: self.user.id.clone(),
+            user_id: self.user.id.to_string(),
         }
     }
 

@@ -9,7 +9,7 @@ use askama::Template;
 
 use crate::clock::Clock;
 use crate::domain::audit::WebhookEvent;
-use crate::domain::id::is_well_formed;
+use crate::domain::id::EndpointId;
 use crate::domain::role::Role;
 use crate::domain::time::Timestamp;
 use crate::secret::DataCipher;
@@ -227,10 +227,8 @@ pub async fn endpoint(
     cipher: web::Data<DataCipher>,
 ) -> Result<HttpResponse, WebError> {
     staff.require(Role::Admin)?;
-    if !is_well_formed(&path) {
-        return Err(WebError::NotFound);
-    }
-    let e = webhooks::endpoint(&db, &path)
+    let id = EndpointId::parse(&path).map_err(|_| WebError::NotFound)?;
+    let e = webhooks::endpoint(&db, &id)
         .await?
         .ok_or(WebError::NotFound)?;
     let deliveries = outbox::deliveries_to(&db, &e.id, 100)
@@ -283,10 +281,8 @@ pub async fn action(
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
     staff.require(Role::Admin)?;
-    if !is_well_formed(&path) {
-        return Err(WebError::NotFound);
-    }
-    let back = format!("/admin/webhooks/{}", path.as_str());
+    let id = EndpointId::parse(&path).map_err(|_| WebError::NotFound)?;
+    let back = format!("/admin/webhooks/{}", id.as_str());
     let reason = form.reason.trim();
     let ctx = staff.ctx(&db, clock.as_ref(), &req);
     let ctx = if reason.is_empty() {
@@ -295,18 +291,18 @@ pub async fn action(
         ctx.with_reason(reason)
     };
     let done = match form.action.as_str() {
-        "enable" => webhooks::set_enabled(&ctx, &path, true)
+        "enable" => webhooks::set_enabled(&ctx, &id, true)
             .await
             .map(|()| "Enabled."),
-        "disable" => webhooks::set_enabled(&ctx, &path, false)
+        "disable" => webhooks::set_enabled(&ctx, &id, false)
             .await
             .map(|()| "Disabled: new events are not queued for it."),
-        "test" => webhooks::send_test(&ctx, &path).await.map(|()| {
+        "test" => webhooks::send_test(&ctx, &id).await.map(|()| {
             "A test event (webhook.test) is queued: it appears in the deliveries below, with your endpoint's answer."
         }),
         "delete" if form.confirm != "yes" => Err(WebhookError::Unconfirmed),
         "delete" => {
-            webhooks::delete(&ctx, &path).await?;
+            webhooks::delete(&ctx, &id).await?;
             flash(&session, "The endpoint and its delivery log are deleted.");
             return Ok(see_other("/admin/webhooks"));
         }
@@ -316,7 +312,7 @@ pub async fn action(
             } else {
                 reason
             };
-            match webhooks::redeliver(&ctx, &path, &form.delivery_id, reason).await? {
+            match webhooks::redeliver(&ctx, &id, &form.delivery_id, reason).await? {
                 Some(Resent::Copied(_)) => Ok("Queued again, with the same webhook-id."),
                 Some(Resent::Requeued) => Ok("Sent again now."),
                 None => return Err(WebError::NotFound),

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use crate::clock::Clock;
 use crate::domain::audit::Actor;
 use crate::domain::id::is_well_formed;
+use crate::domain::id::{LicenseTypeId, ProductId};
 use crate::services::api_tokens::Scope;
 use crate::services::catalog::ProductText;
 use crate::services::catalog::{self, CatalogError, NewLicenseTypeInput, NewProductInput};
@@ -16,7 +17,7 @@ use crate::web::api::ProblemDoc;
 use crate::web::api::auth::ApiClient;
 use crate::web::api::idempotency::{self, Reply};
 use crate::web::api::views::{LicenseTypeJson, ProductJson};
-use crate::web::api::{Page, Paged, invalid, parse_json};
+use crate::web::api::{Cursor, Paged, invalid, parse_json};
 use crate::web::error::{Problem, WebError};
 use crate::web::request::request_id;
 
@@ -113,11 +114,11 @@ pub async fn create_product(
 
 /// List products
 #[utoipa::path(get, path = "/api/v1/products", tag = "provisioning",
-    params(Page), security(("token" = ["read"])),
+    params(Cursor), security(("token" = ["read"])),
     responses((status = 200, body = Paged<ProductJson>)))]
 pub async fn list_products(
     _client: ApiClient,
-    page: web::Query<Page>,
+    page: web::Query<Cursor>,
     db: web::Data<Db>,
 ) -> Result<HttpResponse, WebError> {
     let limit = page.limit()?;
@@ -244,7 +245,7 @@ pub async fn list_license_types(
     if q.product_id.as_deref().is_some_and(|p| !is_well_formed(p)) {
         return Err(invalid("product_id", "is not an id"));
     }
-    let page = Page {
+    let page = Cursor {
         cursor: q.cursor,
         limit: q.limit,
     };
@@ -264,12 +265,9 @@ pub async fn list_license_types(
     Ok(HttpResponse::Ok().json(Paged::new(data, limit, |t| t.id.clone())))
 }
 
-fn id_from(path: &str) -> Result<&str, WebError> {
-    if is_well_formed(path) {
-        Ok(path)
-    } else {
-        Err(WebError::NotFound)
-    }
+/// The id a path names; 404 unless it is one we issue.
+fn id_from<T: std::str::FromStr>(path: &str) -> Result<T, WebError> {
+    path.parse().map_err(|_| WebError::NotFound)
 }
 
 /// Changes to a product, as a JSON merge patch (RFC 7396): fields left out
@@ -310,9 +308,11 @@ pub async fn update_product(
     clock: web::Data<dyn Clock>,
 ) -> Result<HttpResponse, WebError> {
     client.require(Scope::Write)?;
-    let id = id_from(&path)?;
+    let id: ProductId = id_from(&path)?;
     let patch: ProductPatch = parse_json(&req, &body)?;
-    let product = catalog::product(&db, id).await?.ok_or(WebError::NotFound)?;
+    let product = catalog::product(&db, &id)
+        .await?
+        .ok_or(WebError::NotFound)?;
     let download_url = match &patch.download_url {
         Some(given) => given.as_deref(),
         None => product.download_url.as_deref(),
@@ -327,8 +327,10 @@ pub async fn update_product(
         download_url,
     };
     let ctx = token_ctx(&db, clock.as_ref(), &client, &req);
-    catalog::update_product(&ctx, id, &text).await?;
-    let product = catalog::product(&db, id).await?.ok_or(WebError::NotFound)?;
+    catalog::update_product(&ctx, &id, &text).await?;
+    let product = catalog::product(&db, &id)
+        .await?
+        .ok_or(WebError::NotFound)?;
     Ok(HttpResponse::Ok().json(ProductJson::from(product)))
 }
 
@@ -341,7 +343,7 @@ pub async fn get_product(
     path: web::Path<String>,
     db: web::Data<Db>,
 ) -> Result<HttpResponse, WebError> {
-    let product = catalog::product(&db, id_from(&path)?)
+    let product = catalog::product(&db, &id_from(&path)?)
         .await?
         .ok_or(WebError::NotFound)?;
     Ok(HttpResponse::Ok().json(ProductJson::from(product)))
@@ -356,11 +358,11 @@ pub async fn get_license_type(
     path: web::Path<String>,
     db: web::Data<Db>,
 ) -> Result<HttpResponse, WebError> {
-    let id = id_from(&path)?;
-    let row = catalog::license_type(&db, id)
+    let id: LicenseTypeId = id_from(&path)?;
+    let row = catalog::license_type(&db, &id)
         .await?
         .ok_or(WebError::NotFound)?;
-    let entitlements = catalog::type_entitlements(&db, id).await?;
+    let entitlements = catalog::type_entitlements(&db, &id).await?;
     Ok(HttpResponse::Ok().json(LicenseTypeJson::new(row, entitlements)))
 }
 
@@ -380,7 +382,7 @@ pub async fn delete_license_type(
 ) -> Result<HttpResponse, WebError> {
     client.require(Scope::Write)?;
     let ctx = token_ctx(&db, clock.as_ref(), &client, &req);
-    match catalog::delete_license_type(&ctx, id_from(&path)?).await {
+    match catalog::delete_license_type(&ctx, &id_from(&path)?).await {
         Ok(()) => Ok(HttpResponse::NoContent().finish()),
         Err(CatalogError::Conflict(msg)) => {
             Err(Problem::new(StatusCode::CONFLICT, "license_type_in_use", msg).into())
@@ -404,12 +406,12 @@ pub async fn retire_license_type(
     clock: web::Data<dyn Clock>,
 ) -> Result<HttpResponse, WebError> {
     client.require(Scope::Write)?;
-    let id = id_from(&path)?;
+    let id: LicenseTypeId = id_from(&path)?;
     let ctx = token_ctx(&db, clock.as_ref(), &client, &req);
-    let row = match catalog::retire_license_type(&ctx, id).await {
+    let row = match catalog::retire_license_type(&ctx, &id).await {
         Err(CatalogError::NotFound(_)) => return Err(WebError::NotFound),
         other => other?,
     };
-    let entitlements = catalog::type_entitlements(&db, id).await?;
+    let entitlements = catalog::type_entitlements(&db, &id).await?;
     Ok(HttpResponse::Ok().json(LicenseTypeJson::new(row, entitlements)))
 }

@@ -70,7 +70,7 @@ pub async fn find(
     }
     Ok(HttpResponse::Ok().json(CustomerJson {
         user: user.map(|u| UserJson {
-            id: u.id,
+            id: u.id.into(),
             email: u.email,
             email_verified: u.email_verified_at.is_some(),
             created_at: u.created_at,

@@ -8,8 +8,8 @@ use crate::clock::Clock;
 use crate::domain::audit::Actor;
 use crate::domain::email::EmailAddress;
 use crate::domain::fingerprint::Fingerprint;
-use crate::domain::id::LicenseId;
 use crate::domain::id::is_well_formed;
+use crate::domain::id::{LicenseId, OrganizationId};
 use crate::domain::license_key::KeyDigest;
 use crate::domain::time::Timestamp;
 use crate::secret::DataCipher;
@@ -27,7 +27,7 @@ use crate::web::api::auth::ApiClient;
 use crate::web::api::idempotency::{self, Reply};
 use crate::web::api::machines::parse_fingerprint;
 use crate::web::api::views::{LicenseJson, MachineJson, NextAction, next_action};
-use crate::web::api::{Page, Paged, invalid, limit, parse_json, signed_json};
+use crate::web::api::{Cursor, Paged, invalid, limit, parse_json, signed_json};
 use crate::web::error::WebError;
 use crate::web::layout::Site;
 use crate::web::ratelimit::{ApiLimits, annotate};
@@ -249,8 +249,9 @@ pub async fn create(
         (Some(_), Some(_)) => {
             return Err(invalid("email", "give organization_id or email, not both"));
         }
-        (Some(org), None) if is_well_formed(&org) => Some(Holder::Organization(org)),
-        (Some(_), None) => return Err(invalid("organization_id", "is not an id")),
+        (Some(org), None) => Some(Holder::Organization(
+            OrganizationId::parse(&org).map_err(|_| invalid("organization_id", "is not an id"))?,
+        )),
         (None, Some(email)) => Some(Holder::Email(
             EmailAddress::parse(&email).map_err(|e| invalid("email", e))?,
         )),
@@ -321,7 +322,7 @@ pub async fn list(
     clock: web::Data<dyn Clock>,
 ) -> Result<HttpResponse, WebError> {
     let q = query.into_inner();
-    let page = Page {
+    let page = Cursor {
         cursor: q.cursor,
         limit: q.limit,
     };

@@ -310,10 +310,10 @@ fn http_date(now: crate::domain::time::Timestamp) -> String {
     })
 }
 
-/// Page size and cursor of list endpoints.
+/// The page size and cursor of a list endpoint (`?cursor=&limit=`).
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-pub struct Page {
+pub struct Cursor {
     pub cursor: Option<String>,
     pub limit: Option<i64>,
 }
@@ -321,7 +321,7 @@ pub struct Page {
 pub const DEFAULT_PAGE: i64 = 50;
 pub const MAX_PAGE: i64 = 200;
 
-impl Page {
+impl Cursor {
     pub fn limit(&self) -> Result<i64, WebError> {
         match self.limit {
             None => Ok(DEFAULT_PAGE),

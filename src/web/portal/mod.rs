@@ -155,7 +155,7 @@ impl SignedIn {
 
     pub fn actor(&self) -> Actor {
         Actor::Customer {
-            user_id: self.user.id.clone(),
+            user_id: self.user.id.to_string(),
         }
     }
 }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::clock::Clock;
 use crate::domain::audit::Actor;
 use crate::domain::email::EmailAddress;
+use crate::domain::id::UserId;
 use crate::domain::id::is_well_formed;
 use crate::domain::password::Password;
 use crate::domain::role::OrgRole;
@@ -200,11 +201,9 @@ pub async fn remove(
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
     who.require_verified()?;
-    if !is_well_formed(&path) {
-        return Err(WebError::NotFound);
-    }
+    let member_id = UserId::parse(&path).map_err(|_| WebError::NotFound)?;
     let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
-    team::remove(&ctx, &who.user, &path).await?;
+    team::remove(&ctx, &who.user, &member_id).await?;
     flash(&session, "The member is removed and signed out.");
     Ok(see_other("/team"))
 }

@@ -43,7 +43,7 @@ impl AccountPage<'_> {
 }
 
 async fn organization_name(db: &Db, who: &SignedIn) -> Result<String, WebError> {
-    Ok(match who.user.organization_id.as_deref() {
+    Ok(match &who.user.organization_id {
         Some(id) => accounts::organization(db, id)
             .await?
             .map(|o| o.name)
