@@ -375,11 +375,11 @@ pub(crate) fn values_list(backend: Backend, rows: usize, columns: usize) -> Stri
 /// parameters (SQLite 32,766; PostgreSQL 65,535).
 pub(crate) const ROWS_PER_STATEMENT: usize = 50;
 
-/// Lets a word that may be absent (a nullable column) decode as
-/// `Option<T>`: the column's text, parsed, an unknown word an error.
-macro_rules! nullable_word {
-    ($($word:ty),+) => {$(
-        impl sqlx::Type<sqlx::Any> for $word {
+/// Lets a type stored as text decode from its column: `$read` turns the
+/// column's `String` into the type (or the error that makes the row fail).
+macro_rules! decoded_from_text {
+    ($read:expr => $($ty:ty),+) => {$(
+        impl sqlx::Type<sqlx::Any> for $ty {
             fn type_info() -> sqlx::any::AnyTypeInfo {
                 <String as sqlx::Type<sqlx::Any>>::type_info()
             }
@@ -387,41 +387,26 @@ macro_rules! nullable_word {
                 <String as sqlx::Type<sqlx::Any>>::compatible(ty)
             }
         }
-        impl<'r> sqlx::Decode<'r, sqlx::Any> for $word {
+        impl<'r> sqlx::Decode<'r, sqlx::Any> for $ty {
             fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-                let text = <String as sqlx::Decode<'r, sqlx::Any>>::decode(value)?;
-                Ok(text.parse::<$word>()?)
+                let read: fn(String) -> Result<$ty, sqlx::error::BoxDynError> = $read;
+                read(<String as sqlx::Decode<'r, sqlx::Any>>::decode(value)?)
             }
         }
     )+};
 }
 
-nullable_word!(
+// Words in nullable columns (so `Option<T>` decodes): parsed, an unknown
+// word an error.
+decoded_from_text!(
+    |text| Ok(text.parse::<Self>()?) =>
     crate::domain::role::OrgRole,
     crate::domain::machine::DeactivatedBy
 );
 
-/// Lets a typed id decode from its text column (ids the database holds
-/// are ours).
-macro_rules! stored_id {
-    ($($id:ty),+) => {$(
-        impl sqlx::Type<sqlx::Any> for $id {
-            fn type_info() -> sqlx::any::AnyTypeInfo {
-                <String as sqlx::Type<sqlx::Any>>::type_info()
-            }
-            fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
-                <String as sqlx::Type<sqlx::Any>>::compatible(ty)
-            }
-        }
-        impl<'r> sqlx::Decode<'r, sqlx::Any> for $id {
-            fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-                Ok(<$id>::from_stored(<String as sqlx::Decode<'r, sqlx::Any>>::decode(value)?))
-            }
-        }
-    )+};
-}
-
-stored_id!(
+// Typed ids: the ids the database holds are ours.
+decoded_from_text!(
+    |text| Ok(Self::from_stored(text)) =>
     crate::domain::id::LicenseId,
     crate::domain::id::OrganizationId,
     crate::domain::id::UserId,

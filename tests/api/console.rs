@@ -21,14 +21,7 @@ async fn customer_with_machine(app: &TestApp, email: &str) -> (String, String, S
     .fetch_one(app.db.pool())
     .await
     .unwrap();
-    let key = licensor::services::licensing::reveal_key(
-        &app.db,
-        &crate::support::cipher_of(app),
-        &crate::support::lid(&license_id),
-    )
-    .await
-    .unwrap()
-    .expose();
+    let key = app.key_of(&license_id).await;
     let res = app
         .post_json(
             "/api/v1/machines/activate",

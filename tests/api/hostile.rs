@@ -1040,14 +1040,7 @@ async fn hostile_requests_get_their_4xx_and_change_nothing() {
     )
     .await;
     let bob_user = id_of("SELECT id FROM users WHERE email = 'bob@example.com'").await;
-    let bob_key = licensor::services::licensing::reveal_key(
-        &app.db,
-        &crate::support::cipher_of(&app),
-        &crate::support::lid(&bob_license),
-    )
-    .await
-    .unwrap()
-    .expose();
+    let bob_key = app.key_of(&bob_license).await;
     assert_eq!(app.activate(&bob_key, "bob-laptop").await.status(), 201);
     let bob_machine = id_of("SELECT id FROM machines").await;
     let write = app

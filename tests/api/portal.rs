@@ -338,14 +338,7 @@ async fn customers_see_only_their_own_organization() {
         .fetch_one(app.db.pool())
         .await
         .unwrap();
-    let key = licensor::services::licensing::reveal_key(
-        &app.db,
-        &crate::support::cipher_of(&app),
-        &crate::support::lid(&license_id),
-    )
-    .await
-    .unwrap()
-    .expose();
+    let key = app.key_of(&license_id).await;
     assert_eq!(app.activate(&key, "alice-pc").await.status(), 201);
     let (machine_id,): (String,) = sqlx::query_as("SELECT id FROM machines")
         .fetch_one(app.db.pool())

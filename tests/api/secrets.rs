@@ -179,14 +179,7 @@ async fn request_lines_carry_route_status_latency_user_and_license_but_never_the
     assert_eq!(line["span"]["http.method"], "GET");
 
     // A validation: the license is on its line, the key is not.
-    let key = licensor::services::licensing::reveal_key(
-        &app.db,
-        &crate::support::cipher_of(&app),
-        &crate::support::lid(&license_id),
-    )
-    .await
-    .unwrap()
-    .expose();
+    let key = app.key_of(&license_id).await;
     let res = app
         .post_json(
             "/api/v1/licenses/validate",

@@ -26,14 +26,7 @@ async fn app_with_support_address() -> TestApp {
 async fn licensed_customer(app: &TestApp, customer: &Browser, email: &str) -> (String, String) {
     assert_eq!(customer.claim_trial().await.status(), 303);
     let (license_id, _) = license_of(app, email).await;
-    let key = licensor::services::licensing::reveal_key(
-        &app.db,
-        &crate::support::cipher_of(app),
-        &crate::support::lid(&license_id),
-    )
-    .await
-    .unwrap()
-    .expose();
+    let key = app.key_of(&license_id).await;
     assert_eq!(app.activate(&key, "fp-office").await.status(), 201);
     (license_id, key)
 }

@@ -132,15 +132,20 @@ impl TestApp {
         .fetch_one(self.db.pool())
         .await
         .expect("the customer's license");
-        let key = licensor::services::licensing::reveal_key(
+        let key = self.key_of(&id).await;
+        (id, key)
+    }
+
+    /// The full key of a license, as the server reveals it.
+    pub async fn key_of(&self, license_id: &str) -> String {
+        licensor::services::licensing::reveal_key(
             &self.db,
             &cipher_of(self),
-            &crate::support::lid(&id),
+            &crate::support::lid(license_id),
         )
         .await
         .expect("the license key")
-        .expose();
-        (id, key)
+        .expose()
     }
 
     /// The server's published verification keys, as an application loads
