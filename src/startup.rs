@@ -160,6 +160,10 @@ impl ApplicationBuilder {
         let metrics_data = Data::new(metrics.clone());
         let metrics_access = Data::new(web::metrics::MetricsAccess(settings.metrics_token.clone()));
         let proxies = Data::new(settings.trusted_proxies.clone());
+        let body_limits = Data::new(web::body_deadline::BodyLimits::new(
+            settings.body_timeout,
+            settings.slow_bodies_per_client,
+        ));
         let app_portal_limits = portal_limits.clone();
         let brand = Data::new(
             Brand::new(
@@ -196,6 +200,7 @@ impl ApplicationBuilder {
             )
             .build();
             App::new()
+                .wrap(from_fn(web::body_deadline::enforce))
                 .wrap(sessions)
                 .wrap(ErrorHandlers::new().default_handler(web::error::render_error))
                 .wrap(from_fn(web::middleware::response_headers))
@@ -213,6 +218,7 @@ impl ApplicationBuilder {
                 .app_data(app_limits.clone())
                 .app_data(app_portal_limits.clone())
                 .app_data(proxies.clone())
+                .app_data(body_limits.clone())
                 .app_data(brand.clone())
                 .configure(web::routes)
                 .default_service(actix_web::web::to(web::error::not_found))

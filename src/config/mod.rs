@@ -170,6 +170,10 @@ pub struct Settings {
     pub portal_limits: PortalQuotas,
     /// The bearer token of `GET /metrics`; `None`: no metrics endpoint.
     pub metrics_token: Option<secrecy::SecretString>,
+    /// How long a request body may take, and how many slow ones a client
+    /// may have open.
+    pub body_timeout: std::time::Duration,
+    pub slow_bodies_per_client: usize,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: crate::domain::proxies::TrustedProxies,
     pub log_format: LogFormat,
@@ -228,6 +232,8 @@ impl RawSettings {
             expiry_notice_days: self.value(&table::EXPIRY_NOTICE_DAYS)?,
             metrics_token: self.value(&table::METRICS_TOKEN)?,
             trusted_proxies: self.value(&table::TRUSTED_PROXIES)?,
+            body_timeout: self.value(&table::REQUEST_BODY_TIMEOUT_SECS)?,
+            slow_bodies_per_client: self.value(&table::SLOW_BODIES_PER_CLIENT)?,
             portal_limits: self.portal_limits()?,
             log_format: self.value(&table::LOG_FORMAT)?,
             log_filter: self.value(&table::LOG)?,

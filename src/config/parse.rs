@@ -233,3 +233,17 @@ pub fn log_filter(v: &str) -> Result<String, String> {
         .map(|_| v.to_owned())
         .map_err(|e| format!("`{v}` is not a log filter: {e}"))
 }
+
+pub fn body_timeout(v: &str) -> Result<Duration, String> {
+    match v.parse::<u64>() {
+        Ok(s) if (1..=600).contains(&s) => Ok(Duration::from_secs(s)),
+        _ => Err(format!("`{v}` is not a number of seconds from 1 to 600")),
+    }
+}
+
+pub fn slow_bodies(v: &str) -> Result<usize, String> {
+    match v.parse::<usize>() {
+        Ok(n) if n <= 10_000 => Ok(n),
+        _ => Err(format!("`{v}` is not a whole number from 0 (off) to 10000")),
+    }
+}

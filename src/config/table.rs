@@ -247,6 +247,18 @@ settings! {
         parse: parse::per_minute,
         doc: "requests per minute per license key to the same endpoints; `0` turns it off",
     }
+    REQUEST_BODY_TIMEOUT_SECS: std::time::Duration {
+        key: "request_body_timeout_secs",
+        fallback: Value("10"),
+        parse: parse::body_timeout,
+        doc: "seconds a request's body may take to arrive; a slower one gets 408 and its connection is closed (slow request heads get 408 after 5 s)",
+    }
+    SLOW_BODIES_PER_CLIENT: usize {
+        key: "slow_bodies_per_client",
+        fallback: Value("8"),
+        parse: parse::slow_bodies,
+        doc: "request bodies still arriving after a second that one client IP may have open at once; the next slow one gets 429. Clients whose bodies arrive at once never count; `0` turns the cap off",
+    }
     TRUSTED_PROXIES: TrustedProxies {
         key: "trusted_proxies",
         fallback: Unset("(none)"),

@@ -1,8 +1,10 @@
 //! Passwords per NIST SP 800-63B rev. 4 for a single-factor password: at
 //! least 15 characters, any Unicode, never truncated, no composition rules,
 //! and not one an attacker tries first: a common password (from a shipped
-//! list), such a password padded with digits or symbols, or a run of
-//! repeated or sequential characters.
+//! list), such a password padded with digits or symbols, a run of
+//! repeated or sequential characters, or one that a strength estimate in
+//! the zxcvbn family (Dropbox's, ported: the `zxcvbn` crate) puts under
+//! 10^8 guesses ("passwordpassword123", "letmeinletmein12").
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
@@ -36,6 +38,47 @@ pub enum PasswordError {
         "This password contains your email address or its name part, which others can guess. Choose another."
     )]
     ContainsEmail,
+    /// The strength estimate is under [`MIN_SCORE`]; the estimator's
+    /// warning and suggestions, in words.
+    #[error("This password would be guessed too easily{0}")]
+    Weak(String),
+}
+
+/// The lowest zxcvbn score accepted: at least 10^8 guesses (3 of 0 to 4),
+/// "safely unguessable" for an online attack and a slow hash offline.
+pub const MIN_SCORE: zxcvbn::Score = zxcvbn::Score::Three;
+
+/// How much of a password the strength estimate reads: zxcvbn's matching
+/// grows with the square of the length, and a long password's weakness is
+/// already in its first characters (a repetition is caught above whole).
+const ESTIMATED_CHARS: usize = 64;
+
+/// The strength estimate's verdict, with its feedback as the error's text.
+fn estimate(password: &str) -> Result<(), PasswordError> {
+    let end = password
+        .char_indices()
+        .nth(ESTIMATED_CHARS)
+        .map_or(password.len(), |(i, _)| i);
+    let entropy = zxcvbn::zxcvbn(&password[..end], &[]);
+    if entropy.score() >= MIN_SCORE {
+        return Ok(());
+    }
+    let mut words = String::new();
+    if let Some(feedback) = entropy.feedback() {
+        if let Some(warning) = feedback.warning() {
+            words.push_str(": ");
+            words.push_str(warning.to_string().trim_end_matches('.'));
+        }
+        words.push('.');
+        for suggestion in feedback.suggestions() {
+            words.push(' ');
+            words.push_str(&suggestion.to_string());
+        }
+    } else {
+        words.push('.');
+    }
+    words.push_str(" A short sentence of your own is easy to remember and hard to guess.");
+    Err(PasswordError::Weak(words))
 }
 
 /// The shipped list, lowercased; `#` lines are its provenance.
@@ -125,6 +168,7 @@ impl Password {
         if let Some(weakness) = weakness(s) {
             return Err(weakness);
         }
+        estimate(s)?;
         Ok(Self(input))
     }
 
@@ -281,6 +325,43 @@ mod tests {
         ] {
             assert!(parse(p).is_ok(), "{p}");
         }
+    }
+
+    #[test]
+    fn padded_and_repeated_passwords_fail_the_strength_estimate_with_its_feedback() {
+        // Each is long enough and passes the list and run checks; zxcvbn
+        // sees the repetition, the common words and the padding.
+        for p in [
+            "passwordpassword123",
+            "monkeymonkeymonkey1",
+            "letmeinletmein12",
+            "aaaaaaaaaaaaaaab",
+            "qwertyqwerty2024!",
+            "iloveyouiloveyou1",
+            "1111111111111112",
+            "Summer2024Summer2024",
+            "dragondragon1234",
+            "abcabcabcabc1234",
+        ] {
+            match parse(p) {
+                Err(PasswordError::Weak(words)) => {
+                    assert!(words.ends_with("hard to guess."), "{p}: {words}");
+                    assert!(
+                        !words.contains(p),
+                        "the feedback never repeats the password: {words}"
+                    );
+                }
+                Err(PasswordError::Common | PasswordError::Predictable) => {}
+                other => panic!("{p} was {:?}", other.map(|_| ())),
+            }
+        }
+        let Err(PasswordError::Weak(words)) = parse("passwordpassword123") else {
+            panic!("passwordpassword123 is weak");
+        };
+        assert!(
+            words.contains("Repeated") || words.contains("repeat"),
+            "the estimator's own warning is shown: {words}"
+        );
     }
 
     #[test]

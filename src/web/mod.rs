@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api;
 pub mod assets;
+pub mod body_deadline;
 pub mod docs;
 pub mod error;
 pub mod health;

@@ -13,6 +13,7 @@ mod console;
 mod dashboard;
 mod database;
 mod emails;
+mod faults;
 mod health;
 mod hostile;
 mod interop;

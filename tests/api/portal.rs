@@ -206,6 +206,10 @@ async fn sign_up_errors_are_shown_next_to_the_fields_with_the_input_kept() {
         ("password12345678", "commonly used passwords"),
         ("1q2w3e4r5t6y7u8i9o0p", "commonly used passwords"),
         ("aaaaaaaaaaaaaaaaaaaa", "repeated or sequential"),
+        ("passwordpassword123", "guessed too easily"),
+        ("monkeymonkeymonkey1", "guessed too easily"),
+        ("letmeinletmein12", "guessed too easily"),
+        ("aaaaaaaaaaaaaaab", "guessed too easily"),
     ] {
         let res = b
             .post(
