@@ -27,13 +27,57 @@ where
             .with_target(false)
             .compact()
             .finish()
+            .with(ClientFaults)
             .try_init(),
         LogFormat::Json => tracing_subscriber::registry()
             .with(filter)
             .with(JsonLines { writer })
+            .with(ClientFaults)
             .try_init(),
     };
     installed.map_err(|e| anyhow::anyhow!("cannot install the logger: {e}"))
+}
+
+/// Keeps clients' mistakes out of the error level, where only our own
+/// faults belong: actix-http logs a connection whose request it could not
+/// read (a malformed request line, a body cut short) as `ERROR stream
+/// error: ...`. That line is dropped and said again at INFO, under
+/// `licensor::http`, with its cause.
+struct ClientFaults;
+
+/// The `message` of an event, as text.
+struct MessageText(String);
+
+impl tracing::field::Visit for MessageText {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ClientFaults {
+    fn event_enabled(
+        &self,
+        event: &tracing::Event<'_>,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        let meta = event.metadata();
+        if *meta.level() != tracing::Level::ERROR || !meta.target().starts_with("actix_http::h1") {
+            return true;
+        }
+        let mut message = MessageText(String::new());
+        event.record(&mut message);
+        let Some(cause) = message.0.strip_prefix("stream error: ") else {
+            return true;
+        };
+        tracing::info!(
+            target: "licensor::http",
+            cause,
+            "a client sent a request that could not be read"
+        );
+        false
+    }
 }
 
 /// The JSON log: one object per line with the time, the level, the

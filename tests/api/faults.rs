@@ -114,3 +114,47 @@ async fn one_client_may_hold_only_so_many_slow_bodies_at_once() {
     let (again, _) = trickle(&app, Duration::from_millis(100)).await;
     assert!(again.starts_with("HTTP/1.1 408"), "{again}");
 }
+
+#[tokio::test]
+async fn a_request_the_server_cannot_read_is_logged_as_the_clients_fault_not_ours() {
+    let app = spawn_with_body_limits("10", "8").await;
+    let addr = app.address.trim_start_matches("http://");
+    for garbage in [
+        &b"GARBAGE\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nHost: x\r\nBad Header Without Colon\r\n\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all\r\n\r\n",
+    ] {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(garbage).await.unwrap();
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+        assert!(
+            answer.is_empty() || answer.starts_with(b"HTTP/1.1 400"),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    // The server's own line comes once the connection is done with.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !crate::support::captured_log().contains("a client sent a request that could not be read")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no INFO line for the client's fault"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = crate::support::captured_log();
+    for line in log.lines() {
+        assert!(
+            !(line.contains("\"ERROR\"") && line.contains("stream error")),
+            "a client's mistake reached the error level: {line}"
+        );
+    }
+    let ours = log
+        .lines()
+        .find(|l| l.contains("a client sent a request that could not be read"))
+        .unwrap();
+    assert!(ours.contains("\"INFO\""), "{ours}");
+    assert!(ours.contains("\"cause\""), "{ours}");
+}
