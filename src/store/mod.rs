@@ -45,6 +45,7 @@ pub struct Tx {
     backend: Backend,
     cache: Arc<LicenseCache>,
     touched: Touched,
+    writes: Arc<WriteHealth>,
 }
 
 impl Tx {
@@ -66,6 +67,11 @@ impl Tx {
         let result = self.inner.commit().await;
         // Also after a failed commit: the outcome may be unknown.
         self.touched.apply(&self.cache);
+        match &result {
+            Ok(()) => self.writes.note_ok(),
+            Err(e) if is_disk_full(e) => self.writes.note_disk_full(),
+            Err(_) => {}
+        }
         result
     }
 
@@ -121,6 +127,45 @@ pub struct Db {
     cache: Arc<LicenseCache>,
     batch: Option<Arc<WriteBatch>>,
     recipe: Arc<PoolRecipe>,
+    writes: Arc<WriteHealth>,
+}
+
+/// Whether writes have been failing for lack of space: `/readyz` reports
+/// it until a write commits again, or for [`WriteHealth::REPORTED_FOR`]
+/// after the last failure, so a proxy stops sending writes while the disk
+/// is full and tries again after.
+#[derive(Debug, Default)]
+pub struct WriteHealth {
+    last_failure: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl WriteHealth {
+    pub const REPORTED_FOR: Duration = Duration::from_secs(10);
+
+    /// A write failed because the database could not grow.
+    pub fn note_disk_full(&self) {
+        if let Ok(mut last) = self.last_failure.lock() {
+            *last = Some(std::time::Instant::now());
+        }
+    }
+
+    /// A write committed: there is room again.
+    pub fn note_ok(&self) {
+        if let Ok(mut last) = self.last_failure.lock()
+            && last.is_some()
+        {
+            *last = None;
+        }
+    }
+
+    /// Whether a write failed for lack of space within the reporting window.
+    pub fn failing(&self) -> bool {
+        self.last_failure
+            .lock()
+            .ok()
+            .and_then(|last| *last)
+            .is_some_and(|at| at.elapsed() < Self::REPORTED_FOR)
+    }
 }
 
 /// What opening a pool on the database takes, kept to open another.
@@ -144,6 +189,19 @@ impl PoolRecipe {
             // closed. A SQLite connection is a file handle that stays good,
             // and its ping is one more round trip to its worker thread.
             .test_before_acquire(backend == Backend::Postgres)
+            // A connection still inside a transaction when it comes back
+            // (a COMMIT that failed on a full disk, and a ROLLBACK that
+            // failed after it) would refuse every later BEGIN: close it
+            // instead, and the pool opens a fresh one.
+            .after_release(|conn, _meta| {
+                Box::pin(async move {
+                    let clean = !sqlx::Connection::is_in_transaction(conn);
+                    if !clean {
+                        tracing::warn!("a connection came back inside a transaction; closing it");
+                    }
+                    Ok(clean)
+                })
+            })
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -196,6 +254,7 @@ impl Db {
             cache: Arc::new(cache),
             batch,
             recipe,
+            writes: Arc::default(),
         })
     }
 
@@ -212,7 +271,13 @@ impl Db {
             cache: Arc::clone(&self.cache),
             batch: None,
             recipe: Arc::clone(&self.recipe),
+            writes: Arc::clone(&self.writes),
         })
+    }
+
+    /// Whether writes have been failing for lack of space.
+    pub fn write_health(&self) -> &WriteHealth {
+        &self.writes
     }
 
     /// The license state validation reads without a query.
@@ -283,6 +348,7 @@ impl Db {
             backend: self.backend,
             cache: Arc::clone(&self.cache),
             touched: Touched::default(),
+            writes: Arc::clone(&self.writes),
         })
     }
 
@@ -336,13 +402,37 @@ pub fn redact_url(url: &str) -> String {
 /// Whether an error means the database is out of reach (as opposed to a
 /// bad query): such errors answer 503 and `/readyz` fails.
 pub fn is_unavailable(err: &sqlx::Error) -> bool {
-    matches!(
-        err,
-        sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-    )
+    is_disk_full(err)
+        || matches!(
+            err,
+            sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::InvalidSavePointStatement
+                | sqlx::Error::BeginFailed
+                | sqlx::Error::WorkerCrashed
+        )
+}
+
+/// Whether a write failed because the database could not grow: SQLite's
+/// SQLITE_FULL (13) or an I/O error while writing (10, which a full disk
+/// gives during a commit), PostgreSQL's `disk_full` (53100).
+pub fn is_disk_full(err: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = err else {
+        return false;
+    };
+    let code = db.code();
+    // SQLite's codes are numbers (an extended code keeps the primary in
+    // its low byte); PostgreSQL's are five-character SQLSTATEs.
+    let sqlite_primary = code
+        .as_deref()
+        .filter(|c| c.len() < 5)
+        .and_then(|c| c.parse::<i32>().ok())
+        .map(|c| c & 0xff);
+    matches!(sqlite_primary, Some(13 | 10))
+        || code.as_deref() == Some("53100")
+        || db.message().contains("database or disk is full")
 }
 
 /// The VALUES list of a multi-row INSERT: `($1, $2), ($3, $4)` for two

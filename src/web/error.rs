@@ -13,7 +13,7 @@ use askama::Template;
 use serde::Serialize;
 use tracing_actix_web::RequestId;
 
-use crate::store::is_unavailable;
+use crate::store::{Db, is_disk_full, is_unavailable};
 use crate::web::page::Page;
 
 /// What a handler can fail with.
@@ -244,6 +244,12 @@ pub fn render_error<B: MessageBody + 'static>(
         .and_then(|e| e.as_error::<WebError>());
     let code = ours.map_or_else(|| code_for_status(status), WebError::code);
 
+    if status == StatusCode::SERVICE_UNAVAILABLE
+        && disk_full(&res)
+        && let Some(db) = res.request().app_data::<actix_web::web::Data<Db>>()
+    {
+        db.write_health().note_disk_full();
+    }
     if status.is_server_error() {
         let cause = res
             .response()
@@ -323,6 +329,22 @@ pub fn render_error<B: MessageBody + 'static>(
 /// The fallback for every unmatched route.
 pub async fn not_found() -> Result<HttpResponse, WebError> {
     Err(WebError::NotFound)
+}
+
+/// Whether an answer's error is a write that failed for lack of space.
+fn disk_full<B>(res: &ServiceResponse<B>) -> bool {
+    let Some(WebError::Unavailable(inner)) = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<WebError>())
+    else {
+        return false;
+    };
+    inner.chain().any(|cause| {
+        cause
+            .downcast_ref::<sqlx::Error>()
+            .is_some_and(is_disk_full)
+    })
 }
 
 #[cfg(test)]

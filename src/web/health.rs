@@ -16,11 +16,14 @@ pub async fn healthz() -> HttpResponse {
 
 /// `GET /readyz`: 200 only while the database answers.
 pub async fn readyz(db: web::Data<Db>) -> HttpResponse {
-    let (mut res, status) = if db.ping(Duration::from_secs(2)).await {
-        (HttpResponse::Ok(), "ready")
-    } else {
+    let (mut res, status) = if !db.ping(Duration::from_secs(2)).await {
         tracing::warn!("readiness probe: the database does not answer");
         (HttpResponse::ServiceUnavailable(), "database_unavailable")
+    } else if db.write_health().failing() {
+        tracing::warn!("readiness probe: writes are failing, the disk is full");
+        (HttpResponse::ServiceUnavailable(), "disk_full")
+    } else {
+        (HttpResponse::Ok(), "ready")
     };
     res.insert_header(("Cache-Control", "no-store"))
         .json(json!({ "status": status }))

@@ -9,8 +9,15 @@ use std::path::{Path, PathBuf};
 
 /// What `web/` may use of `store::` directly: the handle it passes to
 /// services, the session table behind actix-session, the idempotency
-/// records of the API, and the check that turns a database outage into 503.
-const WEB_STORE_PLUMBING: [&str; 4] = ["Db", "sessions", "idempotency", "is_unavailable"];
+/// records of the API, and the checks that turn a database outage or a
+/// full disk into 503.
+const WEB_STORE_PLUMBING: [&str; 5] = [
+    "Db",
+    "sessions",
+    "idempotency",
+    "is_unavailable",
+    "is_disk_full",
+];
 
 /// Rooms and the rooms they must never import.
 const FORBIDDEN: [(&str, &[&str]); 5] = [

@@ -158,3 +158,172 @@ async fn a_request_the_server_cannot_read_is_logged_as_the_clients_fault_not_our
     assert!(ours.contains("\"INFO\""), "{ours}");
     assert!(ours.contains("\"cause\""), "{ours}");
 }
+
+/// Every connection of the pool is capped at the database's current size
+/// (`PRAGMA max_page_count`), so writes that need a new page fail with
+/// SQLITE_FULL as on a full disk; `None` lifts the cap.
+async fn cap_database_size(app: &TestApp, cap: Option<i64>) {
+    let pool = app.db.pool();
+    let mut held = Vec::new();
+    for _ in 0..10 {
+        match tokio::time::timeout(Duration::from_millis(500), pool.acquire()).await {
+            Ok(Ok(conn)) => held.push(conn),
+            _ => break,
+        }
+    }
+    for conn in &mut held {
+        let pages = cap.unwrap_or(1_073_741_823);
+        let sql = format!("PRAGMA max_page_count = {pages}");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut **conn)
+            .await
+            .unwrap();
+    }
+}
+
+/// Writes a product; its status and problem code.
+async fn write_product(app: &TestApp, token: &str, code: &str) -> (u16, String, Option<String>) {
+    let res = app
+        .post_json(
+            "/api/v1/products",
+            Some(token),
+            &serde_json::json!({
+                "code": code,
+                "name": "Full",
+                "description": "x".repeat(1000),
+                "activation_instructions": "y".repeat(1000),
+            }),
+        )
+        .await;
+    let status = res.status().as_u16();
+    let retry_after = res
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body: serde_json::Value = res.json().await.unwrap_or_default();
+    (
+        status,
+        body["code"].as_str().unwrap_or_default().to_owned(),
+        retry_after,
+    )
+}
+
+/// While the database cannot grow, every write answers 503 `unavailable`
+/// with Retry-After (never a 500), and `/readyz` says so.
+async fn writes_are_unavailable(app: &TestApp, token: &str, round: &str) {
+    let mut refused = 0;
+    for n in 0..20 {
+        let (status, code, retry_after) = write_product(app, token, &format!("{round}-{n}")).await;
+        match status {
+            201 => {}
+            503 => {
+                assert_eq!(code, "unavailable");
+                assert!(retry_after.is_some(), "503 without Retry-After");
+                refused += 1;
+            }
+            other => panic!("a write on a full disk answered {other} ({code})"),
+        }
+    }
+    assert!(refused >= 10, "only {refused} of 20 writes were refused");
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 503, "/readyz reports the failing writes");
+    let text = ready.text().await.unwrap();
+    assert!(text.contains("full"), "{text}");
+}
+
+/// Once there is room again, writes work within seconds, without a restart.
+async fn writes_work_again(app: &TestApp, token: &str, round: &str) {
+    for n in 0..15 {
+        let (status, code, _) = write_product(app, token, &format!("{round}-again-{n}")).await;
+        assert_eq!(status, 201, "write {n} after space came back: {code}");
+    }
+    assert_eq!(app.get("/readyz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_database_that_cannot_grow_answers_503_and_recovers_when_it_can() {
+    let app = spawn_with_body_limits("10", "8").await;
+    if app.database.is_postgres() {
+        return;
+    }
+    let token = app
+        .api_token(licensor::services::api_tokens::Scope::Write)
+        .await;
+    let (pages,): (i64,) = sqlx::query_as("PRAGMA page_count")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    cap_database_size(&app, Some(pages)).await;
+    writes_are_unavailable(&app, &token, "capped").await;
+    cap_database_size(&app, None).await;
+    writes_work_again(&app, &token, "capped").await;
+}
+
+/// A filesystem of its own, 4 MB, for a data directory that can fill up;
+/// `None` where this machine does not let the test mount one.
+fn small_filesystem() -> Option<(tempfile::TempDir, SmallFs)> {
+    let dir = tempfile::tempdir().ok()?;
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(dir.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    ok.then(|| {
+        let fs = SmallFs(dir.path().to_owned());
+        (dir, fs)
+    })
+}
+
+/// Unmounts the small filesystem when the test ends.
+struct SmallFs(std::path::PathBuf);
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .args(["-l"])
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_answers_503_and_writes_work_again_once_there_is_room() {
+    let Some((dir, fs)) = small_filesystem() else {
+        eprintln!("skipped: this machine cannot mount a small filesystem");
+        return;
+    };
+    if std::env::var("TEST_DATABASE_URL").is_ok() {
+        return;
+    }
+    let url = format!("sqlite://{}/licensor.db", fs.0.display());
+    let app = spawn_app_with(
+        move |raw| {
+            raw.set("database_url", url, Source::Default);
+            raw.set("api_rate_limit_ip", "0", Source::Default);
+        },
+        false,
+    )
+    .await;
+    let token = app
+        .api_token(licensor::services::api_tokens::Scope::Write)
+        .await;
+    assert_eq!(write_product(&app, &token, "before").await.0, 201);
+    // Fill the filesystem to the last byte.
+    let filler = fs.0.join("filler");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while file.write_all(&block).is_ok() {}
+        let small = vec![0u8; 512];
+        while file.write_all(&small).is_ok() {}
+        let _ = file.sync_all();
+    }
+    writes_are_unavailable(&app, &token, "full").await;
+    std::fs::remove_file(&filler).unwrap();
+    writes_work_again(&app, &token, "full").await;
+    drop(app);
+    drop(fs);
+    drop(dir);
+}
