@@ -338,7 +338,11 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
 async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let public_url = settings.public_url.clone();
     let listen = settings.listen;
-    let app = Application::builder(settings).demo(demo).build().await?;
+    let app = Application::builder(settings)
+        .demo(demo)
+        .signals(true)
+        .build()
+        .await?;
     tracing::info!(
         "Licensor listening on http://{}:{} (public URL {public_url})",
         listen.ip(),

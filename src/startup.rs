@@ -52,6 +52,9 @@ pub struct Application {
     webhooks: WebhookSender,
     usage: Arc<UsageRecorder>,
     metrics: crate::metrics::Metrics,
+    draining: Data<web::health::Draining>,
+    shutdown_grace: std::time::Duration,
+    signals: bool,
 }
 
 /// Options beyond the settings, for `serve --demo` and for tests.
@@ -59,6 +62,7 @@ pub struct ApplicationBuilder {
     settings: Settings,
     clock: SharedClock,
     demo: bool,
+    signals: bool,
 }
 
 impl ApplicationBuilder {
@@ -74,11 +78,20 @@ impl ApplicationBuilder {
         self
     }
 
+    /// Whether SIGTERM and SIGINT drain and stop the server: `serve` asks
+    /// for it; by default (an application inside a test process) the
+    /// process's signals are left alone.
+    pub fn signals(mut self, signals: bool) -> Self {
+        self.signals = signals;
+        self
+    }
+
     pub async fn build(self) -> anyhow::Result<Application> {
         let Self {
             settings,
             clock,
             demo,
+            signals,
         } = self;
         let production = settings.public_url.scheme() == "https";
         if production && settings.secret.is_none() && !settings.secret_file.exists() {
@@ -160,6 +173,8 @@ impl ApplicationBuilder {
         let metrics_data = Data::new(metrics.clone());
         let metrics_access = Data::new(web::metrics::MetricsAccess(settings.metrics_token.clone()));
         let proxies = Data::new(settings.trusted_proxies.clone());
+        let draining = Data::new(web::health::Draining::default());
+        let app_draining = draining.clone();
         let body_limits = Data::new(web::body_deadline::BodyLimits::new(
             settings.body_timeout,
             settings.slow_bodies_per_client,
@@ -218,6 +233,7 @@ impl ApplicationBuilder {
                 .app_data(app_limits.clone())
                 .app_data(app_portal_limits.clone())
                 .app_data(proxies.clone())
+                .app_data(app_draining.clone())
                 .app_data(body_limits.clone())
                 .app_data(brand.clone())
                 .configure(web::routes)
@@ -228,6 +244,8 @@ impl ApplicationBuilder {
             None => server.listen(listener),
         }
         .context("cannot start the HTTP server")?
+        // Signals are ours (`drain_on_signal`): readiness goes first.
+        .disable_signals()
         .shutdown_timeout(10)
         .run();
 
@@ -244,6 +262,9 @@ impl ApplicationBuilder {
             brand: brand_for_jobs,
             expiry_notice_days: settings.expiry_notice_days.clone(),
             webhooks,
+            draining,
+            shutdown_grace: settings.shutdown_grace,
+            signals,
             usage,
             metrics,
         })
@@ -256,6 +277,7 @@ impl Application {
             settings,
             clock: Arc::new(SystemClock),
             demo: false,
+            signals: false,
         }
     }
 
@@ -316,7 +338,17 @@ impl Application {
             let handle = server.handle();
             (handle, tokio::spawn(server))
         });
+        let signals = self.signals.then(|| {
+            tokio::spawn(drain_on_signal(
+                self.server.handle(),
+                self.draining.clone(),
+                self.shutdown_grace,
+            ))
+        });
         let result = self.server.await.context("the HTTP server failed");
+        if let Some(signals) = signals {
+            signals.abort();
+        }
         if let Some((handle, task)) = redirect {
             handle.stop(true).await;
             let _ = task.await;
@@ -332,6 +364,48 @@ impl Application {
         self.db.close().await;
         result
     }
+}
+
+/// Waits for SIGTERM or SIGINT, then drains: `/readyz` answers 503 at once
+/// while every request is still served for `grace`, so a proxy stops
+/// sending; then the listener closes and requests in flight get the
+/// server's shutdown timeout to finish.
+async fn drain_on_signal(
+    server: actix_web::dev::ServerHandle,
+    draining: Data<web::health::Draining>,
+    grace: std::time::Duration,
+) {
+    let signal = async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                return std::future::pending::<&str>().await;
+            };
+            tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
+    };
+    let name = signal.await;
+    draining.start();
+    tracing::info!(
+        signal = name,
+        grace_secs = grace.as_secs(),
+        "shutting down: /readyz answers 503, requests are still served until the grace ends"
+    );
+    tokio::time::sleep(grace).await;
+    tracing::info!("closing the listener; requests in flight get 10 s to finish");
+    server.stop(true).await;
 }
 
 /// The plain-HTTP listener of `http_redirect_listen`: every request gets a

@@ -173,6 +173,9 @@ pub struct Settings {
     /// How long a request body may take, and how many slow ones a client
     /// may have open.
     pub body_timeout: std::time::Duration,
+    /// How long `/readyz` answers 503 before the listener closes, on a
+    /// shutdown signal.
+    pub shutdown_grace: std::time::Duration,
     pub slow_bodies_per_client: usize,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: crate::domain::proxies::TrustedProxies,
@@ -233,6 +236,7 @@ impl RawSettings {
             metrics_token: self.value(&table::METRICS_TOKEN)?,
             trusted_proxies: self.value(&table::TRUSTED_PROXIES)?,
             body_timeout: self.value(&table::REQUEST_BODY_TIMEOUT_SECS)?,
+            shutdown_grace: self.value(&table::SHUTDOWN_GRACE_SECS)?,
             slow_bodies_per_client: self.value(&table::SLOW_BODIES_PER_CLIENT)?,
             portal_limits: self.portal_limits()?,
             log_format: self.value(&table::LOG_FORMAT)?,

@@ -247,3 +247,10 @@ pub fn slow_bodies(v: &str) -> Result<usize, String> {
         _ => Err(format!("`{v}` is not a whole number from 0 (off) to 10000")),
     }
 }
+
+pub fn shutdown_grace(v: &str) -> Result<Duration, String> {
+    match v.parse::<u64>() {
+        Ok(s) if s <= 300 => Ok(Duration::from_secs(s)),
+        _ => Err(format!("`{v}` is not a number of seconds from 0 to 300")),
+    }
+}

@@ -259,6 +259,12 @@ settings! {
         parse: parse::slow_bodies,
         doc: "request bodies still arriving after a second that one client IP may have open at once; the next slow one gets 429. Clients whose bodies arrive at once never count; `0` turns the cap off",
     }
+    SHUTDOWN_GRACE_SECS: std::time::Duration {
+        key: "shutdown_grace_secs",
+        fallback: Value("5"),
+        parse: parse::shutdown_grace,
+        doc: "on SIGTERM or SIGINT, seconds during which `/readyz` answers 503 and every request is still served, so a proxy stops sending before the listener closes; then requests in flight get up to 10 s to finish",
+    }
     TRUSTED_PROXIES: TrustedProxies {
         key: "trusted_proxies",
         fallback: Unset("(none)"),

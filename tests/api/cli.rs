@@ -609,6 +609,20 @@ pub struct Served {
 }
 
 impl Served {
+    /// Sends the process a signal (`TERM`, `INT`).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Whether the process has exited, and how.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+
     /// Stops the process the way an operator does (SIGTERM), and waits.
     pub fn stop(mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
@@ -632,6 +646,7 @@ pub async fn serve(dir: &Path, database: &TestDatabase, env: &[(&str, &str)]) ->
     let child = licensor(dir, database)
         .env("LICENSOR_LISTEN", format!("127.0.0.1:{port}"))
         .env("LICENSOR_LOG", "warn")
+        .env("LICENSOR_SHUTDOWN_GRACE_SECS", "0")
         .envs(env.iter().copied())
         .arg("serve")
         .stdin(Stdio::null())

@@ -327,3 +327,86 @@ async fn a_full_disk_answers_503_and_writes_work_again_once_there_is_room() {
     drop(fs);
     drop(dir);
 }
+
+#[tokio::test]
+async fn sigterm_turns_readiness_off_first_and_answers_every_request_before_exiting() {
+    licensor::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let database = crate::support::TestDatabase::create().await;
+    let mut served = crate::cli::serve(
+        dir.path(),
+        &database,
+        &[
+            ("LICENSOR_SHUTDOWN_GRACE_SECS", "2"),
+            ("LICENSOR_API_RATE_LIMIT_IP", "0"),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for _ in 0..8 {
+        let (client, base, stop) = (client.clone(), served.base.clone(), stop.clone());
+        load.push(tokio::spawn(async move {
+            let (mut answered, mut failed) = (0u32, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match client.get(format!("{base}/healthz")).send().await {
+                    Ok(res) if res.status() == 200 => answered += 1,
+                    Ok(res) => failed.push(format!("status {}", res.status())),
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+            (answered, failed)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    served.signal("TERM");
+    let signalled = Instant::now();
+    // Readiness goes first, while requests are still served.
+    loop {
+        let res = client
+            .get(format!("{}/readyz", served.base))
+            .send()
+            .await
+            .unwrap();
+        if res.status() == 503 {
+            let body: serde_json::Value = res.json().await.unwrap();
+            assert_eq!(body["status"], "shutting_down");
+            break;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_millis(500),
+            "readyz still 200"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut answered = 0;
+    for task in load {
+        let (n, failed) = task.await.unwrap();
+        assert!(
+            failed.is_empty(),
+            "requests during the grace failed: {failed:?}"
+        );
+        answered += n;
+    }
+    assert!(answered > 100, "only {answered} requests under load");
+    // After the grace, the process stops on its own, cleanly.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = served.exited() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 15 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "{status}");
+    assert!(
+        signalled.elapsed() >= Duration::from_secs(2),
+        "it stopped before the grace ended"
+    );
+}
