@@ -38,6 +38,8 @@ pub const SESSION_ABSOLUTE_SECS: i64 = 7 * 24 * 3600;
 /// A built, bound, not yet running server.
 pub struct Application {
     port: u16,
+    /// The address it listens on, as configured (the port as bound).
+    listen: std::net::SocketAddr,
     server: Server,
     /// The plain listener that only redirects to HTTPS, and its port.
     redirect: Option<(u16, Server)>,
@@ -251,6 +253,7 @@ impl ApplicationBuilder {
 
         Ok(Application {
             port,
+            listen: std::net::SocketAddr::new(settings.listen.ip(), port),
             server,
             redirect,
             db,
@@ -326,8 +329,10 @@ impl Application {
                 portal_limits.prune();
             }
         });
+        let claimant = jobs::outbox::Claimant::new(self.listen, std::time::SystemTime::now());
         let outbox = tokio::spawn(jobs::outbox::run(
             self.db.clone(),
+            claimant,
             self.mailer.clone(),
             self.webhooks.clone(),
             self.clock.clone(),

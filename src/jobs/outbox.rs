@@ -14,8 +14,41 @@ use crate::store::{Db, outbox};
 
 /// Attempts before a message is dead.
 pub const MAX_ATTEMPTS: i64 = 10;
-/// How long a claimed message is hidden from other workers.
-const LEASE_SECS: i64 = 120;
+/// How long a claimed message is hidden from other workers: renewed for
+/// each message just before it is sent, so a slow batch never lets
+/// another worker take a message that is being sent.
+const LEASE_SECS: i64 = 60;
+
+/// Who claims outbox messages: this process, as "<host> <listen address>
+/// <start in ms>". A restarted server recognizes (by host and address)
+/// and releases the claims of the process before it.
+#[derive(Debug, Clone)]
+pub struct Claimant {
+    id: String,
+    prefix: String,
+}
+
+impl Claimant {
+    pub fn new(listen: std::net::SocketAddr, started: std::time::SystemTime) -> Self {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "host".to_owned());
+        let started_ms = started
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let prefix = format!("{host} {listen} ");
+        Self {
+            id: format!("{prefix}{started_ms}"),
+            prefix,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.id
+    }
+}
 const BATCH: i64 = 20;
 
 /// The wait before attempt `attempts + 1`: 30 s, doubling, at most 6 hours.
@@ -72,6 +105,7 @@ async fn attempt(
 /// One pass over the due messages.
 pub async fn deliver_pass(
     db: &Db,
+    claimant: &Claimant,
     mailer: &Mailer,
     webhooks: &WebhookSender,
     clock: &SharedClock,
@@ -79,7 +113,11 @@ pub async fn deliver_pass(
 ) -> anyhow::Result<Delivery> {
     let now = clock.now();
     let mut report = Delivery::default();
-    for row in outbox::claim_due(db, now, BATCH, LEASE_SECS).await? {
+    for row in outbox::claim_due(db, now, BATCH, LEASE_SECS, claimant.as_str()).await? {
+        let until = Timestamp::from_unix(clock.now().unix() + LEASE_SECS);
+        if !outbox::renew_claim(db, &row.id, claimant.as_str(), until).await? {
+            continue;
+        }
         let (result, status_code) = attempt(&row, db, mailer, webhooks, clock).await;
         match result {
             Ok(()) => {
@@ -111,17 +149,28 @@ pub async fn deliver_pass(
 /// Runs [`deliver_pass`] every `every`.
 pub async fn run(
     db: Db,
+    claimant: Claimant,
     mailer: std::sync::Arc<Mailer>,
     webhooks: WebhookSender,
     clock: SharedClock,
     every: Duration,
     metrics: crate::metrics::Metrics,
 ) {
+    match outbox::release_stale_claims(&db, claimant.as_str(), &claimant.prefix).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            released = n,
+            "released the outbox claims of the previous process"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not release the previous process's outbox claims")
+        }
+    }
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = deliver_pass(&db, &mailer, &webhooks, &clock, &metrics).await {
+        if let Err(e) = deliver_pass(&db, &claimant, &mailer, &webhooks, &clock, &metrics).await {
             tracing::warn!(error = %format!("{e:#}"), "outbox pass failed");
         }
     }

@@ -66,13 +66,14 @@ pub async fn claim_due(
     now: Timestamp,
     limit: i64,
     lease_secs: i64,
+    claimant: &str,
 ) -> Result<Vec<OutboxRow>, sqlx::Error> {
     let lock = match db.backend() {
         Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
     };
     let sql = format!(
-        "UPDATE outbox SET locked_until = $1, attempts = attempts + 1 \
+        "UPDATE outbox SET locked_until = $1, claimed_by = $4, attempts = attempts + 1 \
          WHERE id IN (SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= $2 \
          AND (locked_until IS NULL OR locked_until <= $2) ORDER BY next_attempt_at, id LIMIT $3{lock}) \
          RETURNING id, channel, topic, recipient, payload, attempts, webhook_endpoint_id"
@@ -81,8 +82,62 @@ pub async fn claim_due(
         .bind(now.unix() + lease_secs)
         .bind(now.unix())
         .bind(limit)
+        .bind(claimant)
         .fetch_all(db.pool())
         .await
+}
+
+/// Extends this claimant's lease on one message, just before it is sent;
+/// false when the claim is no longer its own.
+pub async fn renew_claim(
+    db: &Db,
+    id: &str,
+    claimant: &str,
+    until: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let res = sqlx::query(
+        "UPDATE outbox SET locked_until = $3 WHERE id = $1 AND claimed_by = $2 AND status = 'queued'",
+    )
+    .bind(id)
+    .bind(claimant)
+    .bind(until.unix())
+    .execute(db.pool())
+    .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+/// Releases the claims a previous process left: on SQLite (one server)
+/// every claim but `claimant`'s; on PostgreSQL those of the same host and
+/// listen address (`predecessor_prefix`) from an earlier start. Their
+/// messages are due again at once instead of after the lease.
+pub async fn release_stale_claims(
+    db: &Db,
+    claimant: &str,
+    predecessor_prefix: &str,
+) -> Result<u64, sqlx::Error> {
+    let res = match db.backend() {
+        Backend::Sqlite => {
+            sqlx::query(
+                "UPDATE outbox SET locked_until = NULL, claimed_by = NULL \
+                 WHERE claimed_by IS NOT NULL AND claimed_by <> $1",
+            )
+            .bind(claimant)
+            .execute(db.pool())
+            .await?
+        }
+        Backend::Postgres => {
+            sqlx::query(
+                "UPDATE outbox SET locked_until = NULL, claimed_by = NULL \
+                 WHERE substr(claimed_by, 1, CAST($3 AS INTEGER)) = $2 AND claimed_by <> $1",
+            )
+            .bind(claimant)
+            .bind(predecessor_prefix)
+            .bind(i64::try_from(predecessor_prefix.chars().count()).unwrap_or(i64::MAX))
+            .execute(db.pool())
+            .await?
+        }
+    };
+    Ok(res.rows_affected())
 }
 
 /// Records a delivery (`status_code`: the webhook receiver's answer).
@@ -93,7 +148,7 @@ pub async fn mark_sent(
     status_code: Option<i64>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE outbox SET status = 'sent', sent_at = $2, locked_until = NULL, last_error = NULL, \
+        "UPDATE outbox SET status = 'sent', sent_at = $2, locked_until = NULL, claimed_by = NULL, last_error = NULL, \
          last_status_code = $3 WHERE id = $1",
     )
     .bind(id)
@@ -118,7 +173,7 @@ pub async fn mark_failed(
     };
     sqlx::query(
         "UPDATE outbox SET status = $2, next_attempt_at = COALESCE($3, next_attempt_at), \
-         locked_until = NULL, last_error = $4, last_status_code = $5 WHERE id = $1",
+         locked_until = NULL, claimed_by = NULL, last_error = $4, last_status_code = $5 WHERE id = $1",
     )
     .bind(id)
     .bind(status)

@@ -471,9 +471,10 @@ async fn support_sees_the_outbox_and_resends_a_dead_or_sent_message() {
 /// message that keeps failing is dead after the last attempt.
 #[tokio::test]
 async fn a_crashed_worker_loses_nothing_and_failures_end_dead() {
-    use licensor::jobs::outbox::{MAX_ATTEMPTS, deliver_pass};
+    use licensor::jobs::outbox::{Claimant, MAX_ATTEMPTS, deliver_pass};
     use licensor::mail::Mailer;
     let metrics = licensor::metrics::Metrics::new();
+    let claimant = Claimant::new(([127, 0, 0, 1], 1).into(), std::time::SystemTime::now());
     // The app's own worker only ticks once an hour here; the test drives it.
     let app = crate::support::spawn_app_with(
         |raw| {
@@ -506,13 +507,14 @@ async fn a_crashed_worker_loses_nothing_and_failures_end_dead() {
     .unwrap();
 
     // The crashed worker's claim: attempts counted, row leased, nothing sent.
-    let claimed = licensor::store::outbox::claim_due(&app.db, app.clock.now(), 20, 120)
-        .await
-        .unwrap();
+    let claimed =
+        licensor::store::outbox::claim_due(&app.db, app.clock.now(), 20, 120, "a crashed process")
+            .await
+            .unwrap();
     assert_eq!(claimed.len(), 1);
     let stored: licensor::mail::Email = serde_json::from_str(&claimed[0].payload).unwrap();
     assert_eq!(
-        deliver_pass(&app.db, &mailer, &webhooks, &clock, &metrics)
+        deliver_pass(&app.db, &claimant, &mailer, &webhooks, &clock, &metrics)
             .await
             .unwrap()
             .sent,
@@ -521,7 +523,7 @@ async fn a_crashed_worker_loses_nothing_and_failures_end_dead() {
     );
     app.clock.advance_secs(121);
     assert_eq!(
-        deliver_pass(&app.db, &mailer, &webhooks, &clock, &metrics)
+        deliver_pass(&app.db, &claimant, &mailer, &webhooks, &clock, &metrics)
             .await
             .unwrap()
             .sent,
@@ -556,7 +558,7 @@ async fn a_crashed_worker_loses_nothing_and_failures_end_dead() {
     let mut dead = 0;
     for _ in 0..MAX_ATTEMPTS {
         app.clock.advance_secs(7 * 3600);
-        dead += deliver_pass(&app.db, &mailer, &webhooks, &clock, &metrics)
+        dead += deliver_pass(&app.db, &claimant, &mailer, &webhooks, &clock, &metrics)
             .await
             .unwrap()
             .dead;

@@ -410,3 +410,75 @@ async fn sigterm_turns_readiness_off_first_and_answers_every_request_before_exit
         "it stopped before the grace ended"
     );
 }
+
+#[tokio::test]
+async fn a_restarted_server_sends_at_once_what_its_crashed_predecessor_had_claimed() {
+    let secret = licensor::secret::ServerSecret::random_base64().unwrap();
+    let database = crate::support::TestDatabase::create().await;
+    let url = database.url.clone();
+    let first_secret = secret.as_str().to_owned();
+    // The first server sends nothing after its first pass: its messages
+    // stay queued, as a crash would leave them.
+    let first = crate::support::spawn_app_on(
+        database,
+        &url,
+        move |raw| {
+            raw.set("secret", first_secret, Source::Default);
+            raw.set("outbox_poll_ms", "3600000", Source::Default);
+        },
+        true,
+    )
+    .await;
+    let browser = crate::support::form_browser::Browser::new(&first);
+    assert_eq!(
+        browser
+            .sign_up("crash@example.com", "Crash Ltd")
+            .await
+            .status(),
+        200
+    );
+    // Its worker had claimed the message, with a long lease, then died.
+    let port = crate::scale_out::free_port();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".to_owned());
+    let ghost = format!("{host} 127.0.0.1:{port} 1");
+    let leased_until = licensor::clock::Clock::now(first.clock.as_ref()).unix() + 3600;
+    let claimed =
+        sqlx::query("UPDATE outbox SET claimed_by = $1, locked_until = $2 WHERE status = 'queued'")
+            .bind(&ghost)
+            .bind(leased_until)
+            .execute(first.db.pool())
+            .await
+            .unwrap()
+            .rows_affected();
+    assert!(claimed >= 1);
+
+    // The restarted server, same host and address, releases the claim at
+    // start and sends the message, long before the lease would end.
+    let second_secret = secret.as_str().to_owned();
+    let started = Instant::now();
+    let second = crate::support::spawn_app_on(
+        crate::support::TestDatabase::existing(&url),
+        &url,
+        move |raw| {
+            raw.set("secret", second_secret, Source::Default);
+            raw.set("listen", format!("127.0.0.1:{port}"), Source::Default);
+        },
+        false,
+    )
+    .await;
+    second
+        .mail
+        .wait_for("crash@example.com", "Confirm your email")
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let (left,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE claimed_by IS NOT NULL")
+            .fetch_one(second.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(left, 0, "no claim outlives its delivery");
+    drop(second);
+    drop(first);
+}
