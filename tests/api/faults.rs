@@ -337,7 +337,7 @@ async fn sigterm_turns_readiness_off_first_and_answers_every_request_before_exit
         dir.path(),
         &database,
         &[
-            ("LICENSOR_SHUTDOWN_GRACE_SECS", "2"),
+            ("LICENSOR_SHUTDOWN_GRACE_SECS", "5"),
             ("LICENSOR_API_RATE_LIMIT_IP", "0"),
         ],
     )
@@ -375,7 +375,7 @@ async fn sigterm_turns_readiness_off_first_and_answers_every_request_before_exit
             break;
         }
         assert!(
-            signalled.elapsed() < Duration::from_millis(500),
+            signalled.elapsed() < Duration::from_secs(3),
             "readyz still 200"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -393,20 +393,20 @@ async fn sigterm_turns_readiness_off_first_and_answers_every_request_before_exit
     }
     assert!(answered > 100, "only {answered} requests under load");
     // After the grace, the process stops on its own, cleanly.
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = signalled + Duration::from_secs(20);
     let status = loop {
         if let Some(status) = served.exited() {
             break status;
         }
         assert!(
             Instant::now() < deadline,
-            "still running 15 s after SIGTERM"
+            "still running 20 s after SIGTERM"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(status.success(), "{status}");
     assert!(
-        signalled.elapsed() >= Duration::from_secs(2),
+        signalled.elapsed() >= Duration::from_secs(5),
         "it stopped before the grace ended"
     );
 }
