@@ -2,6 +2,9 @@
 
 use std::fmt;
 
+use unicode_normalization::UnicodeNormalization;
+use unicode_security::{GeneralSecurityProfile, MixedScript, skeleton};
+
 /// A syntactically plausible address, trimmed and lower-cased so that one
 /// mailbox has one spelling in the database.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -15,11 +18,21 @@ pub enum EmailError {
     TooLong,
     #[error("Enter an email address like name@example.com.")]
     Malformed,
+    #[error(
+        "This address mixes alphabets or has characters that make it look like another address. Type it in one alphabet, as your mail provider spells it."
+    )]
+    LookAlike,
 }
 
 impl EmailAddress {
+    /// Parses an address: one spelling per mailbox (NFC, lower case, the
+    /// domain in its IDNA ASCII form) and none that could pass for another
+    /// (UTS #39: no invisible or format characters, no character outside
+    /// the identifier profile, one script per part, no non-ASCII part whose
+    /// confusable skeleton is an ASCII spelling).
     pub fn parse(input: &str) -> Result<Self, EmailError> {
-        let s = input.trim();
+        let normalized: String = input.trim().nfc().collect();
+        let s = normalized.as_str();
         if s.is_empty() {
             return Err(EmailError::Empty);
         }
@@ -48,11 +61,16 @@ impl EmailAddress {
             });
         // Control and space characters are ASCII and excluded above, so no
         // header injection (CR, LF) can pass.
-        if local_ok && domain_ok && !s.chars().any(is_invisible) {
-            Ok(Self(s.to_lowercase()))
-        } else {
-            Err(EmailError::Malformed)
+        if !(local_ok && domain_ok) || s.chars().any(is_invisible) {
+            return Err(EmailError::Malformed);
         }
+        let local = local.to_lowercase();
+        let domain = domain.to_lowercase();
+        if !one_plain_spelling(&local) || !domain.split('.').all(one_plain_spelling) {
+            return Err(EmailError::LookAlike);
+        }
+        let domain = idna::domain_to_ascii(&domain).map_err(|_| EmailError::Malformed)?;
+        Ok(Self(format!("{local}@{domain}")))
     }
 
     pub fn as_str(&self) -> &str {
@@ -90,6 +108,22 @@ impl fmt::Display for EmailAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Whether a part of an address (the local part, or one domain label) has
+/// one plain spelling: ASCII, or characters of the UTS #39 identifier
+/// profile (no default-ignorable, format, compatibility or
+/// mathematical-alphanumeric forms) in one script, and not a look-alike of
+/// an ASCII spelling (its confusable skeleton is not ASCII, so `alıce` and
+/// Cyrillic `аррӏе` do not pass for `alice` and `apple`).
+fn one_plain_spelling(part: &str) -> bool {
+    if part.is_ascii() {
+        return true;
+    }
+    part.chars()
+        .all(|c| c.is_ascii() || GeneralSecurityProfile::identifier_allowed(c))
+        && part.is_single_script()
+        && !skeleton(part).all(|c| c.is_ascii())
 }
 
 /// Characters that must never sit in an address: whitespace and controls
@@ -160,6 +194,92 @@ mod tests {
                 Some(expected),
                 "{input:?}"
             );
+        }
+    }
+
+    /// Addresses that must not become accounts beside `alice@example.com`
+    /// (or `apple@example.com`): each is refused, or is the same address.
+    #[test]
+    fn look_alike_addresses_are_refused_or_one_with_the_original() {
+        let alice = EmailAddress::parse("alice@example.com").unwrap();
+        // Invisible and format characters, each inside the local part.
+        let invisible = [
+            '\u{00ad}',
+            '\u{034f}',
+            '\u{061c}',
+            '\u{115f}',
+            '\u{1160}',
+            '\u{17b4}',
+            '\u{180e}',
+            '\u{3164}',
+            '\u{fe0f}',
+            '\u{ffa0}',
+            '\u{e0041}',
+            '\u{1d173}',
+            '\u{2800}',
+            '\u{200c}',
+            '\u{200d}',
+            '\u{2060}',
+            '\u{feff}',
+            '\u{200b}',
+        ];
+        let mut refused: Vec<String> = invisible
+            .iter()
+            .map(|c| format!("ali{c}ce@example.com"))
+            .collect();
+        refused.extend(
+            [
+                "аlice@example.com",         // Cyrillic a
+                "alicе@example.com",         // Cyrillic e
+                "alіce@example.com",         // Cyrillic i
+                "аррle@example.com",         // Cyrillic a, p, p
+                "аррӏе@example.com",         // all Cyrillic, looks like apple
+                "αlice@example.com",         // Greek alpha
+                "aliсe@example.com",         // Cyrillic es
+                "alıce@example.com",         // dotless i
+                "ａｌｉｃｅ@example.com",    // fullwidth
+                "𝐚𝐥𝐢𝐜𝐞@example.com",         // mathematical bold
+                "𝑎lice@example.com",         // mathematical italic
+                "ⅰalice@example.com",        // roman numeral one
+                "alice@exаmple.com",         // Cyrillic a in the domain
+                "alice@ехample.com",         // Cyrillic e, x in the domain
+                "alice@examplе.com",         // Cyrillic e at the end of the label
+                "alice@example.сom",         // Cyrillic es in the TLD
+                "alice@ｅxample.com",        // fullwidth in the domain
+                "a\u{2024}lice@example.com", // one dot leader
+                "alice\u{ff20}example.com",  // fullwidth at sign
+            ]
+            .map(str::to_owned),
+        );
+        for input in &refused {
+            match EmailAddress::parse(input) {
+                Err(_) => {}
+                Ok(e) => assert_eq!(e, alice, "{input:?} became an account of its own: {e}"),
+            }
+        }
+        assert!(refused.len() >= 37, "{} cases", refused.len());
+        // The same address in other spellings is the same account.
+        let same = ["ALICE@EXAMPLE.COM", " alice@Example.Com "];
+        for input in same {
+            assert_eq!(EmailAddress::parse(input).unwrap(), alice, "{input:?}");
+        }
+        // NFC and NFD of one name, an IDN domain and its ASCII form.
+        let nfc = EmailAddress::parse("jos\u{e9}@b\u{fc}cher.example").unwrap();
+        let nfd = EmailAddress::parse("jose\u{301}@bu\u{308}cher.example").unwrap();
+        assert_eq!(nfc, nfd);
+        assert_eq!(nfc.as_str(), "jos\u{e9}@xn--bcher-kva.example");
+        assert_eq!(
+            EmailAddress::parse("jos\u{e9}@xn--bcher-kva.example").unwrap(),
+            nfc
+        );
+        // Addresses written in one script of their own are welcome.
+        for ok in [
+            "иван@пример.рф",
+            "μαρία@example.gr",
+            "josé@exämple.de",
+            "李@例子.中国",
+        ] {
+            assert!(EmailAddress::parse(ok).is_ok(), "{ok}");
         }
     }
 

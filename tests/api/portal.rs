@@ -227,6 +227,21 @@ async fn sign_up_errors_are_shown_next_to_the_fields_with_the_input_kept() {
         assert!(!page.contains(weak), "the password is never echoed");
     }
     assert_eq!(app.count("users").await, 0);
+    // A look-alike address is refused beside its field, as typed.
+    let res = b
+        .post(
+            "/signup",
+            &[
+                ("email", "\u{430}lice@example.com"),
+                ("password", "a long enough passphrase"),
+                ("organization", "Look Ltd"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("look like another address"), "{page}");
+    assert_eq!(app.count("users").await, 0);
 }
 
 #[tokio::test]
