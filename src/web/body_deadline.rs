@@ -8,9 +8,11 @@
 //! next one as soon as it is slow too. A client whose bodies arrive at
 //! once never counts, however many requests it sends.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -85,24 +87,31 @@ enum Verdict {
     TooManySlow,
 }
 
-/// The request's payload, with the deadline and the slow-body count.
+/// The request's payload, with the deadline and the slow-body count. The
+/// timers are set only once the body keeps the handler waiting: a body
+/// that has arrived costs nothing more.
 struct Deadlined {
     inner: Payload,
     limits: Arc<BodyLimits>,
     client: Option<IpAddr>,
+    started: Instant,
+    timers: Option<Timers>,
+    done: bool,
+    verdict: Rc<Cell<Verdict>>,
+}
+
+struct Timers {
     deadline: Pin<Box<Sleep>>,
     slow_at: Pin<Box<Sleep>>,
-    counted: bool,
-    done: bool,
-    verdict: Arc<Mutex<Verdict>>,
+    /// The client this body counts against once slow.
+    counted: Option<IpAddr>,
+    slow: bool,
 }
 
 impl Deadlined {
     fn fail(&mut self, verdict: Verdict) -> Poll<Option<Result<Bytes, PayloadError>>> {
         self.done = true;
-        if let Ok(mut v) = self.verdict.lock() {
-            *v = verdict;
-        }
+        self.verdict.set(verdict);
         let message = match verdict {
             Verdict::TooManySlow => "too many slow request bodies from this client",
             _ => "the request body did not arrive in time",
@@ -129,17 +138,30 @@ impl Stream for Deadlined {
             Poll::Ready(item) => return Poll::Ready(item),
             Poll::Pending => {}
         }
-        if !self.counted && self.slow_at.as_mut().poll(cx).is_ready() {
-            self.counted = true;
-            if let Some(client) = self.client
-                && !self.limits.admit_slow(client)
-            {
-                // Not counted: it is refused, not open.
-                self.client = None;
-                return self.fail(Verdict::TooManySlow);
+        let (started, timeout) = (self.started, self.limits.timeout);
+        let timers = self.timers.get_or_insert_with(|| Timers {
+            deadline: Box::pin(tokio::time::sleep_until(started + timeout)),
+            slow_at: Box::pin(tokio::time::sleep_until(started + SLOW_AFTER)),
+            counted: None,
+            slow: false,
+        });
+        if !timers.slow && timers.slow_at.as_mut().poll(cx).is_ready() {
+            timers.slow = true;
+            if let Some(client) = self.client {
+                if !self.limits.admit_slow(client) {
+                    // Not counted: it is refused, not open.
+                    return self.fail(Verdict::TooManySlow);
+                }
+                if let Some(timers) = self.timers.as_mut() {
+                    timers.counted = Some(client);
+                }
             }
         }
-        if self.deadline.as_mut().poll(cx).is_ready() {
+        let expired = self
+            .timers
+            .as_mut()
+            .is_some_and(|t| t.deadline.as_mut().poll(cx).is_ready());
+        if expired {
             return self.fail(Verdict::TimedOut);
         }
         Poll::Pending
@@ -148,12 +170,20 @@ impl Stream for Deadlined {
 
 impl Drop for Deadlined {
     fn drop(&mut self) {
-        if self.counted
-            && let Some(client) = self.client
-        {
+        if let Some(client) = self.timers.as_ref().and_then(|t| t.counted) {
             self.limits.release_slow(client);
         }
     }
+}
+
+/// Whether a request announces a body (a length above zero, or chunks).
+fn has_body(req: &ServiceRequest) -> bool {
+    let headers = req.headers();
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0")
 }
 
 /// The middleware: wraps the payload, and answers 408 or 429 (closing the
@@ -168,23 +198,24 @@ pub async fn enforce(
     else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let now = Instant::now();
-    let verdict = Arc::new(Mutex::new(Verdict::Pending));
+    if !has_body(&req) {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let verdict = Rc::new(Cell::new(Verdict::Pending));
     let payload = Deadlined {
         inner: req.take_payload(),
         client: client_ip(req.request()),
-        deadline: Box::pin(tokio::time::sleep_until(now + limits.timeout)),
-        slow_at: Box::pin(tokio::time::sleep_until(now + SLOW_AFTER)),
+        started: Instant::now(),
         limits,
-        counted: false,
+        timers: None,
         done: false,
-        verdict: Arc::clone(&verdict),
+        verdict: Rc::clone(&verdict),
     };
     req.set_payload(Payload::Stream {
         payload: Box::pin(payload),
     });
     let res = next.call(req).await?;
-    let problem = match verdict.lock().map(|v| *v).unwrap_or_default() {
+    let problem = match verdict.get() {
         Verdict::Pending => return Ok(res.map_into_boxed_body()),
         Verdict::TimedOut => Problem::new(
             StatusCode::REQUEST_TIMEOUT,
