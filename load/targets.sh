@@ -3,7 +3,7 @@
 # each side by side: A and B alternate three times, and the median ratio is
 # reported (these machines drift by +-15% between runs).
 #
-#   bash load/targets.sh [all|sqlite|postgres|activation|signins|limiter|scale|ttl]
+#   bash load/targets.sh [all|sqlite|postgres|activation|machines|signins|limiter|scale|ttl]
 #   bash load/targets.sh builds OTHER_LICENSOR_BINARY   (this build against another)
 #
 # Needs PostgreSQL at 127.0.0.1:5432 (trust auth) for `postgres`. Servers
@@ -32,12 +32,14 @@ trap cleanup EXIT
 
 say() { printf '\n== %s\n' "$*"; }
 
-# seed NAME DATABASE_URL COUNT: a data dir with COUNT licenses; prints env.
+# seed NAME DATABASE_URL COUNT [SEED_ARGS...]: a data dir with COUNT
+# licenses.
 seed() {
-    local dir=$WORK/$1
+    local dir=$WORK/$1 url=$2 count=$3
+    shift 3
     mkdir -p "$dir"
-    LICENSOR_DATA_DIR=$dir LICENSOR_DATABASE_URL=$2 \
-        "$LICENSOR" seed --licenses "$3" --keys-out "$dir/keys.txt" > "$dir/seed.json"
+    LICENSOR_DATA_DIR=$dir LICENSOR_DATABASE_URL=$url \
+        "$LICENSOR" seed --licenses "$count" --keys-out "$dir/keys.txt" "$@" > "$dir/seed.json"
 }
 
 # serve NAME DATABASE_URL PORT [ENV=VALUE...]: starts a server; waits for it.
@@ -182,6 +184,55 @@ activation_targets() {
     load sqlite 18080 run onboard --users "$USERS" --secs "$SECS"
 }
 
+# machines: activations on one license with 10, 1,000 and 50,000 live
+# machines, each round on fresh copies of the three seeded databases (the
+# runs add machines); then activations of other licenses while one license
+# takes activations, with 10 or 50,000 live machines on it.
+machines_targets() {
+    local users=${ACT_USERS:-8} counts=(10 1000 50000)
+    say "Activations on one license with ${counts[*]} live machines (SQLite, $users connections, ${SECS} s, fresh copies each round)"
+    for n in "${counts[@]}"; do
+        seed "m$n" "sqlite://$WORK/m$n/licensor.db" 1000 --first-license-machines "$n"
+    done
+    # fresh NAME N: a copy of the database seeded with N machines, served.
+    fresh() {
+        rm -rf "${WORK:?}/$1"
+        cp -a "$WORK/m$2" "$WORK/$1"
+        serve "$1" "sqlite://$WORK/$1/licensor.db" 18087
+    }
+    stop() {
+        kill "$(cat "$WORK/$1.18087.pid")"
+        while curl -s http://127.0.0.1:18087/healthz > /dev/null; do sleep 0.2; done
+    }
+    local spreads=()
+    for round in 1 2 3; do
+        local rates=()
+        for n in "${counts[@]}"; do
+            fresh run "$n"
+            rates+=("$(load run 18087 run activate-one --users "$users" --secs "$SECS" | throughput)")
+            stop run
+        done
+        spreads+=("$(python3 -c "r = [$(IFS=,; echo "${rates[*]}")]; print(f'{max(r) / min(r):.3f}')")")
+        printf '  round %d: activations/s at %s machines: %s   fastest / slowest %s\n' \
+            "$round" "${counts[*]}" "${rates[*]}" "${spreads[-1]}"
+    done
+    printf '  fastest / slowest: median %s\n' "$(printf '%s\n' "${spreads[@]}" | sort -n | sed -n 2p)"
+
+    say "Activations of other licenses ($((users / 2)) connections) while one license takes activations ($((users / 2)) connections): with 50,000 machines on it / with 10"
+    others() {
+        fresh run "$1"
+        load run 18087 run activate-one --users $((users / 2)) --secs $((SECS + 2)) > /dev/null &
+        local hammer=$!
+        sleep 1
+        load run 18087 run activate --users $((users / 2)) --secs "$SECS" | throughput
+        wait $hammer
+        stop run
+    }
+    beside_small() { others 10; }
+    beside_large() { others 50000; }
+    ab "other licenses' activations/s, beside 50,000 / beside 10" beside_small beside_large
+}
+
 postgres_targets() {
     say "PostgreSQL, $LICENSES licenses: validation vs /healthz at $USERS connections"
     local db
@@ -291,11 +342,12 @@ builds_targets() {
 }
 
 case $WHAT in
-    all) sqlite_targets; limiter_targets; signin_targets; activation_targets; postgres_targets; scale_targets ;;
+    all) sqlite_targets; limiter_targets; signin_targets; activation_targets; machines_targets; postgres_targets; scale_targets ;;
     sqlite) sqlite_targets ;;
     limiter) sqlite_targets; limiter_targets ;;
     signins) sqlite_targets; signin_targets ;;
     activation) sqlite_targets; activation_targets ;;
+    machines) machines_targets ;;
     postgres) postgres_targets ;;
     scale) scale_targets ;;
     ttl) ttl_targets ;;

@@ -97,6 +97,11 @@ enum Command {
         /// Where to write one `KEY FINGERPRINT` line per license.
         #[arg(long, value_name = "FILE")]
         keys_out: PathBuf,
+        /// Live machines on the first license (its seat limit is 100,000):
+        /// the activation scale benchmark's one large license.
+        #[arg(long, default_value_t = 1, value_name = "N",
+              value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        first_license_machines: u32,
     },
     /// Verify a license or machine file offline; exits 1 when it is not valid.
     #[command(group(clap::ArgGroup::new("trust").required(true).args(["keys", "public_key"])))]
@@ -281,7 +286,14 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             licenses,
             product,
             keys_out,
-        } => seed(settings, licenses, &product, &keys_out).await,
+            first_license_machines,
+        } => {
+            let plan = load_seed::Plan {
+                licenses,
+                first_license_machines,
+            };
+            seed(settings, plan, &product, &keys_out).await
+        }
         Command::Secret {
             command: SecretCommand::Create { file, print },
         } => {
@@ -468,7 +480,7 @@ async fn license_export(
 
 async fn seed(
     settings: Settings,
-    count: usize,
+    plan: load_seed::Plan,
     product: &str,
     keys_out: &std::path::Path,
 ) -> anyhow::Result<()> {
@@ -482,7 +494,7 @@ async fn seed(
         let cipher = secret.data_cipher()?;
         let clock = SystemClock;
         let ctx = Ctx::new(&db, &clock, Actor::Cli);
-        load_seed::seed(&ctx, &cipher, product, count, &mut out).await
+        load_seed::seed(&ctx, &cipher, product, plan, &mut out).await
     }
     .await;
     db.close().await;

@@ -10,7 +10,9 @@
 //! run); `validate` (a random seeded key with its machine);
 //! `validate-nolimit` (the same, named apart for A/B runs against a server
 //! with the rate limiter off); `activate` (a new machine on a random seeded
-//! license); `onboard` (a license assigned through the API, a machine
+//! license); `activate-one` (a new machine on the first seeded license:
+//! with `licensor seed --first-license-machines N`, a license with N live
+//! machines); `onboard` (a license assigned through the API, a machine
 //! activated with its key, then validated: each step and the assignment to
 //! activation time); `signin` (the portal's sign-in form, with its CSRF
 //! token).
@@ -213,6 +215,17 @@ async fn activate(user: &mut GooseUser) -> TransactionResult {
     Ok(())
 }
 
+/// A new machine on the first seeded license.
+async fn activate_first(user: &mut GooseUser) -> TransactionResult {
+    let Some((key, _)) = keys().first() else {
+        return Ok(());
+    };
+    let body = serde_json::json!({ "key": key, "fingerprint": unique("one") });
+    let goose = post_json(user, "activate", "/api/v1/machines/activate", &body, None).await?;
+    expect(user, goose, 201, "\"machine\"").await?;
+    Ok(())
+}
+
 /// Assignment through the vendor API, then activation with the new key:
 /// the transaction's time is the assignment-to-activation time.
 async fn assign_and_activate(user: &mut GooseUser) -> TransactionResult {
@@ -299,6 +312,10 @@ fn scenario(name: &str) -> anyhow::Result<Scenario> {
         "activate" => {
             load_keys()?;
             scenario!("activate").register_transaction(transaction!(activate))
+        }
+        "activate-one" => {
+            load_keys()?;
+            scenario!("activate-one").register_transaction(transaction!(activate_first))
         }
         "onboard" => {
             env("LOAD_API_TOKEN")?;

@@ -9,11 +9,13 @@ use std::io::Write;
 use anyhow::Context;
 
 use crate::domain::id::new_id;
+use crate::domain::time::Timestamp;
 use crate::secret::DataCipher;
 use crate::services::api_tokens::{self, Scope};
 use crate::services::catalog::{self, NewLicenseTypeInput, NewProductInput};
 use crate::services::context::Ctx;
 use crate::services::licensing::new_sealed_key;
+use crate::store::Tx;
 use crate::store::licenses::{self, NewLicense};
 use crate::store::machines::{self, NewMachine};
 
@@ -29,15 +31,25 @@ pub struct Seeded {
     pub licenses: usize,
 }
 
-/// Seeds `count` licenses of a new product `code`, each with one active
-/// machine; writes `key fingerprint` lines to `keys_out`.
+/// What to seed.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub licenses: usize,
+    /// Live machines on the first license (the others have one each).
+    pub first_license_machines: u32,
+}
+
+/// Seeds licenses of a new product `code`, each with one active machine
+/// but the first, which has as many as the plan says; writes
+/// `key fingerprint` lines to `keys_out` (the first license's first).
 pub async fn seed(
     ctx: &Ctx<'_>,
     cipher: &DataCipher,
     code: &str,
-    count: usize,
+    plan: Plan,
     keys_out: &mut impl Write,
 ) -> anyhow::Result<Seeded> {
+    let count = plan.licenses;
     let product = catalog::create_product(
         ctx,
         &NewProductInput {
@@ -77,6 +89,7 @@ pub async fn seed(
 
     let now = ctx.clock.now();
     let expires_at = Some(now.plus_days(3_650));
+    let mut first_license = None;
     let mut done = 0;
     while done < count {
         let n = BATCH.min(count - done);
@@ -96,7 +109,7 @@ pub async fn seed(
                     organization_id: None,
                     assigned_email: Some("load@example.com"),
                     is_trial: false,
-                    max_machines: 1_000,
+                    max_machines: if i == 0 { 100_000 } else { 1_000 },
                     issued_at: now,
                     expires_at,
                 },
@@ -104,24 +117,10 @@ pub async fn seed(
             .await
             .context("inserting a license")?;
             let fingerprint = format!("load-{code}-{i}");
-            machines::insert(
-                &mut tx,
-                &NewMachine {
-                    id: &new_id(),
-                    license_id: &id,
-                    fingerprint: &fingerprint,
-                    name: Some("load"),
-                    platform: None,
-                    ip: None,
-                },
-                now,
-            )
-            .await
-            .context("inserting a machine")?;
-            licenses::take_seat(&mut tx, &id, now, None)
-                .await
-                .context("taking the seat")?
-                .context("the new license had no free seat")?;
+            seat_machine(&mut tx, &id, &fingerprint, now).await?;
+            if i == 0 {
+                first_license = Some(id.clone());
+            }
             lines.push_str(key.canonical());
             lines.push(' ');
             lines.push_str(&fingerprint);
@@ -134,6 +133,19 @@ pub async fn seed(
         done += n;
     }
     keys_out.flush().context("writing the keys file")?;
+    if let Some(id) = first_license {
+        let more = plan.first_license_machines.saturating_sub(1) as usize;
+        let mut seated = 0;
+        while seated < more {
+            let n = BATCH.min(more - seated);
+            let mut tx = ctx.db.begin_write().await?;
+            for j in seated..seated + n {
+                seat_machine(&mut tx, &id, &format!("load-{code}-0-{j}"), now).await?;
+            }
+            tx.commit().await.context("committing a batch")?;
+            seated += n;
+        }
+    }
     tracing::info!(licenses = count, product = code, "seeded for a load test");
     Ok(Seeded {
         product_code: product.code,
@@ -141,4 +153,32 @@ pub async fn seed(
         api_token: token.expose().to_owned(),
         licenses: count,
     })
+}
+
+/// A live machine on the license, in its seat.
+async fn seat_machine(
+    tx: &mut Tx,
+    license_id: &str,
+    fingerprint: &str,
+    now: Timestamp,
+) -> anyhow::Result<()> {
+    machines::insert(
+        tx,
+        &NewMachine {
+            id: &new_id(),
+            license_id,
+            fingerprint,
+            name: Some("load"),
+            platform: None,
+            ip: None,
+        },
+        now,
+    )
+    .await
+    .context("inserting a machine")?;
+    licenses::take_seat(tx, license_id, now, None)
+        .await
+        .context("taking the seat")?
+        .context("the license had no free seat")?;
+    Ok(())
 }

@@ -233,6 +233,7 @@ pub async fn take_seat_for_machine(
     now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
     tx.touch_license(machine.license_id);
+    tx.touch_machine(machine.license_id, machine.fingerprint);
     // SQLite runs the statements one after the other in one call, each
     // only if the one before changed a row; PostgreSQL chains them in one
     // statement. `$5`-`$9` the machine, `$10`-`$17` the event.

@@ -74,16 +74,40 @@ where
     .await
 }
 
-/// Live machines of a license, oldest first.
-pub async fn list_active<'e, E>(exec: E, license_id: &str) -> Result<Vec<MachineRow>, sqlx::Error>
+/// The live machine with this id on this license.
+pub async fn find_active_by_id<'e, E>(
+    exec: E,
+    license_id: &str,
+    id: &str,
+) -> Result<Option<MachineRow>, sqlx::Error>
 where
     E: Executor<'e, Database = Any>,
 {
     sqlx::query_as(concat!(
         select_machine!(),
-        "WHERE license_id = $1 AND deactivated_at IS NULL ORDER BY activated_at, id"
+        "WHERE id = $1 AND license_id = $2 AND deactivated_at IS NULL"
+    ))
+    .bind(id)
+    .bind(license_id)
+    .fetch_optional(exec)
+    .await
+}
+
+/// Live machines of a license, oldest first: at most `limit`.
+pub async fn list_active<'e, E>(
+    exec: E,
+    license_id: &str,
+    limit: i64,
+) -> Result<Vec<MachineRow>, sqlx::Error>
+where
+    E: Executor<'e, Database = Any>,
+{
+    sqlx::query_as(concat!(
+        select_machine!(),
+        "WHERE license_id = $1 AND deactivated_at IS NULL ORDER BY activated_at, id LIMIT $2"
     ))
     .bind(license_id)
+    .bind(limit)
     .fetch_all(exec)
     .await
 }
@@ -93,7 +117,7 @@ pub async fn insert(
     machine: &NewMachine<'_>,
     now: Timestamp,
 ) -> Result<MachineRow, sqlx::Error> {
-    tx.touch_license(machine.license_id);
+    tx.touch_machine(machine.license_id, machine.fingerprint);
     let sql = format!(
         "INSERT INTO machines (id, license_id, fingerprint, name, platform, ip, activated_at, \
          last_heartbeat_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {COLUMNS}"
@@ -117,17 +141,17 @@ pub async fn deactivate(
     by: DeactivatedBy,
     now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
-    let ended: Option<(String,)> = sqlx::query_as(
+    let ended: Option<(String, String)> = sqlx::query_as(
         "UPDATE machines SET deactivated_at = $2, deactivated_by = $3 \
-         WHERE id = $1 AND deactivated_at IS NULL RETURNING license_id",
+         WHERE id = $1 AND deactivated_at IS NULL RETURNING license_id, fingerprint",
     )
     .bind(id)
     .bind(now.unix())
     .bind(by.as_str())
     .fetch_optional(&mut **tx)
     .await?;
-    if let Some((license_id,)) = &ended {
-        tx.touch_license(license_id);
+    if let Some((license_id, fingerprint)) = &ended {
+        tx.touch_machine(license_id, fingerprint);
     }
     Ok(ended.is_some())
 }
@@ -140,30 +164,33 @@ pub async fn reap_dead(
     cutoff: Timestamp,
     now: Timestamp,
 ) -> Result<i64, sqlx::Error> {
-    tx.touch_license(license_id);
-    let res = sqlx::query(
+    let reaped: Vec<(String,)> = sqlx::query_as(
         "UPDATE machines SET deactivated_at = $3, deactivated_by = 'heartbeat' \
-         WHERE license_id = $1 AND deactivated_at IS NULL AND last_heartbeat_at < $2",
+         WHERE license_id = $1 AND deactivated_at IS NULL AND last_heartbeat_at < $2 \
+         RETURNING fingerprint",
     )
     .bind(license_id)
     .bind(cutoff.unix())
     .bind(now.unix())
-    .execute(&mut **tx)
+    .fetch_all(&mut **tx)
     .await?;
-    Ok(i64::try_from(res.rows_affected()).unwrap_or(i64::MAX))
+    for (fingerprint,) in &reaped {
+        tx.touch_machine(license_id, fingerprint);
+    }
+    Ok(i64::try_from(reaped.len()).unwrap_or(i64::MAX))
 }
 
 pub async fn touch_heartbeat(tx: &mut Tx, id: &str, now: Timestamp) -> Result<(), sqlx::Error> {
-    let touched: Option<(String,)> = sqlx::query_as(
+    let touched: Option<(String, String)> = sqlx::query_as(
         "UPDATE machines SET last_heartbeat_at = $2 WHERE id = $1 AND deactivated_at IS NULL \
-         RETURNING license_id",
+         RETURNING license_id, fingerprint",
     )
     .bind(id)
     .bind(now.unix())
     .fetch_optional(&mut **tx)
     .await?;
-    if let Some((license_id,)) = &touched {
-        tx.touch_license(license_id);
+    if let Some((license_id, fingerprint)) = &touched {
+        tx.touch_machine(license_id, fingerprint);
     }
     Ok(())
 }

@@ -33,7 +33,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 
 use crate::config::{Backend, DatabaseSettings, SqliteSynchronous};
 use crate::store::batch::WriteBatch;
-use crate::store::cache::{LicenseCache, Touched};
+use crate::store::cache::{Changes, LicenseCache};
 
 /// A write transaction. It derefs to the connection (`&mut **tx` is an
 /// executor), and remembers which licenses it changed: its commit drops
@@ -44,7 +44,7 @@ pub struct Tx {
     inner: Transaction<'static, Any>,
     backend: Backend,
     cache: Arc<LicenseCache>,
-    touched: Touched,
+    touched: Changes,
     writes: Arc<WriteHealth>,
 }
 
@@ -53,9 +53,14 @@ impl Tx {
         self.backend
     }
 
-    /// Marks a license (or its machines) as changed by this transaction.
+    /// Marks a license's row as changed by this transaction.
     pub fn touch_license(&mut self, id: &str) {
         self.touched.license(id);
+    }
+
+    /// Marks a machine of a license as changed by this transaction.
+    pub fn touch_machine(&mut self, license_id: &str, fingerprint: &str) {
+        self.touched.machine(license_id, fingerprint);
     }
 
     /// Marks every license as changed (a product or type they all show).
@@ -66,7 +71,7 @@ impl Tx {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         let result = self.inner.commit().await;
         // Also after a failed commit: the outcome may be unknown.
-        self.touched.apply(&self.cache);
+        self.cache.apply(&self.touched);
         match &result {
             Ok(()) => self.writes.note_ok(),
             Err(e) if is_disk_full(e) => self.writes.note_disk_full(),
@@ -347,7 +352,7 @@ impl Db {
             inner,
             backend: self.backend,
             cache: Arc::clone(&self.cache),
-            touched: Touched::default(),
+            touched: Changes::default(),
             writes: Arc::clone(&self.writes),
         })
     }

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::emails::brand_of;
 use crate::support::{TestApp, spawn_app, spawn_app_on};
 
-async fn validate(app: &TestApp, key: &str, fingerprint: &str) -> Value {
+pub(crate) async fn validate(app: &TestApp, key: &str, fingerprint: &str) -> Value {
     app.validate(json!({ "key": key, "fingerprint": fingerprint }))
         .await
 }
@@ -25,7 +25,7 @@ async fn validate(app: &TestApp, key: &str, fingerprint: &str) -> Value {
 /// Validates until the answer comes with the license cached: the cache
 /// serves once it follows the change feed, and the feed may drop an entry
 /// filled a moment before for a change the cache had already seen.
-async fn validate_cached(app: &TestApp, key: &str, fingerprint: &str) -> Value {
+pub(crate) async fn validate_cached(app: &TestApp, key: &str, fingerprint: &str) -> Value {
     for _ in 0..100 {
         let first = validate(app, key, fingerprint).await;
         let second = validate(app, key, fingerprint).await;
@@ -317,7 +317,7 @@ async fn a_change_on_one_instance_reaches_the_others_cache() {
 }
 
 /// A second app on the first one's database, with its server secret.
-async fn second_instance(first: &TestApp) -> TestApp {
+pub(crate) async fn second_instance(first: &TestApp) -> TestApp {
     let database = crate::support::TestDatabase::existing(&first.database.url);
     let secret = first._data_dir.path().join("secret.key");
     let url = first.database.url.clone();
@@ -346,7 +346,7 @@ where
     wait_for(what, Duration::from_secs(2), check).await;
 }
 
-async fn wait_for<F, Fut>(what: &str, limit: Duration, mut check: F)
+pub(crate) async fn wait_for<F, Fut>(what: &str, limit: Duration, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -379,7 +379,7 @@ async fn behind_the_cache(app: &TestApp, sql: &'static str, license_id: &str) {
         .await
         .unwrap();
     if !app.database.is_postgres() {
-        sqlx::query("DELETE FROM license_changes WHERE license_id = $1")
+        sqlx::query("DELETE FROM license_changes WHERE notice = $1")
             .bind(license_id)
             .execute(&mut *tx)
             .await
@@ -390,7 +390,7 @@ async fn behind_the_cache(app: &TestApp, sql: &'static str, license_id: &str) {
 
 /// Changes the database with hand-written SQL, as an operator would: no
 /// version raised, no Licensor code involved.
-async fn by_hand(app: &TestApp, sql: &'static str, license_id: &str) {
+pub(crate) async fn by_hand(app: &TestApp, sql: &'static str, license_id: &str) {
     sqlx::query(sql)
         .bind(license_id)
         .execute(app.db.pool())

@@ -20,7 +20,7 @@ use crate::store::{Db, Tx};
 use super::activation_write::ActivationWrite;
 use super::error::LicensingError;
 use super::machines::reap_dead_seats;
-use super::validate::license_state;
+use super::validate::{license_state, live_machine};
 use super::view::{LicenseView, MachineView, load_view};
 
 #[derive(Debug, Clone)]
@@ -198,7 +198,7 @@ pub(super) async fn activate_once(
     if let Some(code) = activation_refusal(&seen, input, now) {
         return Err(LicensingError::refused_for(code, &seen));
     }
-    if let Some(existing) = state.machine(input.fingerprint.as_str()) {
+    if let Some(existing) = live_machine(ctx.db, &state, &input.fingerprint).await? {
         return Ok(Activation {
             license: seen,
             machine: existing.into(),

@@ -114,10 +114,8 @@ pub async fn deactivate_machine(
     let now = ctx.clock.now();
     let mut tx = ctx.db.begin_write().await?;
     let license = view_in_tx(&mut tx, license_id).await?;
-    let machine = machines::list_active(&mut *tx, license_id)
+    let machine = machines::find_active_by_id(&mut *tx, license_id, machine_id)
         .await?
-        .into_iter()
-        .find(|m| m.id == *machine_id)
         .ok_or(LicensingError::NotFound("machine"))?;
     check_self_deactivation(&mut tx, &license, by, now).await?;
     finish_deactivation(ctx, tx, license, machine, by, now).await

@@ -31,7 +31,8 @@ pub use support::{change_type, resend_license_email, reset_machines, transfer};
 pub use validate::{ValidateInput, ValidationOutcome, validate};
 pub(crate) use view::view_in_tx;
 pub use view::{
-    LicenseView, MachineView, active_machines, get_license, list_licenses, status_reason,
+    LicenseView, MachineView, active_machine, active_machines, get_license, list_licenses,
+    status_reason,
 };
 
 pub use crate::store::licenses::{LicenseFilter, TrialOffer};

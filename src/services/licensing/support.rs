@@ -128,7 +128,7 @@ pub async fn reset_machines(
     ctx: &Ctx<'_>,
     license_id: &LicenseId,
 ) -> Result<usize, LicensingError> {
-    let active = machines::list_active(ctx.db.pool(), license_id).await?;
+    let active = machines::list_active(ctx.db.pool(), license_id, i64::MAX).await?;
     let mut freed = 0;
     for machine in active {
         match deactivate_machine(ctx, license_id, &machine.id, DeactivatedBy::Staff).await {

@@ -7,9 +7,9 @@ use crate::domain::license::{self, Decision, Lookup, MachineFacts, ValidationReq
 use crate::domain::license_key::KeyDigest;
 use crate::domain::time::Timestamp;
 use crate::store::Db;
-use crate::store::cache::CachedLicense;
+use crate::store::cache::{self, CachedLicense, LiveMachines, MachineLookup};
 use crate::store::licenses;
-use crate::store::machines;
+use crate::store::machines::{self, MachineRow};
 
 use super::error::LicensingError;
 use super::view::{LicenseView, MachineView};
@@ -59,11 +59,10 @@ pub async fn validate(
         });
     };
     let view = LicenseView::from_cached(&state);
-    let machine = input
-        .fingerprint
-        .as_ref()
-        .and_then(|fp| state.machine(fp.as_str()))
-        .map(MachineView::from);
+    let machine = match &input.fingerprint {
+        Some(fp) => live_machine(db, &state, fp).await?.map(MachineView::from),
+        None => None,
+    };
     let facts = view.facts();
     let machine_facts = machine.as_ref().map(|m| MachineFacts {
         last_heartbeat_at: m.last_heartbeat_at,
@@ -79,6 +78,9 @@ pub async fn validate(
 /// What validation knows of the license with this key digest: from the
 /// license cache, or read (on one connection) and cached. Every write
 /// transaction that changes a license drops its entry (`Tx::touch_license`).
+/// The read costs the same however many machines the license has: their
+/// count is a column, and only a license with at most
+/// [`HELD_MACHINES`](cache::HELD_MACHINES) has them read with it.
 pub(super) async fn license_state(
     db: &Db,
     key: &KeyDigest,
@@ -94,7 +96,16 @@ pub(super) async fn license_state(
         return Ok(None);
     };
     let entitlements = licenses::entitlements_of_type(&mut *conn, &row.license_type_id).await?;
-    let machines = machines::list_active(&mut *conn, &row.id).await?;
+    let machines = if row.machines_used <= cache::HELD_MACHINES {
+        // One more than held: the count may have been edited by hand.
+        let live = machines::list_active(&mut *conn, &row.id, cache::HELD_MACHINES + 1).await?;
+        match i64::try_from(live.len()) {
+            Ok(n) if n <= cache::HELD_MACHINES => LiveMachines::All(live),
+            _ => LiveMachines::TooMany,
+        }
+    } else {
+        LiveMachines::TooMany
+    };
     drop(conn);
     Ok(Some(cache.insert(
         ticket,
@@ -103,4 +114,23 @@ pub(super) async fn license_state(
         entitlements,
         machines,
     )))
+}
+
+/// The live machine of the cached license with this fingerprint: from the
+/// cache, or one indexed lookup (then cached).
+pub(super) async fn live_machine(
+    db: &Db,
+    license: &CachedLicense,
+    fingerprint: &Fingerprint,
+) -> Result<Option<MachineRow>, LicensingError> {
+    let cache = db.license_cache();
+    match cache.machine(license, fingerprint.as_str()) {
+        MachineLookup::Known(machine) => Ok(machine),
+        MachineLookup::Unknown(ticket) => {
+            let found =
+                machines::find_active(db.pool(), &license.id(), fingerprint.as_str()).await?;
+            cache.insert_machine(ticket, license, fingerprint.as_str(), found.as_ref());
+            Ok(found)
+        }
+    }
 }

@@ -255,11 +255,13 @@ pub async fn list_licenses(
     Ok(out)
 }
 
+/// A license's live machines, oldest first: at most `limit`.
 pub async fn active_machines(
     db: &Db,
     license_id: &LicenseId,
+    limit: i64,
 ) -> Result<Vec<MachineView>, LicensingError> {
-    Ok(machines::list_active(db.pool(), license_id)
+    Ok(machines::list_active(db.pool(), license_id, limit)
         .await?
         .into_iter()
         .map(MachineView::from)
@@ -267,6 +269,19 @@ pub async fn active_machines(
 }
 
 /// Why a license was last suspended or revoked, as staff wrote it.
+/// The live machine with this id on this license.
+pub async fn active_machine(
+    db: &Db,
+    license_id: &LicenseId,
+    machine_id: &MachineId,
+) -> Result<Option<MachineView>, LicensingError> {
+    Ok(
+        machines::find_active_by_id(db.pool(), license_id, machine_id)
+            .await?
+            .map(MachineView::from),
+    )
+}
+
 pub async fn status_reason(db: &Db, license_id: &LicenseId) -> anyhow::Result<Option<String>> {
     Ok(licenses::status_reason(db.pool(), license_id).await?)
 }

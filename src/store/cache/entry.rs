@@ -71,11 +71,40 @@ impl CompactId {
 #[derive(Debug)]
 pub(super) struct MachineState {
     pub(super) id: CompactId,
-    fingerprint: Box<str>,
+    pub(super) fingerprint: Box<str>,
     name: Option<Box<str>>,
     platform: Option<Box<str>>,
     activated_at: i64,
     last_heartbeat_at: i64,
+}
+
+impl MachineState {
+    pub(super) fn new(m: &MachineRow) -> Self {
+        Self {
+            id: CompactId::new(&m.id),
+            fingerprint: m.fingerprint.as_str().into(),
+            name: m.name.as_deref().map(Into::into),
+            platform: m.platform.as_deref().map(Into::into),
+            activated_at: m.activated_at,
+            last_heartbeat_at: m.last_heartbeat_at,
+        }
+    }
+
+    /// The machine's row (what validation reads of it), on `license`.
+    pub(super) fn row(&self, license: &CompactId) -> MachineRow {
+        MachineRow {
+            id: MachineId::from_stored(self.id.to_text()),
+            license_id: LicenseId::from_stored(license.to_text()),
+            fingerprint: String::from(&*self.fingerprint),
+            name: self.name.as_deref().map(str::to_owned),
+            platform: self.platform.as_deref().map(str::to_owned),
+            ip: None,
+            activated_at: self.activated_at,
+            last_heartbeat_at: self.last_heartbeat_at,
+            deactivated_at: None,
+            deactivated_by: None,
+        }
+    }
 }
 
 /// What validation needs of one license, compact: a cache of 100,000
@@ -98,23 +127,19 @@ pub struct CachedLicense {
     version: i64,
     updated_at: i64,
     pub(super) kind: Arc<TypeState>,
-    machines: Box<[MachineState]>,
+    /// Its live machines when it has at most [`HELD_MACHINES`](super::HELD_MACHINES);
+    /// `None` for a larger license, whose machines are looked up one
+    /// fingerprint at a time (`LicenseCache::machine`).
+    pub(super) machines: Option<Box<[MachineState]>>,
     pub(super) filled: Instant,
 }
 
 impl CachedLicense {
-    pub(super) fn new(row: LicenseRow, kind: Arc<TypeState>, machines: Vec<MachineRow>) -> Self {
-        let machines = machines
-            .into_iter()
-            .map(|m| MachineState {
-                id: CompactId::new(&m.id),
-                fingerprint: m.fingerprint.into(),
-                name: m.name.map(Into::into),
-                platform: m.platform.map(Into::into),
-                activated_at: m.activated_at,
-                last_heartbeat_at: m.last_heartbeat_at,
-            })
-            .collect();
+    pub(super) fn new(row: LicenseRow, kind: Arc<TypeState>, machines: LiveMachines) -> Self {
+        let machines = match machines {
+            LiveMachines::All(rows) => Some(rows.iter().map(MachineState::new).collect()),
+            LiveMachines::TooMany => None,
+        };
         Self {
             id: CompactId::new(&row.id),
             key_last4: row.key_last4.into(),
@@ -135,8 +160,8 @@ impl CachedLicense {
         }
     }
 
-    #[cfg(test)]
-    pub(super) fn id(&self) -> String {
+    /// The license's id.
+    pub fn id(&self) -> String {
         self.id.to_text()
     }
 
@@ -184,24 +209,26 @@ impl CachedLicense {
         &self.kind.entitlements
     }
 
-    /// The live machine with this fingerprint.
-    pub fn machine(&self, fingerprint: &str) -> Option<MachineRow> {
-        self.machines
-            .iter()
-            .find(|m| &*m.fingerprint == fingerprint)
-            .map(|m| MachineRow {
-                id: MachineId::from_stored(m.id.to_text()),
-                license_id: LicenseId::from_stored(self.id.to_text()),
-                fingerprint: String::from(&*m.fingerprint),
-                name: m.name.as_deref().map(str::to_owned),
-                platform: m.platform.as_deref().map(str::to_owned),
-                ip: None,
-                activated_at: m.activated_at,
-                last_heartbeat_at: m.last_heartbeat_at,
-                deactivated_at: None,
-                deactivated_by: None,
-            })
+    /// The live machine with this fingerprint, when the entry holds its
+    /// license's machines: `Some(None)` when it has none by that
+    /// fingerprint, `None` when the entry does not hold them.
+    pub(super) fn held_machine(&self, fingerprint: &str) -> Option<Option<MachineRow>> {
+        let held = self.machines.as_deref()?;
+        Some(
+            held.iter()
+                .find(|m| &*m.fingerprint == fingerprint)
+                .map(|m| m.row(&self.id)),
+        )
     }
+}
+
+/// What a fill read of a license's live machines.
+#[derive(Debug)]
+pub enum LiveMachines {
+    /// All of them (at most [`HELD_MACHINES`](super::HELD_MACHINES)).
+    All(Vec<MachineRow>),
+    /// More than the entry holds: looked up one fingerprint at a time.
+    TooMany,
 }
 
 /// A cached license's fields, borrowed where the entry holds text (ids

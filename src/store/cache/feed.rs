@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sqlx::AnyPool;
 
-use super::{ALL, CHANNEL, LicenseCache};
+use super::{CHANNEL, Changes, LicenseCache};
 
 /// Follows the change feed on PostgreSQL: listens on [`CHANNEL`], where
 /// the triggers of every write (this instance's, another's, hand-written
@@ -121,7 +121,7 @@ async fn apply_changes(
     let mut next = cursor;
     loop {
         let rows: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT seq, license_id FROM license_changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+            "SELECT seq, notice FROM license_changes WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
         .bind(next)
         .bind(FEED_BATCH)
@@ -131,12 +131,11 @@ async fn apply_changes(
             break;
         };
         next = last;
-        if rows.iter().any(|(_, id)| id == ALL) {
-            cache.clear();
-        } else {
-            let ids: Vec<&str> = rows.iter().map(|(_, id)| id.as_str()).collect();
-            cache.invalidate(&ids);
+        let mut changes = Changes::default();
+        for (_, notice) in &rows {
+            changes.notice(notice);
         }
+        cache.apply(&changes);
         if (rows.len() as i64) < FEED_BATCH {
             break;
         }

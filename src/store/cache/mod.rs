@@ -3,16 +3,21 @@
 //!
 //! Validation is the hot path, and a lookup through sqlx costs about
 //! 100 µs, so the license row, its type's entitlements and its live
-//! machines are kept in memory. Correctness rests on three rules:
+//! machines are kept in memory: an entry holds the machines of a license
+//! with at most [`HELD_MACHINES`] of them; a larger license's machines are
+//! looked up one fingerprint at a time and kept apart (`looked_up`), so
+//! that neither a fill nor a change costs more with the license's size.
+//! Correctness rests on three rules:
 //!
-//! - every write transaction that changes a license or its machines names
-//!   the license (`Tx::touch_license`), and its commit removes the entry;
+//! - every write transaction that changes a license or one of its machines
+//!   names it (`Tx::touch_license`, `Tx::touch_machine`), and its commit
+//!   removes what the cache held of it ([`Changes`]);
 //! - a reader takes a [`Ticket`] before it reads the database and its entry
 //!   is dropped if any invalidation happened meanwhile, so a read that
 //!   raced a write never repopulates stale state;
 //! - every write to what an entry holds, by Licensor or anyone else (a
 //!   hand-written `UPDATE`), is recorded by triggers in the database (the
-//!   change feed, migration 0005): on PostgreSQL they send `NOTIFY
+//!   change feed, migrations 0005 and 0008): on PostgreSQL they send `NOTIFY
 //!   licensor_license_cache` at commit and every instance drops the entry
 //!   when it arrives ([`listen`]); on SQLite they append to
 //!   `license_changes`, which the server reads every second
@@ -31,13 +36,21 @@ use crate::config::LicenseCacheSettings;
 use crate::store::licenses::LicenseRow;
 use crate::store::machines::MachineRow;
 
+mod changes;
 mod entry;
 mod feed;
+mod looked_up;
 
+pub use changes::Changes;
 pub use entry::Digest;
-pub use entry::{CachedLicense, CachedParts};
-use entry::{CompactId, TypeState, type_state};
+pub use entry::{CachedLicense, CachedParts, LiveMachines};
+use entry::{CompactId, MachineState, TypeState, type_state};
 pub use feed::{FEED_POLL_EVERY, follow_changes, listen};
+use looked_up::LookedUp;
+
+/// The most live machines an entry holds; a fill reads at most one more to
+/// learn that a license has more ([`LiveMachines::TooMany`]).
+pub const HELD_MACHINES: i64 = 16;
 
 /// The PostgreSQL channel that carries invalidations between instances.
 pub const CHANNEL: &str = "licensor_license_cache";
@@ -47,6 +60,15 @@ pub const ALL: &str = "*";
 /// Taken before a database read whose result may be cached.
 #[derive(Debug, Clone, Copy)]
 pub struct Ticket(u64);
+
+/// What the cache knows of a license's machine with some fingerprint.
+#[derive(Debug)]
+pub enum MachineLookup {
+    /// The live machine, or `None`: no live machine has it.
+    Known(Option<MachineRow>),
+    /// Not known: read it, then [`LicenseCache::insert_machine`] with this.
+    Unknown(Ticket),
+}
 
 /// Hashes a digest by its first eight bytes: it is already a SHA-256, and
 /// only keys of real licenses are ever cached, so nobody can choose
@@ -76,6 +98,7 @@ struct Inner {
     by_digest: DigestMap<Arc<CachedLicense>>,
     digest_of: HashMap<CompactId, Digest>,
     types: HashMap<String, Arc<TypeState>>,
+    looked_up: LookedUp,
     /// Digests in insertion order, for first-in-first-out eviction. May
     /// hold digests already invalidated; they are skipped.
     order: VecDeque<Digest>,
@@ -85,6 +108,12 @@ impl Inner {
     fn remove_digest(&mut self, digest: &Digest) {
         if let Some(entry) = self.by_digest.remove(digest) {
             self.digest_of.remove(&entry.id);
+        }
+    }
+
+    fn remove_digest_of(&mut self, id: &CompactId) {
+        if let Some(digest) = self.digest_of.remove(id) {
+            self.by_digest.remove(&digest);
         }
     }
 
@@ -158,7 +187,7 @@ impl LicenseCache {
         digest: &Digest,
         row: LicenseRow,
         entitlements: Vec<String>,
-        machines: Vec<MachineRow>,
+        machines: LiveMachines,
     ) -> Arc<CachedLicense> {
         let kind = type_state(&row, entitlements);
         if self.capacity == 0 || !self.serving.load(Ordering::Acquire) {
@@ -194,13 +223,74 @@ impl LicenseCache {
         entry
     }
 
-    /// Drops the entries of these licenses.
-    pub fn invalidate<S: AsRef<str>>(&self, license_ids: &[S]) {
+    /// The machine of `entry`'s license with this fingerprint: from the
+    /// entry, or from what an earlier lookup found.
+    pub fn machine(&self, entry: &CachedLicense, fingerprint: &str) -> MachineLookup {
+        if let Some(held) = entry.held_machine(fingerprint) {
+            return MachineLookup::Known(held);
+        }
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        // Under the read lock: no invalidation can slip in before it.
+        let ticket = self.ticket();
+        if !self.serving.load(Ordering::Acquire) {
+            return MachineLookup::Unknown(ticket);
+        }
+        match inner.looked_up.get(&entry.id, fingerprint) {
+            Some(slot) if slot.is_fresh(self.ttl) => {
+                MachineLookup::Known(slot.machine.as_ref().map(|m| m.row(&entry.id)))
+            }
+            _ => MachineLookup::Unknown(ticket),
+        }
+    }
+
+    /// Keeps what a lookup read under `ticket` (the live machine, or none)
+    /// for a license whose entry does not hold its machines, unless
+    /// something changed since.
+    pub fn insert_machine(
+        &self,
+        ticket: Ticket,
+        entry: &CachedLicense,
+        fingerprint: &str,
+        machine: Option<&MachineRow>,
+    ) {
+        if self.capacity == 0 || !self.serving.load(Ordering::Acquire) || entry.machines.is_some() {
+            return;
+        }
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        if self.epoch.load(Ordering::Acquire) == ticket.0 {
+            let machine = machine.map(MachineState::new);
+            inner
+                .looked_up
+                .insert(&entry.id, fingerprint, machine, self.capacity);
+        }
+    }
+
+    /// Drops what the cache holds of what changed: a license's entry, a
+    /// machine's slot (and the entry, if it holds the license's machines),
+    /// or everything.
+    pub fn apply(&self, changes: &Changes) {
+        if changes.all {
+            self.clear();
+            return;
+        }
+        if changes.is_empty() {
+            return;
+        }
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        for id in license_ids {
-            if let Some(digest) = inner.digest_of.remove(&CompactId::new(id.as_ref())) {
-                inner.by_digest.remove(&digest);
+        for id in &changes.licenses {
+            inner.remove_digest_of(&CompactId::new(id));
+        }
+        for (license_id, fingerprint) in &changes.machines {
+            let id = CompactId::new(license_id);
+            inner.looked_up.remove(&id, fingerprint);
+            let holds_machines = inner
+                .digest_of
+                .get(&id)
+                .and_then(|d| inner.by_digest.get(d))
+                .is_some_and(|entry| entry.machines.is_some());
+            if holds_machines {
+                inner.remove_digest_of(&id);
             }
         }
     }
@@ -234,15 +324,11 @@ impl LicenseCache {
         drop(old);
     }
 
-    /// Applies one change notice: a license id, ids joined by commas, or
-    /// [`ALL`].
+    /// Applies change notices (see [`Changes`]), joined by commas.
     pub fn apply_notice(&self, payload: &str) {
-        if payload == ALL {
-            self.clear();
-        } else {
-            let ids: Vec<&str> = payload.split(',').filter(|s| !s.is_empty()).collect();
-            self.invalidate(&ids);
-        }
+        let mut changes = Changes::default();
+        changes.notice(payload);
+        self.apply(&changes);
     }
 
     /// Starts or stops serving from memory; either way the entries go.
@@ -272,40 +358,14 @@ impl LicenseCache {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
 
-/// What a write transaction changed, for the cache.
-#[derive(Debug, Default)]
-pub(crate) enum Touched {
-    #[default]
-    Nothing,
-    Licenses(Vec<String>),
-    All,
-}
-
-impl Touched {
-    pub(crate) fn license(&mut self, id: &str) {
-        match self {
-            Touched::Nothing => *self = Touched::Licenses(vec![id.to_owned()]),
-            Touched::Licenses(ids) => {
-                if !ids.iter().any(|i| i == id) {
-                    ids.push(id.to_owned());
-                }
-            }
-            Touched::All => {}
-        }
-    }
-
-    pub(crate) fn all(&mut self) {
-        *self = Touched::All;
-    }
-
-    pub(crate) fn apply(&self, cache: &LicenseCache) {
-        match self {
-            Touched::Nothing => {}
-            Touched::All => cache.clear(),
-            Touched::Licenses(ids) => cache.invalidate(ids),
-        }
+    /// Machines of large licenses known from lookups.
+    pub fn looked_up_machines(&self) -> usize {
+        self.inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .looked_up
+            .len()
     }
 }
 

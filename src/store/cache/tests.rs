@@ -53,7 +53,7 @@ fn fill_with(cache: &LicenseCache, ticket: Ticket, name: &str, id: &str) -> bool
         &digest(name),
         row(id),
         vec!["pro".to_owned()],
-        Vec::new(),
+        LiveMachines::All(Vec::new()),
     );
     cache.get(&digest(name)).is_some()
 }
@@ -78,7 +78,7 @@ fn an_entry_is_served_until_its_license_is_invalidated() {
     assert!(fill(&cache, "d1", "l1"));
     assert!(fill(&cache, "d2", "l2"));
     assert_eq!(get(&cache, "d1").unwrap().id(), "l1");
-    cache.invalidate(&["l1"]);
+    cache.apply_notice("l1");
     assert!(get(&cache, "d1").is_none());
     assert_eq!(get(&cache, "d2").unwrap().id(), "l2");
     cache.apply_notice("l2,l9");
@@ -90,7 +90,7 @@ fn a_read_that_raced_an_invalidation_is_not_stored() {
     let cache = cache(10);
     let ticket = cache.ticket();
     // A write to any license commits between the read and the insert.
-    cache.invalidate(&["l1"]);
+    cache.apply_notice("l1");
     assert!(!fill_with(&cache, ticket, "d1", "l1"));
     assert!(get(&cache, "d1").is_none());
     assert!(fill(&cache, "d1", "l1"));
@@ -109,7 +109,7 @@ fn the_oldest_entries_make_room_and_the_size_holds() {
     }
     // Churn on one license (invalidate, fill again) keeps the queue bounded.
     for _ in 0..5_000 {
-        cache.invalidate(&["l9"]);
+        cache.apply_notice("l9");
         fill(&cache, "d9", "l9");
     }
     let inner = cache.inner.read().unwrap();
@@ -175,7 +175,7 @@ fn a_license_filled_under_a_new_digest_replaces_its_old_entry() {
     fill(&cache, "old", "l1");
     fill(&cache, "new", "l1");
     assert!(get(&cache, "old").is_none());
-    cache.invalidate(&["l1"]);
+    cache.apply_notice("l1");
     assert!(get(&cache, "new").is_none());
 }
 
@@ -207,4 +207,131 @@ fn cache_with_no_entries() -> LicenseCache {
     let cache = cache(0);
     cache.set_serving(true);
     cache
+}
+
+fn machine(license: &str, fingerprint: &str) -> MachineRow {
+    MachineRow {
+        id: crate::domain::id::MachineId::from_stored(format!("m-{fingerprint}")),
+        license_id: LicenseId::from_stored(license.to_owned()),
+        fingerprint: fingerprint.to_owned(),
+        name: Some("laptop".to_owned()),
+        platform: None,
+        ip: None,
+        activated_at: 10,
+        last_heartbeat_at: 20,
+        deactivated_at: None,
+        deactivated_by: None,
+    }
+}
+
+/// Fills `name` with license `id` that has more machines than an entry
+/// holds.
+fn fill_large(cache: &LicenseCache, name: &str, id: &str) -> Arc<CachedLicense> {
+    cache.insert(
+        cache.ticket(),
+        &digest(name),
+        row(id),
+        Vec::new(),
+        LiveMachines::TooMany,
+    )
+}
+
+/// Looks a machine up as validation does: the cache, else the "database"
+/// (`stored`), then keeps what it read.
+fn look_up(cache: &LicenseCache, entry: &CachedLicense, fp: &str, stored: bool) -> bool {
+    match cache.machine(entry, fp) {
+        MachineLookup::Known(found) => found.is_some(),
+        MachineLookup::Unknown(ticket) => {
+            let found = stored.then(|| machine(&entry.id(), fp));
+            cache.insert_machine(ticket, entry, fp, found.as_ref());
+            stored
+        }
+    }
+}
+
+fn known(cache: &LicenseCache, entry: &CachedLicense, fp: &str) -> Option<Option<MachineRow>> {
+    match cache.machine(entry, fp) {
+        MachineLookup::Known(found) => Some(found),
+        MachineLookup::Unknown(_) => None,
+    }
+}
+
+#[test]
+fn a_large_licenses_machines_are_kept_one_lookup_at_a_time() {
+    let cache = cache(10);
+    let entry = fill_large(&cache, "d1", "l1");
+    assert!(known(&cache, &entry, "fp-1").is_none());
+    assert!(look_up(&cache, &entry, "fp-1", true));
+    assert!(!look_up(&cache, &entry, "fp-2", false));
+    let found = known(&cache, &entry, "fp-1").unwrap().unwrap();
+    assert_eq!(
+        (
+            found.id.as_str(),
+            found.license_id.as_str(),
+            found.name.as_deref()
+        ),
+        ("m-fp-1", "l1", Some("laptop"))
+    );
+    assert_eq!(found.last_heartbeat_at, 20);
+    // Known absent: no second read.
+    assert!(known(&cache, &entry, "fp-2").unwrap().is_none());
+
+    // The license's row changes (a seat taken): its entry goes, what the
+    // lookups found stays, and serves the entry filled next.
+    cache.apply_notice("l1");
+    assert!(get(&cache, "d1").is_none());
+    let entry = fill_large(&cache, "d1", "l1");
+    assert!(known(&cache, &entry, "fp-1").unwrap().is_some());
+
+    // A machine changes: only its slot goes, the entry stays.
+    cache.apply_notice("l1 fp-2");
+    assert!(known(&cache, &entry, "fp-2").is_none());
+    assert!(known(&cache, &entry, "fp-1").is_some());
+    assert!(get(&cache, "d1").is_some());
+    assert_eq!(cache.looked_up_machines(), 1);
+    cache.apply_notice("*");
+    assert_eq!(cache.looked_up_machines(), 0);
+}
+
+#[test]
+fn a_lookup_that_raced_a_change_is_not_kept() {
+    let cache = cache(10);
+    let entry = fill_large(&cache, "d1", "l1");
+    let MachineLookup::Unknown(ticket) = cache.machine(&entry, "fp-1") else {
+        panic!("nothing was looked up yet");
+    };
+    // The machine is deactivated between the read and the insert.
+    cache.apply_notice("l1 fp-1");
+    cache.insert_machine(ticket, &entry, "fp-1", Some(&machine("l1", "fp-1")));
+    assert!(known(&cache, &entry, "fp-1").is_none());
+}
+
+#[test]
+fn a_machine_change_drops_an_entry_that_holds_the_machines() {
+    let cache = cache(10);
+    let held = cache.insert(
+        cache.ticket(),
+        &digest("d1"),
+        row("l1"),
+        Vec::new(),
+        LiveMachines::All(vec![machine("l1", "fp-1")]),
+    );
+    assert!(known(&cache, &held, "fp-1").unwrap().is_some());
+    assert!(known(&cache, &held, "fp-9").unwrap().is_none());
+    // What a held entry knows is never kept apart.
+    cache.insert_machine(cache.ticket(), &held, "fp-9", None);
+    assert_eq!(cache.looked_up_machines(), 0);
+    cache.apply_notice("l1 fp-1");
+    assert!(get(&cache, "d1").is_none());
+}
+
+#[test]
+fn looked_up_machines_stay_within_the_capacity() {
+    let cache = cache(5);
+    let entry = fill_large(&cache, "d1", "l1");
+    for i in 0..50 {
+        look_up(&cache, &entry, &format!("fp-{i}"), i % 2 == 0);
+        assert!(cache.looked_up_machines() <= 5);
+    }
+    assert!(known(&cache, &entry, "fp-49").is_some());
 }

@@ -381,7 +381,7 @@ pub async fn get(
 ) -> Result<HttpResponse, WebError> {
     let id = license_id(&path)?;
     let license = licensing::get_license(&db, &id).await?;
-    let machines = licensing::active_machines(&db, &id).await?;
+    let machines = licensing::active_machines(&db, &id, i64::MAX).await?;
     Ok(HttpResponse::Ok().json(LicenseDetail {
         license: LicenseJson::new(&license, clock.now()),
         machines: machines.iter().map(MachineJson::from).collect(),

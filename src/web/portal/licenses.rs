@@ -92,6 +92,10 @@ impl From<&MachineView> for MachineItem {
     }
 }
 
+/// The most machines a license's page lists (a site license may have
+/// thousands); the page says how many more there are.
+const MACHINES_LISTED: i64 = 500;
+
 #[derive(Template)]
 #[template(path = "portal/licenses.html")]
 struct ListPage {
@@ -183,6 +187,8 @@ struct DetailPage {
     l: LicenseItem,
     standing: Option<StandingNotice>,
     machines: Vec<MachineItem>,
+    /// Live machines beyond the ones listed.
+    machines_not_shown: i64,
     may_deactivate: bool,
     key: KeyView,
     help: ActivationHelp,
@@ -203,7 +209,7 @@ pub async fn detail(
     let license = owned(&db, &who, &path).await?;
     let now = clock.now();
     let key = KeyView::for_session(&session, &db, &cipher, &license, now, "license").await?;
-    let machines = licensing::active_machines(&db, &license.id).await?;
+    let machines = licensing::active_machines(&db, &license.id, MACHINES_LISTED).await?;
     let product = catalog::product(&db, &license.product_id)
         .await?
         .ok_or_else(|| WebError::Unexpected(anyhow::anyhow!("the license's product is gone")))?;
@@ -212,6 +218,7 @@ pub async fn detail(
         standing: StandingNotice::of(&db, &license, &page.vendor_name).await?,
         page: page.titled(&license.product_name),
         l: LicenseItem::new(&license, now),
+        machines_not_shown: license.machines_used - machines.len() as i64,
         machines: machines.iter().map(MachineItem::from).collect(),
         may_deactivate: license.customer_may_deactivate,
         key,
@@ -243,10 +250,9 @@ pub async fn deactivate(
     let (license_id, machine_id) = path.into_inner();
     let license = owned(&db, &who, &license_id).await?;
     let machine_id = MachineId::parse(&machine_id).map_err(|_| WebError::NotFound)?;
-    if !licensing::active_machines(&db, &license.id)
+    if licensing::active_machine(&db, &license.id, &machine_id)
         .await?
-        .iter()
-        .any(|m| m.id == machine_id)
+        .is_none()
     {
         return Err(WebError::NotFound);
     }
