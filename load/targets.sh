@@ -94,6 +94,8 @@ load() {
     LOAD_HOST="http://127.0.0.1:$port" LOAD_KEYS_FILE="$WORK/$name/keys.txt" \
         LOAD_API_TOKEN=$(jq -r .api_token "$WORK/$name/seed.json") \
         LOAD_LICENSE_TYPE_ID=$(jq -r .license_type_id "$WORK/$name/seed.json") \
+        LOAD_PRODUCT=$(jq -r .product "$WORK/$name/seed.json") \
+        LOAD_FIRST_LICENSE_MACHINES=$(jq -r .first_license_machines "$WORK/$name/seed.json") \
         LOAD_SIGNIN_EMAIL=load-staff@example.com LOAD_SIGNIN_PASSWORD='Correct-Horse-Battery-9' \
         "$LOAD" "$@" 2> /dev/null
 }
@@ -217,6 +219,17 @@ machines_targets() {
             "$round" "${counts[*]}" "${rates[*]}" "${spreads[-1]}"
     done
     printf '  fastest / slowest: median %s\n' "$(printf '%s\n' "${spreads[@]}" | sort -n | sed -n 2p)"
+
+    say "Validations of one license's machines at random, with 50,000 live machines on it / with 10 ($USERS connections, after a pass that looks each up once)"
+    valid_one() {
+        fresh run "$1"
+        load run 18087 run validate-one --users "$USERS" --secs $((SECS * 2)) > /dev/null
+        load run 18087 run validate-one --users "$USERS" --secs "$SECS" | throughput
+        stop run
+    }
+    valid_small() { valid_one 10; }
+    valid_large() { valid_one 50000; }
+    ab "validations/s, 50,000 machines / 10" valid_small valid_large
 
     say "Activations of other licenses ($((users / 2)) connections) while one license takes activations ($((users / 2)) connections): with 50,000 machines on it / with 10"
     others() {

@@ -506,6 +506,7 @@ async fn seed(
             "license_type_id": seeded.license_type_id,
             "api_token": seeded.api_token,
             "licenses": seeded.licenses,
+            "first_license_machines": seeded.first_license_machines,
             "keys_file": keys_out.display().to_string(),
         })
     );

@@ -12,7 +12,9 @@
 //! with the rate limiter off); `activate` (a new machine on a random seeded
 //! license); `activate-one` (a new machine on the first seeded license:
 //! with `licensor seed --first-license-machines N`, a license with N live
-//! machines); `onboard` (a license assigned through the API, a machine
+//! machines); `validate-one` (one of the first license's machines, at
+//! random: `LOAD_PRODUCT` and `LOAD_FIRST_LICENSE_MACHINES` from the seed);
+//! `onboard` (a license assigned through the API, a machine
 //! activated with its key, then validated: each step and the assignment to
 //! activation time); `signin` (the portal's sign-in form, with its CSRF
 //! token).
@@ -226,6 +228,27 @@ async fn activate_first(user: &mut GooseUser) -> TransactionResult {
     Ok(())
 }
 
+/// One of the first seeded license's machines, at random: `licensor seed`
+/// names them `load-PRODUCT-0` and `load-PRODUCT-0-J`.
+async fn validate_first(user: &mut GooseUser) -> TransactionResult {
+    let Some((key, first)) = keys().first() else {
+        return Ok(());
+    };
+    let machines: u32 = std::env::var("LOAD_FIRST_LICENSE_MACHINES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    let product = std::env::var("LOAD_PRODUCT").unwrap_or_default();
+    let fingerprint = match rand::rng().random_range(0..machines.max(1)) {
+        0 => first.clone(),
+        j => format!("load-{product}-0-{}", j - 1),
+    };
+    let body = serde_json::json!({ "key": key, "fingerprint": fingerprint });
+    let goose = post_json(user, "validate", "/api/v1/licenses/validate", &body, None).await?;
+    expect(user, goose, 200, "\"code\":\"VALID\"").await?;
+    Ok(())
+}
+
 /// Assignment through the vendor API, then activation with the new key:
 /// the transaction's time is the assignment-to-activation time.
 async fn assign_and_activate(user: &mut GooseUser) -> TransactionResult {
@@ -316,6 +339,12 @@ fn scenario(name: &str) -> anyhow::Result<Scenario> {
         "activate-one" => {
             load_keys()?;
             scenario!("activate-one").register_transaction(transaction!(activate_first))
+        }
+        "validate-one" => {
+            load_keys()?;
+            env("LOAD_PRODUCT")?;
+            env("LOAD_FIRST_LICENSE_MACHINES")?;
+            scenario!("validate-one").register_transaction(transaction!(validate_first))
         }
         "onboard" => {
             env("LOAD_API_TOKEN")?;

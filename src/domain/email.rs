@@ -77,6 +77,20 @@ impl EmailAddress {
         &self.0
     }
 
+    /// What the address looks like: each part that is not ASCII replaced by
+    /// its UTS #39 confusable skeleton (the domain's labels in their Unicode
+    /// form). Two addresses that look alike have one key, and one account
+    /// may hold it (the database's unique index on `users.email_key`). ASCII
+    /// parts stay as they are: `modern` and `modem` are two mailboxes, and
+    /// no accepted non-ASCII part can pass for an ASCII one
+    /// ([`EmailAddress::parse`]).
+    pub fn spelling_key(&self) -> String {
+        let (local, domain) = self.0.rsplit_once('@').unwrap_or(("", &self.0));
+        let (unicode, _) = idna::domain_to_unicode(domain);
+        let labels: Vec<String> = unicode.split('.').map(looks_like).collect();
+        format!("{}@{}", looks_like(local), labels.join("."))
+    }
+
     /// A form safe for logs: `j***@e***.com`.
     pub fn masked(&self) -> String {
         mask_email(&self.0)
@@ -124,6 +138,16 @@ fn one_plain_spelling(part: &str) -> bool {
         .all(|c| c.is_ascii() || GeneralSecurityProfile::identifier_allowed(c))
         && part.is_single_script()
         && !skeleton(part).all(|c| c.is_ascii())
+}
+
+/// A part of an address as it looks: itself when ASCII, else its confusable
+/// skeleton.
+fn looks_like(part: &str) -> String {
+    if part.is_ascii() {
+        part.to_owned()
+    } else {
+        skeleton(part).collect()
+    }
 }
 
 /// Characters that must never sit in an address: whitespace and controls
@@ -281,6 +305,42 @@ mod tests {
         ] {
             assert!(EmailAddress::parse(ok).is_ok(), "{ok}");
         }
+    }
+
+    /// Spellings in scripts of their own that look alike share a key (one
+    /// account among them); ASCII spellings keep theirs.
+    #[test]
+    fn look_alike_spellings_share_one_key() {
+        let key = |s: &str| EmailAddress::parse(s).unwrap().spelling_key();
+        let alike = [
+            // Cyrillic and Greek: п/π, к/κ, т/τ.
+            ("пкт@example.com", "πκτ@example.com"),
+            // Arabic and Persian keyboards: yeh and kaf.
+            ("علي@example.com", "علی@example.com"),
+            ("كمال@example.com", "کمال@example.com"),
+            // Thai kho khai and kho khuat.
+            ("ขา@example.com", "ฃา@example.com"),
+            // The same in the domain, in its IDNA form or not.
+            ("a@пкт.example", "a@πκτ.example"),
+        ];
+        for (a, b) in alike {
+            assert_ne!(EmailAddress::parse(a), EmailAddress::parse(b), "{a} {b}");
+            assert_eq!(key(a), key(b), "{a} {b}");
+        }
+        let apart = [
+            ("modern@example.com", "modem@example.com"),
+            ("a1ice@example.com", "alice@example.com"),
+            ("пкт@example.com", "пкт@example.org"),
+            ("josé@example.com", "jose@example.com"),
+        ];
+        for (a, b) in apart {
+            assert_ne!(key(a), key(b), "{a} {b}");
+        }
+        assert_eq!(key("alice@example.com"), "alice@example.com");
+        // A domain typed in its IDNA ASCII form looks as it does in Unicode.
+        let ascii = EmailAddress::parse("a@пкт.example").unwrap();
+        assert!(ascii.as_str().starts_with("a@xn--"));
+        assert_eq!(key(ascii.as_str()), key("a@πκτ.example"));
     }
 
     #[test]

@@ -178,8 +178,15 @@ pub async fn sign_up(
     .await?;
     if !inserted {
         tx.rollback().await?;
-        tracing::info!(email = %email.masked(), "sign-up for a registered email");
-        tell_the_account_holder(ctx, brand, email).await?;
+        if users::find_by_email(ctx.db.pool(), email).await?.is_some() {
+            tracing::info!(email = %email.masked(), "sign-up for a registered email");
+            tell_the_account_holder(ctx, brand, email).await?;
+        } else {
+            // Another account's address looks like this one: its holder is
+            // not this mailbox, and this mailbox gets no account.
+            tracing::warn!(email = %email.masked(),
+                "sign-up refused: the address looks like a registered one");
+        }
         return Ok(None);
     }
     enqueue_verification(&mut tx, brand, &user_id, email.as_str(), Some(&org_id), now).await?;

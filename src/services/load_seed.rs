@@ -29,6 +29,7 @@ pub struct Seeded {
     pub license_type_id: String,
     pub api_token: String,
     pub licenses: usize,
+    pub first_license_machines: u32,
 }
 
 /// What to seed.
@@ -152,6 +153,7 @@ pub async fn seed(
         license_type_id: license_type.id,
         api_token: token.expose().to_owned(),
         licenses: count,
+        first_license_machines: plan.first_license_machines,
     })
 }
 

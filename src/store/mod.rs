@@ -328,7 +328,17 @@ impl Db {
         migrator
             .run(&self.pool)
             .await
-            .context("cannot apply database migrations")
+            .context("cannot apply database migrations")?;
+        let keyed = users::backfill_email_keys(&self.pool)
+            .await
+            .context("cannot record the accounts' address keys")?;
+        if keyed > 0 {
+            tracing::info!(
+                accounts = keyed,
+                "recorded the address keys of existing accounts"
+            );
+        }
+        Ok(())
     }
 
     /// Answers whether the database responds within `timeout`.

@@ -17,14 +17,15 @@ pub struct NewUser<'a> {
     pub email_verified_at: Option<Timestamp>,
 }
 
-/// Inserts the user; `false` when the email is already registered (the
-/// unique constraint decides, so two racing sign-ups cannot both win).
+/// Inserts the user; `false` when the email, or one that looks the same
+/// ([`EmailAddress::spelling_key`]), is already registered (the unique
+/// indexes decide, so two racing sign-ups cannot both win).
 #[tracing::instrument(level = "debug", skip_all, fields(email = %user.email.masked()))]
 pub async fn insert(tx: &mut Tx, user: &NewUser<'_>, now: Timestamp) -> Result<bool, sqlx::Error> {
     let inserted: Option<(String,)> = sqlx::query_as(
-        "INSERT INTO users (id, organization_id, org_role, email, password_hash, role, \
-         email_verified_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (email) DO NOTHING RETURNING id",
+        "INSERT INTO users (id, organization_id, org_role, email, email_key, password_hash, \
+         role, email_verified_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $9, $5, $6, $7, $8, $8) ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(user.id)
     .bind(user.organization_id)
@@ -34,6 +35,7 @@ pub async fn insert(tx: &mut Tx, user: &NewUser<'_>, now: Timestamp) -> Result<b
     .bind(user.role.as_str())
     .bind(user.email_verified_at.map(Timestamp::unix))
     .bind(now.unix())
+    .bind(user.email.spelling_key())
     .fetch_optional(&mut **tx)
     .await?;
     Ok(inserted.is_some())
@@ -305,4 +307,51 @@ pub async fn is_disabled(pool: &sqlx::AnyPool, id: &str) -> Result<bool, sqlx::E
         .fetch_optional(pool)
         .await?;
     Ok(row.is_none_or(|(d,)| d.is_some()))
+}
+
+/// Gives every account without one its spelling key (accounts made before
+/// migration 0009), in batches; an account whose address looks like one
+/// that already holds the key keeps none, and is logged for support.
+/// Returns how many keys it wrote.
+pub async fn backfill_email_keys(pool: &sqlx::AnyPool) -> Result<u64, sqlx::Error> {
+    const BATCH: i64 = 1_000;
+    let mut written = 0;
+    let mut after = String::new();
+    loop {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT id, email FROM users WHERE email_key IS NULL AND id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(&after)
+        .bind(BATCH)
+        .fetch_all(pool)
+        .await?;
+        let Some((last, _)) = rows.last() else {
+            return Ok(written);
+        };
+        after = last.clone();
+        for (id, email) in &rows {
+            let key = match EmailAddress::parse(email) {
+                Ok(parsed) => parsed.spelling_key(),
+                // Stored before today's rules: the address as it is.
+                Err(_) => email.clone(),
+            };
+            let res =
+                sqlx::query("UPDATE users SET email_key = $2 WHERE id = $1 AND email_key IS NULL")
+                    .bind(id)
+                    .bind(&key)
+                    .execute(pool)
+                    .await;
+            match res {
+                Ok(done) => written += done.rows_affected(),
+                Err(e)
+                    if e.as_database_error()
+                        .is_some_and(|d| d.is_unique_violation()) =>
+                {
+                    tracing::warn!(user_id = %id, email = %crate::domain::email::mask_email(email),
+                        "this account's address looks like another account's; support should merge or disable one");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
 }

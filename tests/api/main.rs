@@ -17,7 +17,6 @@ mod faults;
 mod health;
 mod hostile;
 mod interop;
-mod large_licenses;
 mod license_cache;
 mod licensing;
 mod load;
