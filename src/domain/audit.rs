@@ -68,6 +68,7 @@ text_enum! {
         LicenseSuspended = "license.suspended",
         LicenseTransferred = "license.transferred",
         LicenseTypeChanged = "license.type_changed",
+        LicenseUpdated = "license.updated",
         LicenseTypeCreated = "license_type.created",
         LicenseTypeDeleted = "license_type.deleted",
         LicenseTypeRetired = "license_type.retired",
@@ -131,6 +132,7 @@ text_enum! {
         LicenseRenewed = "license.renewed",
         LicenseSuspended = "license.suspended",
         LicenseRevoked = "license.revoked",
+        LicenseUpdated = "license.updated",
         Test = "webhook.test",
     }
 }
@@ -185,7 +187,11 @@ mod webhook_event_tests {
         );
         assert_eq!(EventKind::ApiTokenCreated.webhook(), None);
         assert_eq!(EventKind::WebhookTestSent.webhook(), None);
-        assert_eq!(WebhookEvent::subscribable().count(), 11);
+        assert_eq!(
+            EventKind::LicenseUpdated.webhook(),
+            Some(WebhookEvent::LicenseUpdated)
+        );
+        assert_eq!(WebhookEvent::subscribable().count(), 12);
         assert!(WebhookEvent::subscribable().all(|e| e != WebhookEvent::Test));
     }
 }

@@ -10,5 +10,7 @@ text_enum! {
         Customer = "customer",
         Staff = "staff",
         Heartbeat = "heartbeat",
+        /// The vendor's own systems, through a write API token.
+        Vendor = "vendor",
     }
 }

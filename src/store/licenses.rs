@@ -45,6 +45,9 @@ pub struct LicenseRow {
     #[sqlx(try_from = "String")]
     pub expiry_from: ExpiryFrom,
     pub offline_checkin_days: i64,
+    /// 1: the license has entitlements of its own (`license_edits`), not
+    /// its type's.
+    pub own_entitlements: i64,
 }
 
 macro_rules! select_license {
@@ -55,7 +58,8 @@ macro_rules! select_license {
          l.machines_used, l.issued_at, l.expires_at, l.first_activated_at, l.first_validated_at, l.version, \
          l.created_at, l.updated_at, lt.duration_days, lt.floating, lt.heartbeat_window_secs, \
          lt.grace_days, lt.customer_may_deactivate, lt.deactivation_limit, \
-         lt.deactivation_period_days, lt.expiry_from, lt.offline_checkin_days \
+         lt.deactivation_period_days, lt.expiry_from, lt.offline_checkin_days, \
+         l.own_entitlements \
          FROM licenses l JOIN products p ON p.id = l.product_id \
          JOIN license_types lt ON lt.id = l.license_type_id "
     };
@@ -355,6 +359,18 @@ pub async fn set_expiry(
     .execute(&mut **tx)
     .await?;
     Ok(res.rows_affected() == 1)
+}
+
+/// Marks the license changed (its version and time) for a change kept
+/// elsewhere (its metadata).
+pub async fn touch(tx: &mut Tx, id: &str, now: Timestamp) -> Result<(), sqlx::Error> {
+    tx.touch_license(id);
+    sqlx::query("UPDATE licenses SET version = version + 1, updated_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now.unix())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Why the license is in its current status, as support wrote it.

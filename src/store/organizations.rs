@@ -20,10 +20,13 @@ pub async fn insert(tx: &mut Tx, id: &str, name: &str, now: Timestamp) -> Result
     Ok(())
 }
 
-pub async fn find_by_id(pool: &AnyPool, id: &str) -> Result<Option<OrganizationRow>, sqlx::Error> {
+pub async fn find_by_id<'e, E>(exec: E, id: &str) -> Result<Option<OrganizationRow>, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     sqlx::query_as("SELECT id, name, created_at FROM organizations WHERE id = $1")
         .bind(id)
-        .fetch_optional(pool)
+        .fetch_optional(exec)
         .await
 }
 

@@ -18,6 +18,7 @@ mod health;
 mod hostile;
 mod interop;
 mod license_cache;
+mod license_edits;
 mod licensing;
 mod load;
 mod malformed;

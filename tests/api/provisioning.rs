@@ -357,6 +357,8 @@ async fn the_openapi_document_covers_every_endpoint() {
         ("post", "/api/v1/licenses/{id}/actions/{action}"),
         ("get", "/api/v1/customers"),
         ("patch", "/api/v1/products/{id}"),
+        ("patch", "/api/v1/licenses/{id}"),
+        ("delete", "/api/v1/licenses/{id}/machines/{machine_id}"),
     ];
     let documented: usize = doc["paths"]
         .as_object()

@@ -21,6 +21,9 @@ pub enum LicensingError {
     NotFound(&'static str),
     #[error("{0}")]
     Invalid(String),
+    /// One field of a change breaks its rules.
+    #[error("{field}: {detail}")]
+    InvalidField { field: &'static str, detail: String },
     #[error("{0}")]
     Conflict(String),
     #[error(transparent)]
@@ -36,7 +39,7 @@ impl LicensingError {
             LicensingError::DeactivationNotAllowed => "DEACTIVATION_NOT_ALLOWED",
             LicensingError::DeactivationLimit { .. } => "DEACTIVATION_LIMIT_REACHED",
             LicensingError::NotFound(_) => "NOT_FOUND",
-            LicensingError::Invalid(_) => "INVALID",
+            LicensingError::Invalid(_) | LicensingError::InvalidField { .. } => "INVALID",
             LicensingError::Conflict(_) => "CONFLICT",
             LicensingError::Unexpected(_) => "ERROR",
         }
@@ -47,6 +50,13 @@ impl LicensingError {
         match self {
             LicensingError::Refused { license_id, .. } => license_id.as_deref(),
             _ => None,
+        }
+    }
+
+    pub(super) fn field(field: &'static str, detail: impl Into<String>) -> Self {
+        LicensingError::InvalidField {
+            field,
+            detail: detail.into(),
         }
     }
 

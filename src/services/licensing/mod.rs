@@ -8,6 +8,7 @@
 mod activate;
 mod activation_write;
 mod audit;
+mod edit;
 mod error;
 mod issue;
 mod machines;
@@ -19,6 +20,7 @@ mod view;
 
 pub use activate::{ActivateInput, Activation, activate};
 pub(crate) use audit::record;
+pub use edit::{Edited, LicenseEdit, MAX_METADATA_KEYS, MAX_SEATS, edit_license, metadata_of};
 pub use error::LicensingError;
 pub(crate) use issue::new_sealed_key;
 pub use issue::{Holder, IssueRequest, Issued, issue_license, reveal_key, reveal_key_audited};

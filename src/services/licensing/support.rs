@@ -9,6 +9,7 @@ use crate::domain::audit::EventKind;
 use crate::domain::machine::DeactivatedBy;
 use crate::mail::templates::StandingChange;
 use crate::services::context::{Brand, Ctx};
+use crate::store::Tx;
 use crate::store::licenses;
 use crate::store::machines;
 use crate::store::{license_types, organizations};
@@ -74,10 +75,6 @@ pub async fn transfer(
     license_id: &LicenseId,
     organization_id: &str,
 ) -> Result<LicenseView, LicensingError> {
-    let now = ctx.clock.now();
-    organizations::find_by_id(ctx.db.pool(), organization_id)
-        .await?
-        .ok_or(LicensingError::NotFound("organization"))?;
     let mut tx = ctx.db.begin_write().await?;
     let before = view_in_tx(&mut tx, license_id).await?;
     if before.organization_id.as_deref() == Some(organization_id) {
@@ -85,7 +82,26 @@ pub async fn transfer(
             "the license already belongs to this organization".to_owned(),
         ));
     }
-    match licenses::set_organization(&mut tx, license_id, organization_id, now).await {
+    let after = transfer_in_tx(ctx, brand, &mut tx, before, organization_id).await?;
+    tx.commit().await.context("committing the transfer")?;
+    Ok(after)
+}
+
+/// [`transfer`] inside a write transaction: `before` is the license as the
+/// transaction sees it.
+pub(super) async fn transfer_in_tx(
+    ctx: &Ctx<'_>,
+    brand: &Brand,
+    tx: &mut Tx,
+    before: LicenseView,
+    organization_id: &str,
+) -> Result<LicenseView, LicensingError> {
+    let now = ctx.clock.now();
+    organizations::find_by_id(&mut **tx, organization_id)
+        .await?
+        .ok_or_else(|| LicensingError::field("organization_id", "no such organization"))?;
+    let license_id = &before.id;
+    match licenses::set_organization(tx, license_id, organization_id, now).await {
         Ok(true) => {}
         Ok(false) => return Err(LicensingError::NotFound("license")),
         Err(e)
@@ -98,10 +114,10 @@ pub async fn transfer(
         }
         Err(e) => return Err(e.into()),
     }
-    let after = view_in_tx(&mut tx, license_id).await?;
+    let after = view_in_tx(tx, license_id).await?;
     record(
         ctx,
-        &mut tx,
+        tx,
         EventKind::LicenseTransferred,
         &after,
         json!({ "before": before.snapshot(), "after": after.snapshot(),
@@ -109,7 +125,7 @@ pub async fn transfer(
     )
     .await?;
     email_standing(
-        &mut tx,
+        tx,
         brand,
         &before,
         StandingChange::TransferredAway,
@@ -117,8 +133,7 @@ pub async fn transfer(
         now,
     )
     .await?;
-    super::notices::welcome(&mut tx, brand, &after, now).await?;
-    tx.commit().await.context("committing the transfer")?;
+    super::notices::welcome(tx, brand, &after, now).await?;
     Ok(after)
 }
 

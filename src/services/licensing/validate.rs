@@ -7,7 +7,8 @@ use crate::domain::license::{self, Decision, Lookup, MachineFacts, ValidationReq
 use crate::domain::license_key::KeyDigest;
 use crate::domain::time::Timestamp;
 use crate::store::Db;
-use crate::store::cache::{self, CachedLicense, LiveMachines, MachineLookup};
+use crate::store::cache::{self, CachedLicense, Fill, LiveMachines, MachineLookup};
+use crate::store::license_edits;
 use crate::store::licenses;
 use crate::store::machines::{self, MachineRow};
 
@@ -95,7 +96,13 @@ pub(super) async fn license_state(
     let Some(row) = licenses::find_by_digest(&mut *conn, &key.hex()).await? else {
         return Ok(None);
     };
-    let entitlements = licenses::entitlements_of_type(&mut *conn, &row.license_type_id).await?;
+    let type_entitlements =
+        licenses::entitlements_of_type(&mut *conn, &row.license_type_id).await?;
+    let own_entitlements = if row.own_entitlements == 1 {
+        Some(license_edits::own_entitlements(&mut *conn, &row.id).await?)
+    } else {
+        None
+    };
     let machines = if row.machines_used <= cache::HELD_MACHINES {
         // One more than held: the count may have been edited by hand.
         let live = machines::list_active(&mut *conn, &row.id, cache::HELD_MACHINES + 1).await?;
@@ -107,13 +114,13 @@ pub(super) async fn license_state(
         LiveMachines::TooMany
     };
     drop(conn);
-    Ok(Some(cache.insert(
-        ticket,
-        digest,
+    let fill = Fill {
         row,
-        entitlements,
+        type_entitlements,
+        own_entitlements,
         machines,
-    )))
+    };
+    Ok(Some(cache.insert(ticket, digest, fill)))
 }
 
 /// The live machine of the cached license with this fingerprint: from the

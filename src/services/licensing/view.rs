@@ -9,6 +9,7 @@ use crate::domain::id::{LicenseId, LicenseTypeId, MachineId, OrganizationId, Pro
 use crate::domain::license::{self, ExpiryFrom, LicenseFacts, LicenseStatus};
 use crate::domain::time::Timestamp;
 use crate::store::cache::CachedLicense;
+use crate::store::license_edits;
 use crate::store::licenses::{self, LicenseRow};
 use crate::store::machines::{self, MachineRow};
 use crate::store::{Db, Tx};
@@ -223,7 +224,11 @@ pub(super) async fn load_view<'e, E>(
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    let entitlements = licenses::entitlements_of_type(exec, &row.license_type_id).await?;
+    let entitlements = if row.own_entitlements == 1 {
+        license_edits::own_entitlements(exec, &row.id).await?
+    } else {
+        licenses::entitlements_of_type(exec, &row.license_type_id).await?
+    };
     Ok(LicenseView::from_row(row, entitlements))
 }
 

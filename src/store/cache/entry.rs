@@ -131,11 +131,18 @@ pub struct CachedLicense {
     /// `None` for a larger license, whose machines are looked up one
     /// fingerprint at a time (`LicenseCache::machine`).
     pub(super) machines: Option<Box<[MachineState]>>,
+    /// Entitlements of its own, when it has them instead of its type's.
+    own_entitlements: Option<Box<[String]>>,
     pub(super) filled: Instant,
 }
 
 impl CachedLicense {
-    pub(super) fn new(row: LicenseRow, kind: Arc<TypeState>, machines: LiveMachines) -> Self {
+    pub(super) fn new(
+        row: LicenseRow,
+        kind: Arc<TypeState>,
+        own_entitlements: Option<Vec<String>>,
+        machines: LiveMachines,
+    ) -> Self {
         let machines = match machines {
             LiveMachines::All(rows) => Some(rows.iter().map(MachineState::new).collect()),
             LiveMachines::TooMany => None,
@@ -156,6 +163,7 @@ impl CachedLicense {
             updated_at: row.updated_at,
             kind,
             machines,
+            own_entitlements: own_entitlements.map(Vec::into_boxed_slice),
             filled: Instant::now(),
         }
     }
@@ -200,13 +208,15 @@ impl CachedLicense {
             deactivation_period_days: k.deactivation_period_days,
             expiry_from: k.expiry_from,
             offline_checkin_days: k.offline_checkin_days,
-            entitlements: &k.entitlements,
+            entitlements: self.entitlements(),
         }
     }
 
     /// The license type's entitlement codes, sorted.
     pub fn entitlements(&self) -> &[String] {
-        &self.kind.entitlements
+        self.own_entitlements
+            .as_deref()
+            .unwrap_or(&self.kind.entitlements)
     }
 
     /// The live machine with this fingerprint, when the entry holds its
@@ -220,6 +230,16 @@ impl CachedLicense {
                 .map(|m| m.row(&self.id)),
         )
     }
+}
+
+/// What a fill read of a license: the row, its type's entitlements, its
+/// own when it has them, its live machines.
+#[derive(Debug)]
+pub struct Fill {
+    pub row: LicenseRow,
+    pub type_entitlements: Vec<String>,
+    pub own_entitlements: Option<Vec<String>>,
+    pub machines: LiveMachines,
 }
 
 /// What a fill read of a license's live machines.

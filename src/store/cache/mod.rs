@@ -33,7 +33,6 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::config::LicenseCacheSettings;
-use crate::store::licenses::LicenseRow;
 use crate::store::machines::MachineRow;
 
 mod changes;
@@ -43,7 +42,7 @@ mod looked_up;
 
 pub use changes::Changes;
 pub use entry::Digest;
-pub use entry::{CachedLicense, CachedParts, LiveMachines};
+pub use entry::{CachedLicense, CachedParts, Fill, LiveMachines};
 use entry::{CompactId, MachineState, TypeState, type_state};
 pub use feed::{FEED_POLL_EVERY, follow_changes, listen};
 use looked_up::LookedUp;
@@ -181,34 +180,33 @@ impl LicenseCache {
     /// Builds the entry for what was read under `ticket` and stores it,
     /// unless something was invalidated since (then the read may predate a
     /// write): the entry serves this one request only.
-    pub fn insert(
-        &self,
-        ticket: Ticket,
-        digest: &Digest,
-        row: LicenseRow,
-        entitlements: Vec<String>,
-        machines: LiveMachines,
-    ) -> Arc<CachedLicense> {
-        let kind = type_state(&row, entitlements);
+    pub fn insert(&self, ticket: Ticket, digest: &Digest, fill: Fill) -> Arc<CachedLicense> {
+        let Fill {
+            row,
+            type_entitlements,
+            own_entitlements,
+            machines,
+        } = fill;
+        let kind = type_state(&row, type_entitlements);
+        let type_id = row.license_type_id.to_string();
+        let alone = |kind| Arc::new(CachedLicense::new(row, kind, own_entitlements, machines));
         if self.capacity == 0 || !self.serving.load(Ordering::Acquire) {
-            return Arc::new(CachedLicense::new(row, Arc::new(kind), machines));
+            return alone(Arc::new(kind));
         }
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         if self.epoch.load(Ordering::Acquire) != ticket.0 {
             drop(inner);
-            return Arc::new(CachedLicense::new(row, Arc::new(kind), machines));
+            return alone(Arc::new(kind));
         }
-        let kind = match inner.types.get(row.license_type_id.as_str()) {
+        let kind = match inner.types.get(type_id.as_str()) {
             Some(known) => Arc::clone(known),
             None => {
                 let kind = Arc::new(kind);
-                inner
-                    .types
-                    .insert(row.license_type_id.to_string(), Arc::clone(&kind));
+                inner.types.insert(type_id, Arc::clone(&kind));
                 kind
             }
         };
-        let entry = Arc::new(CachedLicense::new(row, kind, machines));
+        let entry = alone(kind);
         inner.remove_digest(digest);
         if let Some(old_digest) = inner.digest_of.get(&entry.id).copied() {
             inner.remove_digest(&old_digest);

@@ -1,5 +1,6 @@
 use super::*;
 use crate::domain::id::{LicenseId, LicenseTypeId, ProductId};
+use crate::store::licenses::LicenseRow;
 
 fn row(id: &str) -> LicenseRow {
     LicenseRow {
@@ -33,6 +34,7 @@ fn row(id: &str) -> LicenseRow {
         deactivation_period_days: None,
         expiry_from: crate::domain::license::ExpiryFrom::Issue,
         offline_checkin_days: 0,
+        own_entitlements: 0,
     }
 }
 
@@ -51,9 +53,12 @@ fn fill_with(cache: &LicenseCache, ticket: Ticket, name: &str, id: &str) -> bool
     cache.insert(
         ticket,
         &digest(name),
-        row(id),
-        vec!["pro".to_owned()],
-        LiveMachines::All(Vec::new()),
+        Fill {
+            row: row(id),
+            type_entitlements: vec!["pro".to_owned()],
+            own_entitlements: None,
+            machines: LiveMachines::All(Vec::new()),
+        },
     );
     cache.get(&digest(name)).is_some()
 }
@@ -230,9 +235,12 @@ fn fill_large(cache: &LicenseCache, name: &str, id: &str) -> Arc<CachedLicense> 
     cache.insert(
         cache.ticket(),
         &digest(name),
-        row(id),
-        Vec::new(),
-        LiveMachines::TooMany,
+        Fill {
+            row: row(id),
+            type_entitlements: Vec::new(),
+            own_entitlements: None,
+            machines: LiveMachines::TooMany,
+        },
     )
 }
 
@@ -312,9 +320,12 @@ fn a_machine_change_drops_an_entry_that_holds_the_machines() {
     let held = cache.insert(
         cache.ticket(),
         &digest("d1"),
-        row("l1"),
-        Vec::new(),
-        LiveMachines::All(vec![machine("l1", "fp-1")]),
+        Fill {
+            row: row("l1"),
+            type_entitlements: Vec::new(),
+            own_entitlements: None,
+            machines: LiveMachines::All(vec![machine("l1", "fp-1")]),
+        },
     );
     assert!(known(&cache, &held, "fp-1").unwrap().is_some());
     assert!(known(&cache, &held, "fp-9").unwrap().is_none());
@@ -334,4 +345,27 @@ fn looked_up_machines_stay_within_the_capacity() {
         assert!(cache.looked_up_machines() <= 5);
     }
     assert!(known(&cache, &entry, "fp-49").is_some());
+}
+
+#[test]
+fn a_license_with_entitlements_of_its_own_shows_them_and_its_type_keeps_its_own() {
+    let cache = cache(10);
+    fill(&cache, "d1", "l1");
+    let own = cache.insert(
+        cache.ticket(),
+        &digest("d2"),
+        Fill {
+            row: row("l2"),
+            type_entitlements: vec!["pro".to_owned()],
+            own_entitlements: Some(vec!["beta".to_owned()]),
+            machines: LiveMachines::All(Vec::new()),
+        },
+    );
+    assert_eq!(own.entitlements(), ["beta".to_owned()]);
+    assert_eq!(own.parts().entitlements, ["beta".to_owned()]);
+    assert_eq!(
+        get(&cache, "d1").unwrap().entitlements(),
+        ["pro".to_owned()]
+    );
+    assert!(Arc::ptr_eq(&own.kind, &get(&cache, "d1").unwrap().kind));
 }

@@ -5,21 +5,18 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use crate::clock::Clock;
-use crate::domain::audit::Actor;
 use crate::domain::id::is_well_formed;
 use crate::domain::id::{LicenseTypeId, ProductId};
 use crate::services::api_tokens::Scope;
 use crate::services::catalog::ProductText;
 use crate::services::catalog::{self, CatalogError, NewLicenseTypeInput, NewProductInput};
-use crate::services::context::Ctx;
 use crate::store::Db;
 use crate::web::api::ProblemDoc;
 use crate::web::api::auth::ApiClient;
 use crate::web::api::idempotency::{self, Reply};
 use crate::web::api::views::{LicenseTypeJson, ProductJson};
-use crate::web::api::{Cursor, Paged, invalid, parse_json};
+use crate::web::api::{Cursor, Paged, invalid, parse_json, token_ctx};
 use crate::web::error::{Problem, WebError};
-use crate::web::request::request_id;
 
 impl From<CatalogError> for WebError {
     fn from(err: CatalogError) -> Self {
@@ -41,22 +38,6 @@ impl From<CatalogError> for WebError {
             CatalogError::Unexpected(e) => e.into(),
         }
     }
-}
-
-fn token_ctx<'a>(
-    db: &'a Db,
-    clock: &'a dyn Clock,
-    client: &ApiClient,
-    req: &HttpRequest,
-) -> Ctx<'a> {
-    Ctx::new(
-        db,
-        clock,
-        Actor::ApiToken {
-            token_id: client.token_id.clone(),
-        },
-    )
-    .with_request_id(Some(request_id(req)))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -361,8 +361,13 @@ pub async fn list(
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct LicenseDetail {
-    license: LicenseJson,
-    machines: Vec<MachineJson>,
+    pub(crate) license: LicenseJson,
+    pub(crate) machines: Vec<MachineJson>,
+    /// String values by key, set with `PATCH`.
+    pub(crate) metadata: std::collections::BTreeMap<String, String>,
+    /// The machine a `DELETE` deactivated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) deactivated: Option<MachineJson>,
 }
 
 fn license_id(path: &str) -> Result<LicenseId, WebError> {
@@ -382,10 +387,13 @@ pub async fn get(
     let id = license_id(&path)?;
     let license = licensing::get_license(&db, &id).await?;
     let machines = licensing::active_machines(&db, &id, i64::MAX).await?;
-    Ok(HttpResponse::Ok().json(LicenseDetail {
-        license: LicenseJson::new(&license, clock.now()),
-        machines: machines.iter().map(MachineJson::from).collect(),
-    }))
+    let metadata = licensing::metadata_of(&db, &id).await?;
+    Ok(HttpResponse::Ok().json(LicenseDetail::new(
+        &license,
+        &machines,
+        metadata,
+        clock.now(),
+    )))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod catalog;
 pub mod customers;
 pub mod idempotency;
+pub mod license_edits;
 pub mod licenses;
 pub mod machines;
 pub mod openapi;
@@ -68,7 +69,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(licenses::list))
                     .route(web::post().to(licenses::create)),
             )
-            .service(web::resource("/licenses/{id}").route(web::get().to(licenses::get)))
+            .service(
+                web::resource("/licenses/{id}")
+                    .route(web::get().to(licenses::get))
+                    .route(web::patch().to(license_edits::update)),
+            )
+            .service(
+                web::resource("/licenses/{id}/machines/{machine_id}")
+                    .route(web::delete().to(license_edits::deactivate_machine)),
+            )
             .service(
                 web::resource("/licenses/{id}/actions/{action}")
                     .route(web::post().to(licenses::action)),
@@ -191,6 +200,23 @@ pub struct ProblemDoc {
     request_id: Option<String>,
 }
 
+/// The context of a use case an API token asks for.
+pub(crate) fn token_ctx<'a>(
+    db: &'a crate::store::Db,
+    clock: &'a dyn crate::clock::Clock,
+    client: &auth::ApiClient,
+    req: &HttpRequest,
+) -> crate::services::context::Ctx<'a> {
+    crate::services::context::Ctx::new(
+        db,
+        clock,
+        crate::domain::audit::Actor::ApiToken {
+            token_id: client.token_id.clone(),
+        },
+    )
+    .with_request_id(Some(crate::web::request::request_id(req)))
+}
+
 /// A field that failed its rules.
 pub fn invalid(field: &str, detail: impl std::fmt::Display) -> WebError {
     Problem::new(
@@ -249,6 +275,7 @@ pub fn licensing_problem(err: LicensingError, site: Option<&crate::web::layout::
         LicensingError::Invalid(msg) => {
             Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", msg).into()
         }
+        LicensingError::InvalidField { field, detail } => invalid(field, detail),
         LicensingError::Conflict(msg) => Problem::new(StatusCode::CONFLICT, "conflict", msg).into(),
         LicensingError::Unexpected(e) => e.into(),
     }

@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::web::api::{ProblemDoc, catalog, customers, licenses, machines, views};
+use crate::web::api::{ProblemDoc, catalog, customers, license_edits, licenses, machines, views};
 
 struct BearerTokens;
 
@@ -39,6 +39,8 @@ impl Modify for BearerTokens {
         licenses::create,
         licenses::list,
         licenses::get,
+        license_edits::update,
+        license_edits::deactivate_machine,
         licenses::action,
         customers::find,
     ),
