@@ -106,6 +106,20 @@ impl Timestamp {
         let (y, m, d) = civil_from_days(self.0.div_euclid(86_400));
         format!("{y:04}-{m:02}-{d:02}")
     }
+
+    /// The last second (23:59:59 UTC) of a date written `YYYY-MM-DD`, as a
+    /// person means "until that day"; `None` for anything else.
+    pub fn end_of_date(text: &str) -> Option<Self> {
+        let mut parts = text.trim().splitn(3, '-');
+        let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+        if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+            return None;
+        }
+        let (y, m, d): (i64, u32, u32) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+        let days = days_from_civil(y, m, d);
+        // A day past the month's end reads back as another date.
+        (civil_from_days(days) == (y, m, d)).then_some(Self(days * 86_400 + 86_399))
+    }
 }
 
 impl fmt::Display for Timestamp {
@@ -151,6 +165,27 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_date_reads_as_its_last_second_and_only_real_dates_read() {
+        for date in ["2026-11-29", "2000-02-29", "1970-01-01", "2027-12-31"] {
+            let at = Timestamp::end_of_date(date).unwrap();
+            assert_eq!(at.to_date_string(), date);
+            assert!(at.plus_secs(1).to_date_string().as_str() > date);
+        }
+        assert_eq!(Timestamp::end_of_date("1970-01-01").unwrap().unix(), 86_399);
+        for bad in [
+            "2026-02-30",
+            "2025-02-29",
+            "2026-13-01",
+            "2026-1-01",
+            "26-01-01",
+            "x",
+            "",
+        ] {
+            assert_eq!(Timestamp::end_of_date(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn formats_known_instants() {

@@ -161,6 +161,8 @@ pub async fn claim_trial(
             max_machines: None,
             expires_at: None,
             is_trial: true,
+            entitlements: None,
+            note: None,
         },
     )
     .await

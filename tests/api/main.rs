@@ -10,6 +10,7 @@ mod architecture;
 mod browser;
 mod cli;
 mod console;
+mod console_licenses;
 mod dashboard;
 mod database;
 mod emails;

@@ -13,7 +13,7 @@ use crate::secret::DataCipher;
 use crate::services::context::{Brand, Ctx};
 use crate::store::events::{self, NewEvent};
 use crate::store::licenses::{self, NewLicense};
-use crate::store::{Db, license_types, organizations};
+use crate::store::{Db, Tx, license_edits, license_types, organizations};
 
 use super::audit::record;
 use super::error::LicensingError;
@@ -36,6 +36,10 @@ pub struct IssueRequest {
     /// Overrides the type's duration.
     pub expires_at: Option<Timestamp>,
     pub is_trial: bool,
+    /// Entitlements of its own instead of its type's (codes that exist).
+    pub entitlements: Option<Vec<String>>,
+    /// Why it was issued (an order, a deal), kept in its audit event.
+    pub note: Option<String>,
 }
 
 /// A new license and its key: the only time the full key is returned.
@@ -78,6 +82,13 @@ pub async fn issue_license(
         return Err(LicensingError::Invalid(
             "max_machines must be from 1 to 100000".to_owned(),
         ));
+    }
+    if request
+        .note
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > 1_000)
+    {
+        return Err(LicensingError::field("note", "is at most 1,000 characters"));
     }
     if let Some(at) = request.expires_at
         && at <= now
@@ -134,13 +145,17 @@ pub async fn issue_license(
         }
         return Err(e.into());
     }
+    if let Some(codes) = &request.entitlements {
+        own_entitlements(&mut tx, &id, codes, now).await?;
+    }
     let license = view_in_tx(&mut tx, &id).await?;
     record(
         ctx,
         &mut tx,
         EventKind::LicenseCreated,
         &license,
-        json!({ "after": license.snapshot(), "license_type_id": license.license_type_id }),
+        json!({ "after": license.snapshot(), "license_type_id": license.license_type_id,
+                "entitlements": license.entitlements, "note": request.note }),
     )
     .await?;
     // A license for someone who will claim it: tell them, with the link.
@@ -187,4 +202,25 @@ pub async fn reveal_key_audited(
         .context("recording the reveal")?;
     tx.commit().await.context("committing the reveal")?;
     Ok(key)
+}
+
+/// Gives a new license entitlements of its own: each code must exist.
+async fn own_entitlements(
+    tx: &mut Tx,
+    id: &LicenseId,
+    codes: &[String],
+    now: Timestamp,
+) -> Result<(), LicensingError> {
+    let mut codes = codes.to_vec();
+    codes.sort();
+    codes.dedup();
+    let unknown = license_edits::unknown_entitlements(tx, &codes).await?;
+    if !unknown.is_empty() {
+        return Err(LicensingError::field(
+            "entitlements",
+            format!("no entitlement is called {}", unknown.join(", ")),
+        ));
+    }
+    license_edits::set_own_entitlements(tx, id, &codes, now).await?;
+    Ok(())
 }

@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod charts;
 pub mod dashboard;
+pub mod issue;
 pub mod outbox;
 pub mod staff;
 pub mod support;
@@ -35,6 +36,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(support::search)),
     )
     .service(web::resource("/admin/customers/{id}").route(web::get().to(support::customer)))
+    .service(
+        web::resource("/admin/licenses/new")
+            .route(web::get().to(issue::form))
+            .route(web::post().to(issue::issue)),
+    )
+    .service(web::resource("/admin/licenses/issued").route(web::get().to(issue::issued)))
     .service(web::resource("/admin/licenses/{id}").route(web::get().to(support::license)))
     .service(
         web::resource("/admin/licenses/{id}/actions")

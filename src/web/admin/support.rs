@@ -185,6 +185,8 @@ struct CustomerPage {
     id: String,
     created: String,
     step: &'static str,
+    /// The staff member may issue licenses.
+    admin: bool,
     members: Vec<MemberLine>,
     licenses: Vec<LicenseLine>,
     emails: Vec<EmailLine>,
@@ -207,6 +209,7 @@ pub async fn customer(
         id: c.organization.id.clone(),
         created: at(c.organization.created_at),
         step: c.step.label(),
+        admin: staff.role == Role::Admin,
         members: c
             .members
             .iter()

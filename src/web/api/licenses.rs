@@ -208,6 +208,10 @@ pub struct CreateBody {
     expires_at: Option<i64>,
     #[serde(default)]
     trial: bool,
+    /// Entitlement codes of its own instead of its type's.
+    entitlements: Option<Vec<String>>,
+    /// Why it is issued (an order, a deal): kept in its audit event.
+    note: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -263,6 +267,11 @@ pub async fn create(
         max_machines: parsed.max_machines,
         expires_at: parsed.expires_at.map(Timestamp::from_unix),
         is_trial: parsed.trial,
+        entitlements: parsed.entitlements,
+        note: parsed
+            .note
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty()),
     };
     let rid = request_id(&req);
     let ctx = Ctx::new(

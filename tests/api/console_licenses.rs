@@ -1,0 +1,173 @@
+//! Sales and support run licenses from the console: issuing one (to an
+//! organization or an email, with seats, features, expiry and a note; the
+//! key shown once) and editing one, with every mistake shown beside its
+//! field and nothing half-applied.
+
+use licensor::domain::role::Role;
+use serde_json::Value;
+
+use crate::support::form_browser::{Browser, location};
+use crate::support::{Provisioned, TestApp, spawn_app};
+
+async fn license_json(app: &TestApp, p: &Provisioned, id: &str) -> Value {
+    let res = app
+        .get_json(&format!("/api/v1/licenses/{id}"), &p.token)
+        .await;
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+fn field_error<'a>(page: &'a str, field: &str) -> &'a str {
+    let marker = format!("id=\"{field}-error\">");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no error beside {field}: {page}"))
+        + marker.len();
+    &page[start..start + page[start..].find('<').unwrap()]
+}
+
+#[tokio::test]
+async fn an_admin_issues_a_license_and_sees_its_key_once() {
+    let app = spawn_app().await;
+    let p = app.with_license(serde_json::json!({})).await;
+    let admin = app.with_staff(Role::Admin).await;
+    let page = admin.html("/admin/licenses/new").await;
+    assert!(page.contains(&p.license_type_id), "the type is offered");
+
+    let good = [
+        ("license_type_id", p.license_type_id.as_str()),
+        ("email", "buyer2@example.com"),
+        ("max_machines", "7"),
+        ("expires", "2030-06-30"),
+        ("entitlements", "pro"),
+        ("note", "Order 1234"),
+    ];
+    // Each mistake is named beside its field, with what was typed kept.
+    let with = |field: &'static str, value: &'static str| {
+        let mut form: Vec<(&str, &str)> = good.to_vec();
+        form.retain(|(f, _)| *f != field);
+        form.push((field, value));
+        form
+    };
+    let mut bad_org = with("organization_id", "nope");
+    bad_org.retain(|(f, _)| *f != "email");
+    let cases = [
+        (with("email", "not an email"), "email", "email address"),
+        (bad_org, "organization_id", "not an organization id"),
+        (
+            with("organization_id", "0190aaaa-aaaa-7aaa-8aaa-aaaaaaaaaaaa"),
+            "email",
+            "not both",
+        ),
+        (
+            with("max_machines", "seven"),
+            "max_machines",
+            "whole number",
+        ),
+        (with("max_machines", "0"), "max_machines", "1 to 100,000"),
+        (with("expires", "2020-01-01"), "expires", "future"),
+        (with("expires", "30/06/2030"), "expires", "YYYY-MM-DD"),
+        (with("entitlements", "pro, nope"), "entitlements", "nope"),
+        (with("license_type_id", ""), "license_type_id", "Choose"),
+    ];
+    for (form, field, says) in cases {
+        let res = admin.post("/admin/licenses/new", &form).await;
+        assert_eq!(res.status(), 422, "{field}");
+        let page = res.text().await.unwrap();
+        assert!(
+            field_error(&page, field).contains(says),
+            "{field}: {}",
+            field_error(&page, field)
+        );
+        assert!(page.contains("value=\"Order 1234\""), "the note is kept");
+    }
+    let before = app.count("licenses").await;
+    assert_eq!(before, 1, "nothing was issued");
+
+    let res = admin.post("/admin/licenses/new", &good).await;
+    assert_eq!(location(&res), "/admin/licenses/issued");
+    let page = admin.html("/admin/licenses/issued").await;
+    let start = page.find("id=\"new-key-value\">").unwrap() + "id=\"new-key-value\">".len();
+    let key = &page[start..start + page[start..].find('<').unwrap()];
+    assert_eq!(key.len(), 29, "{key}");
+    // Once: a reload shows no key.
+    let again = admin.get("/admin/licenses/issued").await;
+    assert_eq!(location(&again), "/admin");
+    assert_eq!(app.count("licenses").await, 2);
+
+    let (id,): (String,) =
+        sqlx::query_as("SELECT id FROM licenses WHERE assigned_email = 'buyer2@example.com'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    let license = license_json(&app, &p, &id).await;
+    assert_eq!(license["license"]["max_machines"], 7);
+    assert_eq!(
+        license["license"]["entitlements"],
+        serde_json::json!(["pro"])
+    );
+    let expires = license["license"]["expires_at"].as_i64().unwrap();
+    assert_eq!(
+        licensor::domain::time::Timestamp::from_unix(expires).to_date_string(),
+        "2030-06-30"
+    );
+    let v = app
+        .validate(serde_json::json!({ "key": key, "fingerprint": "fp-1" }))
+        .await;
+    assert_eq!(v["code"], "NOT_ACTIVATED", "the key shown is the license's");
+    let (data,): (String,) = sqlx::query_as(
+        "SELECT data FROM events WHERE kind = 'license.created' AND license_id = $1",
+    )
+    .bind(&id)
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    assert!(data.contains("Order 1234"), "{data}");
+    app.mail.wait_for("buyer2@example.com", "license").await;
+
+    // Support may not issue.
+    let support = app.with_staff(Role::Support).await;
+    assert_eq!(support.get("/admin/licenses/new").await.status(), 403);
+    let res = support.post("/admin/licenses/new", &good).await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(app.count("licenses").await, 2);
+}
+
+#[tokio::test]
+async fn a_license_issued_to_a_customer_from_their_page() {
+    let app = spawn_app().await;
+    let p = app.with_license(serde_json::json!({})).await;
+    let customer = Browser::new(&app);
+    customer.sign_up("owner@example.com", "Owner Ltd").await;
+    let (org,): (String,) =
+        sqlx::query_as("SELECT organization_id FROM users WHERE email = 'owner@example.com'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    let admin = app.with_staff(Role::Admin).await;
+    let page = admin.html(&format!("/admin/customers/{org}")).await;
+    assert!(page.contains(&format!("/admin/licenses/new?organization_id={org}")));
+    let form = admin
+        .html(&format!("/admin/licenses/new?organization_id={org}"))
+        .await;
+    assert!(
+        form.contains(&format!("value=\"{org}\"")),
+        "the customer is filled in"
+    );
+    let res = admin
+        .post(
+            "/admin/licenses/new",
+            &[
+                ("license_type_id", p.license_type_id.as_str()),
+                ("organization_id", org.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(location(&res), "/admin/licenses/issued");
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM licenses WHERE organization_id = $1")
+        .bind(&org)
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+}
