@@ -15,6 +15,7 @@ use crate::store::Db;
 use crate::store::events;
 
 pub use crate::store::events::EventRow;
+use crate::store::license_edits;
 use crate::store::licenses::{self, LicenseFilter};
 use crate::store::machines::{self, MachineRow};
 use crate::store::organizations::{self, OrganizationRow};
@@ -100,6 +101,15 @@ pub async fn search(db: &Db, query: &str) -> Result<Vec<Hit>, LicensingError> {
             };
             hits.push(license_hit(&view, &what));
         }
+    }
+    // Metadata: `value`, or `key=value` for one key.
+    let (key, value) = match q.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => (Some(k.trim()), v.trim()),
+        _ => (None, q),
+    };
+    for id in license_edits::licenses_with_metadata(pool, key, value, PER_KIND).await? {
+        let view = licensing::get_license(db, &LicenseId::from_stored(id)).await?;
+        hits.push(license_hit(&view, &format!("metadata {value:?}")));
     }
     let mut seen = std::collections::HashSet::new();
     hits.retain(|h| seen.insert((h.link.clone(), h.detail.clone())));

@@ -462,10 +462,17 @@ async fn console(app: &TestApp, b: &Client, audit: &mut Audit, license_id: &str)
         "/admin/tokens".to_owned(),
         "/admin/webhooks".to_owned(),
         "/admin/staff".to_owned(),
+        "/admin/licenses/new".to_owned(),
+        format!("/admin/licenses/{license_id}/edit"),
     ] {
         goto(b, app, &path).await;
         audit.page(b, &path).await;
     }
+    // A license edit refused: the reason is missing.
+    goto(b, app, &format!("/admin/licenses/{license_id}/edit")).await;
+    click(b, "form[action$='/edit'] button[type=submit]").await;
+    page_containing(b, "reason-error").await;
+    audit.page(b, "console: license edit refused").await;
     // A form error in the console.
     goto(b, app, &format!("/admin/products/{product_id}")).await;
     fill(b, "#t-name", "Floating team").await;

@@ -124,6 +124,34 @@ async fn every_console_route_is_checked_by_role() {
             303,
             303,
         ),
+        (
+            "GET",
+            "/admin/licenses/new".to_owned(),
+            none.clone(),
+            403,
+            200,
+        ),
+        (
+            "POST",
+            "/admin/licenses/new".to_owned(),
+            vec![("license_type_id", "")],
+            403,
+            422,
+        ),
+        (
+            "GET",
+            format!("/admin/licenses/{license_id}/edit"),
+            none.clone(),
+            403,
+            200,
+        ),
+        (
+            "POST",
+            format!("/admin/licenses/{license_id}/edit"),
+            vec![("max_machines", "many"), ("reason", "role matrix")],
+            403,
+            422,
+        ),
     ];
     for (method, path, fields, support_status, admin_status) in &routes {
         for (who, browser, expected) in [

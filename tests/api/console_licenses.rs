@@ -171,3 +171,125 @@ async fn a_license_issued_to_a_customer_from_their_page() {
         .unwrap();
     assert_eq!(n, 1);
 }
+
+#[tokio::test]
+async fn an_admin_edits_a_license_whole_or_not_at_all_and_finds_it_by_metadata() {
+    let app = spawn_app().await;
+    let p = app
+        .with_license(serde_json::json!({ "max_machines": 5 }))
+        .await;
+    for fp in ["fp-1", "fp-2", "fp-3"] {
+        assert_eq!(app.activate(&p.key, fp).await.status(), 201);
+    }
+    let admin = app.with_staff(Role::Admin).await;
+    let edit = format!("/admin/licenses/{}/edit", p.license_id);
+    let page = admin
+        .html(&format!("/admin/licenses/{}", p.license_id))
+        .await;
+    assert!(page.contains(&edit), "the license page links to the form");
+    let form = admin.html(&edit).await;
+    assert!(form.contains("value=\"5\""), "the form shows the seats");
+    assert!(form.contains("value=\"export, pro\""), "and the features");
+
+    let good = [
+        ("max_machines", "8"),
+        ("expires", "2031-01-31"),
+        ("entitlements", "export"),
+        ("metadata", "crm=C-9\nregion=eu"),
+        ("organization_id", ""),
+        ("reason", "Upsell, order 77"),
+    ];
+    let with = |field: &'static str, value: &'static str| {
+        let mut form: Vec<(&str, &str)> = good.to_vec();
+        form.retain(|(f, _)| *f != field);
+        form.push((field, value));
+        form
+    };
+    let cases = [
+        (with("max_machines", "2"), "max_machines", "deactivate 1"),
+        (with("max_machines", "many"), "max_machines", "whole number"),
+        (with("expires", "2020-05-01"), "expires", "in the past"),
+        (with("entitlements", "export, nope"), "entitlements", "nope"),
+        (with("metadata", "crm C-9"), "metadata", "key=value"),
+        (with("metadata", "bad key=1"), "metadata", "a key is"),
+        (
+            with("organization_id", "x"),
+            "organization_id",
+            "not an organization id",
+        ),
+        (with("reason", " "), "reason", "Say why"),
+    ];
+    for (form, field, says) in cases {
+        let res = admin.post(&edit, &form).await;
+        assert_eq!(res.status(), 422, "{field}");
+        let page = res.text().await.unwrap();
+        let error = field_error(&page, field);
+        assert!(error.contains(says), "{field}: {error}");
+        if field != "reason" {
+            assert!(
+                page.contains("Upsell, order 77"),
+                "{field}: the reason is kept"
+            );
+        }
+    }
+    let unchanged = license_json(&app, &p, &p.license_id).await;
+    assert_eq!(unchanged["license"]["max_machines"], 5);
+    assert_eq!(unchanged["metadata"], serde_json::json!({}));
+
+    let res = admin.post(&edit, &good).await;
+    assert_eq!(location(&res), format!("/admin/licenses/{}", p.license_id));
+    let page = admin.html(&location(&res)).await;
+    assert!(page.contains("Saved."));
+    assert!(
+        page.contains("region</span>=eu"),
+        "the page shows the metadata"
+    );
+    let edited = license_json(&app, &p, &p.license_id).await;
+    assert_eq!(edited["license"]["max_machines"], 8);
+    assert_eq!(
+        edited["license"]["entitlements"],
+        serde_json::json!(["export"])
+    );
+    assert_eq!(
+        edited["metadata"],
+        serde_json::json!({ "crm": "C-9", "region": "eu" })
+    );
+    let (data,): (String,) = sqlx::query_as(
+        "SELECT data FROM events WHERE kind = 'license.updated' AND license_id = $1",
+    )
+    .bind(&p.license_id)
+    .fetch_one(app.db.pool())
+    .await
+    .unwrap();
+    assert!(data.contains("Upsell, order 77"), "{data}");
+
+    // The same form again changes nothing.
+    let res = admin.post(&edit, &good).await;
+    assert!(
+        admin
+            .html(&location(&res))
+            .await
+            .contains("Nothing changed.")
+    );
+
+    // Found by a metadata value, or by key=value.
+    for q in ["C-9", "crm=C-9"] {
+        let res = admin.post("/admin", &[("q", q)]).await;
+        let hits = res.text().await.unwrap();
+        assert!(
+            hits.contains(&format!("/admin/licenses/{}", p.license_id)),
+            "{q}"
+        );
+    }
+    let res = admin.post("/admin", &[("q", "region=C-9")]).await;
+    assert!(
+        !res.text()
+            .await
+            .unwrap()
+            .contains(&format!("/admin/licenses/{}", p.license_id))
+    );
+
+    let support = app.with_staff(Role::Support).await;
+    assert_eq!(support.get(&edit).await.status(), 403);
+    assert_eq!(support.post(&edit, &good).await.status(), 403);
+}

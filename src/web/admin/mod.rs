@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod charts;
 pub mod dashboard;
+pub mod edit;
 pub mod issue;
 pub mod outbox;
 pub mod staff;
@@ -43,6 +44,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/admin/licenses/issued").route(web::get().to(issue::issued)))
     .service(web::resource("/admin/licenses/{id}").route(web::get().to(support::license)))
+    .service(
+        web::resource("/admin/licenses/{id}/edit")
+            .route(web::get().to(edit::form))
+            .route(web::post().to(edit::save)),
+    )
     .service(
         web::resource("/admin/licenses/{id}/actions")
             .route(web::post().to(support::license_action))

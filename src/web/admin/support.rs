@@ -303,6 +303,7 @@ struct LicensePage<'a> {
     types: Vec<(String, String)>,
     admin: bool,
     usage: UsageView,
+    metadata: Vec<(String, String)>,
 }
 
 /// The last days of validations of a license, for the console.
@@ -382,6 +383,10 @@ pub async fn license(
             .map(|t| (t.id, t.name))
             .collect(),
         admin: staff.role == Role::Admin,
+        metadata: licensing::metadata_of(&db, &l.id)
+            .await?
+            .into_iter()
+            .collect(),
         usage: {
             let u = usage::usage(&db, &l.id, l.max_machines, clock.now()).await?;
             UsageView {
