@@ -21,6 +21,10 @@ CREATE TABLE license_metadata (
 );
 CREATE INDEX license_metadata_value_idx ON license_metadata (value);
 
+-- The console's audit log lists every event newest first, or one actor's.
+CREATE INDEX events_occurred_idx ON events (occurred_at);
+CREATE INDEX events_actor_idx ON events (actor_id, occurred_at);
+
 CREATE OR REPLACE FUNCTION licensor_license_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE

@@ -21,6 +21,10 @@ CREATE TABLE license_metadata (
 );
 CREATE INDEX license_metadata_value_idx ON license_metadata (value);
 
+-- The console's audit log lists every event newest first, or one actor's.
+CREATE INDEX events_occurred_idx ON events (occurred_at);
+CREATE INDEX events_actor_idx ON events (actor_id, occurred_at);
+
 DROP TRIGGER license_changes_license_update;
 CREATE TRIGGER license_changes_license_update
 AFTER UPDATE OF id, key_digest, key_last4, product_id, license_type_id, organization_id,

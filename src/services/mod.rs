@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod analytics;
 pub mod api_tokens;
+pub mod audit_log;
 pub mod catalog;
 pub mod context;
 pub mod credentials;

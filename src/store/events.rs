@@ -115,3 +115,90 @@ pub async fn timeline(
     .fetch_all(pool)
     .await
 }
+
+/// Which events the audit log lists; all optional, combined with AND.
+#[derive(Debug, Default, Clone)]
+pub struct EventFilter {
+    pub kind: Option<EventKind>,
+    pub actor_kind: Option<ActorKind>,
+    pub actor_id: Option<String>,
+    pub license_id: Option<String>,
+    pub organization_id: Option<String>,
+    pub user_id: Option<String>,
+    /// From this instant on.
+    pub since: Option<Timestamp>,
+    /// Before this instant.
+    pub until: Option<Timestamp>,
+    /// After this page position (newest first): (occurred_at, id).
+    pub before: Option<(i64, String)>,
+}
+
+/// The events that match, newest first: the SQL names only the filters
+/// given (fixed fragments, every value bound), so each uses its index.
+pub async fn search(
+    pool: &sqlx::AnyPool,
+    filter: &EventFilter,
+    limit: i64,
+) -> Result<Vec<EventRow>, sqlx::Error> {
+    let mut sql = String::from(
+        "SELECT id, occurred_at, kind, actor_kind, actor_id, organization_id, user_id, \
+         license_id, data FROM events WHERE 1 = 1",
+    );
+    let mut n = 0;
+    let mut param = |sql: &mut String, fragment: &str| {
+        n += 1;
+        sql.push_str(&fragment.replace('?', &format!("${n}")));
+    };
+    let text: [(&Option<String>, &str); 5] = [
+        (&filter.kind.map(|k| k.as_str().to_owned()), " AND kind = ?"),
+        (
+            &filter.actor_kind.map(|k| k.as_str().to_owned()),
+            " AND actor_kind = ?",
+        ),
+        (&filter.actor_id, " AND actor_id = ?"),
+        (&filter.license_id, " AND license_id = ?"),
+        (&filter.organization_id, " AND organization_id = ?"),
+    ];
+    let mut texts: Vec<String> = Vec::new();
+    for (value, fragment) in text {
+        if let Some(value) = value {
+            param(&mut sql, fragment);
+            texts.push(value.clone());
+        }
+    }
+    if let Some(user) = &filter.user_id {
+        param(&mut sql, " AND user_id = ?");
+        texts.push(user.clone());
+    }
+    let mut numbers: Vec<i64> = Vec::new();
+    if let Some(since) = filter.since {
+        param(&mut sql, " AND occurred_at >= ?");
+        numbers.push(since.unix());
+    }
+    if let Some(until) = filter.until {
+        param(&mut sql, " AND occurred_at < ?");
+        numbers.push(until.unix());
+    }
+    let before = filter.before.clone();
+    if before.is_some() {
+        n += 1;
+        let (at, id) = (n, n + 1);
+        n += 1;
+        sql.push_str(&format!(
+            " AND (occurred_at < ${at} OR (occurred_at = ${at} AND id < ${id}))"
+        ));
+    }
+    n += 1;
+    sql.push_str(&format!(" ORDER BY occurred_at DESC, id DESC LIMIT ${n}"));
+    let mut query = sqlx::query_as::<_, EventRow>(sqlx::AssertSqlSafe(sql));
+    for value in texts {
+        query = query.bind(value);
+    }
+    for value in numbers {
+        query = query.bind(value);
+    }
+    if let Some((at, id)) = before {
+        query = query.bind(at).bind(id);
+    }
+    query.bind(limit).fetch_all(pool).await
+}

@@ -463,6 +463,8 @@ async fn console(app: &TestApp, b: &Client, audit: &mut Audit, license_id: &str)
         "/admin/webhooks".to_owned(),
         "/admin/staff".to_owned(),
         "/admin/licenses/new".to_owned(),
+        "/admin/audit".to_owned(),
+        "/admin/audit?action=license.created&from=bad".to_owned(),
         format!("/admin/licenses/{license_id}/edit"),
     ] {
         goto(b, app, &path).await;

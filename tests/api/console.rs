@@ -124,6 +124,15 @@ async fn every_console_route_is_checked_by_role() {
             303,
             303,
         ),
+        ("GET", "/admin/audit".to_owned(), none.clone(), 200, 200),
+        ("GET", "/admin/audit.csv".to_owned(), none.clone(), 200, 200),
+        (
+            "GET",
+            "/admin/audit.jsonl".to_owned(),
+            none.clone(),
+            200,
+            200,
+        ),
         (
             "GET",
             "/admin/licenses/new".to_owned(),

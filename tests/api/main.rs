@@ -7,6 +7,7 @@
 
 mod accessibility;
 mod architecture;
+mod audit_log;
 mod browser;
 mod cli;
 mod console;

@@ -1,6 +1,7 @@
 //! The support console under `/admin`: staff only, every route checked by
 //! role on the server ([`Staff`] and [`Staff::require`]).
 
+pub mod audit;
 pub mod catalog;
 pub mod charts;
 pub mod dashboard;
@@ -114,6 +115,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/admin/dashboard").route(web::get().to(dashboard::page)))
     .service(web::resource("/admin/dashboard/{table}.csv").route(web::get().to(dashboard::csv)))
     .service(web::resource("/admin/outbox").route(web::get().to(outbox::page)))
+    .service(web::resource("/admin/audit").route(web::get().to(audit::page)))
+    .service(web::resource("/admin/audit.csv").route(web::get().to(audit::csv)))
+    .service(web::resource("/admin/audit.jsonl").route(web::get().to(audit::jsonl)))
     .service(
         web::resource("/admin/outbox/{id}/resend")
             .route(web::post().to(outbox::resend))

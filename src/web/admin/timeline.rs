@@ -71,6 +71,7 @@ pub fn what(kind: EventKind) -> String {
         EventKind::LicenseRevoked => "Revoked the license",
         EventKind::LicenseTransferred => "Transferred the license",
         EventKind::LicenseTypeChanged => "Changed the license type",
+        EventKind::LicenseUpdated => "Edited the license",
         EventKind::LicenseExpiring => "Sent an expiry reminder",
         EventKind::LicenseExpired => "The license expired",
         EventKind::LicenseKeyRevealed => "Showed the full key",
@@ -102,9 +103,16 @@ fn shown(key: &str, v: &Value) -> String {
         ),
         Value::String(s) => s.clone(),
         Value::Bool(b) => if *b { "yes" } else { "no" }.to_owned(),
+        Value::Array(items) if items.is_empty() => "none".to_owned(),
         Value::Array(items) => items
             .iter()
             .map(|i| shown(key, i))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Value::Object(map) if map.is_empty() => "none".to_owned(),
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| format!("{k}={}", shown(k, v)))
             .collect::<Vec<_>>()
             .join(", "),
         other => other.to_string(),
@@ -131,7 +139,18 @@ pub fn details(data: &str) -> Vec<String> {
     if let Some(Value::String(reason)) = map.get("reason") {
         lines.push(format!("Reason: {reason}"));
     }
-    if let (Some(Value::Object(before)), Some(Value::Object(after))) =
+    // An edit names each field it changed; the snapshots say no more.
+    if let Some(Value::Object(changes)) = map.get("changes") {
+        for (key, change) in changes {
+            let (old, new) = (&change["before"], &change["after"]);
+            lines.push(format!(
+                "{}: {} → {}",
+                label(key),
+                shown(key, old),
+                shown(key, new)
+            ));
+        }
+    } else if let (Some(Value::Object(before)), Some(Value::Object(after))) =
         (map.get("before"), map.get("after"))
     {
         for (key, new) in after {
@@ -147,7 +166,7 @@ pub fn details(data: &str) -> Vec<String> {
         }
     }
     for (key, value) in &map {
-        if matches!(key.as_str(), "reason" | "before" | "after") || value.is_null() {
+        if matches!(key.as_str(), "reason" | "before" | "after" | "changes") || value.is_null() {
             continue;
         }
         lines.push(format!("{}: {}", label(key), shown(key, value)));
@@ -173,6 +192,27 @@ mod tests {
             ]
         );
         assert_eq!(what(EventKind::LicenseSuspended), "Suspended the license");
+    }
+
+    #[test]
+    fn an_edit_reads_as_each_field_it_changed() {
+        let data = r#"{"changes":{"max_machines":{"before":5,"after":8},
+                         "expires_at":{"before":1767225600,"after":null},
+                         "entitlements":{"before":["export","pro"],"after":["export"]},
+                         "metadata":{"before":{},"after":{"crm":"C-9","region":"eu"}}},
+                       "before":{"max_machines":5},"after":{"max_machines":8},
+                       "reason":"Upsell"}"#;
+        assert_eq!(
+            details(data),
+            [
+                "Reason: Upsell",
+                "entitlements: export, pro → export",
+                "expires: 2026-01-01 → never",
+                "seats: 5 → 8",
+                "metadata: none → crm=C-9, region=eu",
+            ]
+        );
+        assert_eq!(what(EventKind::LicenseUpdated), "Edited the license");
     }
 
     #[test]
