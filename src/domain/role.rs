@@ -6,12 +6,40 @@ text_enum! {
         Customer = "customer",
         Support = "support",
         Admin = "admin",
+        Sales = "sales",
+        ReadOnly = "read_only",
     }
+}
+
+/// What a staff member may do in the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// See every console page, search, export.
+    Read,
+    /// Everyday support: suspend, reinstate, extend within a limit,
+    /// deactivate machines, send messages again.
+    Support,
+    /// Sales: issue and edit licenses.
+    Sell,
+    /// The rest: the catalog, staff, API tokens, webhooks, and what cannot
+    /// be undone or moves a license (revoke, transfer, type change).
+    Administer,
 }
 
 impl Role {
     pub fn is_staff(self) -> bool {
-        matches!(self, Role::Support | Role::Admin)
+        !matches!(self, Role::Customer)
+    }
+
+    /// Admins may do everything; support, sales and read-only staff read
+    /// everything and do their own part.
+    pub fn can(self, capability: Capability) -> bool {
+        match (self, capability) {
+            (Role::Customer, _) => false,
+            (Role::Admin, _) | (_, Capability::Read) => true,
+            (Role::Support, Capability::Support) | (Role::Sales, Capability::Sell) => true,
+            _ => false,
+        }
     }
 }
 
@@ -35,5 +63,18 @@ mod tests {
         }
         assert!("root".parse::<Role>().is_err());
         assert!(Role::Admin.is_staff() && !Role::Customer.is_staff());
+        assert!(Role::Sales.is_staff() && Role::ReadOnly.is_staff());
+        use Capability::*;
+        let may = |role: Role| -> Vec<Capability> {
+            [Read, Support, Sell, Administer]
+                .into_iter()
+                .filter(|c| role.can(*c))
+                .collect()
+        };
+        assert_eq!(may(Role::Admin), [Read, Support, Sell, Administer]);
+        assert_eq!(may(Role::Support), [Read, Support]);
+        assert_eq!(may(Role::Sales), [Read, Sell]);
+        assert_eq!(may(Role::ReadOnly), [Read]);
+        assert!(may(Role::Customer).is_empty());
     }
 }

@@ -273,7 +273,7 @@ pub struct StaffRow {
 pub async fn staff(pool: &sqlx::AnyPool) -> Result<Vec<StaffRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, email, role, disabled_at, created_at FROM users \
-         WHERE role IN ('support', 'admin') ORDER BY email",
+         WHERE role <> 'customer' ORDER BY email",
     )
     .fetch_all(pool)
     .await
@@ -289,7 +289,7 @@ pub async fn update_staff(
 ) -> Result<bool, sqlx::Error> {
     let res = sqlx::query(
         "UPDATE users SET role = $2, disabled_at = $3, updated_at = $4 \
-         WHERE id = $1 AND role IN ('support', 'admin')",
+         WHERE id = $1 AND role <> 'customer'",
     )
     .bind(id)
     .bind(role)

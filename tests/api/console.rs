@@ -39,6 +39,8 @@ async fn every_console_route_is_checked_by_role() {
     let (license_id, _, org) = customer_with_machine(&app, "role@example.com").await;
     let customer = app.with_customer("other-role@example.com").await;
     let support = app.with_staff(Role::Support).await;
+    let sales = app.with_staff(Role::Sales).await;
+    let read_only = app.with_staff(Role::ReadOnly).await;
     let admin = app.with_staff(Role::Admin).await;
     let anonymous = Browser::new(&app);
     let (message_id,): (String,) = sqlx::query_as("SELECT id FROM outbox LIMIT 1")
@@ -46,64 +48,96 @@ async fn every_console_route_is_checked_by_role() {
         .await
         .unwrap();
 
-    // (method, path, form, support, admin): the status each role gets.
+    // (method, path, form, what it needs, the status when allowed); a
+    // staff member without it gets 403.
+    use licensor::domain::role::Capability::{Administer, Read, Sell, Support};
     let none: Vec<(&str, &str)> = vec![];
-    type Route<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, u16, u16);
+    type Route<'a> = (
+        &'a str,
+        String,
+        Vec<(&'a str, &'a str)>,
+        licensor::domain::role::Capability,
+        u16,
+    );
     let routes: Vec<Route> = vec![
-        ("GET", "/admin".to_owned(), none.clone(), 200, 200),
-        ("POST", "/admin".to_owned(), vec![("q", "role")], 200, 200),
-        ("GET", "/admin/outbox".to_owned(), none.clone(), 200, 200),
+        ("GET", "/admin".to_owned(), none.clone(), Read, 200),
+        ("POST", "/admin".to_owned(), vec![("q", "role")], Read, 200),
+        ("GET", "/admin/outbox".to_owned(), none.clone(), Read, 200),
         (
             "GET",
             "/admin/licenses.csv".to_owned(),
             none.clone(),
-            200,
+            Read,
             200,
         ),
-        ("GET", "/admin/tokens".to_owned(), none.clone(), 403, 200),
-        ("GET", "/admin/products".to_owned(), none.clone(), 403, 200),
-        ("GET", "/admin/staff".to_owned(), none.clone(), 403, 200),
-        ("GET", "/admin/webhooks".to_owned(), none.clone(), 403, 200),
+        (
+            "GET",
+            "/admin/tokens".to_owned(),
+            none.clone(),
+            Administer,
+            200,
+        ),
+        (
+            "GET",
+            "/admin/products".to_owned(),
+            none.clone(),
+            Administer,
+            200,
+        ),
+        (
+            "GET",
+            "/admin/staff".to_owned(),
+            none.clone(),
+            Administer,
+            200,
+        ),
+        (
+            "GET",
+            "/admin/webhooks".to_owned(),
+            none.clone(),
+            Administer,
+            200,
+        ),
         (
             "POST",
             "/admin/products".to_owned(),
             vec![("code", "matrix"), ("name", "Matrix")],
-            403,
+            Administer,
             303,
         ),
         (
             "POST",
             "/admin/tokens".to_owned(),
             vec![("name", "matrix"), ("scope", "read")],
-            403,
+            Administer,
             303,
         ),
         (
             "GET",
             format!("/admin/customers/{org}"),
             none.clone(),
-            200,
+            Read,
             200,
         ),
         (
             "GET",
             format!("/admin/licenses/{license_id}"),
             none.clone(),
-            200,
+            Read,
             200,
         ),
         (
             "GET",
             format!("/admin/licenses/{license_id}?fingerprint=fp-render-01"),
             none.clone(),
-            200,
+            Read,
             200,
         ),
         (
             "POST",
             format!("/admin/licenses/{license_id}/actions"),
             vec![("action", "resend_email"), ("reason", "role matrix")],
-            303,
+            Support,
             303,
         ),
         (
@@ -114,60 +148,87 @@ async fn every_console_route_is_checked_by_role() {
                 ("reason", "role matrix"),
                 ("confirm", "yes"),
             ],
-            403,
+            Administer,
             303,
         ),
         (
             "POST",
             format!("/admin/outbox/{message_id}/resend"),
             vec![("reason", "role matrix")],
-            303,
+            Support,
             303,
         ),
-        ("GET", "/admin/audit".to_owned(), none.clone(), 200, 200),
-        ("GET", "/admin/audit.csv".to_owned(), none.clone(), 200, 200),
+        ("GET", "/admin/audit".to_owned(), none.clone(), Read, 200),
+        (
+            "GET",
+            "/admin/dashboard".to_owned(),
+            none.clone(),
+            Read,
+            200,
+        ),
+        (
+            "GET",
+            "/admin/audit.csv".to_owned(),
+            none.clone(),
+            Read,
+            200,
+        ),
         (
             "GET",
             "/admin/audit.jsonl".to_owned(),
             none.clone(),
-            200,
+            Read,
             200,
         ),
         (
             "GET",
             "/admin/licenses/new".to_owned(),
             none.clone(),
-            403,
+            Sell,
             200,
         ),
         (
             "POST",
             "/admin/licenses/new".to_owned(),
             vec![("license_type_id", "")],
-            403,
+            Sell,
             422,
         ),
         (
             "GET",
             format!("/admin/licenses/{license_id}/edit"),
             none.clone(),
-            403,
+            Sell,
             200,
         ),
         (
             "POST",
             format!("/admin/licenses/{license_id}/edit"),
             vec![("max_machines", "many"), ("reason", "role matrix")],
-            403,
+            Sell,
             422,
         ),
     ];
-    for (method, path, fields, support_status, admin_status) in &routes {
+    for (method, path, fields, needs, ok) in &routes {
         for (who, browser, expected) in [
             ("anonymous", &anonymous, 303),
             ("customer", &customer, 403),
-            ("support", &support, *support_status),
-            ("admin", &admin, *admin_status),
+            (
+                "support",
+                &support,
+                if Role::Support.can(*needs) { *ok } else { 403 },
+            ),
+            (
+                "sales",
+                &sales,
+                if Role::Sales.can(*needs) { *ok } else { 403 },
+            ),
+            (
+                "read_only",
+                &read_only,
+                if Role::ReadOnly.can(*needs) { *ok } else { 403 },
+            ),
+            ("admin", &admin, *ok),
         ] {
             let res = if *method == "GET" {
                 browser.get(path).await

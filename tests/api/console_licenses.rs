@@ -293,3 +293,62 @@ async fn an_admin_edits_a_license_whole_or_not_at_all_and_finds_it_by_metadata()
     assert_eq!(support.get(&edit).await.status(), 403);
     assert_eq!(support.post(&edit, &good).await.status(), 403);
 }
+
+#[tokio::test]
+async fn each_staff_role_sees_and_does_its_own_part() {
+    let app = spawn_app().await;
+    let p = app
+        .with_license(serde_json::json!({ "max_machines": 5 }))
+        .await;
+    let page_path = format!("/admin/licenses/{}", p.license_id);
+    async fn extend(b: &Browser, license_id: &str, days: &str) -> String {
+        let res = b
+            .post(
+                &format!("/admin/licenses/{license_id}/actions"),
+                &[("action", "renew"), ("days", days), ("reason", "goodwill")],
+            )
+            .await;
+        b.html(&location(&res)).await
+    }
+    // Read-only: the page, no action and no edit.
+    let read_only = app.with_staff(Role::ReadOnly).await;
+    let page = read_only.html(&page_path).await;
+    assert!(page.contains(&p.license_id));
+    assert!(!page.contains("name=\"action\""), "no action form");
+    assert!(!page.contains("id=\"edit-license\""));
+    // Sales: edits and issues, no everyday action.
+    let sales = app.with_staff(Role::Sales).await;
+    let page = sales.html(&page_path).await;
+    assert!(page.contains("id=\"edit-license\""));
+    assert!(!page.contains("value=\"suspend\""));
+    let res = sales
+        .post(
+            "/admin/licenses/new",
+            &[
+                ("license_type_id", p.license_type_id.as_str()),
+                ("email", "deal@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&res), "/admin/licenses/issued");
+    // Support: everyday actions, extending by a month at most.
+    let support = app.with_staff(Role::Support).await;
+    let page = support.html(&page_path).await;
+    assert!(page.contains("value=\"suspend\"") && !page.contains("value=\"revoke\""));
+    let before = license_json(&app, &p, &p.license_id).await["license"]["expires_at"]
+        .as_i64()
+        .unwrap();
+    let page = extend(&support, &p.license_id, "90").await;
+    assert!(page.contains("up to 31 days"), "{page}");
+    let after = license_json(&app, &p, &p.license_id).await["license"]["expires_at"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(after, before, "a refused extension changes nothing");
+    extend(&support, &p.license_id, "30").await;
+    let admin = app.with_staff(Role::Admin).await;
+    extend(&admin, &p.license_id, "90").await;
+    let after = license_json(&app, &p, &p.license_id).await["license"]["expires_at"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(after, before + 120 * 86_400);
+}

@@ -8,7 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::domain::audit::EventKind;
-use crate::domain::role::Role;
+use crate::domain::role::Capability;
 use crate::domain::time::Timestamp;
 use crate::services::audit_log::{self, EXPORT_LIMIT, EventFilter, FilterError, Query};
 use crate::services::support::{self, EventRow};
@@ -124,7 +124,7 @@ pub async fn page(
     query: web::Query<AuditQuery>,
     db: web::Data<Db>,
 ) -> Result<HttpResponse, WebError> {
-    staff.require(Role::Support)?;
+    staff.require(Capability::Read)?;
     let kinds = EventKind::ALL.iter().map(|k| k.as_str()).collect();
     let filters = query.query_string();
     let render = |status, lines, older, error| {
@@ -192,7 +192,7 @@ pub async fn csv(
     query: web::Query<AuditQuery>,
     db: web::Data<Db>,
 ) -> Result<HttpResponse, WebError> {
-    staff.require(Role::Support)?;
+    staff.require(Capability::Read)?;
     let events = exported(&db, &query).await?;
     let names = support::actor_names(&db, &events).await?;
     let header = [
@@ -232,7 +232,7 @@ pub async fn jsonl(
     query: web::Query<AuditQuery>,
     db: web::Data<Db>,
 ) -> Result<HttpResponse, WebError> {
-    staff.require(Role::Support)?;
+    staff.require(Capability::Read)?;
     let events = exported(&db, &query).await?;
     let names = support::actor_names(&db, &events).await?;
     let mut body = String::new();

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::clock::Clock;
 use crate::domain::id::{LicenseTypeId, ProductId};
-use crate::domain::role::Role;
+use crate::domain::role::Capability;
 use crate::services::catalog::{self, CatalogError, NewLicenseTypeInput, NewProductInput};
 use crate::services::catalog::{ProductRow, ProductText};
 use crate::store::Db;
@@ -64,7 +64,7 @@ pub async fn list(
     staff: Staff,
     db: web::Data<Db>,
 ) -> Result<HttpResponse, WebError> {
-    staff.require(Role::Admin)?;
+    staff.require(Capability::Administer)?;
     products_page(&db, page, StatusCode::OK, None, ProductForm::default()).await
 }
 
@@ -112,7 +112,7 @@ pub async fn create(
     clock: web::Data<dyn Clock>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
-    staff.require(Role::Admin)?;
+    staff.require(Capability::Administer)?;
     let ctx = staff.ctx(&db, clock.as_ref(), &req);
     let input = NewProductInput {
         code: form.code.trim().to_owned(),
@@ -284,7 +284,7 @@ pub async fn show(
     path: web::Path<String>,
     db: web::Data<Db>,
 ) -> Result<HttpResponse, WebError> {
-    staff.require(Role::Admin)?;
+    staff.require(Capability::Administer)?;
     let id = ProductId::parse(&path).map_err(|_| WebError::NotFound)?;
     product_page(&db, page, &id, StatusCode::OK, Retry::None).await
 }
@@ -301,7 +301,7 @@ pub async fn update(
     clock: web::Data<dyn Clock>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
-    staff.require(Role::Admin)?;
+    staff.require(Capability::Administer)?;
     let id = ProductId::parse(&path).map_err(|_| WebError::NotFound)?;
     let ctx = staff.ctx(&db, clock.as_ref(), &req);
     let text = ProductText {
@@ -485,7 +485,7 @@ pub async fn create_type(
     clock: web::Data<dyn Clock>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
-    staff.require(Role::Admin)?;
+    staff.require(Capability::Administer)?;
     let id = ProductId::parse(&path).map_err(|_| WebError::NotFound)?;
     let ctx = staff.ctx(&db, clock.as_ref(), &req);
     let created = match form.input(&id) {
@@ -529,7 +529,7 @@ pub async fn type_action(
     clock: web::Data<dyn Clock>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
-    staff.require(Role::Admin)?;
+    staff.require(Capability::Administer)?;
     let id = LicenseTypeId::parse(&path).map_err(|_| WebError::NotFound)?;
     let t = catalog::license_type(&db, &id)
         .await?

@@ -7,7 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::clock::Clock;
-use crate::domain::role::Role;
+use crate::domain::role::Capability;
 use crate::domain::time::Timestamp;
 use crate::metrics::Metrics;
 use crate::services::analytics::{self, Cohort, Dashboard, STEP_DETAILS, STEPS, human_duration};
@@ -185,7 +185,7 @@ pub async fn page(
     clock: web::Data<dyn Clock>,
     metrics: web::Data<Metrics>,
 ) -> Result<HttpResponse, WebError> {
-    staff.require(Role::Support)?;
+    staff.require(Capability::Read)?;
     let weeks = weeks_of(&query)?;
     let d = analytics::dashboard(&db, clock.now(), weeks).await?;
     let (headline, stopped_summary) = headline(&d);
@@ -339,7 +339,7 @@ pub async fn csv(
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
 ) -> Result<HttpResponse, WebError> {
-    staff.require(Role::Support)?;
+    staff.require(Capability::Read)?;
     let table = path.into_inner();
     let weeks = weeks_of(&query)?;
     let d = analytics::dashboard(&db, clock.now(), weeks).await?;

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::clock::Clock;
 use crate::domain::id::{LicenseId, OrganizationId};
-use crate::domain::role::Role;
+use crate::domain::role::Capability;
 use crate::domain::time::Timestamp;
 use crate::services::context::Brand;
 use crate::services::licensing::{self, LicenseEdit, LicenseView, LicensingError};
@@ -117,7 +117,7 @@ pub async fn form(
     path: web::Path<String>,
     db: web::Data<Db>,
 ) -> Result<HttpResponse, WebError> {
-    staff.require(Role::Admin)?;
+    staff.require(Capability::Sell)?;
     let id = LicenseId::parse(&path).map_err(|_| WebError::NotFound)?;
     let license = licensing::get_license(&db, &id).await?;
     let metadata = licensing::metadata_of(&db, &id).await?;
@@ -224,7 +224,7 @@ pub async fn save(
     brand: web::Data<Brand>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
-    staff.require(Role::Admin)?;
+    staff.require(Capability::Sell)?;
     let id = LicenseId::parse(&path).map_err(|_| WebError::NotFound)?;
     let license = licensing::get_license(&db, &id).await?;
     let metadata = licensing::metadata_of(&db, &id).await?;

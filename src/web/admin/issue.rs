@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::clock::Clock;
 use crate::domain::email::EmailAddress;
 use crate::domain::id::OrganizationId;
-use crate::domain::role::Role;
+use crate::domain::role::Capability;
 use crate::domain::time::Timestamp;
 use crate::secret::DataCipher;
 use crate::services::catalog;
@@ -115,7 +115,7 @@ pub async fn form(
     query: web::Query<IssueForm>,
     db: web::Data<Db>,
 ) -> Result<HttpResponse, WebError> {
-    staff.require(Role::Admin)?;
+    staff.require(Capability::Sell)?;
     render_form(&db, page, StatusCode::OK, &query, None).await
 }
 
@@ -215,7 +215,7 @@ pub async fn issue(
     brand: web::Data<Brand>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
-    staff.require(Role::Admin)?;
+    staff.require(Capability::Sell)?;
     let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
     let request = match request_of(&form) {
         Ok(request) => request,
@@ -244,7 +244,7 @@ pub async fn issued(
     session: Session,
     cipher: web::Data<DataCipher>,
 ) -> Result<HttpResponse, WebError> {
-    staff.require(Role::Admin)?;
+    staff.require(Capability::Sell)?;
     let Some(Ok(sealed)) = session.remove_as::<String>(NEW_KEY) else {
         return Ok(see_other("/admin"));
     };

@@ -23,7 +23,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::clock::Clock;
 use crate::domain::audit::Actor;
-use crate::domain::role::Role;
+use crate::domain::role::{Capability, Role};
 use crate::services::accounts::UserRow;
 use crate::services::context::Ctx;
 use crate::store::Db;
@@ -133,17 +133,18 @@ pub struct Staff {
 }
 
 impl Staff {
-    /// Refuses unless the account has at least `role` (admin > support).
-    pub fn require(&self, role: Role) -> Result<(), WebError> {
-        let allowed = match role {
-            Role::Admin => self.role == Role::Admin,
-            Role::Support => self.role.is_staff(),
-            Role::Customer => true,
-        };
+    /// Refuses unless the account's role may do this.
+    pub fn require(&self, capability: Capability) -> Result<(), WebError> {
+        let allowed = self.role.can(capability);
         if allowed {
             Ok(())
         } else {
-            Err(forbidden("This needs an admin account."))
+            Err(forbidden(match capability {
+                Capability::Read => "This is for staff.",
+                Capability::Support => "This needs a support or admin account.",
+                Capability::Sell => "This needs a sales or admin account.",
+                Capability::Administer => "This needs an admin account.",
+            }))
         }
     }
 

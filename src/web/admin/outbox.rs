@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::clock::Clock;
 use crate::domain::id::is_well_formed;
 use crate::domain::outbox::DeliveryStatus;
-use crate::domain::role::Role;
+use crate::domain::role::Capability;
 use crate::domain::time::Timestamp;
 use crate::services::notify::{self, Resent};
 use crate::services::outbox::{self, OutboxEntry, Shown};
@@ -100,7 +100,7 @@ pub async fn page(
     query: web::Query<OutboxQuery>,
     db: web::Data<Db>,
 ) -> Result<HttpResponse, WebError> {
-    staff.require(Role::Support)?;
+    staff.require(Capability::Read)?;
     let shown = Shown::parse(&query.status).ok_or_else(|| WebError::BadRequest {
         code: "status",
         detail: "status is one of all, queued, failed, sent, dead".to_owned(),
@@ -190,7 +190,7 @@ pub async fn resend(
     clock: web::Data<dyn Clock>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
-    staff.require(Role::Support)?;
+    staff.require(Capability::Support)?;
     let back = format!(
         "/admin/outbox?status={}",
         Shown::parse(&form.status).unwrap_or(Shown::All).as_str()

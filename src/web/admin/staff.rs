@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::clock::Clock;
 use crate::domain::email::EmailAddress;
 use crate::domain::id::is_well_formed;
-use crate::domain::role::Role;
+use crate::domain::role::{Capability, Role};
 use crate::domain::time::Timestamp;
 use crate::services::context::Brand;
 use crate::services::staff::StaffRow;
@@ -31,6 +31,8 @@ struct StaffLine {
 struct StaffPage {
     page: Page,
     staff: Vec<StaffLine>,
+    /// The staff roles, for the role selects.
+    roles: Vec<&'static str>,
     error: Option<String>,
 }
 
@@ -54,6 +56,11 @@ async fn render_page(
         status,
         &StaffPage {
             page: page.titled("Staff"),
+            roles: Role::ALL
+                .iter()
+                .filter(|r| r.is_staff())
+                .map(|r| r.as_str())
+                .collect(),
             staff,
             error,
         },
@@ -66,7 +73,7 @@ pub async fn page(
     who: Staff,
     db: web::Data<Db>,
 ) -> Result<HttpResponse, WebError> {
-    who.require(Role::Admin)?;
+    who.require(Capability::Administer)?;
     render_page(&db, &who.user.id, page, StatusCode::OK, None).await
 }
 
@@ -96,7 +103,7 @@ pub async fn invite(
     brand: web::Data<Brand>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
-    who.require(Role::Admin)?;
+    who.require(Capability::Administer)?;
     let refuse = |page: Page, message: String| {
         let db = db.clone();
         let me = who.user.id.clone();
@@ -156,7 +163,7 @@ pub async fn update(
     clock: web::Data<dyn Clock>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
-    who.require(Role::Admin)?;
+    who.require(Capability::Administer)?;
     if !is_well_formed(&path) {
         return Err(WebError::NotFound);
     }

@@ -12,8 +12,8 @@ use crate::domain::id::{LicenseId, MachineId, OrganizationId};
 use crate::domain::license::{Decision, ValidationRequest};
 use crate::domain::license_key::{LicenseKey, masked};
 use crate::domain::machine::DeactivatedBy;
+use crate::domain::role::Capability;
 use crate::domain::role::OrgRole;
-use crate::domain::role::Role;
 use crate::domain::time::Timestamp;
 use crate::services::catalog;
 use crate::services::context::Brand;
@@ -52,7 +52,7 @@ struct HomePage<'a> {
 
 /// `GET /admin`: the console's front page, with the search box.
 pub async fn home(FormPage(page): FormPage, staff: Staff) -> Result<HttpResponse, WebError> {
-    staff.require(Role::Support)?;
+    staff.require(Capability::Read)?;
     render_private(&HomePage {
         page: page.titled("Console"),
         role: staff.role.as_str(),
@@ -73,7 +73,7 @@ pub async fn search(
     db: web::Data<Db>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
-    staff.require(Role::Support)?;
+    staff.require(Capability::Read)?;
     let q = form.q.trim();
     let hits = support::search(&db, q).await?;
     let echo = match LicenseKey::parse(q) {
@@ -186,7 +186,7 @@ struct CustomerPage {
     created: String,
     step: &'static str,
     /// The staff member may issue licenses.
-    admin: bool,
+    may_issue: bool,
     members: Vec<MemberLine>,
     licenses: Vec<LicenseLine>,
     emails: Vec<EmailLine>,
@@ -200,7 +200,7 @@ pub async fn customer(
     path: web::Path<String>,
     db: web::Data<Db>,
 ) -> Result<HttpResponse, WebError> {
-    staff.require(Role::Support)?;
+    staff.require(Capability::Read)?;
     let id = OrganizationId::parse(&path).map_err(|_| WebError::NotFound)?;
     let c = support::customer(&db, &id).await?;
     render_private(&CustomerPage {
@@ -209,7 +209,7 @@ pub async fn customer(
         id: c.organization.id.clone(),
         created: at(c.organization.created_at),
         step: c.step.label(),
-        admin: staff.role == Role::Admin,
+        may_issue: staff.role.can(Capability::Sell),
         members: c
             .members
             .iter()
@@ -302,6 +302,10 @@ struct LicensePage<'a> {
     /// Other types of the product, for "change type" (admins).
     types: Vec<(String, String)>,
     admin: bool,
+    /// Everyday actions (support and admins).
+    may_support: bool,
+    /// Edits (sales and admins).
+    may_edit: bool,
     usage: UsageView,
     metadata: Vec<(String, String)>,
 }
@@ -327,7 +331,7 @@ pub async fn license(
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
 ) -> Result<HttpResponse, WebError> {
-    staff.require(Role::Support)?;
+    staff.require(Capability::Read)?;
     let id = LicenseId::parse(&path).map_err(|_| WebError::NotFound)?;
     let s = support::license(&db, &id).await?;
     let l = &s.license;
@@ -382,7 +386,9 @@ pub async fn license(
             .filter(|t| l.license_type_id != t.id && t.retired_at.is_none())
             .map(|t| (t.id, t.name))
             .collect(),
-        admin: staff.role == Role::Admin,
+        admin: staff.role.can(Capability::Administer),
+        may_support: staff.role.can(Capability::Support),
+        may_edit: staff.role.can(Capability::Sell),
         metadata: licensing::metadata_of(&db, &l.id)
             .await?
             .into_iter()
@@ -477,13 +483,16 @@ fn needs_confirmation(action: &str) -> Option<&'static str> {
     })
 }
 
+/// The most days support may extend a license by at once.
+const SUPPORT_EXTENDS_DAYS: i64 = 31;
+
 /// Who may take each action: support the everyday ones, admins those that
 /// cannot be undone or move a license between customers or types.
-fn action_role(action: &str) -> Option<Role> {
+fn action_capability(action: &str) -> Option<Capability> {
     Some(match action {
         "suspend" | "reinstate" | "renew" | "deactivate_machine" | "reset_machines"
-        | "resend_email" => Role::Support,
-        "revoke" | "change_type" | "transfer" => Role::Admin,
+        | "resend_email" => Capability::Support,
+        "revoke" | "change_type" | "transfer" => Capability::Administer,
         _ => return None,
     })
 }
@@ -502,10 +511,10 @@ pub async fn license_action(
     brand: web::Data<Brand>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
-    staff.require(Role::Support)?;
+    staff.require(Capability::Read)?;
     let license_id = LicenseId::parse(&path).map_err(|_| WebError::NotFound)?;
     let back = format!("/admin/licenses/{}", path.as_str());
-    let Some(role) = action_role(&form.action) else {
+    let Some(role) = action_capability(&form.action) else {
         return Err(WebError::BadRequest {
             code: "action",
             detail: format!("`{}` is not an action", form.action),
@@ -539,6 +548,11 @@ pub async fn license_action(
                 .map(|l| format!("The license is now {}.", l.status))
         }
         "renew" => match form.days.trim().parse::<i64>() {
+            Ok(days) if days > SUPPORT_EXTENDS_DAYS && !staff.role.can(Capability::Administer) => {
+                Err(LicensingError::Invalid(format!(
+                    "support extends a license by up to {SUPPORT_EXTENDS_DAYS} days at a time; an admin can extend it further"
+                )))
+            }
             Ok(days) => licensing::renew(&ctx, &brand, id, Renewal::ExtendDays(days), Some(reason))
                 .await
                 .map(|l| {
@@ -612,7 +626,7 @@ pub async fn resend_verification(
     brand: web::Data<Brand>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
-    staff.require(Role::Support)?;
+    staff.require(Capability::Support)?;
     let (org, user_id) = path.into_inner();
     if !is_well_formed(&org) || !is_well_formed(&user_id) {
         return Err(WebError::NotFound);

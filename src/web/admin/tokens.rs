@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::clock::Clock;
 use crate::domain::id::is_well_formed;
-use crate::domain::role::Role;
+use crate::domain::role::Capability;
 use crate::domain::time::Timestamp;
 use crate::secret::DataCipher;
 use crate::services::api_tokens::{self, Scope, TokenError};
@@ -89,7 +89,7 @@ pub async fn page(
     db: web::Data<Db>,
     cipher: web::Data<DataCipher>,
 ) -> Result<HttpResponse, WebError> {
-    staff.require(Role::Admin)?;
+    staff.require(Capability::Administer)?;
     let created = match session.remove_as::<String>(NEW_TOKEN) {
         Some(Ok(sealed)) => {
             let bytes = URL_SAFE_NO_PAD
@@ -129,7 +129,7 @@ pub async fn create(
     cipher: web::Data<DataCipher>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
-    staff.require(Role::Admin)?;
+    staff.require(Capability::Administer)?;
     let Some(scope) = Scope::parse(&form.scope) else {
         let error = Some("Choose read or write.".to_owned());
         return render_page(&db, page, StatusCode::UNPROCESSABLE_ENTITY, None, error).await;
@@ -174,7 +174,7 @@ pub async fn revoke(
     clock: web::Data<dyn Clock>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
-    staff.require(Role::Admin)?;
+    staff.require(Capability::Administer)?;
     if !is_well_formed(&path) {
         return Err(WebError::NotFound);
     }
@@ -198,7 +198,7 @@ pub async fn revoke(
 
 /// Licenses as CSV for a spreadsheet or a CRM import: `GET /admin/licenses.csv`.
 pub async fn licenses_csv(staff: Staff, db: web::Data<Db>) -> Result<HttpResponse, WebError> {
-    staff.require(Role::Support)?;
+    staff.require(Capability::Read)?;
     let rows = crate::services::support::license_export(&db).await?;
     let header = [
         "license_id",

@@ -10,7 +10,7 @@ use askama::Template;
 use crate::clock::Clock;
 use crate::domain::audit::WebhookEvent;
 use crate::domain::id::EndpointId;
-use crate::domain::role::Role;
+use crate::domain::role::Capability;
 use crate::domain::time::Timestamp;
 use crate::secret::DataCipher;
 use crate::services::notify::Resent;
@@ -110,7 +110,7 @@ pub async fn page(
     staff: Staff,
     db: web::Data<Db>,
 ) -> Result<HttpResponse, WebError> {
-    staff.require(Role::Admin)?;
+    staff.require(Capability::Administer)?;
     let typed = Typed {
         url: String::new(),
         events: vec!["*".to_owned()],
@@ -140,7 +140,7 @@ pub async fn create(
             .unwrap_or_default()
     };
     check_csrf(&session, &field("csrf"))?;
-    staff.require(Role::Admin)?;
+    staff.require(Capability::Administer)?;
     let events: Vec<String> = fields
         .iter()
         .filter(|(k, _)| k == "events")
@@ -226,7 +226,7 @@ pub async fn endpoint(
     db: web::Data<Db>,
     cipher: web::Data<DataCipher>,
 ) -> Result<HttpResponse, WebError> {
-    staff.require(Role::Admin)?;
+    staff.require(Capability::Administer)?;
     let id = EndpointId::parse(&path).map_err(|_| WebError::NotFound)?;
     let e = webhooks::endpoint(&db, &id)
         .await?
@@ -280,7 +280,7 @@ pub async fn action(
     clock: web::Data<dyn Clock>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
-    staff.require(Role::Admin)?;
+    staff.require(Capability::Administer)?;
     let id = EndpointId::parse(&path).map_err(|_| WebError::NotFound)?;
     let back = format!("/admin/webhooks/{}", id.as_str());
     let reason = form.reason.trim();
