@@ -202,6 +202,9 @@ enum ScopeArg {
 enum StaffRoleArg {
     Admin,
     Support,
+    Sales,
+    #[value(name = "read_only")]
+    ReadOnly,
 }
 
 #[derive(Subcommand)]
@@ -374,6 +377,8 @@ async fn admin_create(settings: Settings, email: &str, role: StaffRoleArg) -> an
     let role = match role {
         StaffRoleArg::Admin => Role::Admin,
         StaffRoleArg::Support => Role::Support,
+        StaffRoleArg::Sales => Role::Sales,
+        StaffRoleArg::ReadOnly => Role::ReadOnly,
     };
     let password = read_new_password()?;
     let db = open_db(&settings).await?;

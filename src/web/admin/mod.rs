@@ -125,7 +125,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// A signed-in support or admin account, read from the database on every
+/// A signed-in staff account (admin, support, sales, read-only), read from the database on every
 /// request (a role change takes effect at once).
 pub struct Staff {
     pub user: UserRow,
