@@ -158,6 +158,9 @@ pub struct LicenseFilter {
     pub product_id: Option<String>,
     /// Only ids after this one (the page cursor).
     pub after: Option<String>,
+    /// Licenses whose metadata has this value (under this key, if given).
+    pub metadata_value: Option<String>,
+    pub metadata_key: Option<String>,
 }
 
 /// A page of licenses in id order (ids are time-ordered UUIDv7). Static
@@ -177,6 +180,8 @@ pub async fn list(
          AND ($4 IS NULL OR l.license_type_id = $4) \
          AND ($5 IS NULL OR l.product_id = $5) \
          AND ($6 IS NULL OR l.id > $6) \
+         AND ($8 IS NULL OR l.id IN (SELECT m.license_id FROM license_metadata m \
+              WHERE m.value = $8 AND ($9 IS NULL OR m.key = $9))) \
          ORDER BY l.id LIMIT $7"
     ))
     .bind(filter.email.as_deref())
@@ -186,6 +191,8 @@ pub async fn list(
     .bind(filter.product_id.as_deref())
     .bind(filter.after.as_deref())
     .bind(limit)
+    .bind(filter.metadata_value.as_deref())
+    .bind(filter.metadata_key.as_deref())
     .fetch_all(pool)
     .await
 }

@@ -129,6 +129,26 @@ async fn a_patch_applies_whole_audited_and_seen_by_the_next_validation() {
         detail(&app, &p).await["metadata"],
         json!({ "crm_id": "C-42" })
     );
+    // The list finds it by its metadata, under a key or any.
+    for (query, found) in [
+        ("crm_id:C-42", true),
+        ("C-42", true),
+        ("plan:C-42", false),
+        ("C-4", false),
+    ] {
+        let res = app
+            .get_json(&format!("/api/v1/licenses?metadata={query}"), &p.token)
+            .await;
+        assert_eq!(res.status(), 200);
+        let page: Value = res.json().await.unwrap();
+        let ids: Vec<&str> = page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids.contains(&p.license_id.as_str()), found, "{query}");
+    }
 
     // An empty patch changes nothing and records nothing.
     let (status, _) = patch(&app, &p.token, &p.license_id, &json!({})).await;

@@ -122,7 +122,11 @@ pub async fn invite(
         return refuse(page, "That is not an email address.".to_owned()).await;
     };
     let Some(role) = staff_role(&form.role) else {
-        return refuse(page, "Choose a staff role: admin, support, sales or read_only.".to_owned()).await;
+        return refuse(
+            page,
+            "Choose a staff role: admin, support, sales or read_only.".to_owned(),
+        )
+        .await;
     };
     let ctx = who.ctx(&db, clock.as_ref(), &req);
     match staff::invite_staff(&ctx, &brand, &email, role).await {
@@ -168,7 +172,10 @@ pub async fn update(
         return Err(WebError::NotFound);
     }
     let Some(role) = staff_role(&form.role) else {
-        flash(&session, "Choose a staff role: admin, support, sales or read_only.");
+        flash(
+            &session,
+            "Choose a staff role: admin, support, sales or read_only.",
+        );
         return Ok(see_other("/admin/staff"));
     };
     let ctx = who.ctx(&db, clock.as_ref(), &req);

@@ -313,6 +313,8 @@ pub struct ListQuery {
     status: Option<String>,
     license_type_id: Option<String>,
     product_id: Option<String>,
+    /// Licenses with this metadata: `KEY:VALUE`, or a value under any key.
+    metadata: Option<String>,
     cursor: Option<String>,
     limit: Option<i64>,
 }
@@ -354,8 +356,20 @@ pub async fn list(
             .parse::<crate::domain::license::LicenseStatus>()
             .map_err(|e| invalid("status", e))?;
     }
+    let (metadata_key, metadata_value) = match q.metadata.as_deref().map(str::trim) {
+        None => (None, None),
+        Some("") => return Err(invalid("metadata", "give KEY:VALUE, or a value")),
+        Some(m) => match m.split_once(':') {
+            Some((k, v)) if !k.is_empty() && !v.is_empty() => {
+                (Some(k.to_owned()), Some(v.to_owned()))
+            }
+            _ => (None, Some(m.to_owned())),
+        },
+    };
     let filter = LicenseFilter {
         email: email.map(|e| e.as_str().to_owned()),
+        metadata_key,
+        metadata_value,
         organization_id: q.organization_id,
         status: q.status,
         license_type_id: q.license_type_id,
