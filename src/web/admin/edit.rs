@@ -20,6 +20,7 @@ use crate::services::context::Brand;
 use crate::services::licensing::{self, LicenseEdit, LicenseView, LicensingError};
 use crate::store::Db;
 use crate::web::admin::Staff;
+use crate::web::admin::form::{self, FieldError};
 use crate::web::error::WebError;
 use crate::web::layout::{FormPage, Page, check_csrf, flash, render_private_status, see_other};
 
@@ -78,15 +79,12 @@ struct EditPage<'a> {
     machines_used: i64,
     form: &'a EditForm,
     /// (field, what is wrong).
-    error: Option<(&'static str, String)>,
+    error: Option<FieldError>,
 }
 
 impl EditPage<'_> {
     fn error_of(&self, field: &str) -> Option<&str> {
-        self.error
-            .as_ref()
-            .filter(|(f, _)| *f == field)
-            .map(|(_, e)| e.as_str())
+        form::error_of(&self.error, field)
     }
 }
 
@@ -95,7 +93,7 @@ fn render(
     status: StatusCode,
     license: &LicenseView,
     form: &EditForm,
-    error: Option<(&'static str, String)>,
+    error: Option<FieldError>,
 ) -> Result<HttpResponse, WebError> {
     render_private_status(
         status,
@@ -136,7 +134,7 @@ fn edit_of(
     form: &EditForm,
     license: &LicenseView,
     metadata: &BTreeMap<String, String>,
-) -> Result<LicenseEdit, (&'static str, String)> {
+) -> Result<LicenseEdit, FieldError> {
     let field = |name: &'static str, what: &str| (name, what.to_owned());
     let mut edit = LicenseEdit::default();
     let seats: i64 = form
@@ -160,15 +158,7 @@ fn edit_of(
     if !same_day(expires, license.expires_at) {
         edit.expires_at = Some(expires);
     }
-    let mut entitlements: Vec<String> = form
-        .entitlements
-        .split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .map(str::to_owned)
-        .collect();
-    entitlements.sort();
-    entitlements.dedup();
+    let entitlements = form::codes(&form.entitlements);
     if entitlements != license.entitlements {
         edit.entitlements = Some(entitlements);
     }

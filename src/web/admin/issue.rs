@@ -22,6 +22,7 @@ use crate::services::context::Brand;
 use crate::services::licensing::{self, Holder, IssueRequest, LicensingError};
 use crate::store::Db;
 use crate::web::admin::Staff;
+use crate::web::admin::form::{self, FieldError};
 use crate::web::error::WebError;
 use crate::web::layout::{FormPage, Page, check_csrf, render_private_status, see_other};
 
@@ -54,15 +55,12 @@ struct IssuePage<'a> {
     types: Vec<(String, String)>,
     form: &'a IssueForm,
     /// (field, what is wrong).
-    error: Option<(&'static str, String)>,
+    error: Option<FieldError>,
 }
 
 impl IssuePage<'_> {
     fn error_of(&self, field: &str) -> Option<&str> {
-        self.error
-            .as_ref()
-            .filter(|(f, _)| *f == field)
-            .map(|(_, e)| e.as_str())
+        form::error_of(&self.error, field)
     }
 }
 
@@ -84,7 +82,7 @@ async fn render_form(
     page: Page,
     status: StatusCode,
     form: &IssueForm,
-    error: Option<(&'static str, String)>,
+    error: Option<FieldError>,
 ) -> Result<HttpResponse, WebError> {
     let mut types = Vec::new();
     for product in catalog::products(db, None, 200).await? {
@@ -120,7 +118,7 @@ pub async fn form(
 }
 
 /// Reads the form into a request, or names the field that is wrong.
-fn request_of(form: &IssueForm) -> Result<IssueRequest, (&'static str, String)> {
+fn request_of(form: &IssueForm) -> Result<IssueRequest, FieldError> {
     let field = |name: &'static str, what: &str| (name, what.to_owned());
     if form.license_type_id.trim().is_empty() {
         return Err(field("license_type_id", "Choose a license type."));
@@ -163,13 +161,7 @@ fn request_of(form: &IssueForm) -> Result<IssueRequest, (&'static str, String)> 
             )
         })?),
     };
-    let entitlements: Vec<String> = form
-        .entitlements
-        .split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let entitlements = form::codes(&form.entitlements);
     Ok(IssueRequest {
         license_type_id: form.license_type_id.trim().to_owned(),
         holder,
@@ -182,7 +174,7 @@ fn request_of(form: &IssueForm) -> Result<IssueRequest, (&'static str, String)> 
 }
 
 /// Where a refusal of the use case belongs on the form.
-fn refusal(e: LicensingError) -> Result<(&'static str, String), WebError> {
+fn refusal(e: LicensingError) -> Result<FieldError, WebError> {
     Ok(match e {
         LicensingError::Unexpected(e) => return Err(e.into()),
         LicensingError::InvalidField { field, detail } => (field, format!("{detail}.")),

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod charts;
 pub mod dashboard;
 pub mod edit;
+pub mod form;
 pub mod issue;
 pub mod outbox;
 pub mod staff;

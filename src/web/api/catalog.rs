@@ -259,19 +259,9 @@ pub struct ProductPatch {
     name: Option<String>,
     description: Option<String>,
     activation_instructions: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::web::api::present")]
     #[schema(value_type = Option<String>)]
     download_url: Option<Option<String>>,
-}
-
-/// A field that may be given as `null`: `Some(None)`, told apart from one
-/// left out (`None`).
-fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// Change a product

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use crate::clock::Clock;
 use crate::domain::id::{LicenseId, MachineId, OrganizationId};
@@ -32,7 +32,7 @@ pub struct LicensePatch {
     /// Seats, 1 to 100,000; never below the machines in use.
     max_machines: Option<i64>,
     /// Unix seconds in the future, or `null`: it never expires.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::web::api::present")]
     #[schema(value_type = Option<i64>)]
     expires_at: Option<Option<i64>>,
     /// The license's entitlement codes from now on (its own, no longer its
@@ -43,16 +43,6 @@ pub struct LicensePatch {
     metadata: Option<BTreeMap<String, Option<String>>>,
     /// The organization that owns it from now on.
     organization_id: Option<String>,
-}
-
-/// A field that may be given as `null`: `Some(None)`, told apart from one
-/// left out (`None`).
-fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
 }
 
 impl LicensePatch {

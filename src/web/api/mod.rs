@@ -200,6 +200,16 @@ pub struct ProblemDoc {
     request_id: Option<String>,
 }
 
+/// A field of a JSON merge patch that may be given as `null`: `Some(None)`,
+/// told apart from one left out (`None`).
+pub(crate) fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 /// The context of a use case an API token asks for.
 pub(crate) fn token_ctx<'a>(
     db: &'a crate::store::Db,

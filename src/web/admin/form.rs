@@ -1,0 +1,41 @@
+//! What the console's forms share: a refusal named by its field, and a
+//! comma-separated list of codes.
+
+/// A form's refusal: the field it concerns and what is wrong, shown beside
+/// that field.
+pub type FieldError = (&'static str, String);
+
+/// What is wrong with `field`, if the refusal concerns it.
+pub fn error_of<'a>(error: &'a Option<FieldError>, field: &str) -> Option<&'a str> {
+    error
+        .as_ref()
+        .filter(|(f, _)| *f == field)
+        .map(|(_, e)| e.as_str())
+}
+
+/// Codes typed as `a, b, c`: trimmed, sorted, each once.
+pub fn codes(text: &str) -> Vec<String> {
+    let mut codes: Vec<String> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect();
+    codes.sort();
+    codes.dedup();
+    codes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_trimmed_sorted_and_once() {
+        assert_eq!(codes(" pro, export,,pro "), ["export", "pro"]);
+        assert!(codes(" , ").is_empty());
+        let error = Some(("seats", "too many".to_owned()));
+        assert_eq!(error_of(&error, "seats"), Some("too many"));
+        assert_eq!(error_of(&error, "expires"), None);
+    }
+}
