@@ -34,9 +34,21 @@ use licensor::verify;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `licensor --version`: the release and the database schema it applies.
+fn version_line() -> &'static str {
+    static LINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    LINE.get_or_init(|| {
+        format!(
+            "{} (database schema {})",
+            env!("CARGO_PKG_VERSION"),
+            licensor::store::schema_version()
+        )
+    })
+}
+
 /// Licensor: a self-hosted software-licensing portal and API.
 #[derive(Parser)]
-#[command(name = "licensor", version, about)]
+#[command(name = "licensor", version = version_line(), about)]
 struct Cli {
     /// Configuration file (default: ./licensor.toml when present).
     #[arg(long, global = true, env = "LICENSOR_CONFIG", value_name = "PATH")]

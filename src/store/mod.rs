@@ -122,6 +122,16 @@ const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// The database schema this build applies: its newest migration's number,
+/// the same on both backends.
+pub fn schema_version() -> i64 {
+    SQLITE_MIGRATOR
+        .iter()
+        .map(|m| m.version)
+        .max()
+        .unwrap_or(0)
+}
+
 /// The database: a pool, the backend it talks to, the license cache its
 /// write transactions keep current and, on SQLite, the write batch that
 /// concurrent activations share.

@@ -324,6 +324,37 @@ fn every_verb_has_help() {
     }
 }
 
+/// `licensor --version` names the database schema it applies: the newest
+/// migration, numbered alike on both backends, and what a migrated
+/// database records.
+#[tokio::test]
+async fn the_version_names_the_database_schema() {
+    let numbers = |backend: &str| -> Vec<i64> {
+        let mut n: Vec<i64> = std::fs::read_dir(format!("migrations/{backend}"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .map(|name| name.split('_').next().unwrap().parse().unwrap())
+            .collect();
+        n.sort();
+        n
+    };
+    let (sqlite, postgres) = (numbers("sqlite"), numbers("postgres"));
+    assert_eq!(sqlite, postgres, "both backends have every migration");
+    let newest = *sqlite.last().unwrap();
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!("licensor {} (database schema {newest})", env!("CARGO_PKG_VERSION"))
+    );
+    let app = crate::support::spawn_app().await;
+    let (applied,): (i64,) = sqlx::query_as("SELECT MAX(version) FROM _sqlx_migrations")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(applied, newest);
+}
+
 #[tokio::test]
 async fn a_license_file_is_exported_and_verified_offline() {
     let app = crate::support::spawn_app().await;
