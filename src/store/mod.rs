@@ -125,11 +125,7 @@ static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations
 /// The database schema this build applies: its newest migration's number,
 /// the same on both backends.
 pub fn schema_version() -> i64 {
-    SQLITE_MIGRATOR
-        .iter()
-        .map(|m| m.version)
-        .max()
-        .unwrap_or(0)
+    SQLITE_MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
 }
 
 /// The database: a pool, the backend it talks to, the license cache its

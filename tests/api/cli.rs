@@ -345,7 +345,10 @@ async fn the_version_names_the_database_schema() {
     assert!(out.status.success());
     assert_eq!(
         text(&out.stdout).trim(),
-        format!("licensor {} (database schema {newest})", env!("CARGO_PKG_VERSION"))
+        format!(
+            "licensor {} (database schema {newest})",
+            env!("CARGO_PKG_VERSION")
+        )
     );
     let app = crate::support::spawn_app().await;
     let (applied,): (i64,) = sqlx::query_as("SELECT MAX(version) FROM _sqlx_migrations")
