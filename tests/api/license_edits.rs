@@ -317,3 +317,46 @@ async fn the_owner_is_transferred_and_a_write_token_deactivates_a_machine() {
     assert_eq!(deactivated.last().unwrap()["by"], "vendor");
     assert_eq!(delete(p.token.clone()).await.status(), 404);
 }
+
+/// A site license's detail lists its oldest 1,000 machines and says how
+/// many it has.
+#[tokio::test]
+async fn a_large_licenses_detail_lists_a_thousand_machines_and_the_total() {
+    let app = spawn_app().await;
+    let p = app.with_license(json!({ "max_machines": 5000 })).await;
+    let mut tx = app.db.begin_write().await.unwrap();
+    for i in 0..1005 {
+        sqlx::query(
+            "INSERT INTO machines (id, license_id, fingerprint, activated_at, last_heartbeat_at) \
+             VALUES ($1, $2, $3, $4, $4)",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(&p.license_id)
+        .bind(format!("site-{i:04}"))
+        .bind(1_000 + i64::from(i))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    sqlx::query("UPDATE licenses SET machines_used = 1005 WHERE id = $1")
+        .bind(&p.license_id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let body = detail(&app, &p).await;
+    let machines = body["machines"].as_array().unwrap();
+    assert_eq!(machines.len(), 1000);
+    assert_eq!(machines[0]["fingerprint"], "site-0000", "the oldest first");
+    assert_eq!(body["machines_total"], 1005);
+    let (status, body) = patch(
+        &app,
+        &p.token,
+        &p.license_id,
+        &json!({ "max_machines": 4000 }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["machines"].as_array().unwrap().len(), 1000);
+    assert_eq!(body["machines_total"], 1005);
+}

@@ -18,7 +18,7 @@ use crate::store::Db;
 use crate::web::api::ProblemDoc;
 use crate::web::api::auth::ApiClient;
 use crate::web::api::idempotency::{self, Reply};
-use crate::web::api::licenses::LicenseDetail;
+use crate::web::api::licenses::{LicenseDetail, MACHINES_LISTED};
 use crate::web::api::views::{LicenseJson, MachineJson};
 use crate::web::api::{invalid, parse_json, token_ctx};
 use crate::web::error::WebError;
@@ -133,7 +133,7 @@ pub async fn update(
         &body,
         || async {
             let edited = licensing::edit_license(&ctx, &brand, &id, &edit).await?;
-            let machines = licensing::active_machines(&db, &id, i64::MAX).await?;
+            let machines = licensing::active_machines(&db, &id, MACHINES_LISTED).await?;
             Reply::json(
                 StatusCode::OK,
                 &LicenseDetail::new(&edited.license, &machines, edited.metadata, clock.now()),
@@ -166,7 +166,7 @@ pub async fn deactivate_machine(
     let machine = MachineId::parse(&machine).map_err(|_| WebError::NotFound)?;
     let ctx = token_ctx(&db, clock.as_ref(), &client, &req);
     let done = licensing::deactivate_machine(&ctx, &id, &machine, DeactivatedBy::Vendor).await?;
-    let machines = licensing::active_machines(&db, &id, i64::MAX).await?;
+    let machines = licensing::active_machines(&db, &id, MACHINES_LISTED).await?;
     let metadata = licensing::metadata_of(&db, &id).await?;
     let mut detail = LicenseDetail::new(&done.license, &machines, metadata, clock.now());
     detail.deactivated = Some(MachineJson::from(&done.machine));
@@ -183,6 +183,7 @@ impl LicenseDetail {
         Self {
             license: LicenseJson::new(license, now),
             machines: machines.iter().map(MachineJson::from).collect(),
+            machines_total: license.machines_used,
             metadata,
             deactivated: None,
         }

@@ -382,10 +382,17 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(Paged::new(data, limit, |l| l.id.clone())))
 }
 
+/// The most machines a license's detail lists (the oldest first): a site
+/// license may have tens of thousands.
+pub(crate) const MACHINES_LISTED: i64 = 1_000;
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct LicenseDetail {
     pub(crate) license: LicenseJson,
+    /// Its live machines, the oldest first: at most 1,000.
     pub(crate) machines: Vec<MachineJson>,
+    /// How many live machines it has (more than listed past 1,000).
+    pub(crate) machines_total: i64,
     /// String values by key, set with `PATCH`.
     pub(crate) metadata: std::collections::BTreeMap<String, String>,
     /// The machine a `DELETE` deactivated.
@@ -409,7 +416,7 @@ pub async fn get(
 ) -> Result<HttpResponse, WebError> {
     let id = license_id(&path)?;
     let license = licensing::get_license(&db, &id).await?;
-    let machines = licensing::active_machines(&db, &id, i64::MAX).await?;
+    let machines = licensing::active_machines(&db, &id, MACHINES_LISTED).await?;
     let metadata = licensing::metadata_of(&db, &id).await?;
     Ok(HttpResponse::Ok().json(LicenseDetail::new(
         &license,
