@@ -79,8 +79,9 @@ pub async fn issue_license(
     if let Some(n) = request.max_machines
         && !(1..=100_000).contains(&n)
     {
-        return Err(LicensingError::Invalid(
-            "max_machines must be from 1 to 100000".to_owned(),
+        return Err(LicensingError::field(
+            "max_machines",
+            "must be from 1 to 100,000",
         ));
     }
     if request
@@ -93,9 +94,7 @@ pub async fn issue_license(
     if let Some(at) = request.expires_at
         && at <= now
     {
-        return Err(LicensingError::Invalid(
-            "expires_at must be in the future".to_owned(),
-        ));
+        return Err(LicensingError::field("expires_at", "must be in the future"));
     }
     let (organization_id, assigned_email) = match &request.holder {
         None => (None, None),

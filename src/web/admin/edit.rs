@@ -237,10 +237,7 @@ pub async fn save(
         Err(LicensingError::Unexpected(e)) => Err(e.into()),
         Err(LicensingError::NotFound("license")) => Err(WebError::NotFound),
         Err(LicensingError::InvalidField { field, detail }) => {
-            let field = match field {
-                "expires_at" => "expires",
-                other => other,
-            };
+            let field = form::on_form(field);
             render(
                 page,
                 unprocessable,

@@ -13,6 +13,15 @@ pub fn error_of<'a>(error: &'a Option<FieldError>, field: &str) -> Option<&'a st
         .map(|(_, e)| e.as_str())
 }
 
+/// The form field a use case's field is typed into (the forms take a date
+/// where the use case takes `expires_at`).
+pub fn on_form(field: &'static str) -> &'static str {
+    match field {
+        "expires_at" => "expires",
+        other => other,
+    }
+}
+
 /// Codes typed as `a, b, c`: trimmed, sorted, each once.
 pub fn codes(text: &str) -> Vec<String> {
     let mut codes: Vec<String> = text

@@ -177,18 +177,13 @@ fn request_of(form: &IssueForm) -> Result<IssueRequest, FieldError> {
 fn refusal(e: LicensingError) -> Result<FieldError, WebError> {
     Ok(match e {
         LicensingError::Unexpected(e) => return Err(e.into()),
-        LicensingError::InvalidField { field, detail } => (field, format!("{detail}.")),
+        LicensingError::InvalidField { field, detail } => {
+            (form::on_form(field), format!("{detail}."))
+        }
         LicensingError::NotFound("organization") => {
             ("organization_id", "No organization has that id.".to_owned())
         }
         LicensingError::NotFound(_) => ("license_type_id", "Choose a license type.".to_owned()),
-        LicensingError::Invalid(detail) if detail.contains("max_machines") => {
-            ("max_machines", "Seats are from 1 to 100,000.".to_owned())
-        }
-        LicensingError::Invalid(detail) if detail.contains("expires_at") => (
-            "expires",
-            "The expiry date must be in the future.".to_owned(),
-        ),
         other => ("license_type_id", other.to_string()),
     })
 }

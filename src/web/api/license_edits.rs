@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use crate::clock::Clock;
-use crate::domain::id::{LicenseId, MachineId, OrganizationId};
+use crate::domain::id::{MachineId, OrganizationId};
 use crate::domain::machine::DeactivatedBy;
 use crate::domain::time::Timestamp;
 use crate::services::api_tokens::Scope;
@@ -18,7 +18,7 @@ use crate::store::Db;
 use crate::web::api::ProblemDoc;
 use crate::web::api::auth::ApiClient;
 use crate::web::api::idempotency::{self, Reply};
-use crate::web::api::licenses::{LicenseDetail, MACHINES_LISTED};
+use crate::web::api::licenses::{LicenseDetail, MACHINES_LISTED, license_id};
 use crate::web::api::views::{LicenseJson, MachineJson};
 use crate::web::api::{invalid, parse_json, token_ctx};
 use crate::web::error::WebError;
@@ -92,10 +92,6 @@ impl LicensePatch {
             organization_id,
         })
     }
-}
-
-fn license_id(path: &str) -> Result<LicenseId, WebError> {
-    LicenseId::parse(path).map_err(|_| WebError::NotFound)
 }
 
 /// Change a license

@@ -400,7 +400,8 @@ pub(crate) struct LicenseDetail {
     pub(crate) deactivated: Option<MachineJson>,
 }
 
-fn license_id(path: &str) -> Result<LicenseId, WebError> {
+/// A license id from the path: 404 unless it is one we issue.
+pub(crate) fn license_id(path: &str) -> Result<LicenseId, WebError> {
     LicenseId::parse(path).map_err(|_| WebError::NotFound)
 }
 
