@@ -3,7 +3,7 @@
 # each side by side: A and B alternate three times, and the median ratio is
 # reported (these machines drift by +-15% between runs).
 #
-#   bash load/targets.sh [all|sqlite|postgres|activation|machines|signins|limiter|scale|ttl]
+#   bash load/targets.sh [all|sqlite|postgres|activation|machines|signins|limiter|scale|ttl|import]
 #   bash load/targets.sh builds OTHER_LICENSOR_BINARY   (this build against another)
 #
 # Needs PostgreSQL at 127.0.0.1:5432 (trust auth) for `postgres`. Servers
@@ -324,6 +324,48 @@ ttl_targets() {
     echo "  VmHWM: 1M feed $(rss_kb large.18084) kB, 1M TTL $(rss_kb large_ttl.18085) kB, 1k $(rss_kb small.18083) kB"
 }
 
+# import_targets: `licensor import licenses` of a 100,000-row CSV (keys in a
+# vendor's own format, a third with a customer email, a fifth with a
+# machine, entitlements and metadata), timed as a dry run, a real run and a
+# second run of the same file (nothing new), on SQLite then PostgreSQL.
+import_targets() {
+    local rows=${IMPORT_ROWS:-100000}
+    say "Importing $rows licenses from CSV (target: under 60 s on SQLite)"
+    python3 - "$rows" > "$WORK/licenses.csv" <<'PY'
+import sys
+rows = int(sys.argv[1])
+print("key,customer_email,organization,product,license_type,seats,entitlements,issued_at,expires_at,machines,metadata")
+for i in range(rows):
+    email = f"customer{i}@example.com" if i % 3 == 0 else ""
+    org = f"Customer {i}" if email else ""
+    extra = i % 5 == 0
+    machines = f"import-{i}-a|Desk" if extra else ""
+    ents = "pro" if extra else ""
+    meta = f"crm=C-{i};region=eu" if extra else ""
+    print(f"VENDOR-{i:08d}-KEY,{email},{org},load,Load,3,{ents},2025-06-01,2030-06-01,{machines},{meta}")
+PY
+    local url
+    for backend in sqlite postgres; do
+        if [ "$backend" = sqlite ]; then
+            url="sqlite://$WORK/import_sqlite/licensor.db"
+        else
+            psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS licensor_import" postgres
+            psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE licensor_import" postgres
+            url="postgres://postgres@127.0.0.1:5432/licensor_import"
+        fi
+        seed "import_$backend" "$url" 1
+        for run in "--dry-run" "" ""; do
+            local start end
+            start=$(date +%s.%N)
+            LICENSOR_DATA_DIR=$WORK/import_$backend LICENSOR_DATABASE_URL=$url \
+                "$LICENSOR" import licenses "$WORK/licenses.csv" $run > "$WORK/import.out"
+            end=$(date +%s.%N)
+            printf '  %-8s %-9s %6.1f s  %s\n' "$backend" "${run:-import}" \
+                "$(python3 -c "print($end - $start)")" "$(cat "$WORK/import.out")"
+        done
+    done
+}
+
 # builds OTHER: this build against another build of licensor (e.g. the
 # previous commit's, built into another target directory), each serving its
 # own copy of one seeded database: validation's p99 at the fixed rate of the
@@ -364,6 +406,7 @@ case $WHAT in
     postgres) postgres_targets ;;
     scale) scale_targets ;;
     ttl) ttl_targets ;;
+    import) import_targets ;;
     builds) builds_targets "${2:-}" ;;
     *) echo "unknown target set $WHAT" >&2; exit 2 ;;
 esac

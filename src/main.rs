@@ -96,6 +96,11 @@ enum Command {
         #[command(subcommand)]
         command: LicenseCommand,
     },
+    /// Bring over records from another system.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Seed a product, a write API token and N licenses with one machine
     /// each, for a load test (docs/performance.md); prints what the load
     /// tool needs as JSON.
@@ -172,6 +177,21 @@ enum LicenseCommand {
         /// (refused without it: a file says "valid" offline until it expires).
         #[arg(long)]
         force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Import licenses from a CSV file with a header line (columns: key,
+    /// customer_email, organization, product, license_type, seats,
+    /// entitlements, issued_at, expires_at, machines, metadata; see
+    /// docs/import.md). All or nothing; keys already held are left as they
+    /// are, so the same file twice creates nothing new.
+    Licenses {
+        file: PathBuf,
+        /// Check every row and report, writing nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -309,6 +329,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             };
             seed(settings, plan, &product, &keys_out).await
         }
+        Command::Import {
+            command: ImportCommand::Licenses { file, dry_run },
+        } => import_licenses(settings, &file, dry_run).await,
         Command::Secret {
             command: SecretCommand::Create { file, print },
         } => {
@@ -530,6 +553,49 @@ async fn seed(
     Ok(())
 }
 
+async fn import_licenses(
+    settings: Settings,
+    file: &std::path::Path,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    use licensor::services::licensing::import::{self, ImportError, ImportSource};
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let db = open_db(&settings).await?;
+    let result = async {
+        let rows = import::csv_rows(&bytes, usize::MAX)?;
+        let (secret, _) = settings.server_secret()?;
+        let cipher = secret.data_cipher()?;
+        let ctx = Ctx::new(&db, &SystemClock, Actor::Cli);
+        import::import_licenses(&ctx, &cipher, rows, ImportSource::Cli, dry_run).await
+    }
+    .await;
+    db.close().await;
+    match result {
+        Ok(report) => {
+            let verb = if dry_run { "would import" } else { "imported" };
+            println!(
+                "{verb} {} licenses from {}; {} already held (left as they are)",
+                report.created.len(),
+                file.display(),
+                report.existing.len()
+            );
+            Ok(())
+        }
+        Err(ImportError::Rows(errors)) => {
+            for e in &errors {
+                let field = e.field.map(|f| format!("{f}: ")).unwrap_or_default();
+                eprintln!("{}:{}: {field}{}", file.display(), e.line, e.detail);
+            }
+            anyhow::bail!(
+                "{} errors in {}; nothing was imported",
+                errors.len(),
+                file.display()
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Where `licensor verify` takes the trusted public keys from.
 enum TrustedKeys {
     Set(PathBuf),
@@ -559,7 +625,7 @@ fn verify_file(
         }
     };
     let license_key = license_key
-        .map(|k| LicenseKey::parse(k).map_err(|e| anyhow::anyhow!("--license-key: {e}")))
+        .map(|k| LicenseKey::named(k).map_err(|e| anyhow::anyhow!("--license-key: {e}")))
         .transpose()?;
     match verify::verify_with_key(
         &text,

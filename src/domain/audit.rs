@@ -61,6 +61,7 @@ text_enum! {
         LicenseEmailResent = "license.email_resent",
         LicenseExpired = "license.expired",
         LicenseExpiring = "license.expiring",
+        LicenseImported = "license.imported",
         LicenseKeyRevealed = "license.key_revealed",
         LicenseReinstated = "license.reinstated",
         LicenseRenewed = "license.renewed",
@@ -69,6 +70,7 @@ text_enum! {
         LicenseTransferred = "license.transferred",
         LicenseTypeChanged = "license.type_changed",
         LicenseUpdated = "license.updated",
+        LicensesImported = "licenses.imported",
         LicenseTypeCreated = "license_type.created",
         LicenseTypeDeleted = "license_type.deleted",
         LicenseTypeRetired = "license_type.retired",
@@ -99,6 +101,7 @@ impl EventKind {
     pub fn webhook(self) -> Option<WebhookEvent> {
         let event = match self {
             EventKind::LicenseTransferred => WebhookEvent::LicenseAssigned,
+            EventKind::LicenseImported => WebhookEvent::LicenseCreated,
             other => return other.as_str().parse().ok(),
         };
         Some(event)
@@ -185,6 +188,11 @@ mod webhook_event_tests {
             EventKind::CustomerCreated.webhook(),
             Some(WebhookEvent::CustomerCreated)
         );
+        assert_eq!(
+            EventKind::LicenseImported.webhook(),
+            Some(WebhookEvent::LicenseCreated)
+        );
+        assert_eq!(EventKind::LicensesImported.webhook(), None);
         assert_eq!(EventKind::ApiTokenCreated.webhook(), None);
         assert_eq!(EventKind::WebhookTestSent.webhook(), None);
         assert_eq!(

@@ -7,6 +7,12 @@
 //! a weighted sum with odd weights modulo 32; an odd weight is invertible
 //! modulo 32, so every single-character substitution changes the sum and a
 //! mistyped key is refused as malformed before any database lookup.
+//!
+//! A vendor that brings its licenses over keeps its own keys
+//! ([`LicenseKey::vendor`]): any text of 6 to 256 characters without spaces
+//! or control characters, kept exactly as given. A key that is not
+//! Licensor-shaped is looked up as typed; when no license has it, it is
+//! answered as malformed, as before imports existed.
 
 use std::fmt;
 
@@ -19,10 +25,25 @@ pub const DATA_CHARS: usize = 24;
 pub const KEY_CHARS: usize = DATA_CHARS + 1;
 const GROUP: usize = 5;
 
+/// The shortest and longest key in a vendor's own format.
+pub const VENDOR_KEY_CHARS: std::ops::RangeInclusive<usize> = 6..=256;
+
+/// Which kind of key a text is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyShape {
+    /// Ours: five groups of five with a check character.
+    Licensor,
+    /// A vendor's own format, brought over by an import.
+    Vendor,
+}
+
 /// A well-formed license key. Neither `Debug` nor `Display` shows it; use
 /// [`LicenseKey::expose`] where it must be shown (once, to its owner).
 #[derive(Clone, PartialEq, Eq)]
-pub struct LicenseKey(Zeroizing<String>);
+pub struct LicenseKey {
+    text: Zeroizing<String>,
+    shape: KeyShape,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
@@ -32,6 +53,10 @@ pub enum KeyError {
     Character,
     #[error("the license key has a typo: its check character does not match")]
     Check,
+    #[error(
+        "a key in a vendor's own format has 6 to 256 characters, without spaces or control characters"
+    )]
+    Vendor,
 }
 
 fn value_of(c: char) -> Option<u8> {
@@ -94,7 +119,41 @@ impl LicenseKey {
             s.push(char_of(v));
         }
         s.push(char_of(check_value(values.as_ref())));
-        Self(s)
+        Self::licensor(s)
+    }
+
+    fn licensor(text: Zeroizing<String>) -> Self {
+        Self {
+            text,
+            shape: KeyShape::Licensor,
+        }
+    }
+
+    /// A key in a vendor's own format, kept exactly as given (trimmed):
+    /// 6 to 256 characters, none of them a space or a control character.
+    pub fn vendor(input: &str) -> Result<Self, KeyError> {
+        let text = input.trim();
+        let count = text.chars().count();
+        if !VENDOR_KEY_CHARS.contains(&count)
+            || text.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(KeyError::Vendor);
+        }
+        Ok(Self {
+            text: Zeroizing::new(text.to_owned()),
+            shape: KeyShape::Vendor,
+        })
+    }
+
+    /// A key as an application or a person names it: ours when it parses
+    /// as ours, else a vendor's own (looked up as typed). The error is the
+    /// reason it is not ours.
+    pub fn named(input: &str) -> Result<Self, KeyError> {
+        Self::parse(input).or_else(|ours| Self::vendor(input).map_err(|_| ours))
+    }
+
+    pub fn shape(&self) -> KeyShape {
+        self.shape
     }
 
     /// Reads a key as a person typed or pasted it.
@@ -122,13 +181,17 @@ impl LicenseKey {
         for &v in values.iter() {
             s.push(char_of(v));
         }
-        Ok(Self(s))
+        Ok(Self::licensor(s))
     }
 
-    /// The canonical form in groups: `XXXXX-XXXXX-XXXXX-XXXXX-XXXXX`.
+    /// The canonical form in groups: `XXXXX-XXXXX-XXXXX-XXXXX-XXXXX`; a
+    /// vendor's key as it was given.
     pub fn expose(&self) -> String {
+        if self.shape == KeyShape::Vendor {
+            return self.text.as_str().to_owned();
+        }
         let mut out = String::with_capacity(KEY_CHARS + KEY_CHARS / GROUP);
-        for (i, c) in self.0.chars().enumerate() {
+        for (i, c) in self.text.chars().enumerate() {
             if i > 0 && i % GROUP == 0 {
                 out.push('-');
             }
@@ -138,7 +201,7 @@ impl LicenseKey {
     }
 
     /// The lookup digest stored in the database: SHA-256 of the canonical
-    /// form without dashes, in hex.
+    /// form without dashes (a vendor's key as given), in hex.
     pub fn digest(&self) -> String {
         self.key_digest().hex()
     }
@@ -146,22 +209,26 @@ impl LicenseKey {
     /// The SHA-256 of the canonical key: what [`digest`](Self::digest)
     /// spells in hex.
     pub fn digest_bytes(&self) -> [u8; 32] {
-        Sha256::digest(self.0.as_bytes()).into()
+        Sha256::digest(self.text.as_bytes()).into()
     }
 
     /// The key's digest, computed once, for every lookup a request makes.
     pub fn key_digest(&self) -> KeyDigest {
-        KeyDigest(self.digest_bytes())
+        KeyDigest {
+            bytes: self.digest_bytes(),
+            shape: self.shape,
+        }
     }
 
     /// The last four characters, the only part shown unmasked by default.
     pub fn last4(&self) -> String {
-        self.0.chars().skip(KEY_CHARS - 4).collect()
+        let count = self.text.chars().count();
+        self.text.chars().skip(count.saturating_sub(4)).collect()
     }
 
     /// The canonical characters, for sealing at rest.
     pub fn canonical(&self) -> &str {
-        &self.0
+        &self.text
     }
 }
 
@@ -203,23 +270,34 @@ pub fn fuzz_one(data: &[u8]) {
 /// key as bytes, the database's column in hex) once the request has named
 /// it. A request's key is parsed and hashed once, into this.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct KeyDigest([u8; 32]);
+pub struct KeyDigest {
+    bytes: [u8; 32],
+    shape: KeyShape,
+}
 
 impl KeyDigest {
-    /// The digest of a key as typed; `None` when it is malformed.
+    /// The digest of a key as typed (ours, or a vendor's own format);
+    /// `None` when it is neither.
     pub fn of_input(text: &str) -> Option<Self> {
-        LicenseKey::parse(text).ok().map(|key| key.key_digest())
+        LicenseKey::named(text).ok().map(|key| key.key_digest())
     }
 
     pub fn bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.bytes
+    }
+
+    /// Whether no license having this key means the key does not exist
+    /// (ours: well formed, so "not found") or was never a key (a text in no
+    /// format Licensor issued, that no import brought: "malformed").
+    pub fn unknown_is_malformed(&self) -> bool {
+        self.shape == KeyShape::Vendor
     }
 
     /// The digest in lower-case hex, as the database stores it.
     pub fn hex(&self) -> String {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut hex = String::with_capacity(64);
-        for b in self.0 {
+        for b in self.bytes {
             hex.push(char::from(HEX[usize::from(b >> 4)]));
             hex.push(char::from(HEX[usize::from(b & 0xf)]));
         }
@@ -305,6 +383,38 @@ mod tests {
             LicenseKey::parse("00000-00000-00000-00000-00001"),
             Err(KeyError::Check)
         );
+    }
+
+    #[test]
+    fn a_vendor_s_own_keys_are_kept_as_given_and_ours_stay_ours() {
+        let theirs = LicenseKey::named("  acme-PRO-2024-7f3a9c  ").unwrap();
+        assert_eq!(theirs.shape(), KeyShape::Vendor);
+        assert_eq!(theirs.expose(), "acme-PRO-2024-7f3a9c");
+        assert_eq!(theirs.last4(), "3a9c");
+        assert!(theirs.key_digest().unknown_is_malformed());
+        // Case matters in a vendor's format: another key, another digest.
+        let upper = LicenseKey::named("ACME-PRO-2024-7F3A9C").unwrap();
+        assert_ne!(upper.digest(), theirs.digest());
+
+        let ours = LicenseKey::from_random_bytes(&[7; 15]);
+        let named = LicenseKey::named(&ours.expose().to_lowercase()).unwrap();
+        assert_eq!(named, ours, "a key of ours is ours however it is typed");
+        assert_eq!(named.shape(), KeyShape::Licensor);
+        assert!(!named.key_digest().unknown_is_malformed());
+
+        // Not a key in any format: the reason it is not ours.
+        assert_eq!(LicenseKey::named("abc"), Err(KeyError::Length(3)));
+        assert_eq!(
+            LicenseKey::named("two words here"),
+            Err(KeyError::Length(12))
+        );
+        assert!(LicenseKey::named(&"x".repeat(257)).is_err());
+        assert!(LicenseKey::named("tab\there-key").is_err());
+        assert_eq!(LicenseKey::vendor("abc"), Err(KeyError::Vendor));
+        // A typo of ours is no key of ours; looked up as typed, unknown is
+        // still malformed.
+        let typo = KeyDigest::of_input("00000-00000-00000-00000-00001").unwrap();
+        assert!(typo.unknown_is_malformed());
     }
 
     proptest! {

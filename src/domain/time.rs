@@ -120,6 +120,42 @@ impl Timestamp {
         // A day past the month's end reads back as another date.
         (civil_from_days(days) == (y, m, d)).then_some(Self(days * 86_400 + 86_399))
     }
+
+    /// A date or an instant as a file of records writes it: `YYYY-MM-DD`
+    /// (its first second, or with `end_of_day` its last), or RFC 3339
+    /// `YYYY-MM-DDTHH:MM:SS` with optional fraction and `Z` or `±HH:MM`.
+    pub fn parse_date_or_time(text: &str, end_of_day: bool) -> Option<Self> {
+        let text = text.trim();
+        let Some((date, time)) = text.split_once(['T', 't', ' ']) else {
+            let last = Self::end_of_date(text)?;
+            return Some(if end_of_day {
+                last
+            } else {
+                last.plus_secs(-86_399)
+            });
+        };
+        let day = Self::end_of_date(date)?.plus_secs(-86_399);
+        let (clock, offset) = match time.find(['Z', 'z', '+', '-']) {
+            Some(at) => time.split_at(at),
+            None => return None,
+        };
+        let clock = clock.split_once('.').map_or(clock, |(whole, fraction)| {
+            if fraction.chars().all(|c| c.is_ascii_digit()) {
+                whole
+            } else {
+                "x"
+            }
+        });
+        let secs = hh_mm_ss(clock, true)?;
+        let offset_secs = match offset {
+            "Z" | "z" => 0,
+            _ => {
+                let sign = if offset.starts_with('-') { -1 } else { 1 };
+                sign * hh_mm_ss(&offset[1..], false)?
+            }
+        };
+        Some(day.plus_secs(secs - offset_secs))
+    }
 }
 
 impl fmt::Display for Timestamp {
@@ -130,6 +166,25 @@ impl fmt::Display for Timestamp {
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian
 /// calendar (Howard Hinnant's algorithm).
+/// Seconds of `HH:MM:SS` (or `HH:MM` without `with_seconds`).
+fn hh_mm_ss(text: &str, with_seconds: bool) -> Option<i64> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let expected = if with_seconds { 3 } else { 2 };
+    if parts.len() != expected
+        || parts
+            .iter()
+            .any(|p| p.len() != 2 || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
+    let mut values = [0i64; 3];
+    for (value, part) in values.iter_mut().zip(&parts) {
+        *value = part.parse().ok()?;
+    }
+    let [h, m, s] = values;
+    (h < 24 && m < 60 && s < 60).then_some(h * 3600 + m * 60 + s)
+}
+
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
@@ -165,6 +220,41 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_and_rfc3339_instants_are_read() {
+        let day = Timestamp::end_of_date("2026-03-01").unwrap().unix() - 86_399;
+        let read = |t: &str| Timestamp::parse_date_or_time(t, false).map(Timestamp::unix);
+        assert_eq!(read("2026-03-01"), Some(day));
+        assert_eq!(
+            Timestamp::parse_date_or_time("2026-03-01", true).map(Timestamp::unix),
+            Some(day + 86_399)
+        );
+        assert_eq!(read("2026-03-01T10:20:30Z"), Some(day + 37_230));
+        assert_eq!(read("2026-03-01T10:20:30.250Z"), Some(day + 37_230));
+        assert_eq!(
+            read("2026-03-01 10:20:30+02:00"),
+            Some(day + 37_230 - 7_200)
+        );
+        assert_eq!(
+            read("2026-03-01T10:20:30-01:30"),
+            Some(day + 37_230 + 5_400)
+        );
+        for bad in [
+            "",
+            "2026-3-1",
+            "2026-02-30",
+            "2026-03-01T10:20Z",
+            "2026-03-01T10:20:30",
+            "2026-03-01T25:00:00Z",
+            "2026-03-01T10:20:30+2",
+            "2026-03-01T1a:20:30Z",
+            "2026-03-01T10:20:30.x5Z",
+            "tomorrow",
+        ] {
+            assert_eq!(read(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn a_date_reads_as_its_last_second_and_only_real_dates_read() {

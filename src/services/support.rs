@@ -34,6 +34,8 @@ pub struct Hit {
     /// Why it matched, in words.
     pub detail: String,
     pub link: String,
+    /// Found by its full key, which the page must then not echo.
+    pub by_full_key: bool,
 }
 
 /// Finds customers and licenses by email, organization name, license id,
@@ -46,11 +48,14 @@ pub async fn search(db: &Db, query: &str) -> Result<Vec<Hit>, LicensingError> {
         return Ok(hits);
     }
     let pool = db.pool();
-    if let Ok(key) = LicenseKey::parse(q)
+    if let Ok(key) = LicenseKey::named(q)
         && let Some(row) = licenses::find_by_digest(pool, &key.digest()).await?
     {
         let view = licensing::get_license(db, &row.id).await?;
-        hits.push(license_hit(&view, "the full license key"));
+        hits.push(Hit {
+            by_full_key: true,
+            ..license_hit(&view, "the full license key")
+        });
     }
     if let Ok(id) = LicenseId::parse(q) {
         if let Ok(view) = licensing::get_license(db, &id).await {
@@ -128,6 +133,7 @@ fn license_hit(view: &LicenseView, why: &str) -> Hit {
         ),
         detail: format!("Matched {why}."),
         link: format!("/admin/licenses/{}", view.id),
+        by_full_key: false,
     }
 }
 
@@ -137,6 +143,7 @@ fn customer_hit(org: &OrganizationRow, why: String) -> Hit {
         title: org.name.clone(),
         detail: format!("Matched {why}."),
         link: format!("/admin/customers/{}", org.id),
+        by_full_key: false,
     }
 }
 

@@ -8,6 +8,7 @@ pub mod batch;
 pub mod cache;
 pub mod events;
 pub mod idempotency;
+pub mod imports;
 pub mod license_edits;
 pub mod license_types;
 pub mod licenses;

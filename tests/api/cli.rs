@@ -623,6 +623,88 @@ async fn a_stopped_server_writes_its_last_usage_batch() {
     assert_eq!(marked, 1, "the first validation marked");
 }
 
+#[tokio::test]
+async fn import_licenses_reads_a_csv_file_whole_or_not_at_all_and_twice_adds_nothing() {
+    let database = TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    // `seed` makes the product `load` with the license type `Load`.
+    let mut seed = licensor(dir.path(), &database);
+    seed.args(["seed", "--licenses", "1", "--keys-out", "keys.txt"]);
+    let seeded = run(seed, None);
+    assert!(seeded.status.success(), "{}", text(&seeded.stderr));
+    let file = dir.path().join("licenses.csv");
+    std::fs::write(
+        &file,
+        "key,customer_email,product,license_type,seats,machines\n\
+         OLD-0001-AAAA,ann@example.com,load,Load,2,fp-1\n\
+         OLD-0002-BBBB,,load,Load,,\n",
+    )
+    .unwrap();
+    let import = |extra: &[&str]| {
+        let mut cmd = licensor(dir.path(), &database);
+        cmd.args(["import", "licenses", "licenses.csv"]).args(extra);
+        run(cmd, None)
+    };
+    let licenses = || async {
+        let mut conn = database_of(dir.path(), &database).await;
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM licenses")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        n
+    };
+
+    let dry = import(&["--dry-run"]);
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    assert!(
+        text(&dry.stdout).contains("would import 2 licenses"),
+        "{}",
+        text(&dry.stdout)
+    );
+    assert_eq!(licenses().await, 1, "a dry run writes nothing");
+
+    let done = import(&[]);
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    assert!(text(&done.stdout).contains("imported 2 licenses"));
+    assert_eq!(licenses().await, 3);
+    let again = import(&[]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stdout).contains("imported 0 licenses from licenses.csv; 2 already held"),
+        "{}",
+        text(&again.stdout)
+    );
+    assert_eq!(licenses().await, 3);
+
+    // A bad file: every error on standard error as FILE:LINE, exit 1,
+    // nothing written.
+    std::fs::write(
+        &file,
+        "key,product,license_type,seats,machines\n\
+         NEW-0001-AAAA,load,Load,1,fp-1;fp-2\n\
+         NEW-0002-BBBB,load,Load,x,\n\
+         NEW-0003-CCCC,load\n",
+    )
+    .unwrap();
+    let refused = import(&[]);
+    assert_eq!(refused.status.code(), Some(1));
+    let errors = text(&refused.stderr);
+    assert!(
+        errors.contains("licenses.csv:2: machines: lists 2 machines but the license has 1 seats"),
+        "{errors}"
+    );
+    assert!(errors.contains("licenses.csv:3: seats:"), "{errors}");
+    assert!(
+        errors.contains("licenses.csv:4: this line has 2 fields"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("3 errors in licenses.csv; nothing was imported"),
+        "{errors}"
+    );
+    assert_eq!(licenses().await, 3);
+}
+
 /// A connection to the database a `licensor` command in `dir` uses.
 async fn database_of(dir: &Path, database: &TestDatabase) -> sqlx::AnyConnection {
     let url = if database.is_postgres() {

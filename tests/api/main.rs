@@ -21,6 +21,7 @@ mod hostile;
 mod interop;
 mod license_cache;
 mod license_edits;
+mod license_import;
 mod licensing;
 mod load;
 mod malformed;

@@ -49,13 +49,22 @@ pub(super) fn named_key(key: Option<&KeyDigest>) -> Result<&KeyDigest, Licensing
     key.ok_or(LicensingError::refused(ValidationCode::MalformedKey))
 }
 
+/// The refusal of a key no license has.
+pub(super) fn unknown_code(key: &KeyDigest) -> ValidationCode {
+    if key.unknown_is_malformed() {
+        ValidationCode::MalformedKey
+    } else {
+        ValidationCode::NotFound
+    }
+}
+
 pub(super) async fn license_in_tx(
     tx: &mut Tx,
     key: &KeyDigest,
 ) -> Result<LicenseView, LicensingError> {
     let row = licenses::find_by_digest(&mut **tx, &key.hex())
         .await?
-        .ok_or(LicensingError::refused(ValidationCode::NotFound))?;
+        .ok_or(LicensingError::refused(unknown_code(key)))?;
     load_view(&mut **tx, row).await
 }
 
@@ -73,7 +82,7 @@ pub async fn activate(
         Err(LicensingError::Conflict(_)) => {
             let row = licenses::find_by_digest(ctx.db.pool(), &key.hex())
                 .await?
-                .ok_or(LicensingError::refused(ValidationCode::NotFound))?;
+                .ok_or(LicensingError::refused(unknown_code(key)))?;
             let license = load_view(ctx.db.pool(), row).await?;
             let machine =
                 machines::find_active(ctx.db.pool(), &license.id, input.fingerprint.as_str())
@@ -193,7 +202,7 @@ pub(super) async fn activate_once(
     let now = ctx.clock.now();
     let state = license_state(ctx.db, key)
         .await?
-        .ok_or(LicensingError::refused(ValidationCode::NotFound))?;
+        .ok_or(LicensingError::refused(unknown_code(key)))?;
     let seen = LicenseView::from_cached(&state);
     if let Some(code) = activation_refusal(&seen, input, now) {
         return Err(LicensingError::refused_for(code, &seen));

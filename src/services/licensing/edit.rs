@@ -137,27 +137,29 @@ fn check_shape(edit: &LicenseEdit, now: Timestamp) -> Result<(), LicensingError>
         ));
     }
     for (key, value) in &edit.metadata {
-        if !is_metadata_key(key) {
-            return Err(LicensingError::field(
-                "metadata",
-                format!("{key:?}: a key is 1 to {MAX_KEY_LEN} letters, digits and . _ -"),
-            ));
-        }
-        if let Some(value) = value
-            && (value.chars().count() > MAX_VALUE_LEN || value.chars().any(char::is_control))
-        {
-            return Err(LicensingError::field(
-                "metadata",
-                format!(
-                    "{key}: a value is at most {MAX_VALUE_LEN} characters, none a control character"
-                ),
-            ));
+        if let Some(problem) = metadata_problem(key, value.as_deref().unwrap_or_default()) {
+            return Err(LicensingError::field("metadata", problem));
         }
     }
     Ok(())
 }
 
-fn is_entitlement_code(code: &str) -> bool {
+/// What is wrong with a metadata key and value, if anything.
+pub fn metadata_problem(key: &str, value: &str) -> Option<String> {
+    if !is_metadata_key(key) {
+        return Some(format!(
+            "{key:?}: a key is 1 to {MAX_KEY_LEN} letters, digits and . _ -"
+        ));
+    }
+    if value.chars().count() > MAX_VALUE_LEN || value.chars().any(char::is_control) {
+        return Some(format!(
+            "{key}: a value is at most {MAX_VALUE_LEN} characters, none a control character"
+        ));
+    }
+    None
+}
+
+pub fn is_entitlement_code(code: &str) -> bool {
     !code.is_empty()
         && code.len() <= 64
         && code

@@ -177,7 +177,7 @@ pub async fn reveal_key(
         .ok_or(LicensingError::NotFound("license"))?;
     let plain = cipher.open(&row.key_ciphertext, row.id.as_bytes())?;
     let text = std::str::from_utf8(&plain).context("stored key is not text")?;
-    LicenseKey::parse(text)
+    LicenseKey::named(text)
         .map_err(|e| LicensingError::Unexpected(anyhow::anyhow!("stored key is damaged: {e}")))
 }
 

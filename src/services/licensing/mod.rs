@@ -10,6 +10,7 @@ mod activation_write;
 mod audit;
 mod edit;
 mod error;
+pub mod import;
 mod issue;
 mod machines;
 mod notices;

@@ -52,7 +52,7 @@ pub async fn validate(
         });
     };
     let Some(state) = license_state(db, key).await? else {
-        let decision = license::validate(Lookup::NotFound, None, &request, now);
+        let decision = license::validate(unknown(key), None, &request, now);
         return Ok(ValidationOutcome {
             decision,
             license: None,
@@ -74,6 +74,16 @@ pub async fn validate(
         license: Some(view),
         machine,
     })
+}
+
+/// What a key no license has is: not found, or malformed when it is not
+/// ours.
+pub(super) fn unknown(key: &KeyDigest) -> Lookup<'static> {
+    if key.unknown_is_malformed() {
+        Lookup::Malformed
+    } else {
+        Lookup::NotFound
+    }
 }
 
 /// What validation knows of the license with this key digest: from the

@@ -10,7 +10,7 @@ use crate::domain::fingerprint::Fingerprint;
 use crate::domain::id::is_well_formed;
 use crate::domain::id::{LicenseId, MachineId, OrganizationId};
 use crate::domain::license::{Decision, ValidationRequest};
-use crate::domain::license_key::{LicenseKey, masked};
+use crate::domain::license_key::{KeyShape, LicenseKey, masked};
 use crate::domain::machine::DeactivatedBy;
 use crate::domain::role::Capability;
 use crate::domain::role::OrgRole;
@@ -76,9 +76,12 @@ pub async fn search(
     staff.require(Capability::Read)?;
     let q = form.q.trim();
     let hits = support::search(&db, q).await?;
-    let echo = match LicenseKey::parse(q) {
-        Ok(key) => masked(&key.last4()),
-        Err(_) => q.to_owned(),
+    // A full key is never echoed back: ours by its shape, a vendor's
+    // because it found its license.
+    let found_by_key = hits.iter().any(|h| h.by_full_key);
+    let echo = match LicenseKey::named(q) {
+        Ok(key) if found_by_key || key.shape() == KeyShape::Licensor => masked(&key.last4()),
+        _ => q.to_owned(),
     };
     render_private(&HomePage {
         page: page.titled("Console"),

@@ -76,6 +76,8 @@ pub fn what(kind: EventKind) -> String {
         EventKind::LicenseExpired => "The license expired",
         EventKind::LicenseKeyRevealed => "Showed the full key",
         EventKind::LicenseEmailResent => "Sent the license details again",
+        EventKind::LicenseImported => "Imported the license",
+        EventKind::LicensesImported => "Imported licenses",
         EventKind::TeamInvited => "Invited a member",
         EventKind::TeamInvitationResent => "Sent an invitation again",
         EventKind::TeamInvitationRevoked => "Revoked an invitation",

@@ -107,7 +107,7 @@ pub async fn activate(
     let parsed: ActivateBody = parse_json(&req, &body)?;
     // The key is parsed and hashed once; the plain key is kept only to
     // encrypt the machine file with it.
-    let key = LicenseKey::parse(&parsed.key).ok();
+    let key = LicenseKey::named(&parsed.key).ok();
     let digest = key.as_ref().map(LicenseKey::key_digest);
     let allowance = limit(&limits, &req, digest.as_ref())?;
     let encrypt_file = parsed.encrypt_file;

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod catalog;
 pub mod customers;
 pub mod idempotency;
+pub mod import;
 pub mod license_edits;
 pub mod licenses;
 pub mod machines;
@@ -68,6 +69,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::resource("/licenses")
                     .route(web::get().to(licenses::list))
                     .route(web::post().to(licenses::create)),
+            )
+            .service(
+                web::resource("/licenses/import")
+                    .app_data(web::PayloadConfig::new(import::MAX_IMPORT_BYTES))
+                    .route(web::post().to(import::import_licenses)),
             )
             .service(
                 web::resource("/licenses/{id}")

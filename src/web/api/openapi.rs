@@ -5,7 +5,9 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::web::api::{ProblemDoc, catalog, customers, license_edits, licenses, machines, views};
+use crate::web::api::{
+    ProblemDoc, catalog, customers, import, license_edits, licenses, machines, views,
+};
 
 struct BearerTokens;
 
@@ -39,6 +41,7 @@ impl Modify for BearerTokens {
         licenses::create,
         licenses::list,
         licenses::get,
+        import::import_licenses,
         license_edits::update,
         license_edits::deactivate_machine,
         licenses::action,
