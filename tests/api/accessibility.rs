@@ -466,10 +466,22 @@ async fn console(app: &TestApp, b: &Client, audit: &mut Audit, license_id: &str)
         "/admin/audit".to_owned(),
         "/admin/audit?action=license.created&from=bad".to_owned(),
         format!("/admin/licenses/{license_id}/edit"),
+        "/admin/licenses/import".to_owned(),
     ] {
         goto(b, app, &path).await;
         audit.page(b, &path).await;
     }
+    // An import refused, with its table of errors by line.
+    goto(b, app, "/admin/licenses/import").await;
+    fill(
+        b,
+        "#csv",
+        "key,product,license_type\nWALK-KEY-0001,no-such-product,Pro\n",
+    )
+    .await;
+    click(b, "button[value=check]").await;
+    page_containing(b, "import-errors").await;
+    audit.page(b, "console: import refused").await;
     // A license edit refused: the reason is missing.
     goto(b, app, &format!("/admin/licenses/{license_id}/edit")).await;
     click(b, "form[action$='/edit'] button[type=submit]").await;

@@ -196,6 +196,23 @@ async fn every_console_route_is_checked_by_role() {
         ),
         (
             "GET",
+            "/admin/licenses/import".to_owned(),
+            none.clone(),
+            Sell,
+            200,
+        ),
+        (
+            "POST",
+            "/admin/licenses/import".to_owned(),
+            vec![
+                ("csv", "key,product,license_type\nKEY-ROLE-01,nope,x\n"),
+                ("action", "check"),
+            ],
+            Sell,
+            422,
+        ),
+        (
+            "GET",
             format!("/admin/licenses/{license_id}/edit"),
             none.clone(),
             Sell,

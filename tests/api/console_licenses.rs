@@ -4,7 +4,7 @@
 //! field and nothing half-applied.
 
 use licensor::domain::role::Role;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::form_browser::{Browser, location};
 use crate::support::{Provisioned, TestApp, spawn_app};
@@ -351,4 +351,78 @@ async fn each_staff_role_sees_and_does_its_own_part() {
         .as_i64()
         .unwrap();
     assert_eq!(after, before + 120 * 86_400);
+}
+
+#[tokio::test]
+async fn a_sales_person_checks_then_imports_licenses_pasted_as_csv() {
+    let app = spawn_app().await;
+    let p = app.with_license(json!({})).await;
+    let sales = app.with_staff(Role::Sales).await;
+    let before = app.count("licenses").await;
+    let csv = format!(
+        "key,customer_email,product,license_type,seats\n\
+         CONSOLE-KEY-0001,carol@example.com,{product},Standard,2\n\
+         CONSOLE-KEY-0002,,{product},Standard,\n",
+        product = p.product_code
+    );
+    let res = sales
+        .post(
+            "/admin/licenses/import",
+            &[("csv", csv.as_str()), ("action", "check")],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("importing would create 2 licenses"), "{page}");
+    assert!(
+        page.contains("CONSOLE-KEY-0002"),
+        "the text is kept for the import"
+    );
+    assert_eq!(
+        app.count("licenses").await,
+        before,
+        "a check writes nothing"
+    );
+
+    let res = sales
+        .post(
+            "/admin/licenses/import",
+            &[("csv", csv.as_str()), ("action", "import")],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Imported 2 licenses"), "{page}");
+    assert!(
+        page.contains("href=\"/admin/licenses/"),
+        "links to the new licenses"
+    );
+    assert_eq!(app.count("licenses").await, before + 2);
+    let (actor,): (String,) =
+        sqlx::query_as("SELECT actor_kind FROM events WHERE kind = 'licenses.imported'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(actor, "staff");
+
+    // Bad rows: a table of errors by line, nothing written.
+    let bad = format!(
+        "key,product,license_type,seats\nCONSOLE-KEY-0003,{product},Standard,0\nCONSOLE-KEY-0004,nope,Standard,1\n",
+        product = p.product_code
+    );
+    let res = sales
+        .post(
+            "/admin/licenses/import",
+            &[("csv", bad.as_str()), ("action", "import")],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("2 errors; nothing was imported."), "{page}");
+    assert!(
+        page.contains("<td data-label=\"Line\">2</td><td data-label=\"Column\">seats</td>"),
+        "{page}"
+    );
+    assert!(page.contains("<td data-label=\"Line\">3</td><td data-label=\"Column\">product</td>"));
+    assert_eq!(app.count("licenses").await, before + 2);
 }

@@ -7,6 +7,7 @@ pub mod charts;
 pub mod dashboard;
 pub mod edit;
 pub mod form;
+pub mod import;
 pub mod issue;
 pub mod outbox;
 pub mod staff;
@@ -45,6 +46,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(issue::issue)),
     )
     .service(web::resource("/admin/licenses/issued").route(web::get().to(issue::issued)))
+    .service(
+        web::resource("/admin/licenses/import")
+            .app_data(web::FormConfig::default().limit(crate::web::api::import::MAX_IMPORT_BYTES))
+            .app_data(web::PayloadConfig::new(
+                crate::web::api::import::MAX_IMPORT_BYTES,
+            ))
+            .route(web::get().to(import::form))
+            .route(web::post().to(import::submit)),
+    )
     .service(web::resource("/admin/licenses/{id}").route(web::get().to(support::license)))
     .service(
         web::resource("/admin/licenses/{id}/edit")

@@ -31,6 +31,7 @@ pub const MAX_ROWS_PER_REQUEST: usize = 10_000;
 pub enum ImportSource {
     Api,
     Cli,
+    Console,
 }
 
 impl ImportSource {
@@ -38,6 +39,7 @@ impl ImportSource {
         match self {
             ImportSource::Api => "api",
             ImportSource::Cli => "cli",
+            ImportSource::Console => "console",
         }
     }
 }
