@@ -182,6 +182,9 @@ impl ApplicationBuilder {
             settings.slow_bodies_per_client,
         ));
         let app_portal_limits = portal_limits.clone();
+        let two_factor_policy = Data::new(web::two_factor::TwoFactorPolicy {
+            staff_require_2fa: settings.staff_require_2fa,
+        });
         let brand = Data::new(
             Brand::new(
                 settings.vendor_name.clone(),
@@ -238,6 +241,7 @@ impl ApplicationBuilder {
                 .app_data(app_draining.clone())
                 .app_data(body_limits.clone())
                 .app_data(brand.clone())
+                .app_data(two_factor_policy.clone())
                 .configure(web::routes)
                 .default_service(actix_web::web::to(web::error::not_found))
         });

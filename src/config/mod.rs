@@ -168,6 +168,8 @@ pub struct Settings {
     pub expiry_notice_days: Vec<i64>,
     /// Limits on the people-facing forms.
     pub portal_limits: PortalQuotas,
+    /// Admins must turn on two-factor sign-in before using the console.
+    pub staff_require_2fa: bool,
     /// The bearer token of `GET /metrics`; `None`: no metrics endpoint.
     pub metrics_token: Option<secrecy::SecretString>,
     /// How long a request body may take, and how many slow ones a client
@@ -239,6 +241,7 @@ impl RawSettings {
             shutdown_grace: self.value(&table::SHUTDOWN_GRACE_SECS)?,
             slow_bodies_per_client: self.value(&table::SLOW_BODIES_PER_CLIENT)?,
             portal_limits: self.portal_limits()?,
+            staff_require_2fa: self.value(&table::STAFF_REQUIRE_2FA)?,
             log_format: self.value(&table::LOG_FORMAT)?,
             log_filter: self.value(&table::LOG)?,
             data_dir,

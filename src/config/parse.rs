@@ -11,6 +11,14 @@ use url::Url;
 use super::{Backend, LogFormat, SqliteSynchronous};
 use crate::secret::ServerSecret;
 
+pub fn flag(v: &str) -> Result<bool, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err(format!("`{v}` is not true or false")),
+    }
+}
+
 pub fn listen_address(v: &str) -> Result<SocketAddr, String> {
     v.parse()
         .map_err(|_| format!("`{v}` is not an address like 127.0.0.1:8080"))

@@ -277,6 +277,12 @@ settings! {
         parse: parse::count,
         doc: "sign-in attempts per minute per client IP; `0` turns it off",
     }
+    STAFF_REQUIRE_2FA: bool {
+        key: "staff_require_2fa",
+        fallback: Value("false"),
+        parse: parse::flag,
+        doc: "`true`: an admin must turn on two-factor sign-in (an authenticator app) before using the console; anyone who has turned it on always needs it",
+    }
     RATE_LIMIT_SIGN_IN_ACCOUNT: u32 {
         key: "rate_limit_sign_in_account",
         fallback: Value("30"),

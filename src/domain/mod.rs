@@ -13,4 +13,5 @@ pub mod proxies;
 pub mod role;
 pub mod time;
 pub mod token;
+pub mod two_factor;
 pub mod vocabulary;

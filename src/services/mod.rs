@@ -21,5 +21,6 @@ pub mod reminders;
 pub mod staff;
 pub mod support;
 pub mod team;
+pub mod two_factor;
 pub mod usage;
 pub mod webhooks;

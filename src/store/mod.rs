@@ -20,6 +20,7 @@ pub mod products;
 pub mod sessions;
 pub mod signing_keys;
 pub mod tokens;
+pub mod two_factor;
 pub mod usage;
 pub mod users;
 pub mod webhooks;

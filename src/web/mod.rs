@@ -18,6 +18,7 @@ pub mod portal;
 pub mod ratelimit;
 pub mod request;
 pub mod session;
+pub mod two_factor;
 
 use actix_web::web;
 

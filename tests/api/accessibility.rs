@@ -471,6 +471,16 @@ async fn console(app: &TestApp, b: &Client, audit: &mut Audit, license_id: &str)
         goto(b, app, &path).await;
         audit.page(b, &path).await;
     }
+    // Two-factor sign-in: its page, then the enrolment's QR code.
+    goto(b, app, "/account/two-factor").await;
+    audit.page(b, "two-factor sign-in: off").await;
+    click(
+        b,
+        "form[action='/account/two-factor/start'] button[type=submit]",
+    )
+    .await;
+    page_containing(b, "totp-secret").await;
+    audit.page(b, "two-factor sign-in: enrolling").await;
     // An import refused, with its table of errors by line.
     goto(b, app, "/admin/licenses/import").await;
     fill(

@@ -36,6 +36,7 @@ mod smtp;
 mod standing;
 mod support;
 mod tls;
+mod two_factor;
 mod vendor_app;
 mod webhook_sink;
 mod webhooks;

@@ -28,10 +28,12 @@ use crate::domain::audit::Actor;
 use crate::domain::role::{Capability, Role};
 use crate::services::accounts::UserRow;
 use crate::services::context::Ctx;
+use crate::services::two_factor;
 use crate::store::Db;
 use crate::web::error::{Problem, WebError};
 use crate::web::layout::{back_to, up};
 use crate::web::session::signed_in_user;
+use crate::web::two_factor::TwoFactorPolicy;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -182,14 +184,29 @@ impl FromRequest for Staff {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let user = signed_in_user(req);
+        let policy = req
+            .app_data::<web::Data<TwoFactorPolicy>>()
+            .map(|p| *p.get_ref());
+        let db = req.app_data::<web::Data<Db>>().cloned();
         Box::pin(async move {
             let user = user.await?;
-            match user.role {
-                role if role.is_staff() => Ok(Staff { user, role }),
-                _ => Err(forbidden(
+            let role = user.role;
+            if !role.is_staff() {
+                return Err(forbidden(
                     "The console is for the vendor's staff; customers use the portal.",
-                )),
+                ));
             }
+            // An admin without two-factor sign-in, where it is required,
+            // turns it on before anything else.
+            if let (Some(policy), Some(db), Role::Admin) = (policy, db, role)
+                && policy.staff_require_2fa
+                && !two_factor::is_enabled(&db, &user.id)
+                    .await
+                    .map_err(|e| WebError::Unexpected(e.into()))?
+            {
+                return Err(WebError::Redirect("/account/two-factor".to_owned()));
+            }
+            Ok(Staff { user, role })
         })
     }
 }

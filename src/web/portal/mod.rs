@@ -43,6 +43,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(account::login)),
     )
     .service(
+        web::resource("/login/code")
+            .route(web::get().to(account::code_form))
+            .route(web::post().to(account::code)),
+    )
+    .service(
+        web::resource("/account/two-factor").route(web::get().to(crate::web::two_factor::page)),
+    )
+    .service(
+        web::resource("/account/two-factor/{step}")
+            .route(web::post().to(crate::web::two_factor::act))
+            .route(back_to("/account/two-factor")),
+    )
+    .service(
         web::resource("/logout")
             .route(web::post().to(account::logout))
             .route(back_to("/")),

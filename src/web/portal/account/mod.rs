@@ -22,7 +22,9 @@ mod sign_up;
 
 pub use reset::{forgot, forgot_form, forgot_sent, reset, reset_form};
 pub use settings::{account, change_password, set_reminders, unsubscribe, unsubscribe_form};
-pub use sign_in::{login, login_form, logout, sign_out_everywhere};
+pub use sign_in::{
+    code, code_form, complete_sign_in, login, login_form, logout, sign_out_everywhere,
+};
 pub use sign_up::{resend_verification, signup, signup_form, signup_sent, verify_email};
 
 fn anonymous_ctx<'a>(db: &'a Db, clock: &'a dyn Clock, req: &HttpRequest) -> Ctx<'a> {

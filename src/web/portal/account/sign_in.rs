@@ -8,17 +8,23 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::clock::Clock;
+use crate::domain::audit::Actor;
 use crate::domain::email::EmailAddress;
+use crate::secret::DataCipher;
 use crate::services::accounts::{self, AccountError};
+use crate::services::context::Ctx;
 use crate::services::onboarding;
+use crate::services::two_factor::{self, TwoFactorError};
 use crate::store::Db;
 use crate::web::error::WebError;
 use crate::web::layout::{
-    CsrfForm, FormPage, ONBOARDED, Page, check_csrf, render, render_status, see_other,
+    CsrfForm, FormPage, ONBOARDED, Page, check_csrf, render, render_private_status, render_status,
+    see_other,
 };
 use crate::web::portal::{SignedIn, customer_ctx};
 use crate::web::ratelimit::PortalLimits;
-use crate::web::request::client_ip;
+use crate::web::request::{client_ip, request_id};
+use crate::web::two_factor::{PENDING, pending_of};
 
 use super::{anonymous_ctx, sign_in};
 
@@ -92,22 +98,130 @@ pub async fn login(
     let ctx = anonymous_ctx(&db, clock.as_ref(), &req);
     match accounts::authenticate(&ctx, &email, SecretString::from(form.password.clone())).await {
         Ok(user) => {
+            // With two-factor sign-in the password is half: the throttle
+            // counts on until the code is right too.
+            if two_factor::is_enabled(&db, &user.id)
+                .await
+                .map_err(|e| WebError::Unexpected(e.into()))?
+            {
+                return crate::web::two_factor::ask_for_code(&session, &user, clock.now().unix());
+            }
             limits.sign_in_succeeded(account);
-            sign_in(&session, &user)?;
+            let home = complete_sign_in(&ctx, &session, &user).await?;
             tracing::info!(user_id = %user.id, "signed in");
-            let home = if user.role.is_staff() {
-                "/admin"
-            } else if onboarding::is_done(&ctx, &user).await? {
-                let _ = session.insert(ONBOARDED, true);
-                "/licenses"
-            } else {
-                "/onboarding"
-            };
             Ok(see_other(home))
         }
         Err(AccountError::BadCredentials) => refused(page),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Signs the account in (a new session) and says where it goes first.
+pub async fn complete_sign_in(
+    ctx: &crate::services::context::Ctx<'_>,
+    session: &Session,
+    user: &crate::services::accounts::UserRow,
+) -> Result<&'static str, WebError> {
+    sign_in(session, user)?;
+    Ok(if user.role.is_staff() {
+        "/admin"
+    } else if onboarding::is_done(ctx, user).await? {
+        let _ = session.insert(ONBOARDED, true);
+        "/licenses"
+    } else {
+        "/onboarding"
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/login_code.html")]
+struct CodePage<'a> {
+    page: Page,
+    error: Option<&'a str>,
+}
+
+fn code_page(
+    page: Page,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Result<HttpResponse, WebError> {
+    render_private_status(
+        status,
+        &CodePage {
+            page: page.titled("Enter your code"),
+            error,
+        },
+    )
+}
+
+/// `GET /login/code`
+pub async fn code_form(
+    FormPage(page): FormPage,
+    session: Session,
+    clock: web::Data<dyn Clock>,
+) -> Result<HttpResponse, WebError> {
+    if pending_of(&session, clock.now().unix()).is_none() {
+        return Ok(see_other("/login"));
+    }
+    code_page(page, StatusCode::OK, None)
+}
+
+/// `POST /login/code`: the second factor; a wrong code counts toward the
+/// sign-in throttle like a wrong password.
+#[allow(clippy::too_many_arguments)]
+pub async fn code(
+    req: HttpRequest,
+    FormPage(page): FormPage,
+    session: Session,
+    form: web::Form<CodeForm>,
+    db: web::Data<Db>,
+    clock: web::Data<dyn Clock>,
+    cipher: web::Data<DataCipher>,
+    limits: web::Data<PortalLimits>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf)?;
+    let Some(pending) = pending_of(&session, clock.now().unix()) else {
+        return Ok(see_other("/login"));
+    };
+    if let Err(limited) = limits.sign_in(client_ip(&req), &pending.email) {
+        let detail = limited.to_string();
+        return code_page(page, StatusCode::TOO_MANY_REQUESTS, Some(&detail));
+    }
+    let ctx = Ctx::new(
+        &db,
+        clock.as_ref(),
+        Actor::Customer {
+            user_id: pending.user_id.clone(),
+        },
+    )
+    .with_request_id(Some(request_id(&req)));
+    match two_factor::verify(&ctx, &cipher, &pending.user_id, form.code.trim()).await {
+        Ok(()) => {}
+        Err(TwoFactorError::WrongCode | TwoFactorError::NotOn) => {
+            limits.sign_in_failed(&pending.email);
+            tracing::warn!(user_id = %pending.user_id, "a wrong second-factor code");
+            let error = TwoFactorError::WrongCode.to_string();
+            return code_page(page, StatusCode::UNAUTHORIZED, Some(&error));
+        }
+        Err(e) => return Err(WebError::Unexpected(e.into())),
+    }
+    limits.sign_in_succeeded(&pending.email);
+    let Some(user) = accounts::active_user(&db, &pending.user_id).await? else {
+        session.purge();
+        return Ok(see_other("/login"));
+    };
+    session.remove(PENDING);
+    let home = complete_sign_in(&ctx, &session, &user).await?;
+    tracing::info!(user_id = %user.id, "signed in with a second factor");
+    Ok(see_other(home))
 }
 
 /// A sign-in refused by a limit: the form stays, with the email typed and
