@@ -3,7 +3,7 @@
 # each side by side: A and B alternate three times, and the median ratio is
 # reported (these machines drift by +-15% between runs).
 #
-#   bash load/targets.sh [all|sqlite|postgres|activation|machines|signins|limiter|scale|ttl|import]
+#   bash load/targets.sh [all|sqlite|postgres|activation|machines|signins|limiter|scale|ttl|import|console]
 #   bash load/targets.sh builds OTHER_LICENSOR_BINARY   (this build against another)
 #
 # Needs PostgreSQL at 127.0.0.1:5432 (trust auth) for `postgres`. Servers
@@ -366,6 +366,45 @@ PY
     done
 }
 
+# console_targets: the console at scale (1,000,000 licenses and customers,
+# 10,000,000 audit events by default), on SQLite then PostgreSQL: search,
+# a license page, the audit log filtered and the dashboard, timed by
+# load/console.py as an admin signed in.
+console_targets() {
+    local licenses=${CONSOLE_LICENSES:-1000000} events=${CONSOLE_EVENTS:-10000000}
+    local password="console benchmark passphrase 2026" port=18090 url samples
+    for backend in sqlite postgres; do
+        say "Console, $backend: $licenses licenses and customers, $events audit events (targets: search and a license page p99 < 100 ms, the audit log filtered < 200 ms, the dashboard < 1 s)"
+        if [ "$backend" = sqlite ]; then
+            url="sqlite://$WORK/console_sqlite/licensor.db"
+        else
+            psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS licensor_console" postgres
+            psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE licensor_console" postgres
+            url="postgres://postgres@127.0.0.1:5432/licensor_console"
+        fi
+        local start
+        start=$(date +%s)
+        seed "console_$backend" "$url" "$licenses" --customers "$licenses" --events "$events"
+        echo "  seeded in $(($(date +%s) - start)) s"
+        echo "$password" | LICENSOR_DATA_DIR=$WORK/console_$backend LICENSOR_DATABASE_URL=$url \
+            "$LICENSOR" admin create --email admin@vendor.example --role admin > /dev/null
+        samples=$WORK/console_$backend/samples.tsv
+        local query="SELECT l.id, o.name, u.email, l.key_last4 FROM licenses l \
+            JOIN organizations o ON o.id = l.organization_id JOIN users u ON u.organization_id = o.id \
+            ORDER BY random() LIMIT 500"
+        if [ "$backend" = sqlite ]; then
+            python3 -c "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); \
+print('\n'.join('\t'.join(r) for r in db.execute(sys.argv[2])))" \
+                "$WORK/console_sqlite/licensor.db" "$query" > "$samples"
+        else
+            psql -At -F $'\t' -h 127.0.0.1 -U postgres -c "$query" licensor_console > "$samples"
+        fi
+        serve "console_$backend" "$url" "$port"
+        python3 "$ROOT/load/console.py" "http://127.0.0.1:$port" admin@vendor.example "$password" "$samples"
+        port=$((port + 1))
+    done
+}
+
 # builds OTHER: this build against another build of licensor (e.g. the
 # previous commit's, built into another target directory), each serving its
 # own copy of one seeded database: validation's p99 at the fixed rate of the
@@ -407,6 +446,7 @@ case $WHAT in
     scale) scale_targets ;;
     ttl) ttl_targets ;;
     import) import_targets ;;
+    console) console_targets ;;
     builds) builds_targets "${2:-}" ;;
     *) echo "unknown target set $WHAT" >&2; exit 2 ;;
 esac

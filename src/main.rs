@@ -119,6 +119,13 @@ enum Command {
         #[arg(long, default_value_t = 1, value_name = "N",
               value_parser = clap::value_parser!(u32).range(1..=100_000))]
         first_license_machines: u32,
+        /// Customers (an organization and its owner each) to deal the
+        /// licenses out to: the console's scale benchmark.
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        customers: usize,
+        /// Audit events about them over the past year.
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        events: usize,
     },
     /// Verify a license or machine file offline; exits 1 when it is not valid.
     #[command(group(clap::ArgGroup::new("trust").required(true).args(["keys", "public_key"])))]
@@ -322,10 +329,14 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             product,
             keys_out,
             first_license_machines,
+            customers,
+            events,
         } => {
             let plan = load_seed::Plan {
                 licenses,
                 first_license_machines,
+                customers,
+                events,
             };
             seed(settings, plan, &product, &keys_out).await
         }

@@ -72,7 +72,7 @@ pub async fn search(db: &Db, query: &str) -> Result<Vec<Hit>, LicensingError> {
             hits.push(license_hit(&view, &format!("the key ends in {last4}")));
         }
     }
-    for user in users::search_by_email(pool, q, PER_KIND).await? {
+    for user in users::search_by_email(pool, db.backend(), q, PER_KIND).await? {
         if let Some(org_id) = &user.organization_id
             && let Some(org) = organizations::find_by_id(pool, org_id).await?
         {
@@ -93,11 +93,11 @@ pub async fn search(db: &Db, query: &str) -> Result<Vec<Hit>, LicensingError> {
             }
         }
     }
-    for org in organizations::search_by_name(pool, q, PER_KIND).await? {
+    for org in organizations::search_by_name(pool, db.backend(), q, PER_KIND).await? {
         hits.push(customer_hit(&org, "the organization name".to_owned()));
     }
     if Fingerprint::parse(q).is_ok() || q.chars().count() >= 3 {
-        for machine in machines::search(pool, q, PER_KIND).await? {
+        for machine in machines::search(pool, db.backend(), q, PER_KIND).await? {
             let view = licensing::get_license(db, &machine.license_id).await?;
             let what = if machine.fingerprint == q {
                 format!("machine fingerprint {}", machine.fingerprint)

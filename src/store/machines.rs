@@ -239,22 +239,42 @@ pub async fn licenses_with_dead_seats(
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
-/// Machines (active or not) with this exact fingerprint or a name containing
-/// `needle`, newest first.
+/// Machines (active or not) with this exact fingerprint, then those whose
+/// name starts with `needle` (any case): two index lookups.
 pub async fn search(
     pool: &sqlx::AnyPool,
+    backend: crate::store::Backend,
     needle: &str,
     limit: i64,
 ) -> Result<Vec<MachineRow>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    use crate::store::organizations::{bytes_order, prefix_range};
+    let mut found: Vec<MachineRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM machines WHERE fingerprint = $1 \
-         OR LOWER(name) LIKE $2 ESCAPE '\\' ORDER BY activated_at DESC, id LIMIT $3"
+         ORDER BY activated_at DESC, id LIMIT $2"
     )))
     .bind(needle)
-    .bind(crate::store::organizations::like_pattern(needle))
     .bind(limit)
     .fetch_all(pool)
-    .await
+    .await?;
+    let name = bytes_order(backend, "LOWER(name)");
+    let (from, to) = prefix_range(&needle.to_lowercase());
+    let named: Vec<MachineRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM machines WHERE {name} >= $1 AND {name} < $2 \
+         ORDER BY {name} LIMIT $3"
+    )))
+    .bind(from)
+    .bind(to)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    for machine in named {
+        if found.len() < usize::try_from(limit).unwrap_or(0)
+            && !found.iter().any(|m| m.id == machine.id)
+        {
+            found.push(machine);
+        }
+    }
+    Ok(found)
 }
 
 /// Every machine of a license, active first, then newest.

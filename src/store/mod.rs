@@ -17,6 +17,7 @@ pub mod notices;
 pub mod organizations;
 pub mod outbox;
 pub mod products;
+pub mod seed;
 pub mod sessions;
 pub mod signing_keys;
 pub mod tokens;

@@ -1,7 +1,7 @@
 use sqlx::{AnyPool, FromRow};
 
 use crate::domain::time::Timestamp;
-use crate::store::Tx;
+use crate::store::{Backend, Tx};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct OrganizationRow {
@@ -30,28 +30,37 @@ where
         .await
 }
 
-/// Organizations whose name contains `needle` (any case), newest first.
+/// Organizations whose name starts with `needle` (any case), by name:
+/// one index range however many organizations there are.
 pub async fn search_by_name(
     pool: &AnyPool,
+    backend: Backend,
     needle: &str,
     limit: i64,
 ) -> Result<Vec<OrganizationRow>, sqlx::Error> {
-    sqlx::query_as(
+    let name = bytes_order(backend, "LOWER(name)");
+    let (from, to) = prefix_range(&needle.to_lowercase());
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT id, name, created_at FROM organizations \
-         WHERE LOWER(name) LIKE $1 ESCAPE '\\' ORDER BY created_at DESC, id LIMIT $2",
-    )
-    .bind(like_pattern(needle))
+         WHERE {name} >= $1 AND {name} < $2 ORDER BY {name} LIMIT $3"
+    )))
+    .bind(from)
+    .bind(to)
     .bind(limit)
     .fetch_all(pool)
     .await
 }
 
-/// `%needle%` in lower case, with LIKE's wildcards taken literally.
-pub fn like_pattern(needle: &str) -> String {
-    let escaped = needle
-        .to_lowercase()
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
+/// The bounds of the texts that start with `prefix`, in byte order.
+pub fn prefix_range(prefix: &str) -> (String, String) {
+    (prefix.to_owned(), format!("{prefix}\u{10FFFF}"))
+}
+
+/// A text expression compared in byte order: PostgreSQL's `C` collation
+/// (the database's own may order otherwise); SQLite's is bytes already.
+pub fn bytes_order(backend: Backend, expression: &str) -> String {
+    match backend {
+        Backend::Sqlite => expression.to_owned(),
+        Backend::Postgres => format!("({expression} COLLATE \"C\")"),
+    }
 }

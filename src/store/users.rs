@@ -218,17 +218,22 @@ pub async fn reminders_enabled(pool: &sqlx::AnyPool, id: &str) -> Result<bool, s
     Ok(row.is_some_and(|(v,)| v == 1))
 }
 
-/// Accounts whose email contains `needle` (any case).
+/// Accounts whose email starts with `needle` (any case), by email.
 pub async fn search_by_email(
     pool: &sqlx::AnyPool,
+    backend: crate::store::Backend,
     needle: &str,
     limit: i64,
 ) -> Result<Vec<UserRow>, sqlx::Error> {
-    sqlx::query_as(
+    use crate::store::organizations::{bytes_order, prefix_range};
+    let email = bytes_order(backend, "email");
+    let (from, to) = prefix_range(&needle.to_lowercase());
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT id, organization_id, org_role, email, role, email_verified_at, created_at \
-         FROM users WHERE email LIKE $1 ESCAPE '\\' ORDER BY email LIMIT $2",
-    )
-    .bind(crate::store::organizations::like_pattern(needle))
+         FROM users WHERE {email} >= $1 AND {email} < $2 ORDER BY {email} LIMIT $3"
+    )))
+    .bind(from)
+    .bind(to)
     .bind(limit)
     .fetch_all(pool)
     .await

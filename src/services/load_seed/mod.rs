@@ -19,6 +19,8 @@ use crate::store::Tx;
 use crate::store::licenses::{self, NewLicense};
 use crate::store::machines::{self, NewMachine};
 
+mod console_seed;
+
 /// Licenses per transaction.
 const BATCH: usize = 2_000;
 
@@ -38,6 +40,12 @@ pub struct Plan {
     pub licenses: usize,
     /// Live machines on the first license (the others have one each).
     pub first_license_machines: u32,
+    /// Customers (an organization and its owner each); the licenses are
+    /// dealt out to them in turn. None: every license is assigned to
+    /// `load@example.com`.
+    pub customers: usize,
+    /// Audit events about the licenses and customers, over the past year.
+    pub events: usize,
 }
 
 /// Seeds licenses of a new product `code`, each with one active machine
@@ -90,6 +98,8 @@ pub async fn seed(
 
     let now = ctx.clock.now();
     let expires_at = Some(now.plus_days(3_650));
+    let customers = console_seed::customers(ctx, plan.customers).await?;
+    let mut license_ids = Vec::with_capacity(if plan.events > 0 { count } else { 0 });
     let mut first_license = None;
     let mut done = 0;
     while done < count {
@@ -107,8 +117,10 @@ pub async fn seed(
                     key_last4: &key.last4(),
                     product_id: &product.id,
                     license_type_id: &license_type.id,
-                    organization_id: None,
-                    assigned_email: Some("load@example.com"),
+                    organization_id: customers
+                        .get(i % customers.len().max(1))
+                        .map(|c| c.organization_id.as_str()),
+                    assigned_email: customers.is_empty().then_some("load@example.com"),
                     is_trial: false,
                     max_machines: if i == 0 { 100_000 } else { 1_000 },
                     issued_at: now,
@@ -121,6 +133,9 @@ pub async fn seed(
             seat_machine(&mut tx, &id, &fingerprint, now).await?;
             if i == 0 {
                 first_license = Some(id.clone());
+            }
+            if plan.events > 0 {
+                license_ids.push(id.to_string());
             }
             lines.push_str(key.canonical());
             lines.push(' ');
@@ -147,6 +162,7 @@ pub async fn seed(
             seated += n;
         }
     }
+    console_seed::events(ctx, &customers, &license_ids, plan.events).await?;
     tracing::info!(licenses = count, product = code, "seeded for a load test");
     Ok(Seeded {
         product_code: product.code,
