@@ -229,8 +229,29 @@ impl PoolRecipe {
             })
             .connect_with(self.options.clone())
             .await
-            .with_context(|| format!("cannot open the database at {}", self.redacted_url))
+            .map_err(|e| anyhow::anyhow!("{}", open_error(&self.redacted_url, &e)))
     }
+}
+
+/// Why the database could not be opened, in one line: the innermost cause
+/// once (sqlx repeats it in its own message), with a hint for TLS.
+fn open_error(url: &str, err: &sqlx::Error) -> String {
+    let mut cause = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(inner) = source {
+        cause = inner.to_string();
+        source = inner.source();
+    }
+    let hint = if cause.contains("UnknownIssuer") {
+        " (the server's certificate is not signed by the CA in sslrootcert)"
+    } else if cause.contains("No such file") && url.contains("sslrootcert") {
+        " (is sslrootcert the path of the CA certificate?)"
+    } else if cause.contains("not valid for name") {
+        " (connect by a name the certificate carries, or use sslmode=verify-ca)"
+    } else {
+        ""
+    };
+    format!("cannot open the database at {url}: {cause}{hint}")
 }
 
 impl Db {

@@ -26,6 +26,7 @@ mod licensing;
 mod load;
 mod malformed;
 mod pages;
+mod pg_tls;
 mod polish;
 mod portal;
 mod portal_limits;
