@@ -15,10 +15,12 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
 use crate::jobs;
 use crate::mail::Mailer;
+use crate::secret::DataCipher;
 use crate::services::context::Brand;
 use crate::services::usage::UsageRecorder;
 use crate::services::webhooks::WebhookSender;
 use crate::services::{demo, keys};
+use crate::signing::LiveKeyRing;
 use crate::store::Db;
 use crate::web;
 use crate::web::assets::Assets;
@@ -57,6 +59,8 @@ pub struct Application {
     draining: Data<web::health::Draining>,
     shutdown_grace: std::time::Duration,
     signals: bool,
+    ring: Data<LiveKeyRing>,
+    cipher: Data<DataCipher>,
 }
 
 /// Options beyond the settings, for `serve --demo` and for tests.
@@ -159,8 +163,9 @@ impl ApplicationBuilder {
         let assets = Data::new(assets);
         let db_data = Data::new(db.clone());
         let clock_data: Data<dyn crate::clock::Clock> = Data::from(clock.clone());
-        let ring = Data::new(ring);
+        let ring = Data::new(LiveKeyRing::new(ring));
         let cipher = Data::new(cipher);
+        let (app_ring, app_cipher) = (ring.clone(), cipher.clone());
         let metrics = crate::metrics::Metrics::new();
         let usage = Arc::new(UsageRecorder::new(metrics.clone()));
         let usage_data: Data<UsageRecorder> = Data::from(usage.clone());
@@ -274,6 +279,8 @@ impl ApplicationBuilder {
             signals,
             usage,
             metrics,
+            ring: app_ring,
+            cipher: app_cipher,
         })
     }
 }
@@ -315,6 +322,11 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let cache_feed = self.db.spawn_cache_feed();
         let maintenance = tokio::spawn(jobs::run_maintenance(self.db.clone(), self.clock.clone()));
+        let key_refresh = tokio::spawn(jobs::run_key_refresh(
+            self.db.clone(),
+            self.cipher.clone().into_inner(),
+            self.ring.clone().into_inner(),
+        ));
         let usage_writer = jobs::UsageWriter::start(&self.db, self.usage.clone())
             .context("cannot start the usage writer thread")?;
         let reminders = tokio::spawn(jobs::run_reminders(
@@ -364,6 +376,7 @@ impl Application {
         }
         outbox.abort();
         maintenance.abort();
+        key_refresh.abort();
         reminders.abort();
         usage_writer.stop().await;
         pruning.abort();

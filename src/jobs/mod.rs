@@ -9,7 +9,7 @@ use crate::clock::SharedClock;
 use crate::domain::audit::Actor;
 use crate::services::context::{Brand, Ctx};
 use crate::services::usage::UsageRecorder;
-use crate::services::{licensing, reminders};
+use crate::services::{keys, licensing, reminders};
 use crate::store::{Db, idempotency};
 
 /// How often housekeeping runs.
@@ -148,6 +148,46 @@ pub async fn run_reminders(db: Db, clock: SharedClock, brand: Brand, days_before
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "reminder sweep failed"),
+        }
+    }
+}
+
+/// How often a server looks for a new key set.
+pub const KEY_REFRESH_EVERY: Duration = Duration::from_secs(2);
+
+/// Keeps the server's key ring in step with the database: a rotation by
+/// another instance, the console or `licensor keys rotate` signs this
+/// server's next answers within [`KEY_REFRESH_EVERY`], and its published
+/// key set shows the new key, with no restart.
+pub async fn run_key_refresh(
+    db: Db,
+    cipher: std::sync::Arc<crate::secret::DataCipher>,
+    ring: std::sync::Arc<crate::signing::LiveKeyRing>,
+) {
+    let mut seen = keys::stamp(&db).await.ok();
+    let mut tick = tokio::time::interval(KEY_REFRESH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let stamp = match keys::stamp(&db).await {
+            Ok(stamp) => stamp,
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "cannot read the key set");
+                continue;
+            }
+        };
+        if seen.as_ref() == Some(&stamp) {
+            continue;
+        }
+        match keys::load_ring(&db, &cipher).await {
+            Ok(loaded) => {
+                ring.replace(loaded);
+                tracing::info!(active_kid = ?ring.active_kid(), "signing keys reloaded");
+                seen = Some(stamp);
+            }
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "cannot load the new signing keys")
+            }
         }
     }
 }

@@ -144,6 +144,13 @@ pub async fn list(db: &Db) -> anyhow::Result<Vec<KeyInfo>> {
         .collect())
 }
 
+/// What changes with the key set (see `store::signing_keys::stamp`).
+pub async fn stamp(db: &Db) -> anyhow::Result<String> {
+    signing_keys::stamp(db.pool())
+        .await
+        .context("reading the key set's stamp")
+}
+
 /// Loads the ring: opens the active private key (which proves the server
 /// secret is the one the key was sealed with) and publishes every key.
 pub async fn load_ring(db: &Db, cipher: &DataCipher) -> anyhow::Result<KeyRing> {

@@ -128,6 +128,43 @@ pub struct KeyRing {
     published: Vec<PublicKeyEntry>,
 }
 
+/// The key ring a running server signs with: replaced whole when the keys
+/// in the database change (a rotation by any instance or the command
+/// line; `jobs::run_key_refresh`), so each request signs with one ring.
+#[derive(Debug)]
+pub struct LiveKeyRing {
+    ring: std::sync::RwLock<std::sync::Arc<KeyRing>>,
+}
+
+impl LiveKeyRing {
+    pub fn new(ring: KeyRing) -> Self {
+        Self {
+            ring: std::sync::RwLock::new(std::sync::Arc::new(ring)),
+        }
+    }
+
+    /// The ring now; a request keeps it for its whole answer.
+    pub fn current(&self) -> std::sync::Arc<KeyRing> {
+        match self.ring.read() {
+            Ok(ring) => std::sync::Arc::clone(&ring),
+            Err(poisoned) => std::sync::Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    pub fn replace(&self, ring: KeyRing) {
+        let ring = std::sync::Arc::new(ring);
+        match self.ring.write() {
+            Ok(mut slot) => *slot = ring,
+            Err(poisoned) => *poisoned.into_inner() = ring,
+        }
+    }
+
+    /// The signing key's id now, if there is one.
+    pub fn active_kid(&self) -> Option<String> {
+        self.current().active_kid().map(str::to_owned)
+    }
+}
+
 impl fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyRing")
@@ -144,6 +181,11 @@ impl KeyRing {
 
     pub fn published(&self) -> &[PublicKeyEntry] {
         &self.published
+    }
+
+    /// The id of the key that signs, if there is one.
+    pub fn active_kid(&self) -> Option<&str> {
+        self.active.as_ref().map(|k| k.kid.as_str())
     }
 
     /// Signs `message` with the active key: (kid, signature bytes).

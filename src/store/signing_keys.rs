@@ -31,6 +31,19 @@ pub async fn list(pool: &AnyPool) -> Result<Vec<SigningKeyRow>, sqlx::Error> {
     .await
 }
 
+/// What changes whenever the key set does (a key added, activated or
+/// retired): one small read, for a running server to notice a rotation.
+pub async fn stamp(pool: &AnyPool) -> Result<String, sqlx::Error> {
+    let (count, created, retired, active): (i64, i64, i64, String) = sqlx::query_as(
+        "SELECT COUNT(*), CAST(COALESCE(MAX(created_at), 0) AS BIGINT), \
+         CAST(COALESCE(MAX(retired_at), 0) AS BIGINT), \
+         COALESCE(MAX(CASE WHEN is_active = 1 THEN id END), '') FROM signing_keys",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(format!("{count} {created} {retired} {active}"))
+}
+
 /// Whether any key exists (read inside the write transaction that would
 /// create the first one, so two starting instances create only one).
 pub async fn any_exists(tx: &mut Tx) -> Result<bool, sqlx::Error> {

@@ -3,10 +3,11 @@
 
 use actix_web::{HttpResponse, web};
 
-use crate::signing::{KeyRing, key_set_document};
+use crate::signing::{LiveKeyRing, key_set_document};
 
-pub async fn well_known_keys(ring: web::Data<KeyRing>) -> HttpResponse {
+pub async fn well_known_keys(ring: web::Data<LiveKeyRing>) -> HttpResponse {
+    let ring = ring.current();
     HttpResponse::Ok()
-        .insert_header(("Cache-Control", "public, max-age=300"))
+        .insert_header(("Cache-Control", "public, max-age=60"))
         .json(key_set_document(ring.published()))
 }

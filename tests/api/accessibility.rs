@@ -467,6 +467,7 @@ async fn console(app: &TestApp, b: &Client, audit: &mut Audit, license_id: &str)
         "/admin/audit?action=license.created&from=bad".to_owned(),
         format!("/admin/licenses/{license_id}/edit"),
         "/admin/licenses/import".to_owned(),
+        "/admin/keys".to_owned(),
     ] {
         goto(b, app, &path).await;
         audit.page(b, &path).await;

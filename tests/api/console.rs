@@ -196,6 +196,20 @@ async fn every_console_route_is_checked_by_role() {
         ),
         (
             "GET",
+            "/admin/keys".to_owned(),
+            none.clone(),
+            Administer,
+            200,
+        ),
+        (
+            "POST",
+            "/admin/keys/rotate".to_owned(),
+            none.clone(),
+            Administer,
+            303,
+        ),
+        (
+            "GET",
             "/admin/licenses/import".to_owned(),
             none.clone(),
             Sell,

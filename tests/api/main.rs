@@ -19,6 +19,7 @@ mod faults;
 mod health;
 mod hostile;
 mod interop;
+mod key_rotation;
 mod license_cache;
 mod license_edits;
 mod license_import;

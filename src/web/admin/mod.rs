@@ -9,6 +9,7 @@ pub mod edit;
 pub mod form;
 pub mod import;
 pub mod issue;
+pub mod keys;
 pub mod outbox;
 pub mod staff;
 pub mod support;
@@ -48,6 +49,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(issue::issue)),
     )
     .service(web::resource("/admin/licenses/issued").route(web::get().to(issue::issued)))
+    .service(web::resource("/admin/keys").route(web::get().to(keys::page)))
+    .service(
+        web::resource("/admin/keys/rotate")
+            .route(web::post().to(keys::rotate))
+            .route(back_to("/admin/keys")),
+    )
     .service(
         web::resource("/admin/licenses/import")
             .app_data(web::FormConfig::default().limit(crate::web::api::import::MAX_IMPORT_BYTES))

@@ -20,7 +20,7 @@ use crate::services::licensing::{
     self, Holder, IssueRequest, LicenseAction, Renewal, ValidateInput,
 };
 use crate::services::usage::UsageRecorder;
-use crate::signing::KeyRing;
+use crate::signing::LiveKeyRing;
 use crate::store::Db;
 use crate::web::api::ProblemDoc;
 use crate::web::api::auth::ApiClient;
@@ -149,11 +149,12 @@ pub async fn validate(
     body: web::Bytes,
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
-    ring: web::Data<KeyRing>,
+    ring: web::Data<LiveKeyRing>,
     site: web::Data<Site>,
     limits: web::Data<ApiLimits>,
     usage: web::Data<UsageRecorder>,
 ) -> Result<HttpResponse, WebError> {
+    let ring = ring.current();
     let parsed: ValidateBody = parse_json(&req, &body)?;
     let key = KeyDigest::of_input(&parsed.key);
     let allowance = limit(&limits, &req, key.as_ref())?;

@@ -15,7 +15,7 @@ use crate::services::context::{Brand, Ctx};
 use crate::services::license_files::{self, FileForm};
 use crate::services::licensing::{self, ActivateInput, LicensingError};
 use crate::services::usage::UsageRecorder;
-use crate::signing::KeyRing;
+use crate::signing::{KeyRing, LiveKeyRing};
 use crate::store::Db;
 use crate::web::api::ProblemDoc;
 use crate::web::api::idempotency::{self, Reply};
@@ -97,13 +97,14 @@ pub async fn activate(
     body: web::Bytes,
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
-    ring: web::Data<KeyRing>,
+    ring: web::Data<LiveKeyRing>,
     limits: web::Data<ApiLimits>,
     site: web::Data<Site>,
     brand: web::Data<Brand>,
     usage: web::Data<UsageRecorder>,
     metrics: web::Data<crate::metrics::Metrics>,
 ) -> Result<HttpResponse, WebError> {
+    let ring = ring.current();
     let parsed: ActivateBody = parse_json(&req, &body)?;
     // The key is parsed and hashed once; the plain key is kept only to
     // encrypt the machine file with it.
@@ -219,11 +220,12 @@ pub async fn deactivate(
     body: web::Bytes,
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
-    ring: web::Data<KeyRing>,
+    ring: web::Data<LiveKeyRing>,
     limits: web::Data<ApiLimits>,
     site: web::Data<Site>,
     usage: web::Data<UsageRecorder>,
 ) -> Result<HttpResponse, WebError> {
+    let ring = ring.current();
     let parsed: MachineBody = parse_json(&req, &body)?;
     let key = KeyDigest::of_input(&parsed.key);
     let allowance = limit(&limits, &req, key.as_ref())?;
@@ -267,11 +269,12 @@ pub async fn heartbeat(
     body: web::Bytes,
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
-    ring: web::Data<KeyRing>,
+    ring: web::Data<LiveKeyRing>,
     limits: web::Data<ApiLimits>,
     site: web::Data<Site>,
     usage: web::Data<UsageRecorder>,
 ) -> Result<HttpResponse, WebError> {
+    let ring = ring.current();
     let parsed: MachineBody = parse_json(&req, &body)?;
     let key = KeyDigest::of_input(&parsed.key);
     let allowance = limit(&limits, &req, key.as_ref())?;

@@ -14,7 +14,7 @@ use crate::secret::DataCipher;
 use crate::services::context::Brand;
 use crate::services::license_files::{self, FileForm, Standing};
 use crate::services::licensing::{self, ActivateInput, LicenseView, LicensingError};
-use crate::signing::KeyRing;
+use crate::signing::LiveKeyRing;
 use crate::store::Db;
 use crate::web::error::WebError;
 use crate::web::layout::{check_csrf, flash, see_other};
@@ -43,9 +43,10 @@ pub async fn license_file(
     query: web::Query<FileQuery>,
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
-    ring: web::Data<KeyRing>,
+    ring: web::Data<LiveKeyRing>,
     cipher: web::Data<DataCipher>,
 ) -> Result<HttpResponse, WebError> {
+    let ring = ring.current();
     who.require_verified()?;
     let license = owned(&db, &who, &path).await?;
     let key = sealing_key(&db, &cipher, &license.id, query.encrypted()).await?;
@@ -139,10 +140,11 @@ pub async fn offline_activation(
     form: web::Form<OfflineForm>,
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
-    ring: web::Data<KeyRing>,
+    ring: web::Data<LiveKeyRing>,
     cipher: web::Data<DataCipher>,
     brand: web::Data<Brand>,
 ) -> Result<HttpResponse, WebError> {
+    let ring = ring.current();
     check_csrf(&session, &form.csrf)?;
     who.require_verified()?;
     let license = owned(&db, &who, &path).await?;
