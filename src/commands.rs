@@ -244,3 +244,33 @@ pub(crate) async fn keys_command(settings: Settings, command: KeysCommand) -> an
     db.close().await;
     result
 }
+
+pub(crate) async fn backup(settings: Settings, file: &std::path::Path) -> anyhow::Result<()> {
+    use licensor::store::backup;
+    let db = open_db(&settings).await?;
+    let result = backup::backup(&db, file).await;
+    db.close().await;
+    let bytes = result?;
+    println!(
+        "backed up the database to {} ({bytes} bytes)\n\
+         Keep the server secret ({}) too, apart from the backup: without it the keys in \
+         the backup cannot be opened.",
+        file.display(),
+        settings.secret_file.display()
+    );
+    Ok(())
+}
+
+pub(crate) async fn restore(settings: Settings, file: &std::path::Path) -> anyhow::Result<()> {
+    use licensor::store::backup;
+    let restored = backup::restore(&settings.database.url, file, SystemClock.now()).await?;
+    println!(
+        "restored {} (database schema {}); `licensor serve` brings it to this release's schema",
+        file.display(),
+        restored.schema
+    );
+    if let Some(previous) = restored.previous {
+        println!("the database it replaced is kept as {}", previous.display());
+    }
+    Ok(())
+}

@@ -90,6 +90,12 @@ enum Command {
         #[command(subcommand)]
         command: LicenseCommand,
     },
+    /// Copy the live SQLite database to FILE (a new file) without stopping
+    /// the server; keep the server secret with it (docs/deploy.md).
+    Backup { file: PathBuf },
+    /// Replace the SQLite database with a backup; refused while a server
+    /// runs on it. The database it replaces is moved aside, not deleted.
+    Restore { file: PathBuf },
     /// Bring over records from another system.
     Import {
         #[command(subcommand)]
@@ -337,6 +343,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             };
             seed(settings, plan, &product, &keys_out).await
         }
+        Command::Backup { file } => commands::backup(settings, &file).await,
+        Command::Restore { file } => commands::restore(settings, &file).await,
         Command::Import {
             command: ImportCommand::Licenses { file, dry_run },
         } => import_licenses(settings, &file, dry_run).await,

@@ -61,6 +61,8 @@ pub struct Application {
     signals: bool,
     ring: Data<LiveKeyRing>,
     cipher: Data<DataCipher>,
+    /// Held while serving: `licensor restore` refuses this database.
+    _serving: Option<crate::store::backup::ServingLock>,
 }
 
 /// Options beyond the settings, for `serve --demo` and for tests.
@@ -115,6 +117,7 @@ impl ApplicationBuilder {
         }
         let cipher = secret.data_cipher()?;
         let webhooks = WebhookSender::new(Arc::new(secret.data_cipher()?))?;
+        let serving = crate::store::backup::hold_serving_lock(&settings.database.url)?;
         let db = Db::connect(&settings.database).await?;
         db.migrate().await?;
         if demo {
@@ -281,6 +284,7 @@ impl ApplicationBuilder {
             metrics,
             ring: app_ring,
             cipher: app_cipher,
+            _serving: serving,
         })
     }
 }

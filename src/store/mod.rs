@@ -4,6 +4,7 @@
 
 pub mod analytics;
 pub mod api_tokens;
+pub mod backup;
 pub mod batch;
 pub mod cache;
 pub mod events;

@@ -24,7 +24,7 @@ pub fn licensor(dir: &Path, database: &TestDatabase) -> Command {
     cmd
 }
 
-fn run(mut cmd: Command, stdin: Option<&str>) -> Output {
+pub fn run(mut cmd: Command, stdin: Option<&str>) -> Output {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -44,7 +44,7 @@ fn run(mut cmd: Command, stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn text(bytes: &[u8]) -> String {
+pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 

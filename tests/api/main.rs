@@ -8,6 +8,7 @@
 mod accessibility;
 mod architecture;
 mod audit_log;
+mod backup;
 mod browser;
 mod cli;
 mod console;
