@@ -163,38 +163,61 @@ pub struct LicenseFilter {
     pub metadata_key: Option<String>,
 }
 
-/// A page of licenses in id order (ids are time-ordered UUIDv7). Static
-/// SQL with optional parameters: sqlx's `QueryBuilder` writes `?`
-/// placeholders through the `Any` driver, which PostgreSQL refuses.
+/// A page of licenses in id order (ids are time-ordered UUIDv7). The
+/// WHERE names only the filters given, numbered by hand (sqlx's
+/// `QueryBuilder` writes `?` through the `Any` driver, which PostgreSQL
+/// refuses), so each filter reads its index: an optional `$n IS NULL OR`
+/// would walk every license in id order.
 pub async fn list(
     pool: &AnyPool,
     filter: &LicenseFilter,
     limit: i64,
 ) -> Result<Vec<LicenseRow>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        select_license!(),
-        "WHERE ($1 IS NULL OR l.assigned_email = $1 OR l.organization_id IN \
-         (SELECT u.organization_id FROM users u WHERE u.email = $1)) \
-         AND ($2 IS NULL OR l.organization_id = $2) \
-         AND ($3 IS NULL OR l.status = $3) \
-         AND ($4 IS NULL OR l.license_type_id = $4) \
-         AND ($5 IS NULL OR l.product_id = $5) \
-         AND ($6 IS NULL OR l.id > $6) \
-         AND ($8 IS NULL OR l.id IN (SELECT m.license_id FROM license_metadata m \
-              WHERE m.value = $8 AND ($9 IS NULL OR m.key = $9))) \
-         ORDER BY l.id LIMIT $7"
-    ))
-    .bind(filter.email.as_deref())
-    .bind(filter.organization_id.as_deref())
-    .bind(filter.status.as_deref())
-    .bind(filter.license_type_id.as_deref())
-    .bind(filter.product_id.as_deref())
-    .bind(filter.after.as_deref())
-    .bind(limit)
-    .bind(filter.metadata_value.as_deref())
-    .bind(filter.metadata_key.as_deref())
-    .fetch_all(pool)
-    .await
+    let mut sql = String::from(select_license!());
+    sql.push_str("WHERE 1 = 1");
+    let mut values: Vec<&str> = Vec::new();
+    let given: [(Option<&str>, &str); 6] = [
+        (
+            filter.email.as_deref(),
+            " AND (l.assigned_email = ? OR l.organization_id IN \
+             (SELECT u.organization_id FROM users u WHERE u.email = ?))",
+        ),
+        (filter.organization_id.as_deref(), " AND l.organization_id = ?"),
+        (filter.status.as_deref(), " AND l.status = ?"),
+        (filter.license_type_id.as_deref(), " AND l.license_type_id = ?"),
+        (filter.product_id.as_deref(), " AND l.product_id = ?"),
+        (filter.after.as_deref(), " AND l.id > ?"),
+    ];
+    for (value, fragment) in given {
+        if let Some(value) = value {
+            for piece in fragment.split_inclusive('?') {
+                if piece.ends_with('?') {
+                    values.push(value);
+                    sql.push_str(&piece.replace('?', &format!("${}", values.len())));
+                } else {
+                    sql.push_str(piece);
+                }
+            }
+        }
+    }
+    if let Some(value) = filter.metadata_value.as_deref() {
+        values.push(value);
+        sql.push_str(&format!(
+            " AND l.id IN (SELECT m.license_id FROM license_metadata m WHERE m.value = ${}",
+            values.len()
+        ));
+        if let Some(key) = filter.metadata_key.as_deref() {
+            values.push(key);
+            sql.push_str(&format!(" AND m.key = ${}", values.len()));
+        }
+        sql.push(')');
+    }
+    sql.push_str(&format!(" ORDER BY l.id LIMIT ${}", values.len() + 1));
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+    for value in values {
+        query = query.bind(value);
+    }
+    query.bind(limit).fetch_all(pool).await
 }
 
 /// The seat UPDATE's SET and WHERE (a macro, for `concat!`): one more
