@@ -61,6 +61,7 @@ pub struct Application {
     signals: bool,
     ring: Data<LiveKeyRing>,
     cipher: Data<DataCipher>,
+    dashboards: Data<crate::services::analytics::DashboardSnapshots>,
     /// Held while serving: `licensor restore` refuses this database.
     _serving: Option<crate::store::backup::ServingLock>,
 }
@@ -190,6 +191,8 @@ impl ApplicationBuilder {
             settings.slow_bodies_per_client,
         ));
         let app_portal_limits = portal_limits.clone();
+        let dashboards = Data::new(crate::services::analytics::DashboardSnapshots::default());
+        let app_dashboards = dashboards.clone();
         let two_factor_policy = Data::new(web::two_factor::TwoFactorPolicy {
             staff_require_2fa: settings.staff_require_2fa,
         });
@@ -250,6 +253,7 @@ impl ApplicationBuilder {
                 .app_data(body_limits.clone())
                 .app_data(brand.clone())
                 .app_data(two_factor_policy.clone())
+                .app_data(dashboards.clone())
                 .configure(web::routes)
                 .default_service(actix_web::web::to(web::error::not_found))
         });
@@ -285,6 +289,7 @@ impl ApplicationBuilder {
             ring: app_ring,
             cipher: app_cipher,
             _serving: serving,
+            dashboards: app_dashboards,
         })
     }
 }
@@ -326,6 +331,17 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let cache_feed = self.db.spawn_cache_feed();
         let maintenance = tokio::spawn(jobs::run_maintenance(self.db.clone(), self.clock.clone()));
+        // The default dashboard, read once at start: on a large database
+        // it is kept, and its first viewer does not wait for it.
+        let (dashboards, db, now) = (self.dashboards.clone(), self.db.clone(), self.clock.now());
+        let warm = tokio::spawn(async move {
+            if let Err(e) = dashboards
+                .read(&db, now, crate::web::admin::dashboard::DEFAULT_WEEKS)
+                .await
+            {
+                tracing::warn!(error = %format!("{e:#}"), "cannot read the dashboard");
+            }
+        });
         let key_refresh = tokio::spawn(jobs::run_key_refresh(
             self.db.clone(),
             self.cipher.clone().into_inner(),
@@ -381,6 +397,7 @@ impl Application {
         outbox.abort();
         maintenance.abort();
         key_refresh.abort();
+        warm.abort();
         reminders.abort();
         usage_writer.stop().await;
         pruning.abort();

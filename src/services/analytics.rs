@@ -268,6 +268,8 @@ pub fn error_patterns(
 /// Everything the dashboard shows, read in one go.
 #[derive(Debug, Clone)]
 pub struct Dashboard {
+    /// When these figures were read.
+    pub computed_at: Timestamp,
     pub weeks: i64,
     pub funnel: Funnel,
     pub errors: ErrorPatterns,
@@ -299,6 +301,7 @@ pub async fn dashboard(db: &Db, now: Timestamp, weeks: i64) -> anyhow::Result<Da
         analytics::activity(pool, now.unix(), today - (DORMANT_DAYS - 1)).await?;
     let until = now.unix() + EXPIRING_DAYS * DAY;
     Ok(Dashboard {
+        computed_at: now,
         weeks,
         funnel: funnel(&rows, now),
         errors: error_patterns(&outcomes, first_day, today),
@@ -311,6 +314,96 @@ pub async fn dashboard(db: &Db, now: Timestamp, weeks: i64) -> anyhow::Result<Da
         expiring: analytics::expiring(pool, now.unix(), until, 20).await?,
         expiring_count: analytics::expiring_count(pool, now.unix(), until).await?,
     })
+}
+
+/// How long a dashboard may take to read before it is kept as a snapshot.
+const SLOW_TO_READ: std::time::Duration = std::time::Duration::from_millis(250);
+/// How long a snapshot is shown before it is read again.
+const SNAPSHOT_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The dashboard of a large database, as last read. Reading it visits every
+/// license (two seconds and more at a million), so a dashboard that was
+/// slow to read is kept and shown for a minute, then read again in the
+/// background while the last one is still shown; one that reads fast is
+/// read afresh every time. The server reads the default one at start.
+#[derive(Debug, Default)]
+pub struct DashboardSnapshots {
+    slots: std::sync::Mutex<std::collections::HashMap<i64, Snapshot>>,
+    refreshing: std::sync::Mutex<std::collections::HashSet<i64>>,
+}
+
+#[derive(Debug, Clone)]
+struct Snapshot {
+    read_at: std::time::Instant,
+    dashboard: std::sync::Arc<Dashboard>,
+}
+
+impl DashboardSnapshots {
+    fn snapshot(&self, weeks: i64) -> Option<Snapshot> {
+        self.slots.lock().ok()?.get(&weeks).cloned()
+    }
+
+    /// The dashboard for `weeks`: a snapshot under a minute old, or a
+    /// stale one while a fresh one is read, or read now.
+    pub async fn get(
+        self: &std::sync::Arc<Self>,
+        db: &Db,
+        now: Timestamp,
+        weeks: i64,
+    ) -> anyhow::Result<std::sync::Arc<Dashboard>> {
+        if let Some(snapshot) = self.snapshot(weeks) {
+            if snapshot.read_at.elapsed() >= SNAPSHOT_FOR {
+                self.refresh_in_background(db, now, weeks);
+            }
+            return Ok(snapshot.dashboard);
+        }
+        self.read(db, now, weeks).await
+    }
+
+    /// Reads the dashboard, and keeps it when it was slow to read.
+    pub async fn read(
+        &self,
+        db: &Db,
+        now: Timestamp,
+        weeks: i64,
+    ) -> anyhow::Result<std::sync::Arc<Dashboard>> {
+        let started = std::time::Instant::now();
+        let dashboard = std::sync::Arc::new(dashboard(db, now, weeks).await?);
+        let took = started.elapsed();
+        if let Ok(mut slots) = self.slots.lock() {
+            if took >= SLOW_TO_READ {
+                slots.insert(
+                    weeks,
+                    Snapshot {
+                        read_at: std::time::Instant::now(),
+                        dashboard: std::sync::Arc::clone(&dashboard),
+                    },
+                );
+            } else {
+                slots.remove(&weeks);
+            }
+        }
+        tracing::debug!(weeks, took_ms = took.as_millis(), "dashboard read");
+        Ok(dashboard)
+    }
+
+    fn refresh_in_background(self: &std::sync::Arc<Self>, db: &Db, now: Timestamp, weeks: i64) {
+        let Ok(mut refreshing) = self.refreshing.lock() else {
+            return;
+        };
+        if !refreshing.insert(weeks) {
+            return;
+        }
+        let (this, db) = (std::sync::Arc::clone(self), db.clone());
+        tokio::spawn(async move {
+            if let Err(e) = this.read(&db, now, weeks).await {
+                tracing::warn!(error = %format!("{e:#}"), "cannot read the dashboard");
+            }
+            if let Ok(mut refreshing) = this.refreshing.lock() {
+                refreshing.remove(&weeks);
+            }
+        });
+    }
 }
 
 /// A duration as people say it: "40 s", "12 min", "3.5 h", "2.0 d".

@@ -18,29 +18,78 @@ pub struct FunnelRow {
     pub product: Option<String>,
 }
 
-/// Customers who signed up at or after `since`, oldest first.
+/// Customers who signed up at or after `since`, oldest first. Three
+/// grouped reads joined here, each one pass over its index range (a
+/// subquery per customer read the events and licenses of 75,000
+/// customers one by one: 25 s at a million customers).
 pub async fn funnel(pool: &AnyPool, since: i64) -> Result<Vec<FunnelRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT u.organization_id AS organization_id, u.created_at AS signed_up_at, \
-           u.email_verified_at AS verified_at, \
-           (SELECT MIN(e.occurred_at) FROM events e \
-             WHERE e.organization_id = u.organization_id \
-               AND e.kind IN ('license.created', 'license.assigned')) AS licensed_at, \
-           (SELECT MIN(l.first_activated_at) FROM licenses l \
-             WHERE l.organization_id = u.organization_id) AS activated_at, \
-           (SELECT MIN(l.first_validated_at) FROM licenses l \
-             WHERE l.organization_id = u.organization_id) AS validated_at, \
-           (SELECT p.name FROM licenses l JOIN products p ON p.id = l.product_id \
-             WHERE l.organization_id = u.organization_id \
-             ORDER BY l.created_at, l.id LIMIT 1) AS product \
-         FROM users u \
-         WHERE u.role = 'customer' AND u.org_role = 'owner' \
-           AND u.organization_id IS NOT NULL AND u.created_at >= $1 \
+    use std::collections::HashMap;
+    let cohort: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT u.organization_id, u.created_at, u.email_verified_at FROM users u \
+         WHERE u.role = 'customer' AND u.created_at >= $1 AND u.org_role = 'owner' \
+           AND u.organization_id IS NOT NULL \
          ORDER BY u.created_at, u.id",
     )
     .bind(since)
     .fetch_all(pool)
-    .await
+    .await?;
+    // Their organizations' first license event: none of theirs is older
+    // than their sign-up.
+    let licensed: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
+        "SELECT organization_id, CAST(MIN(occurred_at) AS BIGINT) FROM events \
+         WHERE kind IN ('license.created', 'license.assigned') AND occurred_at >= $1 \
+           AND organization_id IS NOT NULL \
+         GROUP BY organization_id",
+    )
+    .bind(since)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .collect();
+    // Their licenses, oldest first: the first activation and validation,
+    // and the first license's product.
+    let licenses: Vec<(String, Option<i64>, Option<i64>, String)> = sqlx::query_as(
+        "SELECT l.organization_id, l.first_activated_at, l.first_validated_at, p.name \
+         FROM users u JOIN licenses l ON l.organization_id = u.organization_id \
+         JOIN products p ON p.id = l.product_id \
+         WHERE u.role = 'customer' AND u.created_at >= $1 AND u.org_role = 'owner' \
+         ORDER BY l.created_at, l.id",
+    )
+    .bind(since)
+    .fetch_all(pool)
+    .await?;
+    #[derive(Default)]
+    struct Seen {
+        activated_at: Option<i64>,
+        validated_at: Option<i64>,
+        product: Option<String>,
+    }
+    let earliest = |a: Option<i64>, b: Option<i64>| match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let mut seen: HashMap<String, Seen> = HashMap::new();
+    for (org, activated, validated, product) in licenses {
+        let s = seen.entry(org).or_default();
+        s.activated_at = earliest(s.activated_at, activated);
+        s.validated_at = earliest(s.validated_at, validated);
+        s.product.get_or_insert(product);
+    }
+    Ok(cohort
+        .into_iter()
+        .map(|(organization_id, signed_up_at, verified_at)| {
+            let s = seen.remove(&organization_id).unwrap_or_default();
+            FunnelRow {
+                licensed_at: licensed.get(&organization_id).copied(),
+                organization_id,
+                signed_up_at,
+                verified_at,
+                activated_at: s.activated_at,
+                validated_at: s.validated_at,
+                product: s.product,
+            }
+        })
+        .collect())
 }
 
 /// Answers of the key-authenticated API on one day.

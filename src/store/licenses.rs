@@ -182,9 +182,15 @@ pub async fn list(
             " AND (l.assigned_email = ? OR l.organization_id IN \
              (SELECT u.organization_id FROM users u WHERE u.email = ?))",
         ),
-        (filter.organization_id.as_deref(), " AND l.organization_id = ?"),
+        (
+            filter.organization_id.as_deref(),
+            " AND l.organization_id = ?",
+        ),
         (filter.status.as_deref(), " AND l.status = ?"),
-        (filter.license_type_id.as_deref(), " AND l.license_type_id = ?"),
+        (
+            filter.license_type_id.as_deref(),
+            " AND l.license_type_id = ?",
+        ),
         (filter.product_id.as_deref(), " AND l.product_id = ?"),
         (filter.after.as_deref(), " AND l.id > ?"),
     ];

@@ -26,9 +26,12 @@ pub struct DashboardQuery {
     weeks: Option<i64>,
 }
 
+/// The sign-up weeks the funnel covers unless asked for others.
+pub const DEFAULT_WEEKS: i64 = 12;
+
 fn weeks_of(query: &DashboardQuery) -> Result<i64, WebError> {
     match query.weeks {
-        None => Ok(12),
+        None => Ok(DEFAULT_WEEKS),
         Some(w) if (1..=52).contains(&w) => Ok(w),
         Some(_) => Err(WebError::BadRequest {
             code: "weeks",
@@ -116,6 +119,8 @@ struct SeatLine {
 #[template(path = "admin/dashboard.html")]
 struct DashboardPage {
     page: Page,
+    /// When the figures were read (a large database's are kept a minute).
+    as_of: String,
     weeks: i64,
     headline: String,
     stopped_summary: String,
@@ -184,10 +189,11 @@ pub async fn page(
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
     metrics: web::Data<Metrics>,
+    snapshots: web::Data<analytics::DashboardSnapshots>,
 ) -> Result<HttpResponse, WebError> {
     staff.require(Capability::Read)?;
     let weeks = weeks_of(&query)?;
-    let d = analytics::dashboard(&db, clock.now(), weeks).await?;
+    let d = snapshots.into_inner().get(&db, clock.now(), weeks).await?;
     let (headline, stopped_summary) = headline(&d);
     let everyone = &d.funnel.everyone;
     let funnel_svg = charts::bars(
@@ -246,6 +252,7 @@ pub async fn page(
     let at = |t: i64| Timestamp::from_unix(t).to_utc_string();
     let body = DashboardPage {
         page: page.titled("Dashboard"),
+        as_of: d.computed_at.to_utc_string(),
         weeks,
         headline,
         stopped_summary,
@@ -338,11 +345,12 @@ pub async fn csv(
     query: web::Query<DashboardQuery>,
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
+    snapshots: web::Data<analytics::DashboardSnapshots>,
 ) -> Result<HttpResponse, WebError> {
     staff.require(Capability::Read)?;
     let table = path.into_inner();
     let weeks = weeks_of(&query)?;
-    let d = analytics::dashboard(&db, clock.now(), weeks).await?;
+    let d = snapshots.into_inner().get(&db, clock.now(), weeks).await?;
     let cohort_rows = |cohorts: &[Cohort]| -> Vec<Vec<String>> {
         cohorts
             .iter()
