@@ -330,6 +330,9 @@ const SNAPSHOT_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 pub struct DashboardSnapshots {
     slots: std::sync::Mutex<std::collections::HashMap<i64, Snapshot>>,
     refreshing: std::sync::Mutex<std::collections::HashSet<i64>>,
+    /// One read at a time: a viewer arriving during a read waits for it
+    /// rather than starting another.
+    reading: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, Clone)]
@@ -367,6 +370,12 @@ impl DashboardSnapshots {
         now: Timestamp,
         weeks: i64,
     ) -> anyhow::Result<std::sync::Arc<Dashboard>> {
+        let _reading = self.reading.lock().await;
+        if let Some(snapshot) = self.snapshot(weeks)
+            && snapshot.read_at.elapsed() < SNAPSHOT_FOR
+        {
+            return Ok(snapshot.dashboard);
+        }
         let started = std::time::Instant::now();
         let dashboard = std::sync::Arc::new(dashboard(db, now, weeks).await?);
         let took = started.elapsed();
