@@ -456,6 +456,9 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
                 | sqlx::Error::PoolClosed
                 | sqlx::Error::Io(_)
                 | sqlx::Error::Tls(_)
+                // A conversation cut short: over TLS a server that went
+                // away mid-handshake answers the SSLRequest with nothing.
+                | sqlx::Error::Protocol(_)
                 | sqlx::Error::InvalidSavePointStatement
                 | sqlx::Error::BeginFailed
                 | sqlx::Error::WorkerCrashed
