@@ -175,13 +175,27 @@ pub async fn list(
 ) -> Result<Vec<LicenseRow>, sqlx::Error> {
     let mut sql = String::from(select_license!());
     sql.push_str("WHERE 1 = 1");
-    let mut values: Vec<&str> = Vec::new();
-    let given: [(Option<&str>, &str); 6] = [
-        (
-            filter.email.as_deref(),
-            " AND (l.assigned_email = ? OR l.organization_id IN \
-             (SELECT u.organization_id FROM users u WHERE u.email = ?))",
-        ),
+    let mut values: Vec<String> = Vec::new();
+    // An email: licenses assigned to it, or its account's organization's,
+    // that organization read first so each side is an index lookup (as a
+    // subquery PostgreSQL walked every license in id order instead).
+    if let Some(email) = filter.email.as_deref() {
+        let organization: Option<String> = sqlx::query_scalar::<_, Option<String>>(
+            "SELECT organization_id FROM users WHERE email = $1",
+        )
+        .bind(email)
+        .fetch_optional(pool)
+        .await?
+        .flatten();
+        values.push(email.to_owned());
+        sql.push_str(&format!(" AND (l.assigned_email = ${}", values.len()));
+        if let Some(organization) = organization {
+            values.push(organization);
+            sql.push_str(&format!(" OR l.organization_id = ${}", values.len()));
+        }
+        sql.push(')');
+    }
+    let given: [(Option<&str>, &str); 5] = [
         (
             filter.organization_id.as_deref(),
             " AND l.organization_id = ?",
@@ -198,7 +212,7 @@ pub async fn list(
         if let Some(value) = value {
             for piece in fragment.split_inclusive('?') {
                 if piece.ends_with('?') {
-                    values.push(value);
+                    values.push(value.to_owned());
                     sql.push_str(&piece.replace('?', &format!("${}", values.len())));
                 } else {
                     sql.push_str(piece);
@@ -207,13 +221,13 @@ pub async fn list(
         }
     }
     if let Some(value) = filter.metadata_value.as_deref() {
-        values.push(value);
+        values.push(value.to_owned());
         sql.push_str(&format!(
             " AND l.id IN (SELECT m.license_id FROM license_metadata m WHERE m.value = ${}",
             values.len()
         ));
         if let Some(key) = filter.metadata_key.as_deref() {
-            values.push(key);
+            values.push(key.to_owned());
             sql.push_str(&format!(" AND m.key = ${}", values.len()));
         }
         sql.push(')');
