@@ -324,6 +324,14 @@ ttl_targets() {
     echo "  VmHWM: 1M feed $(rss_kb large.18084) kB, 1M TTL $(rss_kb large_ttl.18085) kB, 1k $(rss_kb small.18083) kB"
 }
 
+# fresh_pg_database NAME: drops and creates it on the local server; prints
+# its URL.
+fresh_pg_database() {
+    psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $1" postgres 2>/dev/null
+    psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $1" postgres
+    echo "postgres://postgres@127.0.0.1:5432/$1"
+}
+
 # import_targets: `licensor import licenses` of a 100,000-row CSV (keys in a
 # vendor's own format, a third with a customer email, a fifth with a
 # machine, entitlements and metadata), timed as a dry run, a real run and a
@@ -349,9 +357,7 @@ PY
         if [ "$backend" = sqlite ]; then
             url="sqlite://$WORK/import_sqlite/licensor.db"
         else
-            psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS licensor_import" postgres
-            psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE licensor_import" postgres
-            url="postgres://postgres@127.0.0.1:5432/licensor_import"
+            url=$(fresh_pg_database licensor_import)
         fi
         seed "import_$backend" "$url" 1
         for run in "--dry-run" "" ""; do
@@ -378,9 +384,7 @@ console_targets() {
         if [ "$backend" = sqlite ]; then
             url="sqlite://$WORK/console_sqlite/licensor.db"
         else
-            psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS licensor_console" postgres
-            psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE licensor_console" postgres
-            url="postgres://postgres@127.0.0.1:5432/licensor_console"
+            url=$(fresh_pg_database licensor_console)
         fi
         local start
         start=$(date +%s)

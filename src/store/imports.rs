@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use sqlx::AnyPool;
 
 use crate::domain::role::Role;
-use crate::store::license_types::LicenseTypeRow;
 use crate::store::{Backend, values_list};
 
 /// Values per `IN (...)` list.
@@ -24,19 +23,6 @@ pub async fn products(pool: &AnyPool) -> Result<Vec<ProductRef>, sqlx::Error> {
     sqlx::query_as("SELECT id, code FROM products")
         .fetch_all(pool)
         .await
-}
-
-/// Every license type, retired ones too (an imported license may be of a
-/// type no longer sold).
-pub async fn license_types(pool: &AnyPool) -> Result<Vec<LicenseTypeRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, product_id, name, duration_days, max_machines, floating, \
-         heartbeat_window_secs, grace_days, self_service_trial, customer_may_deactivate, \
-         deactivation_limit, deactivation_period_days, expiry_from, offline_checkin_days, \
-         retired_at, created_at FROM license_types",
-    )
-    .fetch_all(pool)
-    .await
 }
 
 /// Every entitlement code.

@@ -100,6 +100,11 @@ pub async fn find_by_id(
         .await
 }
 
+/// Every license type, retired ones too.
+pub async fn all(pool: &sqlx::AnyPool) -> Result<Vec<LicenseTypeRow>, sqlx::Error> {
+    sqlx::query_as(select_type!()).fetch_all(pool).await
+}
+
 /// A page of license types in id order, after the cursor, optionally of
 /// one product.
 pub async fn list_page(

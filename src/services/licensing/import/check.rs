@@ -13,7 +13,7 @@ use crate::domain::role::Role;
 use crate::domain::time::Timestamp;
 use crate::store::Db;
 use crate::store::imports::{self, Account};
-use crate::store::license_types::LicenseTypeRow;
+use crate::store::license_types::{self, LicenseTypeRow};
 
 use super::super::edit::{MAX_METADATA_KEYS, MAX_SEATS, metadata_problem};
 use super::{ImportError, ImportRow, RowError};
@@ -54,7 +54,8 @@ impl Reference {
             .collect();
         Ok(Self {
             products,
-            types: imports::license_types(pool).await?,
+            // Retired types too: an imported license may be of one no longer sold.
+            types: license_types::all(pool).await?,
             entitlements: imports::entitlement_codes(pool)
                 .await?
                 .into_iter()
