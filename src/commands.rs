@@ -11,6 +11,7 @@ use licensor::config::Settings;
 use licensor::domain::audit::Actor;
 use licensor::domain::fingerprint::Fingerprint;
 use licensor::domain::license_key::LicenseKey;
+use licensor::domain::time::Timestamp;
 use licensor::services::context::Ctx;
 use licensor::services::license_files::{FileForm, Standing};
 use licensor::services::licensing::LicensingError;
@@ -42,24 +43,19 @@ pub(crate) async fn license_export(
             None
         };
         let form = key.as_ref().map_or(FileForm::Plain, FileForm::Encrypted);
-        license_files::file(
-            &db,
-            &ring,
-            id,
-            fingerprint.as_ref(),
-            SystemClock.now(),
-            form,
-            standing,
-        )
-        .await
-        .map_err(|e| match e {
-            LicensingError::Refused { .. } => anyhow::anyhow!(
-                "{e} No new signed file is made for a license that is not in good standing \
-                 (files issued before keep their own expiry); reinstate it first, or pass \
-                 --force to sign one anyway."
-            ),
-            e => anyhow::anyhow!("{e}"),
-        })
+        let now = SystemClock.now();
+        let file = license_files::file(&db, &ring, id, fingerprint.as_ref(), now, form, standing)
+            .await
+            .map_err(|e| match e {
+                LicensingError::Refused { .. } => anyhow::anyhow!(
+                    "{e} No new signed file is made for a license that is not in good standing \
+                     (files issued before keep their own expiry); reinstate it first, or pass \
+                     --force to sign one anyway."
+                ),
+                e => anyhow::anyhow!("{e}"),
+            })?;
+        license_files::record(&db, &file.signature, now).await?;
+        anyhow::Ok(file.text)
     }
     .await;
     db.close().await;
@@ -212,24 +208,51 @@ pub(crate) async fn keys_command(settings: Settings, command: KeysCommand) -> an
                     Some(old) => writeln!(out, "retired {old}; new signing key {new}")?,
                     None => writeln!(out, "new signing key {new}")?,
                 }
-                writeln!(out, "restart running servers to sign with the new key")?;
+                writeln!(out, "running servers sign with {new} within seconds")?;
+            }
+            KeysCommand::Revoke { kid, reason } => {
+                let done =
+                    keys::revoke(&db, &cipher()?, clock.as_ref(), &Actor::Cli, &kid, &reason)
+                        .await?;
+                writeln!(
+                    out,
+                    "revoked {kid} at {}: verifiers that read the published key set refuse \
+                     what it signed",
+                    done.at
+                )?;
+                if let Some(new) = done.replaced_by {
+                    writeln!(out, "it was the signing key; new signing key {new}")?;
+                }
+                writeln!(
+                    out,
+                    "the console's Signing keys page lists the licenses whose files it signed last"
+                )?;
             }
             KeysCommand::List => {
                 writeln!(
                     out,
-                    "{:<18} {:<8} {:<22} RETIRED",
-                    "KID", "STATUS", "CREATED"
+                    "{:<18} {:<8} {:<22} {:<22} REVOKED",
+                    "KID", "STATUS", "CREATED", "RETIRED"
                 )?;
+                let at =
+                    |t: Option<Timestamp>| t.map_or_else(|| "-".to_owned(), |t| t.to_utc_string());
                 for key in keys::list(&db).await? {
+                    let status = match (key.active, key.revoked_at) {
+                        (_, Some(_)) => "revoked",
+                        (true, None) => "active",
+                        (false, None) => "retired",
+                    };
                     writeln!(
                         out,
-                        "{:<18} {:<8} {:<22} {}",
+                        "{:<18} {:<8} {:<22} {:<22} {}",
                         key.kid,
-                        if key.active { "active" } else { "retired" },
+                        status,
                         key.created_at.to_utc_string(),
-                        key.retired_at
-                            .map(|t| t.to_utc_string())
-                            .unwrap_or_else(|| "-".to_owned())
+                        at(key.retired_at),
+                        match (key.revoked_at, key.revoked_reason) {
+                            (Some(t), Some(reason)) => format!("{} ({reason})", t.to_utc_string()),
+                            (t, _) => at(t),
+                        }
                     )?;
                 }
             }

@@ -252,6 +252,15 @@ enum KeysCommand {
     Generate,
     /// Make a new key the signing key; older keys stay published.
     Rotate,
+    /// Distrust a key that leaked: it stays published as revoked, verifiers
+    /// refuse what it signed; a revoked signing key is replaced by a new one.
+    Revoke {
+        /// The key's id (`licensor keys list`).
+        kid: String,
+        /// Why it is revoked (kept in the audit log and the console).
+        #[arg(long)]
+        reason: String,
+    },
     /// List the keys with their state.
     List,
     /// Print the public key set as JSON (the /.well-known/licensor-keys.json document).

@@ -103,6 +103,8 @@ pub enum VerifyError {
     Unsupported(String),
     #[error("the file was signed with key `{0}`, which is not among the trusted keys")]
     UnknownKey(String),
+    #[error("the file was signed with key `{0}`, which the vendor revoked: get a new file")]
+    RevokedKey(String),
     #[error("the signature does not match: the file was altered or not issued by this vendor")]
     BadSignature,
     #[error("the file is encrypted: give the license key to read it")]
@@ -128,6 +130,7 @@ impl VerifyError {
             VerifyError::BadEncoding(_) => "bad_encoding",
             VerifyError::Unsupported(_) => "unsupported",
             VerifyError::UnknownKey(_) => "unknown_key",
+            VerifyError::RevokedKey(_) => "revoked_key",
             VerifyError::BadSignature => "bad_signature",
             VerifyError::KeyRequired => "key_required",
             VerifyError::WrongKey => "wrong_key",
@@ -181,10 +184,7 @@ pub fn verify_response(
     if alg != Some("ed25519") {
         return Err(VerifyError::Unsupported(alg.unwrap_or("none").to_owned()));
     }
-    let key = keys
-        .0
-        .get(kid)
-        .ok_or_else(|| VerifyError::UnknownKey(kid.to_owned()))?;
+    let key = keys.trusted(kid)?;
     let sig: [u8; 64] = URL_SAFE_NO_PAD
         .decode(sig)
         .ok()
@@ -195,19 +195,60 @@ pub fn verify_response(
         .map_err(|_| VerifyError::BadSignature)
 }
 
-/// The trusted public keys, by key id.
+/// The public keys a verifier knows, by key id: trusted, or revoked (and
+/// then refused whatever they signed).
 #[derive(Clone, Default)]
-pub struct PublicKeys(HashMap<String, VerifyingKey>);
+pub struct PublicKeys(HashMap<String, KnownKey>);
+
+#[derive(Clone)]
+struct KnownKey {
+    key: VerifyingKey,
+    revoked_at: Option<i64>,
+}
 
 impl fmt::Debug for PublicKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.0.keys()).finish()
+        let mut kids: Vec<_> = self.0.iter().collect();
+        kids.sort_unstable_by_key(|(kid, _)| kid.as_str());
+        let mut set = f.debug_set();
+        for (kid, known) in kids {
+            match known.revoked_at {
+                None => set.entry(kid),
+                Some(at) => set.entry(&format_args!("{kid} (revoked at {at})")),
+            };
+        }
+        set.finish()
     }
 }
 
 impl PublicKeys {
     pub fn insert(&mut self, kid: &str, key: VerifyingKey) {
-        self.0.insert(kid.to_owned(), key);
+        self.0.insert(
+            kid.to_owned(),
+            KnownKey {
+                key,
+                revoked_at: None,
+            },
+        );
+    }
+
+    /// Marks a known key revoked (at unix time `at`).
+    pub fn revoke(&mut self, kid: &str, at: i64) {
+        if let Some(known) = self.0.get_mut(kid) {
+            known.revoked_at = Some(at);
+        }
+    }
+
+    /// The key `kid` names, if it is known and not revoked.
+    fn trusted(&self, kid: &str) -> Result<&VerifyingKey, VerifyError> {
+        match self.0.get(kid) {
+            None => Err(VerifyError::UnknownKey(kid.to_owned())),
+            Some(KnownKey {
+                revoked_at: Some(_),
+                ..
+            }) => Err(VerifyError::RevokedKey(kid.to_owned())),
+            Some(known) => Ok(&known.key),
+        }
     }
 
     /// One trusted key from the base64 of its 32 bytes; its key id is
@@ -219,12 +260,15 @@ impl PublicKeys {
         Ok(keys)
     }
 
-    /// Reads `{"keys": {kid: {"public_key": "<base64>", ...}}}`, the document
-    /// of `/.well-known/licensor-keys.json` and `licensor keys export-public`.
+    /// Reads `{"keys": {kid: {"public_key": "<base64>", "revoked_at": ...}}}`,
+    /// the document of `/.well-known/licensor-keys.json` and `licensor keys
+    /// export-public`.
     pub fn from_key_set_json(text: &str) -> Result<Self, VerifyError> {
         #[derive(Deserialize)]
         struct Entry {
             public_key: String,
+            #[serde(default)]
+            revoked_at: Option<i64>,
         }
         #[derive(Deserialize)]
         struct Set {
@@ -235,6 +279,9 @@ impl PublicKeys {
         let mut keys = PublicKeys::default();
         for (kid, entry) in set.keys {
             keys.insert(&kid, decode_public_key(&entry.public_key)?);
+            if let Some(at) = entry.revoked_at {
+                keys.revoke(&kid, at);
+            }
         }
         Ok(keys)
     }
@@ -390,10 +437,7 @@ pub fn verify_with_key(
         Some(ENCRYPTION) => true,
         Some(other) => return Err(VerifyError::Unsupported(format!("encryption {other}"))),
     };
-    let key = keys
-        .0
-        .get(envelope.kid.as_ref())
-        .ok_or_else(|| VerifyError::UnknownKey(envelope.kid.clone().into_owned()))?;
+    let key = keys.trusted(&envelope.kid)?;
     let mut sig = [0u8; 64];
     match URL_SAFE_NO_PAD.decode_slice(envelope.sig.as_bytes(), &mut sig) {
         Ok(64) => {}

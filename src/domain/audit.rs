@@ -78,6 +78,7 @@ text_enum! {
         ProductCreated = "product.created",
         ProductUpdated = "product.updated",
         SigningKeyCreated = "signing_key.created",
+        SigningKeyRevoked = "signing_key.revoked",
         StaffCreated = "staff.created",
         StaffUpdated = "staff.updated",
         TeamInvitationResent = "team.invitation_resent",

@@ -9,6 +9,7 @@ use crate::domain::time::Timestamp;
 use crate::secret::DataCipher;
 use crate::signing::{KeyPair, KeyRing, PublicKeyEntry};
 use crate::store::events::{self, NewEvent};
+use crate::store::file_signatures::{self, SignedByRow};
 use crate::store::signing_keys::{self, NewSigningKey, SigningKeyRow};
 use crate::store::{Db, Tx};
 
@@ -16,6 +17,12 @@ use crate::store::{Db, Tx};
 pub enum KeysError {
     #[error("a signing key already exists; use `licensor keys rotate` to replace it")]
     AlreadyExists,
+    #[error("no signing key has the id `{0}` (`licensor keys list` shows them)")]
+    UnknownKey(String),
+    #[error("key `{kid}` was already revoked at {at}")]
+    AlreadyRevoked { kid: String, at: Timestamp },
+    #[error("say why the key is revoked (--reason, at most {REASON_MAX} characters)")]
+    ReasonRequired,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -27,6 +34,21 @@ pub struct KeyInfo {
     pub active: bool,
     pub created_at: Timestamp,
     pub retired_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+    pub revoked_reason: Option<String>,
+}
+
+/// The longest reason a revocation keeps.
+pub const REASON_MAX: usize = 500;
+
+/// What `revoke` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    pub kid: String,
+    pub at: Timestamp,
+    /// The key made to sign in its place, when the revoked key was the
+    /// signing one.
+    pub replaced_by: Option<String>,
 }
 
 async fn insert_new_active(
@@ -95,6 +117,63 @@ pub async fn rotate(
     Ok((retired, kid))
 }
 
+/// Distrusts a key that leaked: it stays published, marked revoked, so
+/// verifiers refuse what it signed. Revoking the signing key first makes a
+/// new one sign in its place, in the same transaction.
+pub async fn revoke(
+    db: &Db,
+    cipher: &DataCipher,
+    clock: &dyn Clock,
+    actor: &Actor,
+    kid: &str,
+    reason: &str,
+) -> Result<Revocation, KeysError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > REASON_MAX {
+        return Err(KeysError::ReasonRequired);
+    }
+    let now = clock.now();
+    let mut tx = db.begin_write().await.context("starting the transaction")?;
+    let active = match signing_keys::state(&mut tx, kid)
+        .await
+        .context("reading the key")?
+    {
+        None => return Err(KeysError::UnknownKey(kid.to_owned())),
+        Some((_, Some(at))) => {
+            return Err(KeysError::AlreadyRevoked {
+                kid: kid.to_owned(),
+                at: Timestamp::from_unix(at),
+            });
+        }
+        Some((active, None)) => active,
+    };
+    let replaced_by = if active {
+        signing_keys::retire_active(&mut tx, now)
+            .await
+            .context("retiring the key")?;
+        Some(insert_new_active(&mut tx, cipher, actor, now, Some(kid)).await?)
+    } else {
+        None
+    };
+    if !signing_keys::revoke(&mut tx, kid, reason, now)
+        .await
+        .context("revoking the key")?
+    {
+        return Err(anyhow::anyhow!("key {kid} changed while it was being revoked").into());
+    }
+    let mut event = NewEvent::new(EventKind::SigningKeyRevoked, actor);
+    event.data = json!({ "kid": kid, "reason": reason, "replaced_by": replaced_by });
+    events::insert(&mut tx, now, &event)
+        .await
+        .context("recording the event")?;
+    tx.commit().await.context("committing the revocation")?;
+    Ok(Revocation {
+        kid: kid.to_owned(),
+        at: now,
+        replaced_by,
+    })
+}
+
 /// Creates the first key if there is none (at start-up). Safe when several
 /// instances start at once: the check runs inside the write transaction.
 pub async fn ensure_signing_key(
@@ -109,6 +188,7 @@ pub async fn ensure_signing_key(
         }
         Err(KeysError::AlreadyExists) => Ok(()),
         Err(KeysError::Unexpected(e)) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -121,12 +201,14 @@ pub async fn published(db: &Db) -> anyhow::Result<Vec<PublicKeyEntry>> {
 }
 
 fn public_entry(row: &SigningKeyRow) -> PublicKeyEntry {
-    PublicKeyEntry::new(
+    let mut entry = PublicKeyEntry::new(
         &row.id,
         &row.public_key,
         Timestamp::from_unix(row.created_at),
         row.is_active == 1,
-    )
+    );
+    entry.revoked_at = row.revoked_at;
+    entry
 }
 
 pub async fn list(db: &Db) -> anyhow::Result<Vec<KeyInfo>> {
@@ -140,8 +222,22 @@ pub async fn list(db: &Db) -> anyhow::Result<Vec<KeyInfo>> {
             active: r.is_active == 1,
             created_at: Timestamp::from_unix(r.created_at),
             retired_at: r.retired_at.map(Timestamp::from_unix),
+            revoked_at: r.revoked_at.map(Timestamp::from_unix),
+            revoked_reason: r.revoked_reason,
         })
         .collect())
+}
+
+/// The licenses whose files `kid` signed last (the first `limit`, most
+/// recently signed first) and how many there are.
+pub async fn licenses_signed_by(
+    db: &Db,
+    kid: &str,
+    limit: i64,
+) -> anyhow::Result<(Vec<SignedByRow>, i64)> {
+    file_signatures::licenses_signed_by(db.pool(), kid, limit)
+        .await
+        .context("listing the licenses a key signed files for")
 }
 
 /// What changes with the key set (see `store::signing_keys::stamp`).

@@ -2,10 +2,11 @@
 //! day and code, with the last IP and fingerprint) and the fingerprints and
 //! IPs it came from are remembered per day. Every answer of the
 //! key-authenticated API is counted by day, endpoint and code, refusals by
-//! client address too, and each license's first successful validation is
-//! marked. Validations are the hot path, so they only touch memory here; a
-//! job writes the batch every few seconds in one transaction. A crash loses
-//! at most that batch: statistics, never license state.
+//! client address too, each license's first successful validation is
+//! marked, and the key that signed each file handed out is noted.
+//! Validations are the hot path, so they only touch memory here; a job
+//! writes the batch every few seconds in one transaction. A crash loses at
+//! most that batch: statistics, never license state.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -15,6 +16,8 @@ use anyhow::Context;
 
 use crate::domain::license::ValidationCode;
 use crate::domain::time::Timestamp;
+use crate::services::license_files::FileSignature;
+use crate::store::file_signatures::{self, SignatureRow};
 use crate::store::usage::{SightingRow, StatRow};
 use crate::store::{Db, usage};
 
@@ -52,6 +55,9 @@ struct Pending {
     refusal_ips: HashMap<(i64, String), (i64, &'static str, i64)>,
     /// License -> time of its first VALID answer in this batch.
     first_valid: HashMap<String, i64>,
+    /// (license, '' or machine id) -> the key that signed its latest file,
+    /// and when.
+    files: HashMap<(String, String), (String, i64)>,
 }
 
 impl Pending {
@@ -62,6 +68,7 @@ impl Pending {
             outcomes: HashMap::with_capacity(self.outcomes.len()),
             refusal_ips: HashMap::with_capacity(self.refusal_ips.len()),
             first_valid: HashMap::with_capacity(self.first_valid.len()),
+            files: HashMap::with_capacity(self.files.len()),
         }
     }
 
@@ -71,6 +78,7 @@ impl Pending {
             && self.outcomes.is_empty()
             && self.refusal_ips.is_empty()
             && self.first_valid.is_empty()
+            && self.files.is_empty()
     }
 
     /// Puts a batch that could not be written back under this one.
@@ -100,6 +108,28 @@ impl Pending {
         for (license, at) in batch.first_valid {
             let e = self.first_valid.entry(license).or_insert(at);
             *e = (*e).min(at);
+        }
+        for (file, (kid, at)) in batch.files {
+            note_file(&mut self.files, file, kid, at);
+        }
+    }
+}
+
+/// Keeps the latest signature of a file.
+fn note_file(
+    files: &mut HashMap<(String, String), (String, i64)>,
+    file: (String, String),
+    kid: String,
+    at: i64,
+) {
+    match files.entry(file) {
+        std::collections::hash_map::Entry::Occupied(mut e) => {
+            if at >= e.get().1 {
+                e.insert((kid, at));
+            }
+        }
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert((kid, at));
         }
     }
 }
@@ -235,6 +265,22 @@ impl UsageRecorder {
         }
     }
 
+    /// Notes which key signed a license or machine file just handed out.
+    pub fn record_file(&self, signature: &FileSignature, now: Timestamp) {
+        let Ok(mut p) = self.pending.lock() else {
+            return;
+        };
+        let file = (
+            signature.license_id.to_string(),
+            signature
+                .machine
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        );
+        note_file(&mut p.files, file, signature.kid.clone(), now.unix());
+    }
+
     /// Writes the batch in one transaction; on failure it is put back for
     /// the next flush. Returns the number of rows written.
     pub async fn flush(&self, db: &Db) -> anyhow::Result<usize> {
@@ -319,6 +365,17 @@ async fn write(db: &Db, batch: &Pending) -> anyhow::Result<(usize, u64)> {
         .map(|(license, at)| (license.as_str(), *at))
         .collect();
     firsts.sort_unstable();
+    let mut files: Vec<SignatureRow<'_>> = batch
+        .files
+        .iter()
+        .map(|((license, file), (kid, at))| SignatureRow {
+            license_id: license,
+            file,
+            kid,
+            signed_at: *at,
+        })
+        .collect();
+    files.sort_unstable_by_key(|r| (r.license_id, r.file));
 
     let mut tx = db.begin_write().await?;
     usage::add_stats(&mut tx, &stats)
@@ -340,13 +397,19 @@ async fn write(db: &Db, batch: &Pending) -> anyhow::Result<(usize, u64)> {
     let first_validations = usage::mark_first_validated(&mut tx, &firsts)
         .await
         .context("marking first validations")?;
+    file_signatures::record(&mut tx, &files)
+        .await
+        .context("recording which keys signed files")?;
     tx.commit().await.context("committing validation stats")?;
     // Marked now (here or by another instance): validations stop asking.
     for (license, at) in &batch.first_valid {
         db.license_cache().note_first_validated(license, *at);
     }
-    let rows =
-        batch.stats.len() + batch.sightings.len() + batch.outcomes.len() + batch.refusal_ips.len();
+    let rows = batch.stats.len()
+        + batch.sightings.len()
+        + batch.outcomes.len()
+        + batch.refusal_ips.len()
+        + batch.files.len();
     Ok((rows, first_validations))
 }
 

@@ -297,6 +297,11 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
         let (ring, keys) = ring(0x4c);
         let (other_ring, _) = self::ring(0x4d);
+        // A key the vendor revoked (seed 0x4e): published, with the time.
+        let (revoked_ring, _) = self::ring(0x4e);
+        let mut revoked_entry = revoked_ring.published()[0].clone();
+        revoked_entry.active = false;
+        revoked_entry.revoked_at = Some(NOW - 86_400);
         let key = LicenseKey::from_random_bytes(&[0x21; 15]);
         let license = issue(&ring, &payload("license")).unwrap();
         let machine = issue(&ring, &payload("machine")).unwrap();
@@ -309,10 +314,11 @@ mod tests {
         env.payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&json).unwrap());
         let edited = crate::verify::armor(&env);
         let foreign = issue(&other_ring, &payload("license")).unwrap();
-        let key_set =
-            serde_json::to_string_pretty(&crate::signing::key_set_document(ring.published()))
-                .unwrap()
-                + "\n";
+        let revoked = issue(&revoked_ring, &payload("license")).unwrap();
+        let published = [ring.published()[0].clone(), revoked_entry];
+        let key_set = serde_json::to_string_pretty(&crate::signing::key_set_document(&published))
+            .unwrap()
+            + "\n";
 
         let key_text = key.expose();
         let wrong_key = LicenseKey::from_random_bytes(&[0x22; 15]).expose();
@@ -331,6 +337,7 @@ mod tests {
                 case("encrypted.lic", NOW, Some("fp-1"), Some(&wrong_key), "wrong_key"),
                 case("edited.lic", NOW, None, None, "bad_signature"),
                 case("foreign.lic", NOW, None, None, "unknown_key"),
+                case("revoked.lic", NOW, None, None, "revoked_key"),
             ]
         });
         let files = [
@@ -340,6 +347,7 @@ mod tests {
             ("encrypted.lic", encrypted),
             ("edited.lic", edited),
             ("foreign.lic", foreign),
+            ("revoked.lic", revoked),
             (
                 "cases.json",
                 serde_json::to_string_pretty(&cases).unwrap() + "\n",
@@ -362,7 +370,11 @@ mod tests {
         let stored_keys =
             PublicKeys::from_key_set_json(&std::fs::read_to_string(dir.join("keys.json")).unwrap())
                 .unwrap();
-        assert_eq!(format!("{stored_keys:?}"), format!("{keys:?}"));
+        let mut expected = keys.clone();
+        let revoked_public = revoked_ring.verifying_key(&published[1].kid).unwrap();
+        expected.insert(&published[1].kid, revoked_public);
+        expected.revoke(&published[1].kid, NOW - 86_400);
+        assert_eq!(format!("{stored_keys:?}"), format!("{expected:?}"));
         for case in cases["cases"].as_array().unwrap() {
             let file = std::fs::read_to_string(dir.join(case["file"].as_str().unwrap())).unwrap();
             let lk = case["license_key"]

@@ -87,6 +87,8 @@ pub struct PublicKeyEntry {
     pub public_key: String,
     pub created_at: i64,
     pub active: bool,
+    /// When the key was revoked: verifiers refuse what it signed.
+    pub revoked_at: Option<i64>,
 }
 
 impl PublicKeyEntry {
@@ -97,25 +99,28 @@ impl PublicKeyEntry {
             public_key: STANDARD.encode(public_key),
             created_at: created_at.unix(),
             active,
+            revoked_at: None,
         }
     }
 }
 
 /// The public key document served at `/.well-known/licensor-keys.json` and
-/// printed by `licensor keys export-public`: `{"keys": {kid: {...}}}`.
+/// printed by `licensor keys export-public`: `{"keys": {kid: {...}}}`; a
+/// revoked key carries `revoked_at`.
 pub fn key_set_document(entries: &[PublicKeyEntry]) -> serde_json::Value {
     let keys: serde_json::Map<String, serde_json::Value> = entries
         .iter()
         .map(|k| {
-            (
-                k.kid.clone(),
-                serde_json::json!({
-                    "alg": k.alg,
-                    "public_key": k.public_key,
-                    "created_at": k.created_at,
-                    "active": k.active,
-                }),
-            )
+            let mut key = serde_json::json!({
+                "alg": k.alg,
+                "public_key": k.public_key,
+                "created_at": k.created_at,
+                "active": k.active,
+            });
+            if let Some(at) = k.revoked_at {
+                key["revoked_at"] = serde_json::json!(at);
+            }
+            (k.kid.clone(), key)
         })
         .collect();
     serde_json::json!({ "keys": keys })

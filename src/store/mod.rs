@@ -8,6 +8,7 @@ pub mod backup;
 pub mod batch;
 pub mod cache;
 pub mod events;
+pub mod file_signatures;
 pub mod idempotency;
 pub mod imports;
 pub mod license_edits;

@@ -450,6 +450,10 @@ async fn console(app: &TestApp, b: &Client, audit: &mut Audit, license_id: &str)
         .fetch_one(app.db.pool())
         .await
         .unwrap();
+    let (kid,): (String,) = sqlx::query_as("SELECT id FROM signing_keys WHERE is_active = 1")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
     for path in [
         "/admin".to_owned(),
         format!("/admin/customers/{org}"),
@@ -468,6 +472,7 @@ async fn console(app: &TestApp, b: &Client, audit: &mut Audit, license_id: &str)
         format!("/admin/licenses/{license_id}/edit"),
         "/admin/licenses/import".to_owned(),
         "/admin/keys".to_owned(),
+        format!("/admin/keys/{kid}"),
     ] {
         goto(b, app, &path).await;
         audit.page(b, &path).await;

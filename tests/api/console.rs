@@ -47,6 +47,11 @@ async fn every_console_route_is_checked_by_role() {
         .fetch_one(app.db.pool())
         .await
         .unwrap();
+    let (signing_kid,): (String,) =
+        sqlx::query_as("SELECT id FROM signing_keys WHERE is_active = 1")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
 
     // (method, path, form, what it needs, the status when allowed); a
     // staff member without it gets 403.
@@ -207,6 +212,20 @@ async fn every_console_route_is_checked_by_role() {
             none.clone(),
             Administer,
             303,
+        ),
+        (
+            "GET",
+            format!("/admin/keys/{signing_kid}"),
+            none.clone(),
+            Administer,
+            200,
+        ),
+        (
+            "POST",
+            format!("/admin/keys/{signing_kid}/revoke"),
+            vec![("reason", "")],
+            Administer,
+            422,
         ),
         (
             "GET",

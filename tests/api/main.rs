@@ -20,6 +20,7 @@ mod faults;
 mod health;
 mod hostile;
 mod interop;
+mod key_revocation;
 mod key_rotation;
 mod license_cache;
 mod license_edits;

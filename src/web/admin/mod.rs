@@ -55,6 +55,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(keys::rotate))
             .route(back_to("/admin/keys")),
     )
+    .service(web::resource("/admin/keys/{kid}").route(web::get().to(keys::key)))
+    .service(
+        web::resource("/admin/keys/{kid}/revoke")
+            .route(web::post().to(keys::revoke))
+            .route(back_to("/admin/keys")),
+    )
     .service(
         web::resource("/admin/licenses/import")
             .app_data(web::FormConfig::default().limit(crate::web::api::import::MAX_IMPORT_BYTES))

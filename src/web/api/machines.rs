@@ -155,12 +155,13 @@ pub async fn activate(
             form,
         )
         .await?;
+        usage.record_file(&machine_file.signature, clock.now());
         Reply::json(
             status,
             &MachineAnswer {
                 machine: (&activation.machine).into(),
                 license: LicenseJson::new(&activation.license, clock.now()),
-                machine_file: Some(machine_file),
+                machine_file: Some(machine_file.text),
                 next_heartbeat_before: None,
             },
         )

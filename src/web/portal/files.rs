@@ -14,6 +14,7 @@ use crate::secret::DataCipher;
 use crate::services::context::Brand;
 use crate::services::license_files::{self, FileForm, Standing};
 use crate::services::licensing::{self, ActivateInput, LicenseView, LicensingError};
+use crate::services::usage::UsageRecorder;
 use crate::signing::LiveKeyRing;
 use crate::store::Db;
 use crate::web::error::WebError;
@@ -45,6 +46,7 @@ pub async fn license_file(
     clock: web::Data<dyn Clock>,
     ring: web::Data<LiveKeyRing>,
     cipher: web::Data<DataCipher>,
+    usage: web::Data<UsageRecorder>,
 ) -> Result<HttpResponse, WebError> {
     let ring = ring.current();
     who.require_verified()?;
@@ -62,7 +64,10 @@ pub async fn license_file(
     )
     .await;
     match file {
-        Ok(file) => Ok(download(&file_name(&license, "", key.is_some()), file)),
+        Ok(file) => {
+            usage.record_file(&file.signature, clock.now());
+            Ok(download(&file_name(&license, "", key.is_some()), file.text))
+        }
         // Suspended or revoked: no new file, and the page says why.
         Err(refused @ LicensingError::Refused { .. }) => {
             Ok(not_in_good_standing(&session, &license, &refused))
@@ -132,6 +137,7 @@ pub struct OfflineForm {
 
 /// `POST /licenses/{id}/offline`: activates a machine that cannot reach us
 /// (the customer pastes its fingerprint) and downloads its machine file.
+#[allow(clippy::too_many_arguments)]
 pub async fn offline_activation(
     req: HttpRequest,
     who: SignedIn,
@@ -142,6 +148,7 @@ pub async fn offline_activation(
     clock: web::Data<dyn Clock>,
     ring: web::Data<LiveKeyRing>,
     cipher: web::Data<DataCipher>,
+    usage: web::Data<UsageRecorder>,
     brand: web::Data<Brand>,
 ) -> Result<HttpResponse, WebError> {
     let ring = ring.current();
@@ -185,7 +192,11 @@ pub async fn offline_activation(
                 Standing::Required,
             )
             .await?;
-            Ok(download(&file_name(&license, "-machine", encrypted), file))
+            usage.record_file(&file.signature, clock.now());
+            Ok(download(
+                &file_name(&license, "-machine", encrypted),
+                file.text,
+            ))
         }
         Err(LicensingError::Unexpected(e)) => Err(e.into()),
         Err(e) => {

@@ -174,7 +174,7 @@ impl TestApp {
         let now = self.clock.now();
         let payload = licensor::verify::verify(file, &keys, now, Some(fingerprint)).unwrap();
         let fingerprint = licensor::domain::fingerprint::Fingerprint::parse(fingerprint).unwrap();
-        let stored = licensor::services::license_files::payload(
+        let (stored, _) = licensor::services::license_files::payload(
             &self.db,
             &crate::support::lid(&payload.license_id),
             Some(&fingerprint),
