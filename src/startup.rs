@@ -180,7 +180,11 @@ impl ApplicationBuilder {
         ));
 
         let app_limits = limits.clone();
-        let portal_limits = Data::new(PortalLimits::new(settings.portal_limits, metrics.clone()));
+        let portal_limits = Data::new(PortalLimits::new(
+            settings.portal_limits,
+            db.clone(),
+            metrics.clone(),
+        ));
         let metrics_data = Data::new(metrics.clone());
         let metrics_access = Data::new(web::metrics::MetricsAccess(settings.metrics_token.clone()));
         let proxies = Data::new(settings.trusted_proxies.clone());

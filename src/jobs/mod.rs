@@ -21,10 +21,12 @@ pub struct Maintenance {
     pub seats_freed: i64,
     pub idempotency_keys_purged: u64,
     pub sessions_purged: u64,
+    pub sign_in_failures_purged: u64,
 }
 
 /// One pass: frees floating seats whose heartbeats stopped, forgets
-/// idempotency keys past their retention and deletes expired sessions.
+/// idempotency keys past their retention, deletes expired sessions and
+/// old failed sign-in records.
 pub async fn maintenance_pass(db: &Db, clock: &SharedClock) -> anyhow::Result<Maintenance> {
     let ctx = Ctx::new(db, clock.as_ref(), Actor::System);
     let seats_freed = licensing::reap_dead_machines(&ctx, 500)
@@ -32,10 +34,12 @@ pub async fn maintenance_pass(db: &Db, clock: &SharedClock) -> anyhow::Result<Ma
         .map_err(|e| anyhow::anyhow!("reaping dead seats: {e}"))?;
     let idempotency_keys_purged = idempotency::purge_expired(db.pool(), clock.now()).await?;
     let sessions_purged = crate::store::sessions::purge_expired(db.pool(), clock.now()).await?;
+    let sign_in_failures_purged = crate::services::sign_in_throttle::purge(db).await?;
     Ok(Maintenance {
         seats_freed,
         idempotency_keys_purged,
         sessions_purged,
+        sign_in_failures_purged,
     })
 }
 
@@ -205,6 +209,7 @@ pub async fn run_maintenance(db: Db, clock: SharedClock) {
                     seats_freed = done.seats_freed,
                     idempotency_keys_purged = done.idempotency_keys_purged,
                     sessions_purged = done.sessions_purged,
+                    sign_in_failures_purged = done.sign_in_failures_purged,
                     "maintenance pass"
                 );
             }

@@ -21,6 +21,7 @@ pub mod outbox;
 pub mod products;
 pub mod seed;
 pub mod sessions;
+pub mod sign_in_failures;
 pub mod signing_keys;
 pub mod tokens;
 pub mod two_factor;

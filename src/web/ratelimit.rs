@@ -1,6 +1,7 @@
 //! Rate limits for the key-authenticated API (validate, activate,
 //! deactivate, heartbeat): GCRA per client IP and per license key, with the
-//! MIT-licensed `governor`. State is per instance, in memory.
+//! MIT-licensed `governor`, and on the people-facing forms. Budgets are per
+//! instance, in memory; failed sign-in delays are in the database.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -15,6 +16,8 @@ use governor::{Quota, RateLimiter};
 
 use crate::config::PortalQuotas;
 use crate::metrics::Metrics;
+use crate::services::sign_in_throttle;
+use crate::store::Db;
 use crate::web::error::{Problem, WebError};
 
 type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInformationMiddleware>;
@@ -132,7 +135,9 @@ impl ApiLimits {
 /// Limits on the people-facing forms: sign-in (per IP and per account,
 /// with growing delays after consecutive failures), sign-up, password
 /// reset, verification resend and key reveal. A limit of 0 turns it off.
-/// Per instance, in memory. Every refusal is counted by limiter name.
+/// The budgets are per instance, in memory; the failed sign-in delays are
+/// in the database, shared by every instance (`services::sign_in_throttle`).
+/// Every refusal is counted by limiter name.
 pub struct PortalLimits {
     sign_in_ip: Option<Keyed<IpAddr>>,
     sign_in_account: Option<Keyed<String>>,
@@ -140,22 +145,10 @@ pub struct PortalLimits {
     password_reset: Option<Keyed<String>>,
     verification_resend: Option<Keyed<String>>,
     key_reveal: Option<Keyed<String>>,
-    failures: std::sync::Mutex<std::collections::HashMap<String, Failures>>,
+    db: Db,
     clock: DefaultClock,
     metrics: Metrics,
 }
-
-/// Consecutive failed sign-ins of one account.
-#[derive(Debug, Clone, Copy)]
-struct Failures {
-    count: u32,
-    locked_until: std::time::Instant,
-}
-
-/// Failures allowed before the delays start.
-const FREE_FAILURES: u32 = 3;
-/// The longest delay between sign-in attempts of one account.
-const MAX_DELAY_SECS: u64 = 15 * 60;
 
 fn hourly<K: Clone + std::hash::Hash + Eq>(per_hour: u32) -> Option<Keyed<K>> {
     NonZeroU32::new(per_hour).map(|n| {
@@ -178,7 +171,7 @@ fn too_many(what: &str, secs: u64) -> WebError {
 }
 
 impl PortalLimits {
-    pub fn new(q: PortalQuotas, metrics: Metrics) -> Self {
+    pub fn new(q: PortalQuotas, db: Db, metrics: Metrics) -> Self {
         Self {
             sign_in_ip: limiter(q.sign_in_ip_per_minute),
             sign_in_account: hourly(q.sign_in_account_per_hour),
@@ -186,7 +179,7 @@ impl PortalLimits {
             password_reset: hourly(q.password_reset_per_hour),
             verification_resend: hourly(q.verification_resend_per_hour),
             key_reveal: hourly(q.key_reveal_per_hour),
-            failures: std::sync::Mutex::new(std::collections::HashMap::new()),
+            db,
             clock: DefaultClock::default(),
             metrics,
         }
@@ -219,23 +212,13 @@ impl PortalLimits {
         })
     }
 
-    /// Before checking a password: the IP's and the account's budgets, and
-    /// the delay earned by the account's consecutive failures. Unknown
-    /// accounts are limited exactly like known ones.
-    pub fn sign_in(&self, ip: Option<IpAddr>, account: &str) -> Result<(), WebError> {
-        let account = account.to_lowercase();
-        if let Ok(failures) = self.failures.lock()
-            && let Some(f) = failures.get(&account)
-        {
-            let now = std::time::Instant::now();
-            if f.locked_until > now {
-                let wait = f.locked_until - now;
-                return Err(self.refuse(
-                    "sign_in_delay",
-                    "failed sign-ins for this account",
-                    wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-                ));
-            }
+    /// Before checking a password: the delay earned by the account's
+    /// consecutive failures (on any instance), then the IP's and the
+    /// account's budgets. Unknown accounts are limited exactly like known
+    /// ones.
+    pub async fn sign_in(&self, ip: Option<IpAddr>, account: &str) -> Result<(), WebError> {
+        if let Some(secs) = sign_in_throttle::wait(&self.db, account).await? {
+            return Err(self.refuse("sign_in_delay", "failed sign-ins for this account", secs));
         }
         if let Some(ip) = ip {
             self.take(
@@ -247,44 +230,24 @@ impl PortalLimits {
         }
         self.take(
             self.sign_in_account.as_ref(),
-            &account,
+            &account.to_lowercase(),
             "sign_in_account",
             "sign-in attempts for this account",
         )
     }
 
-    /// A failed sign-in: after [`FREE_FAILURES`] in a row, each attempt
-    /// must wait twice as long as the one before (1 s, 2 s, 4 s … 15 min).
-    pub fn sign_in_failed(&self, account: &str) {
-        let Ok(mut failures) = self.failures.lock() else {
-            return;
-        };
-        let f = failures.entry(account.to_lowercase()).or_insert(Failures {
-            count: 0,
-            locked_until: std::time::Instant::now(),
-        });
-        f.count = f.count.saturating_add(1);
-        if f.count >= FREE_FAILURES {
-            let secs = 1u64
-                .checked_shl(f.count - FREE_FAILURES)
-                .unwrap_or(MAX_DELAY_SECS)
-                .min(MAX_DELAY_SECS);
-            f.locked_until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-        }
-        // Bound memory: forget accounts whose delay ran out long ago.
-        if failures.len() > 100_000 {
-            let now = std::time::Instant::now();
-            failures.retain(|_, f| {
-                f.locked_until + std::time::Duration::from_secs(MAX_DELAY_SECS) > now
-            });
-        }
+    /// A failed sign-in: after three in a row, each attempt must wait
+    /// twice as long as the one before (1 s, 2 s, 4 s … 15 min), on every
+    /// instance.
+    pub async fn sign_in_failed(&self, account: &str) -> Result<(), WebError> {
+        sign_in_throttle::failed(&self.db, account).await?;
+        Ok(())
     }
 
     /// A successful sign-in clears the account's failures.
-    pub fn sign_in_succeeded(&self, account: &str) {
-        if let Ok(mut failures) = self.failures.lock() {
-            failures.remove(&account.to_lowercase());
-        }
+    pub async fn sign_in_succeeded(&self, account: &str) -> Result<(), WebError> {
+        sign_in_throttle::succeeded(&self.db, account).await?;
+        Ok(())
     }
 
     pub fn sign_up(&self, ip: Option<IpAddr>) -> Result<(), WebError> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use licensor::config::Source;
 
 use crate::support::form_browser::{Browser, PASSWORD};
-use crate::support::spawn_app_with;
+use crate::support::{TestDatabase, spawn_app_on, spawn_app_with};
 
 fn retry_after(res: &reqwest::Response) -> u64 {
     res.headers()["retry-after"]
@@ -66,6 +66,62 @@ async fn failed_sign_ins_earn_growing_delays_for_known_and_unknown_accounts() {
             .status(),
         401,
         "a fresh start after a success"
+    );
+}
+
+/// Two instances on one database: failures sent to one delay the account
+/// on the other, so guesses spread over N instances wait as long as guesses
+/// sent to one; a success on either clears them.
+#[tokio::test]
+async fn failed_sign_in_delays_hold_across_instances() {
+    let a = spawn_app_with(|_| {}, true).await;
+    let _customer = a.with_customer("victim@example.com").await;
+    let secret = a._data_dir.path().join("secret.key");
+    assert!(secret.is_file(), "the first instance's secret");
+    let b = spawn_app_on(
+        TestDatabase::existing(&a.database.url),
+        &a.database.url,
+        |raw| raw.set("secret_file", secret.display().to_string(), Source::Default),
+        false,
+    )
+    .await;
+    let (on_a, on_b) = (Browser::new(&a), Browser::new(&b));
+    for browser in [&on_a, &on_b, &on_a] {
+        let res = browser
+            .sign_in("victim@example.com", "a wrong guess, again")
+            .await;
+        assert_eq!(res.status(), 401);
+    }
+    // The third failure (on A) delays the account on B too.
+    let res = on_b.sign_in("victim@example.com", PASSWORD).await;
+    assert_eq!(res.status(), 429);
+    assert!(retry_after(&res) <= 1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // A fourth failure on B doubles the wait on A.
+    assert_eq!(
+        on_b.sign_in("Victim@Example.com", "one more wrong guess")
+            .await
+            .status(),
+        401
+    );
+    let res = on_a.sign_in("victim@example.com", PASSWORD).await;
+    assert_eq!(res.status(), 429);
+    assert!((1..=2).contains(&retry_after(&res)));
+    // No address is stored, only its digest.
+    let (stored,): (String,) = sqlx::query_as("SELECT account FROM sign_in_failures")
+        .fetch_one(a.db.pool())
+        .await
+        .unwrap();
+    assert!(!stored.contains("victim") && stored.len() == 64, "{stored}");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        on_b.sign_in("victim@example.com", PASSWORD).await.status(),
+        303
+    );
+    assert_eq!(
+        a.count("sign_in_failures").await,
+        0,
+        "a success clears them"
     );
 }
 

@@ -77,11 +77,11 @@ pub async fn login(
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf)?;
     let account = form.email.trim();
-    if let Err(limited) = limits.sign_in(client_ip(&req), account) {
+    if let Err(limited) = limits.sign_in(client_ip(&req), account).await {
         return login_limited(page, &form.email, limited);
     }
-    let refused = |page: Page| {
-        limits.sign_in_failed(account);
+    let refused = async |page: Page| {
+        limits.sign_in_failed(account).await?;
         render_status(
             StatusCode::UNAUTHORIZED,
             &LoginPage {
@@ -93,7 +93,7 @@ pub async fn login(
         )
     };
     let Ok(email) = EmailAddress::parse(&form.email) else {
-        return refused(page);
+        return refused(page).await;
     };
     let ctx = anonymous_ctx(&db, clock.as_ref(), &req);
     match accounts::authenticate(&ctx, &email, SecretString::from(form.password.clone())).await {
@@ -106,12 +106,12 @@ pub async fn login(
             {
                 return crate::web::two_factor::ask_for_code(&session, &user, clock.now().unix());
             }
-            limits.sign_in_succeeded(account);
+            limits.sign_in_succeeded(account).await?;
             let home = complete_sign_in(&ctx, &session, &user).await?;
             tracing::info!(user_id = %user.id, "signed in");
             Ok(see_other(home))
         }
-        Err(AccountError::BadCredentials) => refused(page),
+        Err(AccountError::BadCredentials) => refused(page).await,
         Err(e) => Err(e.into()),
     }
 }
@@ -191,7 +191,7 @@ pub async fn code(
     let Some(pending) = pending_of(&session, clock.now().unix()) else {
         return Ok(see_other("/login"));
     };
-    if let Err(limited) = limits.sign_in(client_ip(&req), &pending.email) {
+    if let Err(limited) = limits.sign_in(client_ip(&req), &pending.email).await {
         let detail = limited.to_string();
         return code_page(page, StatusCode::TOO_MANY_REQUESTS, Some(&detail));
     }
@@ -206,14 +206,14 @@ pub async fn code(
     match two_factor::verify(&ctx, &cipher, &pending.user_id, form.code.trim()).await {
         Ok(()) => {}
         Err(TwoFactorError::WrongCode | TwoFactorError::NotOn) => {
-            limits.sign_in_failed(&pending.email);
+            limits.sign_in_failed(&pending.email).await?;
             tracing::warn!(user_id = %pending.user_id, "a wrong second-factor code");
             let error = TwoFactorError::WrongCode.to_string();
             return code_page(page, StatusCode::UNAUTHORIZED, Some(&error));
         }
         Err(e) => return Err(WebError::Unexpected(e.into())),
     }
-    limits.sign_in_succeeded(&pending.email);
+    limits.sign_in_succeeded(&pending.email).await?;
     let Some(user) = accounts::active_user(&db, &pending.user_id).await? else {
         session.purge();
         return Ok(see_other("/login"));
