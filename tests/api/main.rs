@@ -41,6 +41,7 @@ mod standing;
 mod support;
 mod tls;
 mod two_factor;
+mod upgrade;
 mod vendor_app;
 mod webhook_sink;
 mod webhooks;
