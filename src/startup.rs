@@ -53,6 +53,7 @@ pub struct Application {
     outbox_poll: std::time::Duration,
     brand: Brand,
     expiry_notice_days: Vec<i64>,
+    validation_retention_days: i64,
     webhooks: WebhookSender,
     usage: Arc<UsageRecorder>,
     metrics: crate::metrics::Metrics,
@@ -284,6 +285,7 @@ impl ApplicationBuilder {
             outbox_poll: settings.mail.poll,
             brand: brand_for_jobs,
             expiry_notice_days: settings.expiry_notice_days.clone(),
+            validation_retention_days: settings.validation_retention_days,
             webhooks,
             draining,
             shutdown_grace: settings.shutdown_grace,
@@ -334,7 +336,11 @@ impl Application {
     /// server; then drains and closes the pool.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let cache_feed = self.db.spawn_cache_feed();
-        let maintenance = tokio::spawn(jobs::run_maintenance(self.db.clone(), self.clock.clone()));
+        let maintenance = tokio::spawn(jobs::run_maintenance(
+            self.db.clone(),
+            self.clock.clone(),
+            self.validation_retention_days,
+        ));
         // The default dashboard, read once at start: on a large database
         // it is kept, and its first viewer does not wait for it.
         let (dashboards, db, now) = (self.dashboards.clone(), self.db.clone(), self.clock.now());

@@ -166,6 +166,8 @@ pub struct Settings {
     pub api_rate_limit_key: u32,
     /// Days before expiry a reminder goes out, largest first; empty = none.
     pub expiry_notice_days: Vec<i64>,
+    /// Days validation sightings keep their IPs and fingerprints.
+    pub validation_retention_days: i64,
     /// Limits on the people-facing forms.
     pub portal_limits: PortalQuotas,
     /// Admins must turn on two-factor sign-in before using the console.
@@ -235,6 +237,7 @@ impl RawSettings {
             api_rate_limit_ip: self.value(&table::API_RATE_LIMIT_IP)?,
             api_rate_limit_key: self.value(&table::API_RATE_LIMIT_KEY)?,
             expiry_notice_days: self.value(&table::EXPIRY_NOTICE_DAYS)?,
+            validation_retention_days: self.value(&table::VALIDATION_RETENTION_DAYS)?,
             metrics_token: self.value(&table::METRICS_TOKEN)?,
             trusted_proxies: self.value(&table::TRUSTED_PROXIES)?,
             body_timeout: self.value(&table::REQUEST_BODY_TIMEOUT_SECS)?,

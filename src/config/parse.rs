@@ -262,3 +262,10 @@ pub fn shutdown_grace(v: &str) -> Result<Duration, String> {
         _ => Err(format!("`{v}` is not a number of seconds from 0 to 300")),
     }
 }
+
+pub fn retention_days(v: &str) -> Result<i64, String> {
+    match v.parse::<i64>() {
+        Ok(d) if (1..=3650).contains(&d) => Ok(d),
+        _ => Err(format!("`{v}` is not a number of days from 1 to 3650")),
+    }
+}

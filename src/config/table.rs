@@ -326,6 +326,12 @@ settings! {
         parse: parse::notice_days,
         doc: "days before a license expires that its customers get a reminder (comma-separated, 1 to 365; empty for none)",
     }
+    VALIDATION_RETENTION_DAYS: i64 {
+        key: "validation_retention_days",
+        fallback: Value("90"),
+        parse: parse::retention_days,
+        doc: "days the IP addresses and fingerprints that validations came from are kept (1 to 3650); older ones are erased in batches by a background pass every minute, and the day's counts stay. Also the IP of a machine deactivated that long ago",
+    }
     LOG_FORMAT: LogFormat {
         key: "log_format",
         fallback: Value("pretty"),

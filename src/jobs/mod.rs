@@ -22,12 +22,19 @@ pub struct Maintenance {
     pub idempotency_keys_purged: u64,
     pub sessions_purged: u64,
     pub sign_in_failures_purged: u64,
+    /// IPs and fingerprints past `validation_retention_days`.
+    pub personal_data_erased: u64,
 }
 
 /// One pass: frees floating seats whose heartbeats stopped, forgets
 /// idempotency keys past their retention, deletes expired sessions and
-/// old failed sign-in records.
-pub async fn maintenance_pass(db: &Db, clock: &SharedClock) -> anyhow::Result<Maintenance> {
+/// old failed sign-in records, and erases the addresses and fingerprints
+/// validations saw more than `retention_days` ago.
+pub async fn maintenance_pass(
+    db: &Db,
+    clock: &SharedClock,
+    retention_days: i64,
+) -> anyhow::Result<Maintenance> {
     let ctx = Ctx::new(db, clock.as_ref(), Actor::System);
     let seats_freed = licensing::reap_dead_machines(&ctx, 500)
         .await
@@ -35,11 +42,13 @@ pub async fn maintenance_pass(db: &Db, clock: &SharedClock) -> anyhow::Result<Ma
     let idempotency_keys_purged = idempotency::purge_expired(db.pool(), clock.now()).await?;
     let sessions_purged = crate::store::sessions::purge_expired(db.pool(), clock.now()).await?;
     let sign_in_failures_purged = crate::services::sign_in_throttle::purge(db).await?;
+    let erased = crate::services::retention::erase_expired(db, clock.now(), retention_days).await?;
     Ok(Maintenance {
         seats_freed,
         idempotency_keys_purged,
         sessions_purged,
         sign_in_failures_purged,
+        personal_data_erased: erased.total(),
     })
 }
 
@@ -198,18 +207,19 @@ pub async fn run_key_refresh(
 
 /// Runs [`maintenance_pass`] forever; a failed pass is logged and retried
 /// at the next tick.
-pub async fn run_maintenance(db: Db, clock: SharedClock) {
+pub async fn run_maintenance(db: Db, clock: SharedClock, retention_days: i64) {
     let mut tick = tokio::time::interval(MAINTENANCE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match maintenance_pass(&db, &clock).await {
+        match maintenance_pass(&db, &clock, retention_days).await {
             Ok(done) if done != Maintenance::default() => {
                 tracing::info!(
                     seats_freed = done.seats_freed,
                     idempotency_keys_purged = done.idempotency_keys_purged,
                     sessions_purged = done.sessions_purged,
                     sign_in_failures_purged = done.sign_in_failures_purged,
+                    personal_data_erased = done.personal_data_erased,
                     "maintenance pass"
                 );
             }

@@ -18,6 +18,7 @@ pub mod notify;
 pub mod onboarding;
 pub mod outbox;
 pub mod reminders;
+pub mod retention;
 pub mod sign_in_throttle;
 pub mod staff;
 pub mod support;

@@ -19,6 +19,7 @@ pub mod notices;
 pub mod organizations;
 pub mod outbox;
 pub mod products;
+pub mod retention;
 pub mod seed;
 pub mod sessions;
 pub mod sign_in_failures;

@@ -665,7 +665,7 @@ async fn the_maintenance_pass_frees_dead_seats_and_old_idempotency_keys() {
         .await;
     assert_eq!(beat.status(), 200);
     app.clock.advance_secs(200);
-    let done = licensor::jobs::maintenance_pass(&app.db, &clock)
+    let done = licensor::jobs::maintenance_pass(&app.db, &clock, 90)
         .await
         .unwrap();
     assert_eq!(done.seats_freed, 1, "fp-1 missed its window, fp-2 did not");
@@ -692,7 +692,7 @@ async fn the_maintenance_pass_frees_dead_seats_and_old_idempotency_keys() {
     assert_eq!(events, 1);
 
     app.clock.advance_secs(DAY);
-    let done = licensor::jobs::maintenance_pass(&app.db, &clock)
+    let done = licensor::jobs::maintenance_pass(&app.db, &clock, 90)
         .await
         .unwrap();
     assert_eq!(done.idempotency_keys_purged, 2);

@@ -33,6 +33,7 @@ mod pg_tls;
 mod polish;
 mod portal;
 mod portal_limits;
+mod privacy;
 mod provisioning;
 mod scale_out;
 mod secrets;

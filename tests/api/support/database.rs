@@ -23,6 +23,8 @@ struct PgTestDb {
 impl TestDatabase {
     pub async fn create() -> Self {
         sqlx::any::install_default_drivers();
+        // Any test's HTTP client may speak TLS, whichever test runs first.
+        licensor::tls::install_crypto_provider();
         let dir = tempfile::tempdir().expect("temporary directory");
         match std::env::var("TEST_DATABASE_URL") {
             Ok(admin_url) if !admin_url.is_empty() => {
