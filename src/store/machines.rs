@@ -217,26 +217,40 @@ where
 }
 
 /// Live machines of floating licenses whose heartbeat window has passed:
-/// (license id), at most `limit` licenses.
+/// (license id), at most `limit` licenses. Read type by type from the few
+/// floating types with a window, so that a database whose million machines
+/// are on other types is not walked every minute (it was 0.3 s a pass).
 pub async fn licenses_with_dead_seats(
     pool: &sqlx::AnyPool,
     now: Timestamp,
     limit: i64,
 ) -> Result<Vec<LicenseId>, sqlx::Error> {
-    let rows: Vec<(LicenseId,)> = sqlx::query_as(
-        "SELECT DISTINCT m.license_id FROM machines m \
-         JOIN licenses l ON l.id = m.license_id \
-         JOIN license_types lt ON lt.id = l.license_type_id \
-         WHERE m.deactivated_at IS NULL AND lt.floating = 1 \
-         AND lt.heartbeat_window_secs IS NOT NULL \
-         AND m.last_heartbeat_at < $1 - lt.heartbeat_window_secs \
-         ORDER BY m.license_id LIMIT $2",
+    let types: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT id, heartbeat_window_secs FROM license_types \
+         WHERE floating = 1 AND heartbeat_window_secs IS NOT NULL ORDER BY id",
     )
-    .bind(now.unix())
-    .bind(limit)
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(|(id,)| id).collect())
+    let mut found = Vec::new();
+    for (type_id, window) in types {
+        let left = limit - found.len() as i64;
+        if left <= 0 {
+            break;
+        }
+        let rows: Vec<(LicenseId,)> = sqlx::query_as(
+            "SELECT DISTINCT m.license_id FROM licenses l \
+             JOIN machines m ON m.license_id = l.id \
+             WHERE l.license_type_id = $1 AND m.deactivated_at IS NULL \
+             AND m.last_heartbeat_at < $2 ORDER BY m.license_id LIMIT $3",
+        )
+        .bind(&type_id)
+        .bind(now.unix() - window)
+        .bind(left)
+        .fetch_all(pool)
+        .await?;
+        found.extend(rows.into_iter().map(|(id,)| id));
+    }
+    Ok(found)
 }
 
 /// Machines (active or not) with this exact fingerprint, then those whose
