@@ -52,6 +52,7 @@ text_enum! {
         ApiTokenRevoked = "api_token.revoked",
         CustomerCreated = "customer.created",
         CustomerEmailVerified = "customer.email_verified",
+        CustomerErased = "customer.erased",
         CustomerPasswordChanged = "customer.password_changed",
         CustomerPasswordReset = "customer.password_reset",
         LicenseActivated = "license.activated",

@@ -92,6 +92,7 @@ pub async fn generate(
         .await
         .context("reading keys")?
     {
+        tx.rollback().await.context("ending the transaction")?;
         return Err(KeysError::AlreadyExists);
     }
     let kid = insert_new_active(&mut tx, cipher, actor, now, None).await?;
@@ -134,19 +135,33 @@ pub async fn revoke(
     }
     let now = clock.now();
     let mut tx = db.begin_write().await.context("starting the transaction")?;
-    let active = match signing_keys::state(&mut tx, kid)
+    let refused = match signing_keys::state(&mut tx, kid)
         .await
         .context("reading the key")?
     {
-        None => return Err(KeysError::UnknownKey(kid.to_owned())),
-        Some((_, Some(at))) => {
-            return Err(KeysError::AlreadyRevoked {
-                kid: kid.to_owned(),
-                at: Timestamp::from_unix(at),
-            });
+        None => KeysError::UnknownKey(kid.to_owned()),
+        Some((_, Some(at))) => KeysError::AlreadyRevoked {
+            kid: kid.to_owned(),
+            at: Timestamp::from_unix(at),
+        },
+        Some((active, None)) => {
+            return revoke_in(tx, cipher, actor, now, kid, reason, active).await;
         }
-        Some((active, None)) => active,
     };
+    tx.rollback().await.context("ending the transaction")?;
+    Err(refused)
+}
+
+/// The revocation's writes, once the key is known and not revoked.
+async fn revoke_in(
+    mut tx: Tx,
+    cipher: &DataCipher,
+    actor: &Actor,
+    now: Timestamp,
+    kid: &str,
+    reason: &str,
+    active: bool,
+) -> Result<Revocation, KeysError> {
     let replaced_by = if active {
         signing_keys::retire_active(&mut tx, now)
             .await

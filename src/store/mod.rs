@@ -18,6 +18,7 @@ pub mod machines;
 pub mod notices;
 pub mod organizations;
 pub mod outbox;
+pub mod personal_data;
 pub mod products;
 pub mod retention;
 pub mod seed;

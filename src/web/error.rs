@@ -13,6 +13,7 @@ use askama::Template;
 use serde::Serialize;
 use tracing_actix_web::RequestId;
 
+use crate::services::personal_data::PersonalDataError;
 use crate::store::{Db, is_disk_full, is_unavailable};
 use crate::web::page::Page;
 
@@ -345,6 +346,19 @@ fn disk_full<B>(res: &ServiceResponse<B>) -> bool {
             .downcast_ref::<sqlx::Error>()
             .is_some_and(is_disk_full)
     })
+}
+
+impl From<PersonalDataError> for WebError {
+    fn from(e: PersonalDataError) -> Self {
+        match e {
+            PersonalDataError::NotFound => WebError::NotFound,
+            PersonalDataError::Unexpected(e) => e.into(),
+            other => WebError::BadRequest {
+                code: "personal_data",
+                detail: other.to_string(),
+            },
+        }
+    }
 }
 
 #[cfg(test)]

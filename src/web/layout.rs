@@ -133,3 +133,15 @@ pub fn up(levels: usize) -> actix_web::Route {
         see_other(if path.is_empty() { "/" } else { path })
     })
 }
+
+/// A JSON document as a download that no cache keeps (a person's data).
+pub fn json_download(file_name: &str, document: &serde_json::Value) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{file_name}\""),
+        ))
+        .insert_header(("Cache-Control", "no-store"))
+        .body(serde_json::to_string_pretty(document).unwrap_or_default())
+}

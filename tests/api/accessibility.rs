@@ -436,6 +436,8 @@ async fn team(app: &TestApp, b: &Client, audit: &mut Audit, width: u32) {
 async fn account(app: &TestApp, b: &Client, audit: &mut Audit) {
     goto(b, app, "/account").await;
     audit.page(b, "account").await;
+    goto(b, app, "/account/delete").await;
+    audit.page(b, "account: delete, what happens first").await;
 }
 
 /// The console, every page, with a form error; 7: suspension with a reason.

@@ -47,6 +47,11 @@ async fn every_console_route_is_checked_by_role() {
         .fetch_one(app.db.pool())
         .await
         .unwrap();
+    let (member_id,): (String,) = sqlx::query_as("SELECT id FROM users WHERE organization_id = $1")
+        .bind(&org)
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
     let (signing_kid,): (String,) =
         sqlx::query_as("SELECT id FROM signing_keys WHERE is_active = 1")
             .fetch_one(app.db.pool())
@@ -210,6 +215,20 @@ async fn every_console_route_is_checked_by_role() {
             "POST",
             "/admin/keys/rotate".to_owned(),
             none.clone(),
+            Administer,
+            303,
+        ),
+        (
+            "GET",
+            format!("/admin/customers/{org}/users/{member_id}/data.json"),
+            none.clone(),
+            Support,
+            200,
+        ),
+        (
+            "POST",
+            format!("/admin/customers/{org}/users/{member_id}/erase"),
+            vec![("reason", "")],
             Administer,
             303,
         ),

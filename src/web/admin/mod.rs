@@ -11,6 +11,7 @@ pub mod import;
 pub mod issue;
 pub mod keys;
 pub mod outbox;
+pub mod people;
 pub mod staff;
 pub mod support;
 pub mod timeline;
@@ -43,6 +44,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(support::search)),
     )
     .service(web::resource("/admin/customers/{id}").route(web::get().to(support::customer)))
+    .service(
+        web::resource("/admin/customers/{org}/users/{user}/data.json")
+            .route(web::get().to(people::export)),
+    )
+    .service(
+        web::resource("/admin/customers/{org}/users/{user}/erase")
+            .route(web::post().to(people::erase))
+            .route(back_to("/admin")),
+    )
     .service(
         web::resource("/admin/licenses/new")
             .route(web::get().to(issue::form))

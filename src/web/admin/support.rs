@@ -190,6 +190,9 @@ struct CustomerPage {
     step: &'static str,
     /// The staff member may issue licenses.
     may_issue: bool,
+    /// May download a person's data, and may erase their account.
+    may_export: bool,
+    may_erase: bool,
     members: Vec<MemberLine>,
     licenses: Vec<LicenseLine>,
     emails: Vec<EmailLine>,
@@ -213,6 +216,8 @@ pub async fn customer(
         created: at(c.organization.created_at),
         step: c.step.label(),
         may_issue: staff.role.can(Capability::Sell),
+        may_export: staff.role.can(Capability::Support),
+        may_erase: staff.role.can(Capability::Administer),
         members: c
             .members
             .iter()

@@ -71,6 +71,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(account::reset)),
     )
     .service(web::resource("/account").route(web::get().to(account::account)))
+    .service(web::resource("/account/data.json").route(web::get().to(account::export)))
+    .service(
+        web::resource("/account/delete")
+            .route(web::get().to(account::delete_form))
+            .route(web::post().to(account::delete)),
+    )
     .service(
         web::resource("/account/password")
             .route(web::post().to(account::change_password))

@@ -15,11 +15,13 @@ use crate::web::error::WebError;
 use crate::web::layout::{Page, STAFF, USER_EMAIL};
 use crate::web::session::USER_ID;
 
+mod data;
 mod reset;
 mod settings;
 mod sign_in;
 mod sign_up;
 
+pub use data::{delete, delete_form, export};
 pub use reset::{forgot, forgot_form, forgot_sent, reset, reset_form};
 pub use settings::{account, change_password, set_reminders, unsubscribe, unsubscribe_form};
 pub use sign_in::{
