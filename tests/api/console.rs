@@ -8,9 +8,12 @@ use serde_json::json;
 use crate::support::form_browser::Browser;
 use crate::support::{TestApp, spawn_demo_app};
 
-/// A customer with a claimed trial and one activated machine; returns the
-/// license id, its key and the organization id.
-async fn customer_with_machine(app: &TestApp, email: &str) -> (String, String, String) {
+/// A customer signed up with a claimed trial: their browser, the license
+/// id, its key and the organization id.
+pub(crate) async fn customer_with_trial(
+    app: &TestApp,
+    email: &str,
+) -> (Browser, String, String, String) {
     let b = app.with_customer(email).await;
     assert_eq!(b.claim_trial().await.status(), 303);
     let (license_id, org): (String, String) = sqlx::query_as(
@@ -22,6 +25,13 @@ async fn customer_with_machine(app: &TestApp, email: &str) -> (String, String, S
     .await
     .unwrap();
     let key = app.key_of(&license_id).await;
+    (b, license_id, key, org)
+}
+
+/// A customer with a claimed trial and one activated machine; returns the
+/// license id, its key and the organization id.
+async fn customer_with_machine(app: &TestApp, email: &str) -> (String, String, String) {
+    let (_, license_id, key, org) = customer_with_trial(app, email).await;
     let res = app
         .post_json(
             "/api/v1/machines/activate",

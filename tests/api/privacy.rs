@@ -119,17 +119,7 @@ async fn customer_with_license(
     String,
     String,
 ) {
-    let b = app.with_customer(email).await;
-    assert_eq!(b.claim_trial().await.status(), 303);
-    let (license_id, org): (String, String) = sqlx::query_as(
-        "SELECT l.id, l.organization_id FROM licenses l JOIN users u \
-         ON u.organization_id = l.organization_id WHERE u.email = $1",
-    )
-    .bind(email)
-    .fetch_one(app.db.pool())
-    .await
-    .unwrap();
-    let key = app.key_of(&license_id).await;
+    let (b, license_id, key, org) = crate::console::customer_with_trial(app, email).await;
     assert_eq!(app.activate(&key, "fp-personal").await.status(), 201);
     (b, license_id, key, org)
 }

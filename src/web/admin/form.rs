@@ -1,5 +1,5 @@
-//! What the console's forms share: a refusal named by its field, and a
-//! comma-separated list of codes.
+//! What the console's forms share: a refusal named by its field, a
+//! comma-separated list of codes, and the reason staff give for a change.
 
 /// A form's refusal: the field it concerns and what is wrong, shown beside
 /// that field.
@@ -33,6 +33,12 @@ pub fn codes(text: &str) -> Vec<String> {
     codes.sort();
     codes.dedup();
     codes
+}
+
+/// Whether `reason` (trimmed) is one a change may be recorded with: 1 to
+/// 500 characters on one line.
+pub fn is_reason(reason: &str) -> bool {
+    !reason.is_empty() && reason.chars().count() <= 500 && !reason.chars().any(char::is_control)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use crate::services::notify::{self, Resent};
 use crate::services::outbox::{self, OutboxEntry, Shown};
 use crate::store::Db;
 use crate::web::admin::Staff;
+use crate::web::admin::form::is_reason;
 use crate::web::error::WebError;
 use crate::web::layout::{FormPage, Page, check_csrf, flash, render_private, see_other};
 
@@ -199,7 +200,7 @@ pub async fn resend(
         return Err(WebError::NotFound);
     }
     let reason = form.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(char::is_control) {
+    if !is_reason(reason) {
         flash(
             &session,
             "Give a reason for the resend (up to 500 characters).",

@@ -12,6 +12,7 @@ use crate::domain::role::Capability;
 use crate::services::personal_data::{self, PersonalDataError};
 use crate::store::Db;
 use crate::web::admin::Staff;
+use crate::web::admin::form::is_reason;
 use crate::web::error::WebError;
 use crate::web::layout::{check_csrf, flash, json_download, see_other};
 
@@ -69,7 +70,7 @@ pub async fn erase(
     member_of(&db, &org, &user_id).await?;
     let back = format!("/admin/customers/{org}");
     let reason = form.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(char::is_control) {
+    if !is_reason(reason) {
         flash(
             &session,
             "Not erased: give the reason for erasing the account (up to 500 characters).",

@@ -24,6 +24,7 @@ use crate::services::support::{self, Hit};
 use crate::services::usage;
 use crate::store::Db;
 use crate::web::admin::Staff;
+use crate::web::admin::form::is_reason;
 use crate::web::admin::timeline;
 use crate::web::error::WebError;
 use crate::web::layout::{FormPage, Page, check_csrf, flash, render_private, see_other};
@@ -530,7 +531,7 @@ pub async fn license_action(
     };
     staff.require(role)?;
     let reason = form.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(char::is_control) {
+    if !is_reason(reason) {
         flash(
             &session,
             "Give a reason (up to 500 characters): it goes into the audit log.",

@@ -19,6 +19,7 @@ use crate::secret::DataCipher;
 use crate::services::api_tokens::{self, Scope, TokenError};
 use crate::store::Db;
 use crate::web::admin::Staff;
+use crate::web::admin::form::is_reason;
 use crate::web::error::WebError;
 use crate::web::layout::{FormPage, Page, check_csrf, flash, render_private_status, see_other};
 
@@ -179,7 +180,7 @@ pub async fn revoke(
         return Err(WebError::NotFound);
     }
     let reason = form.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
+    if !is_reason(reason) {
         flash(&session, "Give a reason for the revocation.");
         return Ok(see_other("/admin/tokens"));
     }
