@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from licensor_client import Keys, VerifyError, verify_license_file
+from licensor_client import Keys, VerifyError, fingerprint_of, verify_license_file
 from licensor_client.verify import canonical_key
 
 VECTORS = Path(__file__).resolve().parents[3] / "tests" / "vectors"
@@ -54,3 +54,7 @@ def test_keys_are_read_as_the_server_reads_them():
     assert canonical_key("44gj2-89144-gj289-144gj-28914") == "44GJ289144GJ289144GJ28914"
     assert canonical_key(" o0il1-00000-00000-00000-00000 ") == "00111000000000000000000000"[:25]
     assert canonical_key("VENDOR-key-42") == "VENDOR-key-42"
+
+
+def test_every_client_makes_the_same_fingerprint():
+    assert fingerprint_of("my-app", " ABC123\n") == "a7168b3d885621b796e68aae37ed3119a1599d03a1549c819f0e2b0177ec8f9f"
