@@ -206,6 +206,7 @@ pub async fn create_license_type(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TypeQuery {
     product_id: Option<String>,

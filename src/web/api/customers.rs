@@ -18,6 +18,7 @@ use crate::web::api::{MAX_PAGE, invalid};
 use crate::web::error::WebError;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerQuery {
     email: String,

@@ -22,6 +22,7 @@ use crate::web::error::{Problem, WebError};
 pub const MAX_IMPORT_BYTES: usize = 8 * 1024 * 1024;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ImportQuery {
     /// Check every row and report, writing nothing.

@@ -355,6 +355,7 @@ fn http_date(now: crate::domain::time::Timestamp) -> String {
 
 /// The page size and cursor of a list endpoint (`?cursor=&limit=`).
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Cursor {
     pub cursor: Option<String>,

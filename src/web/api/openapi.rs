@@ -21,6 +21,49 @@ impl Modify for BearerTokens {
     }
 }
 
+/// Every response has a description (OpenAPI requires one): those the
+/// annotations leave out get their status's reason phrase, and a problem
+/// answer says it is one.
+struct DescribedResponses;
+
+impl Modify for DescribedResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for (status, response) in operation.responses.responses.iter_mut() {
+                    if let RefOr::T(response) = response
+                        && response.description.is_empty()
+                    {
+                        response.description = describe(status);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn describe(status: &str) -> String {
+    let phrase = status
+        .parse::<u16>()
+        .ok()
+        .and_then(|code| actix_web::http::StatusCode::from_u16(code).ok())
+        .and_then(|code| code.canonical_reason())
+        .unwrap_or("Answer");
+    if status.starts_with('4') || status.starts_with('5') {
+        format!("{phrase}: an application/problem+json document with a stable `code`")
+    } else {
+        phrase.to_owned()
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Licensor API", description = "License validation, machine activation and provisioning. Every non-2xx answer is application/problem+json with a stable `code`; see docs/api.md."),
@@ -48,7 +91,7 @@ impl Modify for BearerTokens {
         customers::find,
     ),
     components(schemas(ProblemDoc, views::NextAction)),
-    modifiers(&BearerTokens),
+    modifiers(&BearerTokens, &DescribedResponses),
     tags(
         (name = "validation", description = "Authenticated by the license key; answers are signed"),
         (name = "machines", description = "Authenticated by the license key; answers are signed"),
