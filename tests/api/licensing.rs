@@ -707,3 +707,38 @@ impl TestApp {
         self.clock.now().unix()
     }
 }
+
+/// The machine endpoints echo a nonce in `meta`, inside the signed body,
+/// as validation does; a nonce out of bounds is a field error.
+#[tokio::test]
+async fn machine_answers_echo_the_nonce_they_were_sent() {
+    let app = spawn_app().await;
+    let p = app.with_license(json!({ "max_machines": 2 })).await;
+    for (path, nonce) in [
+        ("/api/v1/machines/activate", "act-1"),
+        ("/api/v1/machines/heartbeat", "beat-1"),
+        ("/api/v1/machines/deactivate", "off-1"),
+    ] {
+        let res = app
+            .post_json(
+                path,
+                None,
+                &json!({ "key": p.key, "fingerprint": "fp-n", "nonce": nonce }),
+            )
+            .await;
+        assert!(res.status().is_success(), "{path}: {}", res.status());
+        let answer = assert_signed(&app, res).await;
+        assert_eq!(answer["meta"]["nonce"], nonce, "{path}");
+        assert!(answer["meta"]["request_id"].is_string(), "{path}");
+    }
+    let res = app
+        .post_json(
+            "/api/v1/machines/activate",
+            None,
+            &json!({ "key": p.key, "fingerprint": "fp-n", "nonce": "" }),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["field"], "nonce");
+}

@@ -92,7 +92,7 @@ export class Client {
 
   /** Asks the server, with a fresh nonce; offline, answers from the kept grace until its deadline. */
   async validate(key: string, fingerprint: string, entitlements: string[] = []): Promise<Validation> {
-    const nonce = randomBytes(18).toString("base64url");
+    const nonce = newNonce();
     const body: Record<string, unknown> = { key, fingerprint, product: this.product, nonce };
     if (entitlements.length > 0) body.entitlements = entitlements;
     let answer: Answer;
@@ -121,11 +121,12 @@ export class Client {
 
   /** Activates this machine (again: no second seat) and keeps its machine file. */
   async activate(key: string, fingerprint: string, name?: string, platform?: string): Promise<MachineAnswer> {
-    const body: Record<string, unknown> = { key, fingerprint, product: this.product };
+    const nonce = newNonce();
+    const body: Record<string, unknown> = { key, fingerprint, product: this.product, nonce };
     if (name !== undefined) body.name = name;
     if (platform !== undefined) body.platform = platform;
     const answer = await this.post("/api/v1/machines/activate", body);
-    const result = this.machineAnswer(answer);
+    const result = this.machineAnswer(answer, nonce);
     if (result.machineFile && this.state) {
       const state = this.state.load(key, fingerprint);
       state.machineFile = result.machineFile;
@@ -137,7 +138,8 @@ export class Client {
 
   /** Frees this machine's seat; its offline grace goes with it. */
   async deactivate(key: string, fingerprint: string): Promise<MachineAnswer> {
-    const result = this.machineAnswer(await this.post("/api/v1/machines/deactivate", { key, fingerprint }));
+    const nonce = newNonce();
+    const result = this.machineAnswer(await this.post("/api/v1/machines/deactivate", { key, fingerprint, nonce }), nonce);
     if (this.state) {
       const state = this.state.load(key, fingerprint);
       this.state.save({ ...state, answer: null, machineFile: null });
@@ -147,7 +149,8 @@ export class Client {
 
   /** Keeps a floating seat: call before `nextHeartbeatBefore`. */
   async heartbeat(key: string, fingerprint: string): Promise<MachineAnswer> {
-    return this.machineAnswer(await this.post("/api/v1/machines/heartbeat", { key, fingerprint }));
+    const nonce = newNonce();
+    return this.machineAnswer(await this.post("/api/v1/machines/heartbeat", { key, fingerprint, nonce }), nonce);
   }
 
   /** Heartbeats in the background, each halfway to the previous answer's deadline, until `stop()`. */
@@ -239,7 +242,7 @@ export class Client {
   }
 
   /** The body of a signed answer, once its signature, Date and nonce hold. */
-  private checked(answer: Answer, nonce: string | null): Record<string, unknown> {
+  private checked(answer: Answer, nonce: string): Record<string, unknown> {
     const requestId = answer.headers.get("x-request-id") ?? "";
     const date = answer.headers.get("date") ?? "";
     try {
@@ -261,14 +264,14 @@ export class Client {
     }
     const data = parseObject(answer);
     const meta = (data.meta ?? {}) as Record<string, unknown>;
-    if (nonce !== null && meta.nonce !== nonce) {
+    if (meta.nonce !== nonce) {
       throw new AnswerRejected("nonce_mismatch", "the answer is not for this request", answer.status, requestId);
     }
     return data;
   }
 
-  private machineAnswer(answer: Answer): MachineAnswer {
-    const data = this.checked(answer, null);
+  private machineAnswer(answer: Answer, nonce: string): MachineAnswer {
+    const data = this.checked(answer, nonce);
     return {
       machine: ((data.machine ?? data.deactivated) as Record<string, unknown>) ?? {},
       license: (data.license as Record<string, unknown>) ?? {},
@@ -308,6 +311,11 @@ export class Client {
     }
     throw last ?? new Unreachable("unreachable", `no answer from ${this.baseUrl}`);
   }
+}
+
+/** A fresh random nonce: an answer that echoes it answers this request. */
+function newNonce(): string {
+  return randomBytes(18).toString("base64url");
 }
 
 function answerTime(answer: Answer): number {

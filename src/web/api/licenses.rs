@@ -74,18 +74,14 @@ impl ValidateBody {
         {
             return Err(invalid("product", "a product code of 1 to 64 characters"));
         }
-        if let Some(nonce) = &self.nonce
-            && (nonce.is_empty() || nonce.len() > 128 || nonce.chars().any(char::is_control))
-        {
-            return Err(invalid("nonce", "1 to 128 printable characters"));
-        }
+        let nonce = checked_nonce(self.nonce)?;
         let input = ValidateInput {
             key,
             fingerprint,
             product: self.product,
             entitlements,
         };
-        Ok((input, self.nonce))
+        Ok((input, nonce))
     }
 }
 
@@ -109,12 +105,39 @@ pub fn fuzz_validate_body(data: &[u8]) {
     }
 }
 
+/// A nonce an application sends to tell a fresh answer from a replayed one:
+/// 1 to 128 printable characters, echoed in `meta.nonce`.
+pub(crate) fn checked_nonce(nonce: Option<String>) -> Result<Option<String>, WebError> {
+    match nonce {
+        Some(n) if n.is_empty() || n.len() > 128 || n.chars().any(char::is_control) => {
+            Err(invalid("nonce", "1 to 128 printable characters"))
+        }
+        other => Ok(other),
+    }
+}
+
+/// What a signed answer says about itself: the request it answers, when,
+/// and the nonce the request sent.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Meta {
     request_id: String,
     ts: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     nonce: Option<String>,
+}
+
+impl Meta {
+    pub(crate) fn new(
+        request_id: &str,
+        now: crate::domain::time::Timestamp,
+        nonce: Option<String>,
+    ) -> Self {
+        Self {
+            request_id: request_id.to_owned(),
+            ts: now.unix(),
+            nonce,
+        }
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -184,11 +207,7 @@ pub async fn validate(
         next_action: next_action(code, outcome.license.as_ref().map(|l| l.id.as_str()), &site),
         machine: outcome.machine.as_ref().map(MachineJson::from),
         license: outcome.license.map(|l| LicenseJson::from_view(l, now)),
-        meta: Meta {
-            request_id: rid.clone(),
-            ts: now.unix(),
-            nonce,
-        },
+        meta: Meta::new(&rid, now, nonce),
     };
     let mut res = signed_json(StatusCode::OK, &answer, &rid, &ring, clock.as_ref())?;
     annotate(&mut res, allowance);

@@ -19,6 +19,7 @@ use crate::signing::{KeyRing, LiveKeyRing};
 use crate::store::Db;
 use crate::web::api::ProblemDoc;
 use crate::web::api::idempotency::{self, Reply};
+use crate::web::api::licenses::{Meta, checked_nonce};
 use crate::web::api::views::{LicenseJson, MachineJson};
 use crate::web::api::{invalid, licensing_problem, limit, parse_json, signed_body, signed_json};
 use crate::web::error::WebError;
@@ -38,6 +39,8 @@ pub struct ActivateBody {
     /// (docs/license-file.md, "Encrypted files"). Default false.
     #[serde(default)]
     encrypt_file: bool,
+    /// Echoed in `meta.nonce`, to tell a fresh answer from a replayed one.
+    nonce: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -45,6 +48,8 @@ pub struct ActivateBody {
 pub struct MachineBody {
     key: String,
     fingerprint: String,
+    /// Echoed in `meta.nonce`, to tell a fresh answer from a replayed one.
+    nonce: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -57,6 +62,7 @@ pub(crate) struct MachineAnswer {
     machine_file: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     next_heartbeat_before: Option<i64>,
+    meta: Meta,
 }
 
 pub fn parse_fingerprint(s: &str) -> Result<Fingerprint, WebError> {
@@ -112,6 +118,7 @@ pub async fn activate(
     let digest = key.as_ref().map(LicenseKey::key_digest);
     let allowance = limit(&limits, &req, digest.as_ref())?;
     let encrypt_file = parsed.encrypt_file;
+    let nonce = checked_nonce(parsed.nonce)?;
     let input = ActivateInput {
         fingerprint: parse_fingerprint(&parsed.fingerprint)?,
         name: optional_text("name", parsed.name, 200)?,
@@ -163,6 +170,7 @@ pub async fn activate(
                 license: LicenseJson::new(&activation.license, clock.now()),
                 machine_file: Some(machine_file.text),
                 next_heartbeat_before: None,
+                meta: Meta::new(&rid, clock.now(), nonce.clone()),
             },
         )
     })
@@ -231,6 +239,7 @@ pub async fn deactivate(
     let key = KeyDigest::of_input(&parsed.key);
     let allowance = limit(&limits, &req, key.as_ref())?;
     let fingerprint = parse_fingerprint(&parsed.fingerprint)?;
+    let nonce = checked_nonce(parsed.nonce)?;
     let rid = request_id(&req);
     let ctx = Ctx::new(&db, clock.as_ref(), Actor::Application).with_request_id(Some(rid.clone()));
     let done =
@@ -246,6 +255,7 @@ pub async fn deactivate(
             license: LicenseJson::new(&done.license, clock.now()),
             machine_file: None,
             next_heartbeat_before: None,
+            meta: Meta::new(&rid, clock.now(), nonce),
         },
         &rid,
         &ring,
@@ -280,6 +290,7 @@ pub async fn heartbeat(
     let key = KeyDigest::of_input(&parsed.key);
     let allowance = limit(&limits, &req, key.as_ref())?;
     let fingerprint = parse_fingerprint(&parsed.fingerprint)?;
+    let nonce = checked_nonce(parsed.nonce)?;
     let rid = request_id(&req);
     let ctx = Ctx::new(&db, clock.as_ref(), Actor::Application).with_request_id(Some(rid.clone()));
     let beat = licensing::heartbeat(&ctx, key.as_ref(), &fingerprint).await;
@@ -294,6 +305,7 @@ pub async fn heartbeat(
             license: LicenseJson::new(&beat.license, clock.now()),
             machine_file: None,
             next_heartbeat_before: beat.next_deadline.map(|t| t.unix()),
+            meta: Meta::new(&rid, clock.now(), nonce),
         },
         &rid,
         &ring,

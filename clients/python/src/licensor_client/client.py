@@ -148,13 +148,14 @@ class Client:
     ) -> MachineAnswer:
         """Activates this machine (again: a fingerprint already active takes
         no second seat) and keeps its signed machine file for offline use."""
-        body: Dict[str, Any] = {"key": key, "fingerprint": fingerprint, "product": self.product}
+        nonce = secrets.token_urlsafe(18)
+        body: Dict[str, Any] = {"key": key, "fingerprint": fingerprint, "product": self.product, "nonce": nonce}
         if name is not None:
             body["name"] = name
         if platform is not None:
             body["platform"] = platform
         answer = self._post("/api/v1/machines/activate", body)
-        result = self._machine_answer(answer)
+        result = self._machine_answer(answer, nonce)
         if result.machine_file and self.state is not None:
             state = self.state.load(key, fingerprint)
             state.machine_file = result.machine_file
@@ -164,8 +165,9 @@ class Client:
 
     def deactivate(self, key: str, fingerprint: str) -> MachineAnswer:
         """Frees this machine's seat; its offline grace goes with it."""
-        answer = self._post("/api/v1/machines/deactivate", {"key": key, "fingerprint": fingerprint})
-        result = self._machine_answer(answer)
+        nonce = secrets.token_urlsafe(18)
+        answer = self._post("/api/v1/machines/deactivate", {"key": key, "fingerprint": fingerprint, "nonce": nonce})
+        result = self._machine_answer(answer, nonce)
         if self.state is not None:
             state = self.state.load(key, fingerprint)
             self.state.save(OfflineState(state.key_digest, fingerprint, latest_seen=state.latest_seen))
@@ -173,8 +175,9 @@ class Client:
 
     def heartbeat(self, key: str, fingerprint: str) -> MachineAnswer:
         """Keeps a floating seat: call before `next_heartbeat_before`."""
+        nonce = secrets.token_urlsafe(18)
         return self._machine_answer(
-            self._post("/api/v1/machines/heartbeat", {"key": key, "fingerprint": fingerprint})
+            self._post("/api/v1/machines/heartbeat", {"key": key, "fingerprint": fingerprint, "nonce": nonce}), nonce
         )
 
     def start_heartbeats(self, key: str, fingerprint: str) -> "Heartbeats":
@@ -264,7 +267,7 @@ class Client:
         parsed = email.utils.parsedate_to_datetime(answer.headers.get("date", "")) if answer.headers.get("date") else None
         return int(parsed.timestamp()) if parsed else 0
 
-    def _checked(self, answer: _Answer, nonce: Optional[str]) -> Dict[str, Any]:
+    def _checked(self, answer: _Answer, nonce: str) -> Dict[str, Any]:
         """The body of a signed answer, once its signature, date and nonce
         hold."""
         request_id = answer.headers.get("x-request-id", "")
@@ -286,12 +289,12 @@ class Client:
                 request_id=request_id,
             )
         data = answer.json()
-        if nonce is not None and (data.get("meta") or {}).get("nonce") != nonce:
+        if (data.get("meta") or {}).get("nonce") != nonce:
             raise AnswerRejected("nonce_mismatch", "the answer is not for this request", answer.status, request_id=request_id)
         return data
 
-    def _machine_answer(self, answer: _Answer) -> MachineAnswer:
-        data = self._checked(answer, None)
+    def _machine_answer(self, answer: _Answer, nonce: str) -> MachineAnswer:
+        data = self._checked(answer, nonce)
         return MachineAnswer(
             machine=data.get("machine") or data.get("deactivated") or {},
             license=data.get("license") or {},
