@@ -152,6 +152,7 @@ pub(crate) fn verify_file(
     trusted: &TrustedKeys,
     fingerprint: Option<&str>,
     license_key: Option<&str>,
+    at: Option<i64>,
 ) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -175,7 +176,7 @@ pub(crate) fn verify_file(
     match verify::verify_with_key(
         &text,
         &keys,
-        SystemClock.now(),
+        at.map_or_else(|| SystemClock.now(), Timestamp::from_unix),
         fingerprint,
         license_key.as_ref(),
     ) {

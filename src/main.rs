@@ -152,6 +152,10 @@ enum Command {
         /// LICENSOR_VERIFY_LICENSE_KEY, which keeps it out of the process list).
         #[arg(long, env = "LICENSOR_VERIFY_LICENSE_KEY", hide_env_values = true)]
         license_key: Option<String>,
+        /// Verify as of this time (unix seconds) instead of now: would the
+        /// file be valid then.
+        #[arg(long, value_name = "UNIX_SECONDS")]
+        at: Option<i64>,
     },
 }
 
@@ -394,6 +398,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             public_key,
             fingerprint,
             license_key,
+            at,
         } => {
             let trusted = match (keys, public_key) {
                 (Some(keys), _) => TrustedKeys::Set(keys),
@@ -405,6 +410,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 &trusted,
                 fingerprint.as_deref(),
                 license_key.as_deref(),
+                at,
             )
         }
     }

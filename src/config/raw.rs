@@ -8,8 +8,9 @@ use std::path::Path;
 use super::table::{self, Exposure, Fallback, KNOWN, Setting};
 use super::{ConfigError, Source};
 
-/// Environment variables with the prefix that are not settings.
-const ENV_NOT_SETTINGS: &[&str] = &["LICENSOR_CONFIG"];
+/// Environment variables with the prefix that are not settings: the
+/// configuration file (`--config`) and `licensor verify`'s `--license-key`.
+const ENV_NOT_SETTINGS: &[&str] = &["LICENSOR_CONFIG", "LICENSOR_VERIFY_LICENSE_KEY"];
 
 /// Raw values by key, each with where it came from.
 #[derive(Default, Clone)]

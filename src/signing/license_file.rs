@@ -353,19 +353,8 @@ mod tests {
                 serde_json::to_string_pretty(&cases).unwrap() + "\n",
             ),
         ];
-        let update = std::env::var_os("UPDATE_VECTORS").is_some();
         for (name, content) in &files {
-            let path = dir.join(name);
-            if update {
-                std::fs::create_dir_all(&dir).unwrap();
-                std::fs::write(&path, content).unwrap();
-            } else {
-                let stored = std::fs::read_to_string(&path).unwrap_or_default();
-                assert_eq!(
-                    &stored, content,
-                    "tests/vectors/{name} differs from what the code issues; if the format change is deliberate, run UPDATE_VECTORS=1 cargo test --lib vectors"
-                );
-            }
+            stored_vector(&dir, name, content);
         }
         let stored_keys =
             PublicKeys::from_key_set_json(&std::fs::read_to_string(dir.join("keys.json")).unwrap())
@@ -389,6 +378,92 @@ mod tests {
             );
             let verdict = got.as_ref().map_or_else(VerifyError::code, |_| "valid");
             assert_eq!(verdict, case["verdict"].as_str().unwrap(), "{case}");
+        }
+    }
+
+    /// Writes a vector file (`UPDATE_VECTORS=1`) or checks that the stored
+    /// one is what the code makes now.
+    fn stored_vector(dir: &std::path::Path, name: &str, content: &str) {
+        let path = dir.join(name);
+        if std::env::var_os("UPDATE_VECTORS").is_some() {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(&path, content).unwrap();
+        } else {
+            let stored = std::fs::read_to_string(&path).unwrap_or_default();
+            assert_eq!(
+                stored, content,
+                "tests/vectors/{name} differs from what the code issues; if the format change is deliberate, run UPDATE_VECTORS=1 cargo test --lib vectors"
+            );
+        }
+    }
+
+    /// `tests/vectors/answers.json`: signed API answers (docs/api.md,
+    /// "Response signatures") with the verdict each must get against
+    /// `keys.json`: the answer as signed, then its body, request id or
+    /// date changed, signed by an unknown or the revoked key, a malformed
+    /// header and another algorithm.
+    #[test]
+    fn signed_answer_vectors_match_and_verify() {
+        use crate::verify::{response_signing_message, verify_response};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
+        let (ring, _) = ring(0x4c);
+        let (foreign, _) = self::ring(0x4d);
+        let (revoked, _) = self::ring(0x4e);
+        let body = r#"{"valid":true,"code":"VALID","meta":{"request_id":"rid-vector-1","ts":1800000000,"nonce":"n-vector-1"}}"#;
+        let (rid, date) = ("rid-vector-1", "Fri, 15 Jan 2027 08:00:00 GMT");
+        let header = |ring: &KeyRing, alg: &str| {
+            let (kid, sig) = ring
+                .sign(response_signing_message(rid, date, body.as_bytes()).as_bytes())
+                .unwrap();
+            format!(
+                "kid=\"{kid}\", alg=\"{alg}\", sig=\"{}\"",
+                URL_SAFE_NO_PAD.encode(sig)
+            )
+        };
+        let signed = header(&ring, "ed25519");
+        let case = |name: &str,
+                    request_id: &str,
+                    date: &str,
+                    body: &str,
+                    signature: &str,
+                    verdict: &str| {
+            serde_json::json!({"name": name, "request_id": request_id, "date": date, "body": body, "signature": signature, "verdict": verdict})
+        };
+        let answers = serde_json::json!({
+            "about": "Signed API answers (docs/api.md, Response signatures). Verify `signature` (the Licensor-Signature header) over `request_id` (X-Request-Id), `date` (Date) and the exact bytes of `body` with keys.json; the result must be `verdict`.",
+            "answers": [
+                case("as signed", rid, date, body, &signed, "valid"),
+                case("body edited", rid, date, &body.replace("VALID", "VALIE"), &signed, "bad_signature"),
+                case("another request id", "rid-vector-2", date, body, &signed, "bad_signature"),
+                case("another date", rid, "Sat, 16 Jan 2027 08:00:00 GMT", body, &signed, "bad_signature"),
+                case("an unknown key", rid, date, body, &header(&foreign, "ed25519"), "unknown_key"),
+                case("the revoked key", rid, date, body, &header(&revoked, "ed25519"), "revoked_key"),
+                case("a malformed header", rid, date, body, "kid", "bad_encoding"),
+                case("another algorithm", rid, date, body, &header(&ring, "rsa"), "unsupported"),
+            ]
+        });
+        stored_vector(
+            &dir,
+            "answers.json",
+            &(serde_json::to_string_pretty(&answers).unwrap() + "\n"),
+        );
+        let keys =
+            PublicKeys::from_key_set_json(&std::fs::read_to_string(dir.join("keys.json")).unwrap())
+                .unwrap();
+        let stored: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("answers.json")).unwrap())
+                .unwrap();
+        for case in stored["answers"].as_array().unwrap() {
+            let text = |field: &str| case[field].as_str().unwrap();
+            let got = verify_response(
+                &keys,
+                text("signature"),
+                text("request_id"),
+                text("date"),
+                text("body").as_bytes(),
+            );
+            let verdict = got.map_or_else(|e| e.code(), |()| "valid");
+            assert_eq!(verdict, text("verdict"), "{case}");
         }
     }
 }

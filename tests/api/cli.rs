@@ -789,3 +789,47 @@ pub async fn serve(dir: &Path, database: &TestDatabase, env: &[(&str, &str)]) ->
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// `licensor verify --at` reaches every verdict of the shared vectors
+/// (tests/vectors/cases.json), as the client libraries do.
+#[test]
+fn verify_reaches_every_vector_verdict() {
+    let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
+    let cases: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(vectors.join("cases.json")).unwrap())
+            .unwrap();
+    for case in cases["cases"].as_array().unwrap() {
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(&vectors)
+            .args([
+                "verify",
+                case["file"].as_str().unwrap(),
+                "--keys",
+                "keys.json",
+            ])
+            .args(["--at", &case["now"].to_string()])
+            .env_remove("LICENSOR_VERIFY_LICENSE_KEY");
+        if let Some(fp) = case["fingerprint"].as_str() {
+            cmd.args(["--fingerprint", fp]);
+        }
+        if let Some(key) = case["license_key"].as_str() {
+            cmd.env("LICENSOR_VERIFY_LICENSE_KEY", key);
+        }
+        let out = run(cmd, None);
+        let verdict = if out.status.success() {
+            text(&out.stdout)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        } else {
+            let err = text(&out.stderr);
+            err.split("not valid (")
+                .nth(1)
+                .and_then(|rest| rest.split(')').next())
+                .unwrap_or(&err)
+                .to_owned()
+        };
+        assert_eq!(verdict, case["verdict"].as_str().unwrap(), "{case}");
+    }
+}

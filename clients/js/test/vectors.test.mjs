@@ -51,3 +51,18 @@ test("keys are read as the server reads them; fingerprints as every client makes
   // Every client makes this fingerprint of this machine id for this app.
   assert.equal(fingerprintOf("my-app", " ABC123\n"), "a7168b3d885621b796e68aae37ed3119a1599d03a1549c819f0e2b0177ec8f9f");
 });
+
+const answers = JSON.parse(read("answers.json")).answers;
+for (const a of answers) {
+  test(`signed answer, ${a.name}: ${a.verdict}`, async () => {
+    const { verifyResponse } = await import("../dist/index.js");
+    let got = "valid";
+    try {
+      verifyResponse(keys, a.signature, a.request_id, a.date, Buffer.from(a.body));
+    } catch (e) {
+      if (!(e instanceof VerifyError)) throw e;
+      got = e.code;
+    }
+    assert.equal(got, a.verdict);
+  });
+}

@@ -58,3 +58,19 @@ def test_keys_are_read_as_the_server_reads_them():
 
 def test_every_client_makes_the_same_fingerprint():
     assert fingerprint_of("my-app", " ABC123\n") == "a7168b3d885621b796e68aae37ed3119a1599d03a1549c819f0e2b0177ec8f9f"
+
+
+ANSWERS = json.loads((VECTORS / "answers.json").read_text())["answers"]
+
+
+@pytest.mark.parametrize("case", ANSWERS, ids=[c["name"] for c in ANSWERS])
+def test_every_signed_answer_vector_gets_its_verdict(case):
+    from licensor_client import verify_response
+
+    keys = Keys.from_json((VECTORS / "keys.json").read_text())
+    try:
+        verify_response(keys, case["signature"], case["request_id"], case["date"], case["body"].encode())
+        got = "valid"
+    except VerifyError as refused:
+        got = refused.code
+    assert got == case["verdict"]
