@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
@@ -107,11 +108,22 @@ def key_id(key: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_B64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+
+
 def _b64url(text: str) -> bytes:
     """Strict base64url without padding: any other character is an error."""
-    if "=" in text:
-        raise ValueError("padding")
-    return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _b64(text: str) -> bytes:
+    """Strict standard base64."""
+    if not _B64.fullmatch(text) or len(text) % 4:
+        raise ValueError("not base64")
+    return binascii.a2b_base64(text)
 
 
 def _b64url_encode(data: bytes) -> str:
@@ -197,7 +209,7 @@ def verify_license_file(
     if not (text.startswith(BEGIN) and text.endswith(END)):
         raise VerifyError("bad_armor", "not a Licensor license file: the BEGIN/END lines are missing or misplaced")
     try:
-        envelope = json.loads(base64.b64decode("".join(text[len(BEGIN) : -len(END)].split()), validate=True))
+        envelope = json.loads(_b64("".join(text[len(BEGIN) : -len(END)].split())))
         if not isinstance(envelope, dict) or not set(envelope) <= _ENVELOPE_FIELDS or not _REQUIRED_FIELDS <= set(envelope):
             raise ValueError("fields")
     except (ValueError, binascii.Error) as e:
