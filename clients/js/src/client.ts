@@ -116,7 +116,23 @@ export class Client {
       deadline: null,
     };
     this.remember(key, fingerprint, answer, result);
+    await this.ensureMachineFile(key, fingerprint, result);
     return result;
+  }
+
+  /**
+   * A machine valid online but with no machine file kept (activated by
+   * another program, or the state file was lost) fetches one: activating
+   * an active machine takes no second seat and answers its file.
+   */
+  private async ensureMachineFile(key: string, fingerprint: string, result: Validation): Promise<void> {
+    if (!result.valid || !this.state || this.state.load(key, fingerprint).machineFile) return;
+    try {
+      await this.activate(key, fingerprint);
+    } catch (e) {
+      if (!(e instanceof LicensorError)) throw e;
+      // The grace waits for the next validation; the verdict stands.
+    }
   }
 
   /** Activates this machine (again: no second seat) and keeps its machine file. */

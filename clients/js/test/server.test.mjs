@@ -88,7 +88,13 @@ test("activate, validate, then offline grace, a clock set back and an edited sta
     assert.deepEqual([result.valid, result.code, result.offline], [true, "VALID", false]);
     assert.equal(result.license.product.code, "js-app");
 
+    // Another program on this machine, with a state of its own: valid
+    // online, it fetches the machine file its offline grace needs.
+    const other = new Client(server.url, "js-app", server.keys, { statePath: join(server.dir, "other.json"), clock: () => now });
+    assert.equal((await other.validate(key, "js-fp-1")).valid, true);
+
     await server.stop();
+    assert.equal((await other.validate(key, "js-fp-1")).offline, true);
     const offline = await client.validate(key, "js-fp-1");
     assert.deepEqual([offline.valid, offline.offline], [true, true]);
     assert.ok(offline.deadline - now > 6 * 86_400 && offline.deadline - now <= 7 * 86_400 + 60);

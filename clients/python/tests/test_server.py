@@ -119,8 +119,14 @@ def test_activate_validate_deactivate_then_offline_grace_and_a_clock_set_back(se
     assert result.license["product"]["code"] == "py-app"
     assert result.request_id
 
+    # Another program on this machine, with a state of its own: valid
+    # online, it fetches the machine file its offline grace needs.
+    other = Client(server.url, "py-app", server.keys, state_path=tmp_path / "other.json", clock=lambda: now[0])
+    assert other.validate(key, "py-fp-1").valid
+
     # The server stops: the kept machine file answers until its deadline.
     server.stop()
+    assert other.validate(key, "py-fp-1").offline
     offline = client.validate(key, "py-fp-1")
     assert (offline.valid, offline.offline) == (True, True)
     assert offline.deadline and 6 * 86_400 < offline.deadline - now[0] <= 7 * 86_400 + 60

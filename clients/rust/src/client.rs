@@ -175,7 +175,22 @@ impl Client {
             deadline: None,
         };
         self.remember(key, fingerprint, &answer, &result)?;
+        self.ensure_machine_file(key, fingerprint, &result).await;
         Ok(result)
+    }
+
+    /// A machine valid online but with no machine file kept (activated by
+    /// another program, or the state file was lost) fetches one:
+    /// activating an active machine takes no second seat and answers its
+    /// file, which the offline grace needs. A failure leaves the grace for
+    /// the next validation; the verdict stands.
+    async fn ensure_machine_file(&self, key: &str, fingerprint: &str, result: &Validation) {
+        let Some(state_file) = &self.state else {
+            return;
+        };
+        if result.valid && state_file.load(key, fingerprint).machine_file.is_none() {
+            let _ = self.activate(key, fingerprint, None, None).await;
+        }
     }
 
     /// Activates this machine (again: no second seat) and keeps its

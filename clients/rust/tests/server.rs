@@ -214,7 +214,14 @@ async fn activate_validate_then_offline_grace_and_a_clock_set_back() {
         "rs-app"
     );
 
+    // Another program on this machine, with a state of its own: valid
+    // online, it fetches the machine file its offline grace needs.
+    let other = Client::new(&server.url, "rs-app", server.keys.clone())
+        .with_state_path(server.dir.path().join("other.json"));
+    assert!(other.validate(&key, "rs-fp-1", &[]).await.unwrap().valid);
+
     server.stop();
+    assert!(other.validate(&key, "rs-fp-1", &[]).await.unwrap().offline);
     let offline = client.validate(&key, "rs-fp-1", &[]).await.unwrap();
     assert_eq!((offline.valid, offline.offline), (true, true));
     let left = offline.deadline.unwrap() - now.load(Ordering::SeqCst);

@@ -141,7 +141,20 @@ class Client:
             request_id=answer.headers.get("x-request-id"),
         )
         self._remember(key, fingerprint, answer, data, result)
+        self._ensure_machine_file(key, fingerprint, result)
         return result
+
+    def _ensure_machine_file(self, key: str, fingerprint: str, result: Validation) -> None:
+        """A machine valid online but with no machine file kept (activated
+        by another program, or the state file was lost) fetches one: the
+        activation of an active machine takes no second seat and answers
+        its file, which the offline grace needs."""
+        if not result.valid or self.state is None or self.state.load(key, fingerprint).machine_file:
+            return
+        try:
+            self.activate(key, fingerprint)
+        except LicensorError:
+            pass  # the grace waits for the next validation; the verdict stands
 
     def activate(
         self, key: str, fingerprint: str, name: Optional[str] = None, platform: Optional[str] = None
