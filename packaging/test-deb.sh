@@ -16,8 +16,11 @@ echo "built $deb ($(du -h "$deb" | cut -f1))"
 dpkg-deb --info "$deb" | sed -n '/Package:/,/Description:/p'
 dpkg-deb --contents "$deb" | awk '{print $1, $2, $6}'
 
-# A machine that had the package before: start from nothing of it.
-dpkg -r licensor >/dev/null 2>&1 || true
+# A machine that had the package before: start from nothing of it (a purge
+# forgets its conffiles too; after a remove, dpkg would keep a deleted
+# configuration deleted).
+dpkg --purge licensor >/dev/null 2>&1 || true
+rm -rf /var/lib/licensor /etc/licensor
 dpkg -i "$deb"
 
 id licensor
@@ -59,11 +62,16 @@ echo "the packaged server answers /readyz on port $port as user licensor"
 pkill -TERM -u licensor -x licensor
 wait "$server" || fail "the server did not stop cleanly (exit $?)"
 
-# Reinstalling keeps the secret.
+# Reinstalling keeps the secret, also after the configuration was deleted.
 dpkg -i "$deb" >/dev/null
 [ "$(sha256sum /etc/licensor/secret.key)" = "$secret_before" ] || fail "a reinstall replaced the secret"
+rm /etc/licensor/licensor.toml
+dpkg -i "$deb" >/dev/null || fail "a reinstall after the configuration was deleted failed"
 
 dpkg -r licensor
 [ ! -e /usr/bin/licensor ] || fail "/usr/bin/licensor is still there"
+[ -f /etc/licensor/secret.key ] && [ -d /var/lib/licensor ] || fail "a remove took the data or the secret"
 echo "removed; /var/lib/licensor and the secret are kept, as docs/deploy.md says"
+dpkg --purge licensor >/dev/null
+[ -f /etc/licensor/secret.key ] || fail "a purge took the secret"
 rm -rf /var/lib/licensor /etc/licensor
