@@ -10,7 +10,8 @@ use licensor::domain::time::Timestamp;
 use serde_json::json;
 
 use crate::interop::edit_payload;
-use crate::support::{TestApp, spawn_app};
+use crate::support::form_browser::{PASSWORD, command_on};
+use crate::support::{TestApp, spawn_app, spawn_demo_app};
 
 /// The example's binary, which `cargo test` builds next to the test binary.
 pub fn vendor_app_binary() -> PathBuf {
@@ -81,6 +82,8 @@ async fn the_example_works_offline_rejects_edits_and_checks_in_online() {
             "fp-app",
             "--server",
             &server,
+            "--product",
+            &p.product_code,
             "--license-key",
             &p.key,
         ],
@@ -114,6 +117,8 @@ async fn the_example_works_offline_rejects_edits_and_checks_in_online() {
             "fp-app",
             "--server",
             &server,
+            "--product",
+            &p.product_code,
             "--license-key",
             &p.key,
         ],
@@ -141,6 +146,8 @@ async fn the_example_works_offline_rejects_edits_and_checks_in_online() {
             "fp-app",
             "--server",
             &server,
+            "--product",
+            &p.product_code,
             "--license-key",
             &p.key,
         ],
@@ -176,6 +183,8 @@ async fn the_example_trusts_no_answer_signed_by_another_key() {
             "fp-app",
             "--server",
             &server,
+            "--product",
+            &p.product_code,
             "--license-key",
             &p.key,
         ],
@@ -221,4 +230,70 @@ async fn the_example_reads_an_encrypted_file_only_with_the_key() {
     )
     .await;
     assert_eq!(code, 0, "{out}");
+}
+
+/// The portal's activation step shows the check in each client library;
+/// the Python one, copied from the page and run as written (beside the
+/// key set the vendor ships), activates this machine and validates.
+#[tokio::test]
+async fn the_portals_python_snippet_runs_as_written() {
+    if !crate::interop::python_with_cryptography() {
+        return;
+    }
+    let app = spawn_demo_app().await;
+    // The library checks each answer's Date against the wall clock.
+    app.clock.set(Timestamp::now());
+    let customer = app.with_customer("dev@example.com").await;
+    assert_eq!(customer.claim_trial().await.status(), 303);
+    let (license_id,): (String,) = sqlx::query_as("SELECT id FROM licenses")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    let res = customer
+        .post(
+            &format!("/licenses/{license_id}/reveal"),
+            &[("password", PASSWORD), ("back", "onboarding")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let page = customer.html("/onboarding").await;
+    for id in ["command-python", "command-typescript", "command-rust"] {
+        assert!(page.contains(&format!("id=\"{id}\"")), "{id}: {page}");
+    }
+    let snippet = command_on(&page, "command-python");
+    assert!(!snippet.contains("YOUR-LICENSE-KEY"), "{snippet}");
+
+    let dir = tempfile::tempdir().unwrap();
+    keys_file(&app, dir.path()).await;
+    std::fs::rename(
+        dir.path().join("keys.json"),
+        dir.path().join("licensor-keys.json"),
+    )
+    .unwrap();
+    let library = Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/python/src");
+    let mut command = Command::new("python3");
+    command
+        .args(["-c", &snippet])
+        .current_dir(dir.path())
+        .env("PYTHONPATH", library);
+    let out: Output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.trim(),
+        "VALID",
+        "{snippet}\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        dir.path().join("license-state.json").exists(),
+        "the offline grace is kept"
+    );
+    let (machines,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM machines")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(machines, 1, "the snippet activated this machine");
 }

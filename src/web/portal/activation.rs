@@ -62,7 +62,7 @@ fn api_commands(site: &Site, product_code: &str, key: &str) -> Vec<Command> {
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect();
-    vec![
+    let mut commands = vec![
         Command {
             id: "command-activate",
             label: "Activate a machine",
@@ -75,6 +75,51 @@ fn api_commands(site: &Site, product_code: &str, key: &str) -> Vec<Command> {
             label: "Check the license, as the application does at start-up",
             text: format!(
                 "curl -sS -X POST {base}/api/v1/licenses/validate \\\n  -H 'Content-Type: application/json' \\\n  -d '{{\"key\": \"{key}\", \"fingerprint\": \"{EXAMPLE_FINGERPRINT}\", \"product\": \"{code}\"}}'"
+            ),
+        },
+    ];
+    commands.extend(library_snippets(base, &code, &key));
+    commands
+}
+
+/// The same check in an application, with the client libraries
+/// (docs/clients.md): the key set is the file of
+/// `/.well-known/licensor-keys.json`, shipped with the application.
+fn library_snippets(base: &str, code: &str, key: &str) -> [Command; 3] {
+    [
+        Command {
+            id: "command-python",
+            label: "In a Python application (licensor_client)",
+            text: format!(
+                "from licensor_client import Client, machine_fingerprint\n\n\
+                 client = Client(\"{base}\", \"{code}\",\n                keys=open(\"licensor-keys.json\").read(),\n                state_path=\"license-state.json\")\n\
+                 fingerprint = machine_fingerprint(\"{code}\")\n\
+                 if client.validate(\"{key}\", fingerprint).code == \"NOT_ACTIVATED\":\n    client.activate(\"{key}\", fingerprint)\n\
+                 print(client.validate(\"{key}\", fingerprint).code)"
+            ),
+        },
+        Command {
+            id: "command-typescript",
+            label: "In a TypeScript or JavaScript application (@licensor/client)",
+            text: format!(
+                "import {{ readFileSync }} from \"node:fs\";\n\
+                 import {{ Client, machineFingerprint }} from \"@licensor/client\";\n\n\
+                 const client = new Client(\"{base}\", \"{code}\",\n  readFileSync(\"licensor-keys.json\", \"utf8\"), {{ statePath: \"license-state.json\" }});\n\
+                 const fingerprint = machineFingerprint(\"{code}\");\n\
+                 if ((await client.validate(\"{key}\", fingerprint)).code === \"NOT_ACTIVATED\") {{\n  await client.activate(\"{key}\", fingerprint);\n}}\n\
+                 console.log((await client.validate(\"{key}\", fingerprint)).code);"
+            ),
+        },
+        Command {
+            id: "command-rust",
+            label: "In a Rust application (licensor-client)",
+            text: format!(
+                "use licensor_client::{{Keys, blocking::Client, machine_fingerprint}};\n\n\
+                 let keys = Keys::from_key_set_json(include_str!(\"licensor-keys.json\"))?;\n\
+                 let client = Client::wrap(licensor_client::Client::new(\"{base}\", \"{code}\", keys)\n    .with_state_path(\"license-state.json\"))?;\n\
+                 let fingerprint = machine_fingerprint(\"{code}\")?;\n\
+                 if client.validate(\"{key}\", &fingerprint, &[])?.code == \"NOT_ACTIVATED\" {{\n    client.activate(\"{key}\", &fingerprint, None, None)?;\n}}\n\
+                 println!(\"{{}}\", client.validate(\"{key}\", &fingerprint, &[])?.code);"
             ),
         },
     ]
@@ -108,7 +153,7 @@ mod tests {
     #[test]
     fn a_product_without_a_download_gets_commands_with_the_key() {
         let help = ActivationHelp::new(&site(), &product(None), "ABCDE-12345", true);
-        assert_eq!(help.commands.len(), 2);
+        assert_eq!(help.commands.len(), 5);
         let activate = &help.commands[0].text;
         assert!(
             activate.starts_with(
@@ -118,6 +163,28 @@ mod tests {
         assert!(activate.contains("\"key\": \"ABCDE-12345\""));
         assert!(activate.contains("\"product\": \"demo-app\""));
         assert_eq!(help.instructions, "Paste the key.");
+        for (id, call) in [
+            (
+                "command-python",
+                "client.validate(\"ABCDE-12345\", fingerprint)",
+            ),
+            (
+                "command-typescript",
+                "client.validate(\"ABCDE-12345\", fingerprint)",
+            ),
+            (
+                "command-rust",
+                "client.validate(\"ABCDE-12345\", &fingerprint, &[])",
+            ),
+        ] {
+            let snippet = help.commands.iter().find(|c| c.id == id).unwrap();
+            assert!(snippet.text.contains(call), "{}", snippet.text);
+            assert!(
+                snippet
+                    .text
+                    .contains("\"https://licenses.example.com\", \"demo-app\"")
+            );
+        }
     }
 
     #[test]

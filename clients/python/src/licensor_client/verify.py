@@ -12,9 +12,10 @@ import binascii
 import hashlib
 import json
 import re
+import sys
 import time
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -110,18 +111,36 @@ def key_id(key: Ed25519PublicKey) -> str:
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _B64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+_URL_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+
+
+# Python 3.11 checks base64 strictly in C (`strict_mode`), in half the time
+# of a regular expression; the offline check's 1.2x budget needs it.
+_STRICT = sys.version_info >= (3, 11)
 
 
 def _b64url(text: str) -> bytes:
     """Strict base64url without padding: any other character is an error."""
-    if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
+    if len(text) % 4 == 1:
         raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    padding = b"=" * (-len(text) % 4)
+    if _STRICT:
+        if "+" in text or "/" in text or "=" in text or not text.isascii():
+            raise ValueError("not base64url")
+        standard = text.encode("ascii").translate(_URL_TO_STANDARD) + padding
+        return binascii.a2b_base64(standard, strict_mode=True)  # type: ignore[call-arg]
+    if not _B64URL.fullmatch(text):
+        raise ValueError("not base64url")
+    return binascii.a2b_base64(text.encode("ascii").translate(_URL_TO_STANDARD) + padding)
 
 
 def _b64(text: str) -> bytes:
     """Strict standard base64."""
-    if not _B64.fullmatch(text) or len(text) % 4:
+    if len(text) % 4:
+        raise ValueError("not base64")
+    if _STRICT:
+        return binascii.a2b_base64(text, strict_mode=True)  # type: ignore[call-arg]
+    if not _B64.fullmatch(text):
         raise ValueError("not base64")
     return binascii.a2b_base64(text)
 
@@ -144,16 +163,16 @@ def canonical_key(key: str) -> str:
     return key.strip()
 
 
-@dataclass(frozen=True)
-class Licensee:
+class Licensee(NamedTuple):
     organization_id: Optional[str]
     name: Optional[str]
     email: Optional[str]
 
 
-@dataclass(frozen=True)
-class Payload:
-    """What a verified file says (docs/license-file.md, "Payload")."""
+class Payload(NamedTuple):
+    """What a verified file says (docs/license-file.md, "Payload"). A named
+    tuple: immutable, and built in a third of a frozen dataclass's time,
+    which the offline check's 1.2x budget needs."""
 
     kind: str
     license_id: str
@@ -168,7 +187,8 @@ class Payload:
     file_issued_at: int
     fingerprint: Optional[str] = None
     valid_until: Optional[int] = None
-    raw: Dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: The payload's JSON as signed, fields this version does not name included.
+    raw: Mapping[str, Any] = {}
 
 
 def _payload(data: Dict[str, Any]) -> Payload:
@@ -209,8 +229,8 @@ def verify_license_file(
     if not (text.startswith(BEGIN) and text.endswith(END)):
         raise VerifyError("bad_armor", "not a Licensor license file: the BEGIN/END lines are missing or misplaced")
     try:
-        envelope = json.loads(_b64("".join(text[len(BEGIN) : -len(END)].split())))
-        if not isinstance(envelope, dict) or not set(envelope) <= _ENVELOPE_FIELDS or not _REQUIRED_FIELDS <= set(envelope):
+        envelope = json.loads(_b64("".join(text[len(BEGIN) : -len(END)].split())).decode("utf-8"))
+        if not isinstance(envelope, dict) or not _REQUIRED_FIELDS <= envelope.keys() <= _ENVELOPE_FIELDS:
             raise ValueError("fields")
     except (ValueError, binascii.Error) as e:
         raise VerifyError("bad_encoding", "the envelope is not the expected JSON") from e
@@ -238,7 +258,7 @@ def verify_license_file(
         except (InvalidTag, ValueError) as e:
             raise VerifyError("wrong_key", "the license key does not open this file") from e
     try:
-        payload = _payload(json.loads(data))
+        payload = _payload(json.loads(data.decode("utf-8")))
     except ValueError as e:
         raise VerifyError("bad_encoding", "the payload is not the expected JSON") from e
     if now_s + CLOCK_TOLERANCE_SECS < payload.file_issued_at:
