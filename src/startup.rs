@@ -188,6 +188,9 @@ impl ApplicationBuilder {
         ));
         let metrics_data = Data::new(metrics.clone());
         let metrics_access = Data::new(web::metrics::MetricsAccess(settings.metrics_token.clone()));
+        let provider_secrets = Data::new(web::payments::ProviderSecrets(
+            settings.payment_webhooks.clone(),
+        ));
         let proxies = Data::new(settings.trusted_proxies.clone());
         let draining = Data::new(web::health::Draining::default());
         let app_draining = draining.clone();
@@ -245,6 +248,7 @@ impl ApplicationBuilder {
                 .app_data(site.clone())
                 .app_data(metrics_data.clone())
                 .app_data(metrics_access.clone())
+                .app_data(provider_secrets.clone())
                 .app_data(assets.clone())
                 .app_data(db_data.clone())
                 .app_data(clock_data.clone())

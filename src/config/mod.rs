@@ -174,6 +174,8 @@ pub struct Settings {
     pub staff_require_2fa: bool,
     /// The bearer token of `GET /metrics`; `None`: no metrics endpoint.
     pub metrics_token: Option<secrecy::SecretString>,
+    /// The payment providers' webhook signing secrets.
+    pub payment_webhooks: PaymentWebhookSecrets,
     /// How long a request body may take, and how many slow ones a client
     /// may have open.
     pub body_timeout: std::time::Duration,
@@ -185,6 +187,14 @@ pub struct Settings {
     pub trusted_proxies: crate::domain::proxies::TrustedProxies,
     pub log_format: LogFormat,
     pub log_filter: String,
+}
+
+/// The secrets that sign the payment providers' webhooks; a provider
+/// without one has no endpoint (404).
+#[derive(Debug, Clone, Default)]
+pub struct PaymentWebhookSecrets {
+    pub stripe: Option<secrecy::SecretString>,
+    pub paddle: Option<secrecy::SecretString>,
 }
 
 /// PEM files for serving HTTPS directly.
@@ -239,6 +249,10 @@ impl RawSettings {
             expiry_notice_days: self.value(&table::EXPIRY_NOTICE_DAYS)?,
             validation_retention_days: self.value(&table::VALIDATION_RETENTION_DAYS)?,
             metrics_token: self.value(&table::METRICS_TOKEN)?,
+            payment_webhooks: PaymentWebhookSecrets {
+                stripe: self.value(&table::STRIPE_WEBHOOK_SECRET)?,
+                paddle: self.value(&table::PADDLE_WEBHOOK_SECRET)?,
+            },
             trusted_proxies: self.value(&table::TRUSTED_PROXIES)?,
             body_timeout: self.value(&table::REQUEST_BODY_TIMEOUT_SECS)?,
             shutdown_grace: self.value(&table::SHUTDOWN_GRACE_SECS)?,

@@ -193,6 +193,21 @@ pub fn count(v: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("`{v}` is not a whole number from 0 (off) to 1000000"))
 }
 
+/// A payment provider's webhook signing secret: what its dashboard shows,
+/// one word of at least 16 characters.
+pub fn provider_webhook_secret(v: &str) -> Result<Option<secrecy::SecretString>, String> {
+    match v.chars().count() {
+        0 => Ok(None),
+        n if n < 16 => Err(format!(
+            "a {n}-character secret is not one a provider gives: copy the whole signing secret"
+        )),
+        _ if v.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+            Err("the secret must not contain spaces or control characters".to_owned())
+        }
+        _ => Ok(Some(secrecy::SecretString::from(v.to_owned()))),
+    }
+}
+
 pub fn metrics_token(v: &str) -> Result<Option<secrecy::SecretString>, String> {
     match v.chars().count() {
         0 => Ok(None),

@@ -314,6 +314,20 @@ settings! {
         parse: parse::metrics_token,
         doc: "bearer token, at least 24 characters, that `GET /metrics` (Prometheus/OpenMetrics text) asks for; without it `/metrics` answers 404",
     }
+    STRIPE_WEBHOOK_SECRET: Option<secrecy::SecretString> {
+        key: "stripe_webhook_secret",
+        fallback: Unset("(none: `/webhooks/stripe` answers 404)"),
+        exposure: Exposure::EnvironmentOnlySecret,
+        parse: parse::provider_webhook_secret,
+        doc: "the signing secret (`whsec_…`) of the Stripe webhook endpoint `<public_url>/webhooks/stripe`; taken only from the environment; docs/payments.md",
+    }
+    PADDLE_WEBHOOK_SECRET: Option<secrecy::SecretString> {
+        key: "paddle_webhook_secret",
+        fallback: Unset("(none: `/webhooks/paddle` answers 404)"),
+        exposure: Exposure::EnvironmentOnlySecret,
+        parse: parse::provider_webhook_secret,
+        doc: "the secret key (`pdl_ntfset_…`) of the Paddle notification destination `<public_url>/webhooks/paddle`; taken only from the environment; docs/payments.md",
+    }
     RATE_LIMIT_KEY_REVEAL: u32 {
         key: "rate_limit_key_reveal",
         fallback: Value("20"),

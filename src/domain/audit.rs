@@ -67,14 +67,18 @@ text_enum! {
         LicenseReinstated = "license.reinstated",
         LicenseRenewed = "license.renewed",
         LicenseRevoked = "license.revoked",
+        LicenseSubscriptionCanceled = "license.subscription_canceled",
         LicenseSuspended = "license.suspended",
         LicenseTransferred = "license.transferred",
         LicenseTypeChanged = "license.type_changed",
         LicenseUpdated = "license.updated",
+        LicenseUpgraded = "license.upgraded",
         LicensesImported = "licenses.imported",
         LicenseTypeCreated = "license_type.created",
         LicenseTypeDeleted = "license_type.deleted",
         LicenseTypeRetired = "license_type.retired",
+        OfferCreated = "offer.created",
+        OfferRetired = "offer.retired",
         OutboxResent = "outbox.resent",
         ProductCreated = "product.created",
         ProductUpdated = "product.updated",
@@ -108,6 +112,7 @@ impl EventKind {
         let event = match self {
             EventKind::LicenseTransferred => WebhookEvent::LicenseAssigned,
             EventKind::LicenseImported => WebhookEvent::LicenseCreated,
+            EventKind::LicenseUpgraded => WebhookEvent::LicenseUpdated,
             other => return other.as_str().parse().ok(),
         };
         Some(event)

@@ -119,6 +119,8 @@ id_type! {
     MachineId ("a machine id");
     /// A webhook endpoint.
     EndpointId ("a webhook endpoint id");
+    /// What a customer can buy of a license type, through one provider price.
+    OfferId ("an offer id");
 }
 
 #[cfg(test)]

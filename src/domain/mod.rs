@@ -9,6 +9,7 @@ pub mod license_key;
 pub mod machine;
 pub mod outbox;
 pub mod password;
+pub mod payments;
 pub mod proxies;
 pub mod role;
 pub mod time;

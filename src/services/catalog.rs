@@ -97,7 +97,7 @@ pub fn check_code(code: &str) -> Result<(), CatalogError> {
 }
 
 /// A text field: `label` is how a person calls it.
-fn check_text(
+pub(crate) fn check_text(
     field: &'static str,
     label: &str,
     value: &str,

@@ -17,6 +17,7 @@ pub mod load_seed;
 pub mod notify;
 pub mod onboarding;
 pub mod outbox;
+pub mod payments;
 pub mod personal_data;
 pub mod reminders;
 pub mod retention;

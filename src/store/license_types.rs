@@ -90,13 +90,13 @@ macro_rules! select_type {
     };
 }
 
-pub async fn find_by_id(
-    pool: &sqlx::AnyPool,
-    id: &str,
-) -> Result<Option<LicenseTypeRow>, sqlx::Error> {
+pub async fn find_by_id<'e, E>(exec: E, id: &str) -> Result<Option<LicenseTypeRow>, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     sqlx::query_as(concat!(select_type!(), "WHERE id = $1"))
         .bind(id)
-        .fetch_optional(pool)
+        .fetch_optional(exec)
         .await
 }
 

@@ -608,3 +608,18 @@ pub async fn export(pool: &AnyPool) -> Result<Vec<ExportRow>, sqlx::Error> {
     .fetch_all(pool)
     .await
 }
+
+/// A trial bought: it is a paid license from now on (same key, same
+/// machines).
+pub async fn clear_trial(tx: &mut Tx, id: &str, now: Timestamp) -> Result<bool, sqlx::Error> {
+    tx.touch_license(id);
+    let res = sqlx::query(
+        "UPDATE licenses SET is_trial = 0, version = version + 1, updated_at = $1 \
+         WHERE id = $2 AND is_trial = 1",
+    )
+    .bind(now.unix())
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}

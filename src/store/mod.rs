@@ -16,8 +16,10 @@ pub mod license_types;
 pub mod licenses;
 pub mod machines;
 pub mod notices;
+pub mod offers;
 pub mod organizations;
 pub mod outbox;
+pub mod payments;
 pub mod personal_data;
 pub mod products;
 pub mod retention;
@@ -92,6 +94,28 @@ impl Tx {
     /// Undoes the transaction; the cache keeps its entries.
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
         self.inner.rollback().await
+    }
+
+    /// Commits after `Ok`; rolls back after `Err`, so a refusal leaves
+    /// nothing written and the connection outside any transaction.
+    pub async fn finish<T, E>(self, result: Result<T, E>, what: &'static str) -> Result<T, E>
+    where
+        E: From<anyhow::Error>,
+    {
+        match result {
+            Ok(value) => {
+                self.commit()
+                    .await
+                    .with_context(|| format!("committing {what}"))?;
+                Ok(value)
+            }
+            Err(e) => {
+                if let Err(rollback) = self.rollback().await {
+                    tracing::warn!(error = %rollback, "rolling back {what} failed");
+                }
+                Err(e)
+            }
+        }
     }
 }
 

@@ -14,6 +14,7 @@ pub mod layout;
 pub mod metrics;
 pub mod middleware;
 pub mod page;
+pub mod payments;
 pub mod portal;
 pub mod ratelimit;
 pub mod request;
@@ -33,6 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(api::routes)
         .configure(portal::routes)
         .configure(admin::routes)
+        .configure(payments::routes)
         .service(web::resource("/").route(web::get().to(home::home)))
         .service(web::resource("/docs/{name}").route(web::get().to(docs::guide)))
         .service(web::resource("/healthz").route(web::get().to(health::healthz)))

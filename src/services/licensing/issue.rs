@@ -67,8 +67,24 @@ pub async fn issue_license(
     brand: &Brand,
     request: &IssueRequest,
 ) -> Result<Issued, LicensingError> {
+    let mut tx = ctx.db.begin_write().await?;
+    let issued = issue_in_tx(ctx, &mut tx, cipher, brand, request).await;
+    let issued = tx.finish(issued, "the license").await?;
+    tracing::info!(license_id = %issued.license.id, "license issued");
+    Ok(issued)
+}
+
+/// [`issue_license`] inside a write transaction (a purchase issues its
+/// license in the transaction that settles the provider's event).
+pub(crate) async fn issue_in_tx(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    cipher: &DataCipher,
+    brand: &Brand,
+    request: &IssueRequest,
+) -> Result<Issued, LicensingError> {
     let now = ctx.clock.now();
-    let lt = license_types::find_by_id(ctx.db.pool(), &request.license_type_id)
+    let lt = license_types::find_by_id(&mut **tx, &request.license_type_id)
         .await?
         .ok_or(LicensingError::NotFound("license type"))?;
     if lt.retired_at.is_some() {
@@ -76,48 +92,27 @@ pub async fn issue_license(
             "this license type is retired; issue licenses of a current type".to_owned(),
         ));
     }
-    if let Some(n) = request.max_machines
-        && !(1..=100_000).contains(&n)
-    {
-        return Err(LicensingError::field(
-            "max_machines",
-            "must be from 1 to 100,000",
-        ));
-    }
-    if request
-        .note
-        .as_ref()
-        .is_some_and(|n| n.chars().count() > 1_000)
-    {
-        return Err(LicensingError::field("note", "is at most 1,000 characters"));
-    }
-    if let Some(at) = request.expires_at
-        && at <= now
-    {
-        return Err(LicensingError::field("expires_at", "must be in the future"));
-    }
+    check_request(request, now)?;
     let (organization_id, assigned_email) = match &request.holder {
         None => (None, None),
         Some(Holder::Organization(id)) => {
-            organizations::find_by_id(ctx.db.pool(), id)
+            organizations::find_by_id(&mut **tx, id)
                 .await?
                 .ok_or(LicensingError::NotFound("organization"))?;
             (Some(id.clone()), None)
         }
         Some(Holder::Email(email)) => (None, Some(email.as_str().to_owned())),
     };
-    let expiry_from = lt.expiry_from;
     let expires_at = request
         .expires_at
-        .or(match (expiry_from, lt.duration_days) {
+        .or(match (lt.expiry_from, lt.duration_days) {
             (ExpiryFrom::Issue, Some(days)) => Some(now.plus_days(days)),
             _ => None,
         });
 
     let (id, key, sealed) = new_sealed_key(cipher)?;
-    let mut tx = ctx.db.begin_write().await?;
     let inserted = licenses::insert(
-        &mut tx,
+        tx,
         &NewLicense {
             id: &id,
             key_digest: &key.digest(),
@@ -145,12 +140,12 @@ pub async fn issue_license(
         return Err(e.into());
     }
     if let Some(codes) = &request.entitlements {
-        own_entitlements(&mut tx, &id, codes, now).await?;
+        own_entitlements(tx, &id, codes, now).await?;
     }
-    let license = view_in_tx(&mut tx, &id).await?;
+    let license = view_in_tx(tx, &id).await?;
     record(
         ctx,
-        &mut tx,
+        tx,
         EventKind::LicenseCreated,
         &license,
         json!({ "after": license.snapshot(), "license_type_id": license.license_type_id,
@@ -158,12 +153,35 @@ pub async fn issue_license(
     )
     .await?;
     // A license for someone who will claim it: tell them, with the link.
-    super::notices::tell_assignee(&mut tx, brand, &license, now).await?;
+    super::notices::tell_assignee(tx, brand, &license, now).await?;
     // A license for an organization: welcome its people with the details.
-    super::notices::welcome(&mut tx, brand, &license, now).await?;
-    tx.commit().await.context("committing the license")?;
-    tracing::info!(license_id = %license.id, "license issued");
+    super::notices::welcome(tx, brand, &license, now).await?;
     Ok(Issued { license, key })
+}
+
+/// The rules of a request whatever the type.
+fn check_request(request: &IssueRequest, now: Timestamp) -> Result<(), LicensingError> {
+    if let Some(n) = request.max_machines
+        && !(1..=100_000).contains(&n)
+    {
+        return Err(LicensingError::field(
+            "max_machines",
+            "must be from 1 to 100,000",
+        ));
+    }
+    if request
+        .note
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > 1_000)
+    {
+        return Err(LicensingError::field("note", "is at most 1,000 characters"));
+    }
+    if let Some(at) = request.expires_at
+        && at <= now
+    {
+        return Err(LicensingError::field("expires_at", "must be in the future"));
+    }
+    Ok(())
 }
 
 /// Reveals the full key of a license (for its owner, after re-authentication).

@@ -65,21 +65,34 @@ pub async fn change_status(
     action: LicenseAction,
     reason: Option<&str>,
 ) -> Result<LicenseView, LicensingError> {
+    let mut tx = ctx.db.begin_write().await?;
+    let after = change_status_in_tx(ctx, &mut tx, brand, license_id, action, reason).await;
+    tx.finish(after, "the status change").await
+}
+
+/// [`change_status`] inside a write transaction.
+pub(crate) async fn change_status_in_tx(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    brand: &Brand,
+    license_id: &LicenseId,
+    action: LicenseAction,
+    reason: Option<&str>,
+) -> Result<LicenseView, LicensingError> {
     let now = ctx.clock.now();
     let (from, to, event) = action.transition();
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
-    let mut tx = ctx.db.begin_write().await?;
-    let before = view_in_tx(&mut tx, license_id).await?;
-    if !licenses::set_status(&mut tx, license_id, from, to, reason, now).await? {
+    let before = view_in_tx(tx, license_id).await?;
+    if !licenses::set_status(tx, license_id, from, to, reason, now).await? {
         return Err(LicensingError::Conflict(format!(
             "the license is {}; it cannot be made {}",
             before.status, to
         )));
     }
-    let after = view_in_tx(&mut tx, license_id).await?;
+    let after = view_in_tx(tx, license_id).await?;
     record(
         ctx,
-        &mut tx,
+        tx,
         event,
         &after,
         json!({ "before": before.snapshot(), "after": after.snapshot(), "reason": reason }),
@@ -90,8 +103,7 @@ pub async fn change_status(
         LicenseAction::Reinstate => StandingChange::Reinstated,
         LicenseAction::Revoke => StandingChange::Revoked,
     };
-    email_standing(&mut tx, brand, &after, change, reason, now).await?;
-    tx.commit().await.context("committing the status change")?;
+    email_standing(tx, brand, &after, change, reason, now).await?;
     Ok(after)
 }
 
@@ -164,19 +176,36 @@ pub async fn renew(
             ));
         }
     };
-    licenses::set_expiry(&mut tx, license_id, Some(new_expiry), now).await?;
-    let after = view_in_tx(&mut tx, license_id).await?;
-    record(
-        ctx,
-        &mut tx,
-        EventKind::LicenseRenewed,
-        &after,
-        json!({ "before": before.snapshot(), "after": after.snapshot(), "reason": reason }),
-    )
-    .await?;
+    let why = json!({ "reason": reason });
+    let after = renew_in_tx(ctx, &mut tx, brand, before, new_expiry, why).await?;
+    tx.commit().await.context("committing the renewal")?;
+    Ok(after)
+}
+
+/// Sets a license's new expiry inside a write transaction, records
+/// `license.renewed` with the fields of `why` (a reason, or the payment
+/// that renewed it) and tells its organization. `before` is the license as the
+/// transaction sees it.
+pub(crate) async fn renew_in_tx(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    brand: &Brand,
+    before: LicenseView,
+    new_expiry: Timestamp,
+    why: serde_json::Value,
+) -> Result<LicenseView, LicensingError> {
+    let now = ctx.clock.now();
+    let license_id = &before.id;
+    licenses::set_expiry(tx, license_id, Some(new_expiry), now).await?;
+    let after = view_in_tx(tx, license_id).await?;
+    let mut data = json!({ "before": before.snapshot(), "after": after.snapshot() });
+    if let (Some(data), serde_json::Value::Object(why)) = (data.as_object_mut(), why) {
+        data.extend(why);
+    }
+    record(ctx, tx, EventKind::LicenseRenewed, &after, data).await?;
     let link = brand.license_link(&after.id);
     notify::email_organization(
-        &mut tx,
+        tx,
         brand,
         "license_renewed",
         after.about(),
@@ -193,6 +222,5 @@ pub async fn renew(
         },
     )
     .await?;
-    tx.commit().await.context("committing the renewal")?;
     Ok(after)
 }
