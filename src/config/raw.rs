@@ -79,7 +79,15 @@ impl RawSettings {
                 reason,
             };
             if table::find(key).is_some_and(|k| k.exposure == Exposure::EnvironmentOnlySecret) {
-                return Err(invalid("a secret is not kept in a configuration file: set LICENSOR_SECRET in the environment, or use secret_file".to_owned()));
+                let instead = if key == "secret" {
+                    ", or use secret_file"
+                } else {
+                    ""
+                };
+                return Err(invalid(format!(
+                    "a secret is not kept in a configuration file: set LICENSOR_{} in the environment{instead}",
+                    key.to_ascii_uppercase()
+                )));
             }
             let text = toml_text(value).map_err(invalid)?;
             self.values.insert(key, (text, source.clone()));

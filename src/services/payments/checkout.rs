@@ -6,9 +6,12 @@
 use url::Url;
 
 use crate::domain::id::{LicenseId, OrganizationId};
+use crate::domain::license::LicenseStatus;
 use crate::domain::payments::{CheckoutPurpose, Provider};
 use crate::services::catalog::CatalogError;
 use crate::services::context::Ctx;
+use crate::services::licensing::{self, LicensingError};
+use crate::store::license_types;
 use crate::store::offers::{self, OfferRow};
 use crate::store::payments::{self, NewReference};
 
@@ -64,6 +67,7 @@ pub async fn start_checkout(
             "this offer is no longer sold".to_owned(),
         ));
     }
+    let organization_id = check_target(ctx, &offer, who).await?;
     let redirect = match offer.provider {
         Provider::Stripe => {
             let Some(link) = offer.checkout_url.as_deref() else {
@@ -82,7 +86,7 @@ pub async fn start_checkout(
             token: &reference,
             offer_id: &offer.id,
             purpose: who.purpose,
-            organization_id: who.organization_id.map(OrganizationId::as_str),
+            organization_id: organization_id.as_ref().map(OrganizationId::as_str),
             license_id: who.license_id.map(LicenseId::as_str),
             email: who.email,
         },
@@ -99,6 +103,67 @@ pub async fn start_checkout(
         offer,
         redirect,
     })
+}
+
+/// The organization the payment is for: the one given, which must hold
+/// the license to upgrade or renew (a trial of the offer's product, to
+/// upgrade); a purchase names no license.
+async fn check_target(
+    ctx: &Ctx<'_>,
+    offer: &OfferRow,
+    who: &CheckoutFor<'_>,
+) -> Result<Option<OrganizationId>, CatalogError> {
+    let Some(license_id) = who.license_id else {
+        if who.purpose != CheckoutPurpose::Buy {
+            return Err(CatalogError::invalid(
+                "license_id",
+                format!("Name the license to {}.", who.purpose),
+            ));
+        }
+        return Ok(who.organization_id.cloned());
+    };
+    if who.purpose == CheckoutPurpose::Buy {
+        return Err(CatalogError::invalid(
+            "license_id",
+            "A purchase issues a new license: name none, or upgrade or renew it.",
+        ));
+    }
+    let license = licensing::get_license(ctx.db, license_id)
+        .await
+        .map_err(|e| match e {
+            LicensingError::NotFound(_) => CatalogError::NotFound("license"),
+            other => CatalogError::Unexpected(anyhow::anyhow!(other)),
+        })?;
+    let Some(holder) = license.organization_id.clone() else {
+        return Err(CatalogError::invalid(
+            "license_id",
+            "The license is not claimed by an organization yet.",
+        ));
+    };
+    if who.organization_id.is_some_and(|org| *org != holder) {
+        return Err(CatalogError::invalid(
+            "license_id",
+            "The license belongs to another organization.",
+        ));
+    }
+    let lt = license_types::find_by_id(ctx.db.pool(), &offer.license_type_id)
+        .await?
+        .ok_or(CatalogError::NotFound("license type"))?;
+    if lt.product_id != license.product_id.as_str() {
+        return Err(CatalogError::invalid(
+            "license_id",
+            "The offer is for another product than the license.",
+        ));
+    }
+    if who.purpose == CheckoutPurpose::Upgrade && !license.is_trial {
+        return Err(CatalogError::Conflict(
+            "only a trial is upgraded; renew a paid license".to_owned(),
+        ));
+    }
+    if license.status == LicenseStatus::Revoked {
+        return Err(CatalogError::Conflict("the license is revoked".to_owned()));
+    }
+    Ok(Some(holder))
 }
 
 /// A Payment Link with `client_reference_id` and `prefilled_email`, the

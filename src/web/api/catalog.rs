@@ -267,7 +267,7 @@ pub struct ProductPatch {
 
 /// Change a product
 #[utoipa::path(patch, path = "/api/v1/products/{id}", tag = "provisioning",
-    params(("id" = String, Path)), request_body(content = ProductPatch, content_type = "application/merge-patch+json"),
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer on retry")), request_body(content = ProductPatch, content_type = "application/merge-patch+json"),
     security(("token" = ["write"])),
     responses((status = 200, body = ProductJson), (status = 404, body = ProblemDoc, content_type = "application/problem+json"),
         (status = 422, body = ProblemDoc, content_type = "application/problem+json")))]
@@ -299,11 +299,22 @@ pub async fn update_product(
         download_url,
     };
     let ctx = token_ctx(&db, clock.as_ref(), &client, &req);
-    catalog::update_product(&ctx, &id, &text).await?;
-    let product = catalog::product(&db, &id)
-        .await?
-        .ok_or(WebError::NotFound)?;
-    Ok(HttpResponse::Ok().json(ProductJson::from(product)))
+    let reply = idempotency::run(
+        &req,
+        &db,
+        clock.as_ref(),
+        &client.token_id,
+        &body,
+        || async {
+            catalog::update_product(&ctx, &id, &text).await?;
+            let product = catalog::product(&db, &id)
+                .await?
+                .ok_or(WebError::NotFound)?;
+            Reply::json(StatusCode::OK, &ProductJson::from(product))
+        },
+    )
+    .await?;
+    Ok(reply.into_response())
 }
 
 /// One product
@@ -342,7 +353,7 @@ pub async fn get_license_type(
 ///
 /// A type in use answers 409 `license_type_in_use`: retire it instead.
 #[utoipa::path(delete, path = "/api/v1/license-types/{id}", tag = "provisioning",
-    params(("id" = String, Path)), security(("token" = ["write"])),
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer on retry")), security(("token" = ["write"])),
     responses((status = 204), (status = 409, body = ProblemDoc, content_type = "application/problem+json"),
         (status = 404, body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn delete_license_type(
@@ -353,22 +364,27 @@ pub async fn delete_license_type(
     clock: web::Data<dyn Clock>,
 ) -> Result<HttpResponse, WebError> {
     client.require(Scope::Write)?;
+    let id: LicenseTypeId = id_from(&path)?;
     let ctx = token_ctx(&db, clock.as_ref(), &client, &req);
-    match catalog::delete_license_type(&ctx, &id_from(&path)?).await {
-        Ok(()) => Ok(HttpResponse::NoContent().finish()),
-        Err(CatalogError::Conflict(msg)) => {
-            Err(Problem::new(StatusCode::CONFLICT, "license_type_in_use", msg).into())
+    let reply = idempotency::run(&req, &db, clock.as_ref(), &client.token_id, &[], || async {
+        match catalog::delete_license_type(&ctx, &id).await {
+            Ok(()) => Ok(Reply::empty(StatusCode::NO_CONTENT)),
+            Err(CatalogError::Conflict(msg)) => {
+                Err(Problem::new(StatusCode::CONFLICT, "license_type_in_use", msg).into())
+            }
+            Err(CatalogError::NotFound(_)) => Err(WebError::NotFound),
+            Err(e) => Err(e.into()),
         }
-        Err(CatalogError::NotFound(_)) => Err(WebError::NotFound),
-        Err(e) => Err(e.into()),
-    }
+    })
+    .await?;
+    Ok(reply.into_response())
 }
 
 /// Retire a license type
 ///
 /// No new licenses of it can be issued; existing licenses keep working.
 #[utoipa::path(post, path = "/api/v1/license-types/{id}/retire", tag = "provisioning",
-    params(("id" = String, Path)), security(("token" = ["write"])),
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer on retry")), security(("token" = ["write"])),
     responses((status = 200, body = LicenseTypeJson), (status = 404, body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn retire_license_type(
     req: HttpRequest,
@@ -380,10 +396,14 @@ pub async fn retire_license_type(
     client.require(Scope::Write)?;
     let id: LicenseTypeId = id_from(&path)?;
     let ctx = token_ctx(&db, clock.as_ref(), &client, &req);
-    let row = match catalog::retire_license_type(&ctx, &id).await {
-        Err(CatalogError::NotFound(_)) => return Err(WebError::NotFound),
-        other => other?,
-    };
-    let entitlements = catalog::type_entitlements(&db, &id).await?;
-    Ok(HttpResponse::Ok().json(LicenseTypeJson::new(row, entitlements)))
+    let reply = idempotency::run(&req, &db, clock.as_ref(), &client.token_id, &[], || async {
+        let row = match catalog::retire_license_type(&ctx, &id).await {
+            Err(CatalogError::NotFound(_)) => return Err(WebError::NotFound),
+            other => other?,
+        };
+        let entitlements = catalog::type_entitlements(&db, &id).await?;
+        Reply::json(StatusCode::OK, &LicenseTypeJson::new(row, entitlements))
+    })
+    .await?;
+    Ok(reply.into_response())
 }

@@ -1,5 +1,6 @@
-//! `Idempotency-Key` on creating POSTs: a retry with the same key and body
-//! gets the first response again; the same key with another body gets 422.
+//! `Idempotency-Key` on every state-changing request of an API token: a
+//! retry with the same key and body gets the first response again (and
+//! changes nothing more); the same key with another body gets 422.
 
 use std::future::Future;
 
@@ -31,6 +32,16 @@ impl Reply {
         })
     }
 
+    /// An answer without a body (204).
+    pub fn empty(status: StatusCode) -> Self {
+        Self {
+            status,
+            body: Vec::new(),
+            location: None,
+            replayed: false,
+        }
+    }
+
     pub fn at(mut self, location: String) -> Self {
         self.location = Some(location);
         self
@@ -39,8 +50,10 @@ impl Reply {
     /// A plain (unsigned) JSON response.
     pub fn into_response(self) -> actix_web::HttpResponse {
         let mut res = actix_web::HttpResponse::build(self.status);
-        res.content_type("application/json")
-            .insert_header(("Cache-Control", "no-store"));
+        res.insert_header(("Cache-Control", "no-store"));
+        if !self.body.is_empty() {
+            res.content_type("application/json");
+        }
         if let Some(location) = self.location {
             res.insert_header(("Location", location));
         }

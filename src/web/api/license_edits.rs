@@ -146,7 +146,8 @@ pub async fn update(
 /// free at once, whatever the type lets customers do. Recorded as
 /// `license.deactivated` by the token.
 #[utoipa::path(delete, path = "/api/v1/licenses/{id}/machines/{machine_id}", tag = "provisioning",
-    params(("id" = String, Path), ("machine_id" = String, Path)), security(("token" = ["write"])),
+    params(("id" = String, Path), ("machine_id" = String, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer on retry")), security(("token" = ["write"])),
     responses((status = 200, body = LicenseDetail),
         (status = 404, body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn deactivate_machine(
@@ -161,12 +162,17 @@ pub async fn deactivate_machine(
     let id = license_id(&license)?;
     let machine = MachineId::parse(&machine).map_err(|_| WebError::NotFound)?;
     let ctx = token_ctx(&db, clock.as_ref(), &client, &req);
-    let done = licensing::deactivate_machine(&ctx, &id, &machine, DeactivatedBy::Vendor).await?;
-    let machines = licensing::active_machines(&db, &id, MACHINES_LISTED).await?;
-    let metadata = licensing::metadata_of(&db, &id).await?;
-    let mut detail = LicenseDetail::new(&done.license, &machines, metadata, clock.now());
-    detail.deactivated = Some(MachineJson::from(&done.machine));
-    Ok(HttpResponse::Ok().json(detail))
+    let reply = idempotency::run(&req, &db, clock.as_ref(), &client.token_id, &[], || async {
+        let done =
+            licensing::deactivate_machine(&ctx, &id, &machine, DeactivatedBy::Vendor).await?;
+        let machines = licensing::active_machines(&db, &id, MACHINES_LISTED).await?;
+        let metadata = licensing::metadata_of(&db, &id).await?;
+        let mut detail = LicenseDetail::new(&done.license, &machines, metadata, clock.now());
+        detail.deactivated = Some(MachineJson::from(&done.machine));
+        Reply::json(StatusCode::OK, &detail)
+    })
+    .await?;
+    Ok(reply.into_response())
 }
 
 impl LicenseDetail {

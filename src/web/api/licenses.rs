@@ -462,8 +462,11 @@ pub struct ActionBody {
 ///
 /// `renew` takes `days` (added to the later of the expiry and now) or
 /// `expires_at`; every action takes an optional `reason` for the audit log.
+/// Accepts `Idempotency-Key`: a retry with the same key gets the first
+/// answer and changes nothing more.
 #[utoipa::path(post, path = "/api/v1/licenses/{id}/actions/{action}", tag = "provisioning",
-    params(("id" = String, Path), ("action" = String, Path, description = "suspend, reinstate, renew or revoke")),
+    params(("id" = String, Path), ("action" = String, Path, description = "suspend, reinstate, renew or revoke"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer on retry")),
     request_body(content = Option<ActionBody>), security(("token" = ["write"])),
     responses(
         (status = 200, body = LicenseJson),
@@ -502,24 +505,51 @@ pub async fn action(
     )
     .with_request_id(Some(request_id(&req)));
     let reason = parsed.reason.as_deref();
-    let license = if action == "renew" {
-        let renewal = match (parsed.days, parsed.expires_at) {
+    let renewal = if action == "renew" {
+        Some(match (parsed.days, parsed.expires_at) {
             (Some(days), None) => Renewal::ExtendDays(days),
             (None, Some(at)) => Renewal::Until(Timestamp::from_unix(at)),
             _ => return Err(invalid("days", "give days or expires_at (one of them)")),
-        };
-        licensing::renew(&ctx, &brand, &id, renewal, reason).await?
+        })
     } else {
-        let Some(action) = LicenseAction::parse(&action) else {
-            return Err(WebError::NotFound);
-        };
-        if parsed.days.is_some() || parsed.expires_at.is_some() {
-            return Err(invalid("days", "only renew takes days or expires_at"));
-        }
-        licensing::change_status(&ctx, &brand, &id, action, reason).await?
+        None
     };
-    Ok(HttpResponse::Ok()
-        .json(serde_json::json!({ "license": LicenseJson::new(&license, clock.now()) })))
+    let status_action = match renewal {
+        Some(_) => None,
+        None => {
+            let Some(action) = LicenseAction::parse(&action) else {
+                return Err(WebError::NotFound);
+            };
+            if parsed.days.is_some() || parsed.expires_at.is_some() {
+                return Err(invalid("days", "only renew takes days or expires_at"));
+            }
+            Some(action)
+        }
+    };
+    // A retry with the same Idempotency-Key gets the first answer: a
+    // renewal sent twice extends once.
+    let reply = idempotency::run(
+        &req,
+        &db,
+        clock.as_ref(),
+        &client.token_id,
+        &body,
+        || async {
+            let license = match (renewal, status_action) {
+                (Some(renewal), _) => licensing::renew(&ctx, &brand, &id, renewal, reason).await?,
+                (None, Some(action)) => {
+                    licensing::change_status(&ctx, &brand, &id, action, reason).await?
+                }
+                (None, None) => return Err(WebError::NotFound),
+            };
+            Reply::json(
+                StatusCode::OK,
+                &serde_json::json!({ "license": LicenseJson::new(&license, clock.now()) }),
+            )
+        },
+    )
+    .await?;
+    Ok(reply.into_response())
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod import;
 pub mod license_edits;
 pub mod licenses;
 pub mod machines;
+pub mod offers;
 pub mod openapi;
 pub mod views;
 
@@ -88,7 +89,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::resource("/licenses/{id}/actions/{action}")
                     .route(web::post().to(licenses::action)),
             )
-            .service(web::resource("/customers").route(web::get().to(customers::find))),
+            .service(web::resource("/customers").route(web::get().to(customers::find)))
+            .service(
+                web::resource("/offers")
+                    .route(web::get().to(offers::list_offers))
+                    .route(web::post().to(offers::create_offer)),
+            )
+            .service(web::resource("/offers/{id}").route(web::get().to(offers::get_offer)))
+            .service(
+                web::resource("/offers/{id}/retire").route(web::post().to(offers::retire_offer)),
+            )
+            .service(
+                web::resource("/offers/{id}/checkout")
+                    .route(web::post().to(offers::start_checkout)),
+            ),
     );
 }
 

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::web::api::{
-    ProblemDoc, catalog, customers, import, license_edits, licenses, machines, views,
+    ProblemDoc, catalog, customers, import, license_edits, licenses, machines, offers, views,
 };
 
 struct BearerTokens;
@@ -89,6 +89,11 @@ fn describe(status: &str) -> String {
         license_edits::deactivate_machine,
         licenses::action,
         customers::find,
+        offers::create_offer,
+        offers::list_offers,
+        offers::get_offer,
+        offers::retire_offer,
+        offers::start_checkout,
     ),
     components(schemas(ProblemDoc, views::NextAction)),
     modifiers(&BearerTokens, &DescribedResponses),
@@ -96,6 +101,7 @@ fn describe(status: &str) -> String {
         (name = "validation", description = "Authenticated by the license key; answers are signed"),
         (name = "machines", description = "Authenticated by the license key; answers are signed"),
         (name = "provisioning", description = "Bearer API tokens, scoped read or write"),
+        (name = "payments", description = "Offers sold through Stripe or Paddle, and checkouts; bearer API tokens (docs/payments.md)"),
     )
 )]
 pub struct ApiDoc;
