@@ -215,7 +215,10 @@ struct ErrorPage<'a> {
 /// Paths that machines call: their errors are problem documents, never
 /// pages.
 fn is_api_path(path: &str) -> bool {
-    path == "/api" || path.starts_with("/api/") || path == "/metrics"
+    path == "/api"
+        || path.starts_with("/api/")
+        || path.starts_with("/webhooks/")
+        || path == "/metrics"
 }
 
 /// `ErrorHandlers` default handler: gives every 4xx and 5xx response our

@@ -29,6 +29,7 @@ mod licensing;
 mod load;
 mod malformed;
 mod pages;
+mod payments;
 mod pg_tls;
 mod polish;
 mod portal;

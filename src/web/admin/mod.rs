@@ -11,6 +11,7 @@ pub mod import;
 pub mod issue;
 pub mod keys;
 pub mod outbox;
+pub mod payments;
 pub mod people;
 pub mod staff;
 pub mod support;
@@ -101,6 +102,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/admin/tokens/{id}/revoke")
             .route(web::post().to(tokens::revoke))
             .route(back_to("/admin/tokens")),
+    )
+    .service(web::resource("/admin/payments").route(web::get().to(payments::page)))
+    .service(
+        web::resource("/admin/payments/{provider}/{event_id}/retry")
+            .route(web::post().to(payments::retry))
+            .route(back_to("/admin/payments")),
     )
     .service(
         web::resource("/admin/webhooks")

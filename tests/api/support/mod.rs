@@ -5,6 +5,7 @@ pub mod app;
 pub mod database;
 pub mod form_browser;
 pub mod log;
+pub mod providers;
 
 pub use app::*;
 pub use database::*;
