@@ -463,6 +463,7 @@ async fn console(app: &TestApp, b: &Client, audit: &mut Audit, license_id: &str)
         format!("/admin/licenses/{license_id}?fingerprint=walk-machine-2"),
         "/admin/dashboard".to_owned(),
         "/admin/outbox".to_owned(),
+        "/admin/payments".to_owned(),
         "/admin/products".to_owned(),
         format!("/admin/products/{product_id}"),
         "/admin/tokens".to_owned(),

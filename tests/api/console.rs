@@ -83,6 +83,14 @@ async fn every_console_route_is_checked_by_role() {
         ("GET", "/admin".to_owned(), none.clone(), Read, 200),
         ("POST", "/admin".to_owned(), vec![("q", "role")], Read, 200),
         ("GET", "/admin/outbox".to_owned(), none.clone(), Read, 200),
+        ("GET", "/admin/payments".to_owned(), none.clone(), Read, 200),
+        (
+            "POST",
+            "/admin/payments/stripe/evt_none/retry".to_owned(),
+            none.clone(),
+            Sell,
+            404,
+        ),
         (
             "GET",
             "/admin/licenses.csv".to_owned(),

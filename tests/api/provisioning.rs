@@ -360,6 +360,11 @@ async fn the_openapi_document_covers_every_endpoint() {
         ("patch", "/api/v1/licenses/{id}"),
         ("delete", "/api/v1/licenses/{id}/machines/{machine_id}"),
         ("post", "/api/v1/licenses/import"),
+        ("get", "/api/v1/offers"),
+        ("post", "/api/v1/offers"),
+        ("get", "/api/v1/offers/{id}"),
+        ("post", "/api/v1/offers/{id}/retire"),
+        ("post", "/api/v1/offers/{id}/checkout"),
     ];
     let documented: usize = doc["paths"]
         .as_object()

@@ -12,7 +12,8 @@ use crate::services::catalog::{CatalogError, check_text};
 use crate::services::context::Ctx;
 use crate::services::licensing::{MAX_SEATS, is_entitlement_code};
 use crate::store::events::{self, NewEvent};
-use crate::store::offers::{self, NewOffer, OfferForSale, OfferRow};
+use crate::store::offers::{self, NewOffer};
+pub use crate::store::offers::{OfferForSale, OfferRow};
 use crate::store::{license_edits, license_types};
 
 /// A new offer as asked for.
