@@ -35,4 +35,16 @@ document.addEventListener("DOMContentLoaded", function () {
       });
     });
   });
+  // Paddle's overlay checkout, with Licensor's reference in customData
+  // (templates/portal/paddle_checkout.html loads Paddle.js on that page only).
+  var paddle = document.getElementById("paddle-checkout");
+  if (paddle && window.Paddle) {
+    if (paddle.getAttribute("data-sandbox") === "1") { window.Paddle.Environment.set("sandbox"); }
+    window.Paddle.Initialize({ token: paddle.getAttribute("data-token") });
+    window.Paddle.Checkout.open({
+      items: [{ priceId: paddle.getAttribute("data-price"), quantity: 1 }],
+      customer: { email: paddle.getAttribute("data-email") },
+      customData: { licensor_reference: paddle.getAttribute("data-reference") }
+    });
+  }
 });

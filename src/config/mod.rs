@@ -174,8 +174,8 @@ pub struct Settings {
     pub staff_require_2fa: bool,
     /// The bearer token of `GET /metrics`; `None`: no metrics endpoint.
     pub metrics_token: Option<secrecy::SecretString>,
-    /// The payment providers' webhook signing secrets.
-    pub payment_webhooks: PaymentWebhookSecrets,
+    /// The payment providers' webhook secrets and Paddle's client token.
+    pub payments: PaymentSettings,
     /// How long a request body may take, and how many slow ones a client
     /// may have open.
     pub body_timeout: std::time::Duration,
@@ -189,12 +189,14 @@ pub struct Settings {
     pub log_filter: String,
 }
 
-/// The secrets that sign the payment providers' webhooks; a provider
-/// without one has no endpoint (404).
+/// The payment providers: the secrets that sign their webhooks (a
+/// provider without one has no endpoint: 404), and the client-side token
+/// Paddle's checkout opens with.
 #[derive(Debug, Clone, Default)]
-pub struct PaymentWebhookSecrets {
-    pub stripe: Option<secrecy::SecretString>,
-    pub paddle: Option<secrecy::SecretString>,
+pub struct PaymentSettings {
+    pub stripe_webhook_secret: Option<secrecy::SecretString>,
+    pub paddle_webhook_secret: Option<secrecy::SecretString>,
+    pub paddle_client_token: Option<String>,
 }
 
 /// PEM files for serving HTTPS directly.
@@ -249,9 +251,10 @@ impl RawSettings {
             expiry_notice_days: self.value(&table::EXPIRY_NOTICE_DAYS)?,
             validation_retention_days: self.value(&table::VALIDATION_RETENTION_DAYS)?,
             metrics_token: self.value(&table::METRICS_TOKEN)?,
-            payment_webhooks: PaymentWebhookSecrets {
-                stripe: self.value(&table::STRIPE_WEBHOOK_SECRET)?,
-                paddle: self.value(&table::PADDLE_WEBHOOK_SECRET)?,
+            payments: PaymentSettings {
+                stripe_webhook_secret: self.value(&table::STRIPE_WEBHOOK_SECRET)?,
+                paddle_webhook_secret: self.value(&table::PADDLE_WEBHOOK_SECRET)?,
+                paddle_client_token: self.value(&table::PADDLE_CLIENT_TOKEN)?,
             },
             trusted_proxies: self.value(&table::TRUSTED_PROXIES)?,
             body_timeout: self.value(&table::REQUEST_BODY_TIMEOUT_SECS)?,

@@ -208,6 +208,22 @@ pub fn provider_webhook_secret(v: &str) -> Result<Option<secrecy::SecretString>,
     }
 }
 
+/// Paddle's client-side token: `test_` (sandbox) or `live_` and letters
+/// and digits.
+pub fn paddle_client_token(v: &str) -> Result<Option<String>, String> {
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let well_formed = (v.starts_with("test_") || v.starts_with("live_"))
+        && v.len() <= 200
+        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if well_formed {
+        Ok(Some(v.to_owned()))
+    } else {
+        Err("a Paddle client-side token starts with test_ or live_ (Paddle > Developer tools > Authentication)".to_owned())
+    }
+}
+
 pub fn metrics_token(v: &str) -> Result<Option<secrecy::SecretString>, String> {
     match v.chars().count() {
         0 => Ok(None),

@@ -328,6 +328,12 @@ settings! {
         parse: parse::provider_webhook_secret,
         doc: "the secret key (`pdl_ntfset_…`) of the Paddle notification destination `<public_url>/webhooks/paddle`; taken only from the environment; docs/payments.md",
     }
+    PADDLE_CLIENT_TOKEN: Option<String> {
+        key: "paddle_client_token",
+        fallback: Unset("(none: Paddle offers cannot be bought from the portal)"),
+        parse: parse::paddle_client_token,
+        doc: "the client-side token (`test_…` for the sandbox, `live_…`) Paddle.js opens the portal's checkout with; public by design",
+    }
     RATE_LIMIT_KEY_REVEAL: u32 {
         key: "rate_limit_key_reveal",
         fallback: Value("20"),

@@ -146,6 +146,8 @@ email_template!(ExpiryNotice, ExpiryNoticeHtml, ExpiryNoticeText, "email/expiry_
     when: String,
     grace_days: i64,
     link: String,
+    /// The portal's renewal page.
+    renew_link: String,
     unsubscribe_link: String,
 }, |m| format!("Your {} license expires {}", m.license.product_name, m.when), unsubscribe = unsubscribe_link);
 
@@ -155,8 +157,26 @@ email_template!(LicenseExpired, LicenseExpiredHtml, LicenseExpiredText, "email/l
     grace_days: i64,
     grace_ends: String,
     link: String,
+    /// The portal's renewal page.
+    renew_link: String,
     unsubscribe_link: String,
 }, |m| format!("Your {} license has expired", m.license.product_name), unsubscribe = unsubscribe_link);
+
+email_template!(LicensePurchased, LicensePurchasedHtml, LicensePurchasedText, "email/license_purchased.html", "email/license_purchased.txt", {
+    vendor_name: String,
+    license: LicenseSummary,
+    /// "Stripe" or "Paddle".
+    provider: String,
+    /// A trial became this license (same key, same machines).
+    upgraded: bool,
+    /// A subscription: it renews by itself.
+    renews: bool,
+    link: String,
+}, |m| if m.upgraded {
+    format!("Your {} trial is now a paid license", m.license.product_name)
+} else {
+    format!("Thank you: your {} license", m.license.product_name)
+});
 
 email_template!(LicenseRenewed, LicenseRenewedHtml, LicenseRenewedText, "email/license_renewed.html", "email/license_renewed.txt", {
     vendor_name: String,
@@ -231,6 +251,7 @@ mod snapshots {
 
     const LINK: &str = "https://licenses.example.com/licenses/01a224ca-7b2c-76bc-b555-28ab9da014f9";
     const UNSUBSCRIBE: &str = "https://licenses.example.com/unsubscribe?u=01a224ca-71aa-75b4-8e8d-861f43329fbf&t=AAAAAAAAAAAAAAAAAAAAAA";
+    const RENEW: &str = "https://licenses.example.com/licenses/01a224ca-7b2c-76bc-b555-28ab9da014f9/renew";
 
     fn vendor() -> String {
         "Acme Tools".to_owned()
@@ -350,6 +371,7 @@ mod snapshots {
                     when: "in 7 days".to_owned(),
                     grace_days: 3,
                     link: LINK.to_owned(),
+                    renew_link: RENEW.to_owned(),
                     unsubscribe_link: UNSUBSCRIBE.to_owned(),
                 }),
             ),
@@ -361,6 +383,7 @@ mod snapshots {
                     grace_days: 3,
                     grace_ends: "2027-12-02".to_owned(),
                     link: LINK.to_owned(),
+                    renew_link: RENEW.to_owned(),
                     unsubscribe_link: UNSUBSCRIBE.to_owned(),
                 }),
             ),
@@ -372,6 +395,7 @@ mod snapshots {
                     grace_days: 0,
                     grace_ends: "2027-11-29".to_owned(),
                     link: LINK.to_owned(),
+                    renew_link: RENEW.to_owned(),
                     unsubscribe_link: UNSUBSCRIBE.to_owned(),
                 }),
             ),
@@ -381,6 +405,28 @@ mod snapshots {
                     vendor_name: vendor(),
                     license: license(),
                     previous_expiry: "2026-11-29".to_owned(),
+                    link: LINK.to_owned(),
+                }),
+            ),
+            (
+                "license_purchased",
+                email(&LicensePurchased {
+                    vendor_name: vendor(),
+                    license: license(),
+                    provider: "Stripe".to_owned(),
+                    upgraded: false,
+                    renews: true,
+                    link: LINK.to_owned(),
+                }),
+            ),
+            (
+                "license_upgraded",
+                email(&LicensePurchased {
+                    vendor_name: vendor(),
+                    license: license(),
+                    provider: "Paddle".to_owned(),
+                    upgraded: true,
+                    renews: false,
                     link: LINK.to_owned(),
                 }),
             ),

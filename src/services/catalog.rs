@@ -8,10 +8,13 @@ use crate::store::{Db, products};
 /// A product on the home page.
 #[derive(Debug, Clone)]
 pub struct ProductSummary {
+    pub id: String,
     pub code: String,
     pub name: String,
     pub description: String,
     pub offers_trial: bool,
+    /// It can be bought: an offer sells it.
+    pub on_sale: bool,
 }
 
 pub async fn list_products(db: &Db) -> anyhow::Result<Vec<ProductSummary>> {
@@ -21,6 +24,8 @@ pub async fn list_products(db: &Db) -> anyhow::Result<Vec<ProductSummary>> {
     Ok(rows
         .into_iter()
         .map(|p| ProductSummary {
+            id: p.id,
+            on_sale: p.offers > 0,
             code: p.code,
             name: p.name,
             description: p.description,

@@ -104,6 +104,12 @@ impl Brand {
         self.link(&format!("/licenses/{license_id}"))
     }
 
+    /// Where a customer renews a license (or upgrades a trial): the
+    /// portal's offers for it, each going to the provider's checkout.
+    pub fn renew_link(&self, license_id: &str) -> String {
+        self.link(&format!("/licenses/{license_id}/renew"))
+    }
+
     fn link_mac(&self, purpose: &str, subject: &str) -> Hmac<Sha256> {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.link_key.as_ref())
             .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));

@@ -187,6 +187,7 @@ async fn expiring_emails(
             when: when(expires_at, now),
             grace_days: license.grace_days,
             link: link.clone(),
+            renew_link: brand.renew_link(&license.id),
             unsubscribe_link: brand.unsubscribe_link(&r.id),
         },
     )
@@ -214,6 +215,7 @@ async fn expired_emails(
             grace_days: license.grace_days,
             grace_ends: expires_at.plus_days(license.grace_days).to_date_string(),
             link: link.clone(),
+            renew_link: brand.renew_link(&license.id),
             unsubscribe_link: brand.unsubscribe_link(&r.id),
         },
     )

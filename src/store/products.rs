@@ -12,6 +12,8 @@ pub struct ProductListing {
     pub description: String,
     /// How many open license types offer a self-service trial.
     pub trial_types: i64,
+    /// How many offers sell it now.
+    pub offers: i64,
 }
 
 #[derive(Debug)]
@@ -30,7 +32,9 @@ pub async fn list_active(pool: &AnyPool) -> Result<Vec<ProductListing>, sqlx::Er
     sqlx::query_as(
         "SELECT p.id, p.code, p.name, p.description, \
          (SELECT COUNT(*) FROM license_types lt WHERE lt.product_id = p.id \
-          AND lt.self_service_trial = 1 AND lt.retired_at IS NULL) AS trial_types \
+          AND lt.self_service_trial = 1 AND lt.retired_at IS NULL) AS trial_types, \
+         (SELECT COUNT(*) FROM offers o JOIN license_types t ON t.id = o.license_type_id \
+          WHERE t.product_id = p.id AND o.retired_at IS NULL AND t.retired_at IS NULL) AS offers \
          FROM products p WHERE p.retired_at IS NULL ORDER BY p.name, p.id",
     )
     .fetch_all(pool)

@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use crate::clock::Clock;
-use crate::config::PaymentWebhookSecrets;
+use crate::config::PaymentSettings;
 use crate::domain::audit::Actor;
 use crate::domain::payments::Provider;
 use crate::secret::DataCipher;
@@ -24,8 +24,8 @@ use crate::web::error::{Problem, WebError};
 /// Largest provider event accepted (Stripe's and Paddle's are a few KiB).
 pub const MAX_EVENT_BYTES: usize = 512 * 1024;
 
-/// The providers' secrets, as the handlers see them.
-pub struct ProviderSecrets(pub PaymentWebhookSecrets);
+/// The providers' settings, as the handlers see them.
+pub struct ProviderSecrets(pub PaymentSettings);
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -62,7 +62,7 @@ pub async fn stripe_webhook(
         &req,
         &body,
         Provider::Stripe,
-        secrets.0.stripe.as_ref(),
+        secrets.0.stripe_webhook_secret.as_ref(),
         &deps,
     )
     .await
@@ -87,7 +87,7 @@ pub async fn paddle_webhook(
         &req,
         &body,
         Provider::Paddle,
-        secrets.0.paddle.as_ref(),
+        secrets.0.paddle_webhook_secret.as_ref(),
         &deps,
     )
     .await

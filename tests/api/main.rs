@@ -30,6 +30,7 @@ mod load;
 mod malformed;
 mod pages;
 mod payments;
+mod payments_browser;
 mod pg_tls;
 mod polish;
 mod portal;

@@ -8,7 +8,9 @@ use crate::domain::audit::EventKind;
 use crate::domain::id::LicenseId;
 use crate::domain::license::LicenseStatus;
 use crate::domain::time::Timestamp;
+use crate::mail::templates::LicensePurchased;
 use crate::services::context::{Brand, Ctx};
+use crate::services::notify::{self, Audience};
 use crate::store::{Tx, license_edits, license_types, licenses};
 
 use super::audit::record;
@@ -136,6 +138,45 @@ pub(crate) async fn note_cancellation_in_tx(
     )
     .await?;
     Ok(license)
+}
+
+/// Tells the license's organization what it bought (or that its trial is
+/// now paid): the purchase email, in the settling transaction's outbox.
+pub(crate) async fn email_purchase_in_tx(
+    ctx: &Ctx<'_>,
+    tx: &mut Tx,
+    brand: &Brand,
+    license_id: &LicenseId,
+    provider: &str,
+    upgraded: bool,
+    renews: bool,
+) -> Result<(), LicensingError> {
+    let license = view_in_tx(tx, license_id).await?;
+    let link = brand.license_link(&license.id);
+    let provider = match provider {
+        "stripe" => "Stripe",
+        "paddle" => "Paddle",
+        other => other,
+    }
+    .to_owned();
+    notify::email_organization(
+        tx,
+        brand,
+        "license_purchased",
+        license.about(),
+        Audience::Everyone,
+        ctx.clock.now(),
+        |_| LicensePurchased {
+            vendor_name: brand.vendor_name.clone(),
+            license: license.summary(),
+            provider: provider.clone(),
+            upgraded,
+            renews,
+            link: link.clone(),
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// Reads a license inside the settling transaction.

@@ -265,6 +265,23 @@ async fn checkout_paid(
         now,
     )
     .await?;
+    let told = matches!(
+        (purpose, reference.as_ref().and_then(|r| r.license_id.as_ref())),
+        (CheckoutPurpose::Upgrade, Some(_)) | (CheckoutPurpose::Buy, None)
+    );
+    if told {
+        // An email holder hears through the invitation to claim it.
+        licensing::email_purchase_in_tx(
+            &seller.ctx,
+            tx,
+            seller.brand,
+            &license,
+            event.provider.as_str(),
+            purpose == CheckoutPurpose::Upgrade,
+            offer.billing == Billing::Subscription,
+        )
+        .await?;
+    }
     if let Some(until) = period_end {
         // A period end noted before the checkout arrived applies now.
         licensing::extend_to_in_tx(&seller.ctx, tx, seller.brand, &license, until, note).await?;

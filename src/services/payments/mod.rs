@@ -226,6 +226,35 @@ pub async fn needing_attention(ctx: &Ctx<'_>) -> anyhow::Result<Vec<EventRow>> {
     Ok(payments::events_in_state(ctx.db.pool(), EventState::NeedsAttention, 500).await?)
 }
 
+/// How a license is paid for, for its page: each subscription's provider,
+/// its paid period's end and whether it was canceled.
+#[derive(Debug, Clone)]
+pub struct Billing {
+    pub provider: String,
+    pub period_end: Option<crate::domain::time::Timestamp>,
+    pub canceled: bool,
+}
+
+pub async fn billing_of(ctx: &Ctx<'_>, license_id: &str) -> anyhow::Result<Vec<Billing>> {
+    let rows = payments::subscriptions_of_license(ctx.db.pool(), license_id).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(provider, _, period_end, canceled_at)| Billing {
+            provider,
+            period_end: period_end.map(crate::domain::time::Timestamp::from_unix),
+            canceled: canceled_at.is_some(),
+        })
+        .collect())
+}
+
+/// Whether anything of this product can be bought now.
+pub async fn product_on_sale(ctx: &Ctx<'_>, product_id: &str) -> anyhow::Result<bool> {
+    Ok(crate::store::offers::for_sale(ctx.db.pool())
+        .await?
+        .iter()
+        .any(|o| o.product_id == product_id))
+}
+
 /// One stored event.
 pub async fn find_event(
     ctx: &Ctx<'_>,

@@ -223,7 +223,7 @@ pub fn next_action(
         ),
         C::Expired => (
             "Renew the license to keep using the product.".to_owned(),
-            license_page,
+            license_id.map(|id| format!("{home}licenses/{id}/renew")),
         ),
         C::FingerprintRequired => (
             "The application must send this machine's fingerprint; update the application."

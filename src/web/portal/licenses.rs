@@ -15,6 +15,7 @@ use crate::domain::machine::DeactivatedBy;
 use crate::domain::time::Timestamp;
 use crate::secret::DataCipher;
 use crate::services::catalog;
+use crate::services::payments;
 use crate::services::licensing::LicenseFilter;
 use crate::services::licensing::{self, LicenseView, LicensingError, MachineView};
 use crate::store::Db;
@@ -192,6 +193,51 @@ struct DetailPage {
     may_deactivate: bool,
     key: KeyView,
     help: ActivationHelp,
+    /// "Upgrade" for a trial, "Renew" near or past its expiry, when the
+    /// product is on sale: (label, link).
+    pay: Option<(&'static str, String)>,
+    /// How it is paid: "Renews through stripe; paid until …".
+    billing: Vec<String>,
+}
+
+/// Days before its expiry a license page offers "Renew".
+const RENEW_WINDOW_DAYS: i64 = 30;
+
+/// The payment step a license's page offers, if any.
+async fn pay_link(
+    ctx: &crate::services::context::Ctx<'_>,
+    license: &LicenseView,
+    now: Timestamp,
+) -> Result<Option<(&'static str, String)>, WebError> {
+    if license.status == LicenseStatus::Revoked
+        || !payments::product_on_sale(ctx, license.product_id.as_str()).await?
+    {
+        return Ok(None);
+    }
+    let id = &license.id;
+    if license.is_trial {
+        return Ok(Some(("Upgrade", format!("/licenses/{id}/upgrade"))));
+    }
+    let near_end = license
+        .expires_at
+        .is_some_and(|at| at <= now.plus_days(RENEW_WINDOW_DAYS));
+    Ok(near_end.then(|| ("Renew", format!("/licenses/{id}/renew"))))
+}
+
+fn billing_lines(billing: &[payments::Billing]) -> Vec<String> {
+    billing
+        .iter()
+        .map(|b| {
+            let until = b
+                .period_end
+                .map_or_else(|| "its first period is confirmed".to_owned(), |at| at.to_date_string());
+            if b.canceled {
+                format!("The {} subscription is canceled: the license runs until {until} and does not renew.", b.provider)
+            } else {
+                format!("Renews through {} by itself; paid until {until}.", b.provider)
+            }
+        })
+        .collect()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -214,7 +260,12 @@ pub async fn detail(
         .await?
         .ok_or_else(|| WebError::Unexpected(anyhow::anyhow!("the license's product is gone")))?;
     let help = ActivationHelp::new(&site, &product, key.for_commands(), key.revealed.is_some());
+    let ctx = crate::services::context::Ctx::new(&db, clock.as_ref(), who.actor());
+    let pay = pay_link(&ctx, &license, now).await?;
+    let billing = billing_lines(&payments::billing_of(&ctx, license.id.as_str()).await?);
     render_private(&DetailPage {
+        pay,
+        billing,
         standing: StandingNotice::of(&db, &license, &page.vendor_name).await?,
         page: page.titled(&license.product_name),
         l: LicenseItem::new(&license, now),

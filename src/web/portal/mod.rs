@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod activation;
+pub mod checkout;
 pub mod files;
 pub mod licenses;
 pub mod onboarding;
@@ -109,6 +110,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(back_to("/onboarding")),
     )
     .service(web::resource("/licenses").route(web::get().to(licenses::list)))
+    .service(web::resource("/buy").route(web::get().to(checkout::buy_page)))
+    .service(
+        web::resource("/checkout")
+            .route(web::post().to(checkout::start))
+            .route(back_to("/buy")),
+    )
+    .service(web::resource("/licenses/{id}/renew").route(web::get().to(checkout::renew_page)))
+    .service(
+        web::resource("/licenses/{id}/upgrade").route(web::get().to(checkout::upgrade_page)),
+    )
     .service(web::resource("/licenses/{id}").route(web::get().to(licenses::detail)))
     .service(
         web::resource("/licenses/{id}/reveal")

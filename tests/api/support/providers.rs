@@ -312,3 +312,16 @@ fn merge(into: &mut Value, from: Value) {
         }
     }
 }
+
+/// The demo app (a product with a self-service trial) taking both
+/// providers' webhooks.
+pub async fn spawn_demo_shop() -> TestApp {
+    spawn_app_with(
+        |raw| {
+            raw.set("stripe_webhook_secret", STRIPE_SECRET, Source::Default);
+            raw.set("paddle_webhook_secret", PADDLE_SECRET, Source::Default);
+        },
+        true,
+    )
+    .await
+}
