@@ -188,9 +188,7 @@ impl ApplicationBuilder {
         ));
         let metrics_data = Data::new(metrics.clone());
         let metrics_access = Data::new(web::metrics::MetricsAccess(settings.metrics_token.clone()));
-        let provider_secrets = Data::new(web::payments::ProviderSecrets(
-            settings.payments.clone(),
-        ));
+        let provider_secrets = Data::new(web::payments::ProviderSecrets(settings.payments.clone()));
         let proxies = Data::new(settings.trusted_proxies.clone());
         let draining = Data::new(web::health::Draining::default());
         let app_draining = draining.clone();

@@ -251,7 +251,8 @@ mod snapshots {
 
     const LINK: &str = "https://licenses.example.com/licenses/01a224ca-7b2c-76bc-b555-28ab9da014f9";
     const UNSUBSCRIBE: &str = "https://licenses.example.com/unsubscribe?u=01a224ca-71aa-75b4-8e8d-861f43329fbf&t=AAAAAAAAAAAAAAAAAAAAAA";
-    const RENEW: &str = "https://licenses.example.com/licenses/01a224ca-7b2c-76bc-b555-28ab9da014f9/renew";
+    const RENEW: &str =
+        "https://licenses.example.com/licenses/01a224ca-7b2c-76bc-b555-28ab9da014f9/renew";
 
     fn vendor() -> String {
         "Acme Tools".to_owned()

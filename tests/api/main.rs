@@ -31,6 +31,7 @@ mod malformed;
 mod pages;
 mod payments;
 mod payments_browser;
+mod payments_portal;
 mod pg_tls;
 mod polish;
 mod portal;

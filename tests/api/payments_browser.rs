@@ -126,8 +126,16 @@ async fn a_trial_customer_upgrades_through_stripe_in_a_real_browser() {
     loop {
         let url = browser.current_url().await.unwrap();
         if url.host_str() == Some("buy.stripe.com") {
-            assert!(url.as_str().contains(&format!("client_reference_id={reference}")), "{url}");
-            assert!(url.as_str().contains("prefilled_email=upgrade%40example.com"), "{url}");
+            assert!(
+                url.as_str()
+                    .contains(&format!("client_reference_id={reference}")),
+                "{url}"
+            );
+            assert!(
+                url.as_str()
+                    .contains("prefilled_email=upgrade%40example.com"),
+                "{url}"
+            );
             break;
         }
         if std::time::Instant::now() > deadline {
@@ -158,7 +166,10 @@ async fn a_trial_customer_upgrades_through_stripe_in_a_real_browser() {
         .unwrap();
     let page = page_containing(&browser, "Demo App · Pro").await;
     assert!(page.contains(&last4), "the same key");
-    assert!(!page.contains("id=\"pay-license\""), "nothing to upgrade now: {page}");
+    assert!(
+        !page.contains("id=\"pay-license\""),
+        "nothing to upgrade now: {page}"
+    );
     std::fs::write(
         shots.join("payments-02-paid.png"),
         browser.screenshot().await.unwrap(),

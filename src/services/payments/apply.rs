@@ -266,7 +266,10 @@ async fn checkout_paid(
     )
     .await?;
     let told = matches!(
-        (purpose, reference.as_ref().and_then(|r| r.license_id.as_ref())),
+        (
+            purpose,
+            reference.as_ref().and_then(|r| r.license_id.as_ref())
+        ),
         (CheckoutPurpose::Upgrade, Some(_)) | (CheckoutPurpose::Buy, None)
     );
     if told {

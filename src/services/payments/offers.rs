@@ -14,7 +14,7 @@ use crate::services::licensing::{MAX_SEATS, is_entitlement_code};
 use crate::store::events::{self, NewEvent};
 use crate::store::offers::{self, NewOffer};
 pub use crate::store::offers::{OfferForSale, OfferRow};
-use crate::store::{license_edits, license_types};
+use crate::store::{Db, license_edits, license_types};
 
 /// A new offer as asked for.
 #[derive(Debug, Clone)]
@@ -181,22 +181,22 @@ async fn insert(
     Ok(())
 }
 
-pub async fn get_offer(ctx: &Ctx<'_>, id: &str) -> Result<OfferRow, CatalogError> {
-    offers::find(ctx.db.pool(), id)
+pub async fn get_offer(db: &Db, id: &str) -> Result<OfferRow, CatalogError> {
+    offers::find(db.pool(), id)
         .await?
         .ok_or(CatalogError::NotFound("offer"))
 }
 
 pub async fn list_offers(
-    ctx: &Ctx<'_>,
+    db: &Db,
     license_type_id: Option<&str>,
 ) -> Result<Vec<OfferRow>, CatalogError> {
-    Ok(offers::list(ctx.db.pool(), license_type_id).await?)
+    Ok(offers::list(db.pool(), license_type_id).await?)
 }
 
 /// What customers can buy now.
-pub async fn offers_for_sale(ctx: &Ctx<'_>) -> Result<Vec<OfferForSale>, CatalogError> {
-    Ok(offers::for_sale(ctx.db.pool()).await?)
+pub async fn offers_for_sale(db: &Db) -> Result<Vec<OfferForSale>, CatalogError> {
+    Ok(offers::for_sale(db.pool()).await?)
 }
 
 /// Stops selling an offer; licenses it sold keep renewing through it.
@@ -218,5 +218,5 @@ pub async fn retire_offer(ctx: &Ctx<'_>, id: &str) -> Result<OfferRow, CatalogEr
     event.data = json!({ "offer_id": id });
     events::insert(&mut tx, now, &event).await?;
     tx.commit().await.context("committing the retirement")?;
-    get_offer(ctx, id).await
+    get_offer(ctx.db, id).await
 }

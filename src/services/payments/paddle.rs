@@ -143,3 +143,81 @@ fn adjustment(data: &Value) -> PaymentChange {
         subscription: str_at(data, &["subscription_id"]).map(str::to_owned),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn change(kind: &str, data: Value) -> PaymentChange {
+        let event = json!({ "event_id": "evt_1", "event_type": kind, "data": data });
+        read(event.to_string().as_bytes()).unwrap().change
+    }
+
+    #[test]
+    fn only_an_active_subscription_moves_a_period() {
+        let period = json!({ "ends_at": "2027-01-01T00:00:00.000Z" });
+        let active = change(
+            "subscription.updated",
+            json!({ "id": "sub_1", "status": "active", "current_billing_period": period }),
+        );
+        assert!(matches!(active, PaymentChange::PeriodPaid(_)), "{active:?}");
+        let past_due = change(
+            "subscription.updated",
+            json!({ "id": "sub_1", "status": "past_due", "current_billing_period": period }),
+        );
+        assert!(
+            matches!(past_due, PaymentChange::Ignored(_)),
+            "{past_due:?}"
+        );
+    }
+
+    #[test]
+    fn refunds_count_once_approved_and_in_full() {
+        let base = |status: &str, kind: &str| {
+            change(
+                "adjustment.updated",
+                json!({ "action": "refund", "status": status, "type": kind, "transaction_id": "txn_1" }),
+            )
+        };
+        assert!(matches!(
+            base("pending_approval", "full"),
+            PaymentChange::Ignored(_)
+        ));
+        assert!(matches!(
+            base("approved", "partial"),
+            PaymentChange::Ignored(_)
+        ));
+        assert!(matches!(
+            base("approved", "full"),
+            PaymentChange::Reversed(_)
+        ));
+        let credit = change(
+            "adjustment.created",
+            json!({ "action": "credit", "status": "approved" }),
+        );
+        assert!(matches!(credit, PaymentChange::Ignored(_)));
+    }
+
+    #[test]
+    fn a_new_transaction_is_a_checkout_and_a_recurring_one_needs_its_period() {
+        let new = change(
+            "transaction.completed",
+            json!({ "id": "txn_1", "origin": "web", "subscription_id": "sub_1",
+                    "custom_data": { "licensor_reference": "ref_x" },
+                    "billing_period": { "ends_at": "2027-01-01T00:00:00Z" } }),
+        );
+        let PaymentChange::CheckoutPaid(checkout) = new else {
+            panic!("{new:?}")
+        };
+        assert_eq!(checkout.reference.as_deref(), Some("ref_x"));
+        assert_eq!(checkout.payments, ["txn_1"]);
+        let no_period = read(
+            json!({ "event_id": "evt_2", "event_type": "transaction.completed",
+                    "data": { "id": "txn_2", "origin": "subscription_recurring", "subscription_id": "sub_1" } })
+            .to_string()
+            .as_bytes(),
+        );
+        assert_eq!(no_period.unwrap_err().code(), "malformed_event");
+    }
+}

@@ -86,17 +86,13 @@ pub fn verify(
     if (now.unix() - at).abs() > TOLERANCE_SECS {
         return Err(SignatureError::Stale);
     }
-    let mac = || {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
-            .expect("HMAC takes a key of any length");
-        mac.update(timestamp.as_bytes());
-        mac.update(joiner);
-        mac.update(body);
-        mac
-    };
-    let matches = signatures
-        .iter()
-        .any(|hex_sig| decode_hex(hex_sig).is_some_and(|bytes| mac().verify_slice(&bytes).is_ok()));
+    let matches = signatures.iter().any(|hex_sig| {
+        decode_hex(hex_sig).is_some_and(|bytes| {
+            mac(secret, timestamp, joiner, body)
+                .verify_slice(&bytes)
+                .is_ok()
+        })
+    });
     if matches {
         Ok(())
     } else {
@@ -107,16 +103,22 @@ pub fn verify(
 /// The hex signature a provider sends for `body` at `timestamp`: what the
 /// tests sign their events with.
 pub fn sign(scheme: &Scheme, secret: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
-        .expect("HMAC takes a key of any length");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(scheme.joiner);
-    mac.update(body);
-    mac.finalize()
+    mac(secret, &timestamp.to_string(), scheme.joiner, body)
+        .finalize()
         .into_bytes()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// HMAC-SHA256 under the secret's bytes of `timestamp`, `joiner`, `body`.
+fn mac(secret: &str, timestamp: &str, joiner: &[u8], body: &[u8]) -> Hmac<Sha256> {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+    mac.update(timestamp.as_bytes());
+    mac.update(joiner);
+    mac.update(body);
+    mac
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
@@ -127,4 +129,67 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services::payments::{paddle, stripe};
+
+    const SECRET: &str = "whsec_unit_test_secret_0123456789";
+    const BODY: &[u8] = br#"{"id":"evt_1","type":"invoice.paid"}"#;
+
+    fn at(t: i64) -> Timestamp {
+        Timestamp::from_unix(t)
+    }
+
+    #[test]
+    fn a_stripe_signature_verifies_and_any_change_breaks_it() {
+        let sig = sign(&stripe::SCHEME, SECRET, 1_000, BODY);
+        let header = format!("t=1000,v1={sig}");
+        let ok = verify(&stripe::SCHEME, Some(&header), SECRET, BODY, at(1_100));
+        assert_eq!(ok, Ok(()));
+        let other_body = verify(&stripe::SCHEME, Some(&header), SECRET, b"{}", at(1_100));
+        assert_eq!(other_body, Err(SignatureError::Mismatch));
+        let other_secret = verify(
+            &stripe::SCHEME,
+            Some(&header),
+            "whsec_other",
+            BODY,
+            at(1_100),
+        );
+        assert_eq!(other_secret, Err(SignatureError::Mismatch));
+        let stale = verify(&stripe::SCHEME, Some(&header), SECRET, BODY, at(1_301));
+        assert_eq!(stale, Err(SignatureError::Stale));
+        // During a rotation either of two signatures verifies.
+        let rotated = format!("t=1000,v1={},v1={sig},v0=ignored", "ab".repeat(32));
+        let ok = verify(&stripe::SCHEME, Some(&rotated), SECRET, BODY, at(1_000));
+        assert_eq!(ok, Ok(()));
+    }
+
+    #[test]
+    fn a_paddle_signature_uses_its_own_header_shape() {
+        let sig = sign(&paddle::SCHEME, SECRET, 2_000, BODY);
+        let header = format!("ts=2000;h1={sig}");
+        let ok = verify(&paddle::SCHEME, Some(&header), SECRET, BODY, at(2_000));
+        assert_eq!(ok, Ok(()));
+        // Stripe's signature of the same body is not Paddle's.
+        let stripe_sig = sign(&stripe::SCHEME, SECRET, 2_000, BODY);
+        let header = format!("ts=2000;h1={stripe_sig}");
+        let wrong = verify(&paddle::SCHEME, Some(&header), SECRET, BODY, at(2_000));
+        assert_eq!(wrong, Err(SignatureError::Mismatch));
+    }
+
+    #[test]
+    fn missing_and_malformed_headers_are_named() {
+        let scheme = &stripe::SCHEME;
+        let missing = verify(scheme, None, SECRET, BODY, at(0));
+        assert_eq!(missing, Err(SignatureError::Missing("Stripe-Signature")));
+        for header in ["", "garbage", "t=abc,v1=00", "t=1", "v1=00"] {
+            let refused = verify(scheme, Some(header), SECRET, BODY, at(1));
+            assert!(refused.is_err(), "{header}");
+        }
+        let short = verify(scheme, Some("t=1,v1=abcd"), SECRET, BODY, at(1));
+        assert_eq!(short, Err(SignatureError::Mismatch));
+    }
 }

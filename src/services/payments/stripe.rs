@@ -140,3 +140,65 @@ fn refund(charge: &Value) -> PaymentChange {
         subscription: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn read_json(event: Value) -> PaymentChange {
+        read(event.to_string().as_bytes()).unwrap().change
+    }
+
+    #[test]
+    fn the_newer_invoice_shape_names_its_subscription_and_price() {
+        let change = read_json(json!({
+            "id": "evt_1", "type": "invoice.paid",
+            "data": { "object": {
+                "id": "in_1", "billing_reason": "subscription_cycle",
+                "parent": { "subscription_details": { "subscription": "sub_9" } },
+                "lines": { "data": [
+                    { "period": { "end": 2_000 }, "pricing": { "price_details": { "price": "price_new" } } },
+                    { "period": { "end": 3_000 }, "pricing": { "price_details": { "price": "price_new" } } }
+                ] }
+            } }
+        }));
+        let PaymentChange::PeriodPaid(period) = change else {
+            panic!("{change:?}")
+        };
+        assert_eq!(period.subscription, "sub_9");
+        assert_eq!(period.period_end.unix(), 3_000);
+        assert!(period.price_ids.contains(&"price_new".to_owned()));
+        assert!(!period.first);
+    }
+
+    #[test]
+    fn a_subscription_deleted_in_the_newer_shape_carries_its_items_period_end() {
+        let change = read_json(json!({
+            "id": "evt_2", "type": "customer.subscription.deleted",
+            "data": { "object": { "id": "sub_9", "items": { "data": [{ "current_period_end": 5_000 }] } } }
+        }));
+        assert_eq!(
+            change,
+            PaymentChange::SubscriptionCanceled {
+                subscription: "sub_9".to_owned(),
+                period_end: Some(crate::domain::time::Timestamp::from_unix(5_000)),
+            }
+        );
+    }
+
+    #[test]
+    fn unpaid_checkouts_and_invoices_without_a_subscription_wait_or_pass() {
+        let unpaid = read_json(json!({
+            "id": "evt_3", "type": "checkout.session.completed",
+            "data": { "object": { "id": "cs_1", "payment_status": "unpaid" } }
+        }));
+        assert!(matches!(unpaid, PaymentChange::Ignored(_)), "{unpaid:?}");
+        let one_off = read_json(json!({
+            "id": "evt_4", "type": "invoice.paid", "data": { "object": { "id": "in_2" } }
+        }));
+        assert!(matches!(one_off, PaymentChange::Ignored(_)), "{one_off:?}");
+        let no_object = read(br#"{"id":"evt_5","type":"invoice.paid","data":{}}"#);
+        assert_eq!(no_object.unwrap_err().code(), "malformed_event");
+    }
+}

@@ -14,6 +14,7 @@ use crate::services::catalog::{self, CatalogError, NewLicenseTypeInput, NewProdu
 use crate::services::catalog::{ProductRow, ProductText};
 use crate::store::Db;
 use crate::web::admin::Staff;
+use crate::web::admin::offers::{OfferForm, OfferLine, lines as offer_lines};
 use crate::web::error::WebError;
 use crate::web::layout::{FormPage, Page, check_csrf, flash, render_private_status, see_other};
 
@@ -154,10 +155,11 @@ struct TypeLine {
 }
 
 /// Which form of the product page came back with an error, as typed.
-enum Retry {
+pub(super) enum Retry {
     None,
     Product(ProductForm, FieldError),
     Type(TypeForm, FieldError),
+    Offer(Box<OfferForm>, FieldError),
 }
 
 /// A refused value: the form and input it belongs to, and why.
@@ -195,6 +197,9 @@ struct ProductPage {
     /// The new-type form as typed (after an error) or blank.
     new_type: TypeForm,
     types: Vec<TypeLine>,
+    offers: Vec<OfferLine>,
+    /// The new-offer form as typed (after an error) or blank.
+    new_offer: OfferForm,
     error: Option<FieldError>,
 }
 
@@ -220,10 +225,21 @@ async fn product_page(
     retry: Retry,
 ) -> Result<HttpResponse, WebError> {
     let product = catalog::product(db, id).await?.ok_or(WebError::NotFound)?;
-    let (edit, new_type, error) = match retry {
-        Retry::None => (ProductForm::of(&product), TypeForm::blank(), None),
-        Retry::Product(form, e) => (form, TypeForm::blank(), Some(e)),
-        Retry::Type(form, e) => (ProductForm::of(&product), form, Some(e)),
+    let (edit, new_type, new_offer, error) = match retry {
+        Retry::None => (
+            ProductForm::of(&product),
+            TypeForm::blank(),
+            OfferForm::default(),
+            None,
+        ),
+        Retry::Product(form, e) => (form, TypeForm::blank(), OfferForm::default(), Some(e)),
+        Retry::Type(form, e) => (
+            ProductForm::of(&product),
+            form,
+            OfferForm::default(),
+            Some(e),
+        ),
+        Retry::Offer(form, e) => (ProductForm::of(&product), TypeForm::blank(), *form, Some(e)),
     };
     let mut types = Vec::new();
     for t in catalog::license_types(db, Some(id), None, 500).await? {
@@ -264,6 +280,11 @@ async fn product_page(
             entitlements: entitlements.join(", "),
         });
     }
+    let named: Vec<(String, String)> = types
+        .iter()
+        .map(|t| (t.id.clone(), t.name.clone()))
+        .collect();
+    let offers = offer_lines(db, &named).await?;
     render_private_status(
         status,
         &ProductPage {
@@ -272,6 +293,8 @@ async fn product_page(
             edit,
             new_type,
             types,
+            offers,
+            new_offer,
             error,
         },
     )
@@ -330,7 +353,7 @@ pub async fn update(
 
 /// A form of the product page refused: the page again, the form as typed
 /// and the error beside its field (a 404 for a product that is gone).
-async fn refused(
+pub(super) async fn refused(
     db: &Db,
     page: Page,
     product_id: &ProductId,

@@ -10,6 +10,7 @@ pub mod form;
 pub mod import;
 pub mod issue;
 pub mod keys;
+pub mod offers;
 pub mod outbox;
 pub mod payments;
 pub mod people;
@@ -129,6 +130,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/admin/products/{id}")
             .route(web::get().to(catalog::show))
             .route(web::post().to(catalog::update)),
+    )
+    .service(
+        web::resource("/admin/products/{id}/offers")
+            .route(web::post().to(offers::create))
+            .route(up(1)),
+    )
+    .service(
+        web::resource("/admin/offers/{id}/retire")
+            .route(web::post().to(offers::retire))
+            .route(back_to("/admin/products")),
     )
     .service(
         web::resource("/admin/products/{id}/types")

@@ -86,7 +86,7 @@ pub struct OfferBody {
 
 fn word<T: std::str::FromStr>(field: &'static str, text: &str, known: &str) -> Result<T, WebError> {
     text.parse()
-        .map_err(|_| invalid(field, &format!("must be {known}")))
+        .map_err(|_| invalid(field, format!("must be {known}")))
 }
 
 /// Create an offer
@@ -162,19 +162,16 @@ pub struct OfferList {
     params(OfferFilter), security(("token" = ["read"])),
     responses((status = 200, body = OfferList)))]
 pub async fn list_offers(
-    req: HttpRequest,
-    client: ApiClient,
+    _client: ApiClient,
     filter: web::Query<OfferFilter>,
     db: web::Data<Db>,
-    clock: web::Data<dyn Clock>,
 ) -> Result<HttpResponse, WebError> {
     if let Some(id) = &filter.license_type_id
         && !is_well_formed(id)
     {
         return Err(invalid("license_type_id", "is not an id"));
     }
-    let ctx = token_ctx(&db, clock.as_ref(), &client, &req);
-    let rows = offers::list_offers(&ctx, filter.license_type_id.as_deref()).await?;
+    let rows = offers::list_offers(&db, filter.license_type_id.as_deref()).await?;
     Ok(HttpResponse::Ok().json(OfferList {
         data: rows.into_iter().map(OfferJson::from).collect(),
     }))
@@ -190,15 +187,12 @@ fn offer_id(text: &str) -> Result<OfferId, WebError> {
     responses((status = 200, body = OfferJson),
         (status = 404, body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn get_offer(
-    req: HttpRequest,
-    client: ApiClient,
+    _client: ApiClient,
     path: web::Path<String>,
     db: web::Data<Db>,
-    clock: web::Data<dyn Clock>,
 ) -> Result<HttpResponse, WebError> {
     let id = offer_id(&path)?;
-    let ctx = token_ctx(&db, clock.as_ref(), &client, &req);
-    let offer = offers::get_offer(&ctx, id.as_str())
+    let offer = offers::get_offer(&db, id.as_str())
         .await
         .map_err(not_found)?;
     Ok(HttpResponse::Ok().json(OfferJson::from(offer)))

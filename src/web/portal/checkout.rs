@@ -35,7 +35,9 @@ pub struct OfferButton {
 impl OfferButton {
     fn new(o: &OfferForSale) -> Self {
         let terms = match (o.offer.billing, o.offer.duration_days) {
-            (Billing::Subscription, _) => "a subscription: renews by itself until canceled".to_owned(),
+            (Billing::Subscription, _) => {
+                "a subscription: renews by itself until canceled".to_owned()
+            }
             (Billing::OneTime, Some(days)) => format!("one payment, for {days} days"),
             (Billing::OneTime, None) => "one payment".to_owned(),
         };
@@ -68,15 +70,12 @@ pub struct BuyQuery {
 /// `GET /buy[?product=…]`: what can be bought.
 pub async fn buy_page(
     FormPage(page): FormPage,
-    req: HttpRequest,
     who: SignedIn,
     query: web::Query<BuyQuery>,
     db: web::Data<Db>,
-    clock: web::Data<dyn Clock>,
 ) -> Result<HttpResponse, WebError> {
     who.require_verified()?;
-    let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
-    let offers = offers::offers_for_sale(&ctx)
+    let offers = offers::offers_for_sale(&db)
         .await?
         .iter()
         .filter(|o| query.product.is_empty() || o.product_id == query.product)
@@ -94,36 +93,30 @@ pub async fn buy_page(
 /// `GET /licenses/{id}/renew`: the offers of the license's product.
 pub async fn renew_page(
     page: FormPage,
-    req: HttpRequest,
     who: SignedIn,
     path: web::Path<String>,
     db: web::Data<Db>,
-    clock: web::Data<dyn Clock>,
 ) -> Result<HttpResponse, WebError> {
-    license_offers(page, &req, who, &path, CheckoutPurpose::Renew, &db, clock.as_ref()).await
+    license_offers(page, who, &path, CheckoutPurpose::Renew, &db).await
 }
 
 /// `GET /licenses/{id}/upgrade`: a trial's way to the paid license.
 pub async fn upgrade_page(
     page: FormPage,
-    req: HttpRequest,
     who: SignedIn,
     path: web::Path<String>,
     db: web::Data<Db>,
-    clock: web::Data<dyn Clock>,
 ) -> Result<HttpResponse, WebError> {
-    license_offers(page, &req, who, &path, CheckoutPurpose::Upgrade, &db, clock.as_ref()).await
+    license_offers(page, who, &path, CheckoutPurpose::Upgrade, &db).await
 }
 
 /// A trial is upgraded, a paid license renewed, whichever link was used.
 async fn license_offers(
     FormPage(page): FormPage,
-    req: &HttpRequest,
     who: SignedIn,
     id: &str,
     asked: CheckoutPurpose,
     db: &Db,
-    clock: &dyn Clock,
 ) -> Result<HttpResponse, WebError> {
     who.require_verified()?;
     let license = owned(db, &who, id).await?;
@@ -136,8 +129,7 @@ async fn license_offers(
         }
         (purpose, _) => purpose,
     };
-    let ctx = customer_ctx(db, clock, &who, req);
-    let offers = offers::offers_for_sale(&ctx)
+    let offers = offers::offers_for_sale(db)
         .await?
         .iter()
         .filter(|o| o.product_id == license.product_id.as_str())
@@ -204,7 +196,8 @@ pub async fn start(
     let back = license
         .as_ref()
         .map_or_else(|| "/buy".to_owned(), |id| format!("/licenses/{id}"));
-    let organization = OrganizationId::parse(who.organization_id()?).map_err(|_| WebError::NotFound)?;
+    let organization =
+        OrganizationId::parse(who.organization_id()?).map_err(|_| WebError::NotFound)?;
     let ctx = customer_ctx(&db, clock.as_ref(), &who, &req);
     let who_pays = CheckoutFor {
         purpose,

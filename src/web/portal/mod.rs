@@ -117,9 +117,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(back_to("/buy")),
     )
     .service(web::resource("/licenses/{id}/renew").route(web::get().to(checkout::renew_page)))
-    .service(
-        web::resource("/licenses/{id}/upgrade").route(web::get().to(checkout::upgrade_page)),
-    )
+    .service(web::resource("/licenses/{id}/upgrade").route(web::get().to(checkout::upgrade_page)))
     .service(web::resource("/licenses/{id}").route(web::get().to(licenses::detail)))
     .service(
         web::resource("/licenses/{id}/reveal")
