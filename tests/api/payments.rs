@@ -176,8 +176,17 @@ async fn a_stripe_subscription_issues_renews_cancels_and_refunds_once_each() {
             .contains("evt_ref_full"),
         "{suspended:?}"
     );
-    // The customer was told: a purchase welcome, renewals, the suspension.
+    // The customer was told: the purchase, the suspension.
+    app.mail.wait_for("jane@example.com", "Thank you").await;
     app.mail.wait_for("jane@example.com", "suspended").await;
+
+    // Support sees the payments and the timeline names each event.
+    let admin = app.with_staff(licensor::domain::role::Role::Support).await;
+    let page = admin.html(&format!("/admin/licenses/{license}")).await;
+    assert!(page.contains("id=\"payments\""), "{page}");
+    assert!(page.contains("invoice.paid"), "{page}");
+    assert!(page.contains("The subscription was canceled"), "{page}");
+    assert!(page.contains("evt_ref_full"), "{page}");
 }
 
 #[tokio::test]

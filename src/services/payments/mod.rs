@@ -247,6 +247,15 @@ pub async fn billing_of(ctx: &Ctx<'_>, license_id: &str) -> anyhow::Result<Vec<B
         .collect())
 }
 
+/// A license's provider events, newest first (at most 200): what paid for
+/// it, renewed it, canceled or refunded it.
+pub async fn events_of_license(
+    db: &crate::store::Db,
+    license_id: &str,
+) -> anyhow::Result<Vec<EventRow>> {
+    Ok(payments::events_of_license(db.pool(), license_id).await?)
+}
+
 /// Whether anything of this product can be bought now.
 pub async fn product_on_sale(ctx: &Ctx<'_>, product_id: &str) -> anyhow::Result<bool> {
     Ok(crate::store::offers::for_sale(ctx.db.pool())

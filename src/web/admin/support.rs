@@ -317,6 +317,8 @@ struct LicensePage<'a> {
     may_edit: bool,
     usage: UsageView,
     metadata: Vec<(String, String)>,
+    /// Provider events about it: (when, provider, type, id, state, detail).
+    payments: Vec<[String; 6]>,
 }
 
 /// The last days of validations of a license, for the console.
@@ -386,6 +388,20 @@ pub async fn license(
         entitlements: l.entitlements.join(", "),
         rules: rules(l),
         timeline: timeline::lines(&db, &s.timeline).await?,
+        payments: crate::services::payments::events_of_license(&db, l.id.as_str())
+            .await?
+            .into_iter()
+            .map(|e| {
+                [
+                    Timestamp::from_unix(e.received_at).to_utc_string(),
+                    e.provider.to_string(),
+                    e.event_type,
+                    e.event_id,
+                    e.state.to_string(),
+                    e.detail,
+                ]
+            })
+            .collect(),
         explain,
         explain_error,
         query: &query,

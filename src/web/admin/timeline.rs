@@ -76,6 +76,10 @@ pub fn what(kind: EventKind) -> String {
         EventKind::LicenseTransferred => "Transferred the license",
         EventKind::LicenseTypeChanged => "Changed the license type",
         EventKind::LicenseUpdated => "Edited the license",
+        EventKind::LicenseUpgraded => "Upgraded the trial to a paid license",
+        EventKind::LicenseSubscriptionCanceled => "The subscription was canceled",
+        EventKind::OfferCreated => "Created an offer",
+        EventKind::OfferRetired => "Stopped selling an offer",
         EventKind::LicenseExpiring => "Sent an expiry reminder",
         EventKind::LicenseExpired => "The license expired",
         EventKind::LicenseKeyRevealed => "Showed the full key",
@@ -94,7 +98,7 @@ pub fn what(kind: EventKind) -> String {
 }
 
 /// Keys whose values are unix seconds.
-const TIMES: [&str; 4] = ["expires_at", "issued_at", "valid_until", "at"];
+const TIMES: [&str; 5] = ["expires_at", "issued_at", "valid_until", "at", "runs_until"];
 
 /// A value as a person reads it.
 fn shown(key: &str, v: &Value) -> String {
