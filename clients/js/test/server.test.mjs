@@ -53,12 +53,20 @@ async function startServer() {
     assert.ok(res.ok, `${method} ${path}: ${res.status}`);
     return res.json();
   };
-  const stop = () =>
-    new Promise((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.on("exit", () => resolve());
-      child.kill("SIGTERM");
-    });
+  // Stopped once nothing answers any more: polled with a timer, which
+  // keeps every runtime's event loop alive (Deno's neither waits on a
+  // child's "exit" event alone nor leaves signalCode unset until it exits).
+  const stop = async () => {
+    if (child.exitCode === null) child.kill("SIGTERM");
+    for (;;) {
+      try {
+        await fetch(`${url}/healthz`, { headers: { Connection: "close" } });
+      } catch {
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
   return { url, keys, dir, call, stop };
 }
 
