@@ -139,7 +139,7 @@ async fn receive(
     };
     let receipt = payments::receive(&seller, &event, text)
         .await
-        .map_err(WebError::Unexpected)?;
+        .map_err(WebError::from)?;
     let (state, detail, duplicate) = match &receipt {
         Receipt::Settled(outcome) => (outcome.state, outcome.detail.as_str(), false),
         Receipt::Duplicate(state) => (*state, "delivered before: nothing changed", true),

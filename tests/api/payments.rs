@@ -710,3 +710,57 @@ async fn a_renewal_sent_twice_with_one_idempotency_key_extends_once() {
         .await;
     assert_eq!(res.status(), 200);
 }
+
+/// A failure inside Licensor (here SQLite cannot grow, as on a full disk)
+/// answers 5xx, never a 500 with the event half-applied; the provider's
+/// retry once there is room applies each event exactly once.
+#[tokio::test]
+async fn a_failure_answers_5xx_and_the_providers_retry_applies_once() {
+    let s = shop().await;
+    let app = &s.app;
+    if app.database.is_postgres() {
+        return;
+    }
+    app.offer(
+        &s.p.token,
+        json!({ "license_type_id": s.p.license_type_id, "name": "Once",
+                "provider": "stripe", "price_id": "price_full", "billing": "one_time" }),
+    )
+    .await;
+    let event = |n: usize| {
+        stripe_checkout(
+            &format!("full_{n}"),
+            None,
+            json!({ "customer_details": { "email": format!("full{n}@example.com") },
+                    "line_items": { "data": [{ "price": { "id": "price_full" } }] } }),
+        )
+    };
+    let (pages,): (i64,) = sqlx::query_as("PRAGMA page_count")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    crate::faults::cap_database_size(app, Some(pages)).await;
+    let mut refused = Vec::new();
+    for n in 0..20 {
+        let res = app.stripe(&event(n)).await;
+        match res.status().as_u16() {
+            200 => {}
+            503 => refused.push(n),
+            other => panic!("a delivery on a full disk answered {other}"),
+        }
+    }
+    crate::faults::cap_database_size(app, None).await;
+    assert!(!refused.is_empty(), "no delivery met the full disk");
+    for n in &refused {
+        let answer = app.settled(app.stripe(&event(*n)).await, "applied").await;
+        assert_eq!(answer["duplicate"], false, "{answer}");
+        let again = app.settled(app.stripe(&event(*n)).await, "applied").await;
+        assert_eq!(again["duplicate"], true);
+    }
+    let (issued,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM licenses WHERE assigned_email LIKE 'full%'")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(issued, 20, "every event applied exactly once");
+}

@@ -133,7 +133,7 @@ pub async fn retry(
         Err(e @ RetryError::NotWaiting(_)) => {
             return Err(Problem::new(StatusCode::CONFLICT, "not_waiting", e.to_string()).into());
         }
-        Err(RetryError::Failed(e)) => return Err(WebError::Unexpected(e)),
+        Err(RetryError::Failed(e)) => return Err(e.into()),
     };
     let message = match &receipt {
         Receipt::Settled(outcome) if outcome.state == EventState::NeedsAttention => {

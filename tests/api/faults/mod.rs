@@ -169,7 +169,7 @@ async fn a_request_the_server_cannot_read_is_logged_as_the_clients_fault_not_our
 /// Every connection of the pool is capped at the database's current size
 /// (`PRAGMA max_page_count`), so writes that need a new page fail with
 /// SQLITE_FULL as on a full disk; `None` lifts the cap.
-async fn cap_database_size(app: &TestApp, cap: Option<i64>) {
+pub(crate) async fn cap_database_size(app: &TestApp, cap: Option<i64>) {
     let pool = app.db.pool();
     let mut held = Vec::new();
     for _ in 0..10 {
