@@ -29,10 +29,9 @@ pub struct ProviderSecrets(pub PaymentSettings);
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::scope("/webhooks")
+        web::resource("/webhooks/{provider}")
             .app_data(web::PayloadConfig::new(MAX_EVENT_BYTES))
-            .service(web::resource("/stripe").route(web::post().to(stripe_webhook)))
-            .service(web::resource("/paddle").route(web::post().to(paddle_webhook))),
+            .route(web::post().to(webhook)),
     );
 }
 
@@ -43,54 +42,29 @@ struct Deps {
     brand: web::Data<Brand>,
 }
 
-pub async fn stripe_webhook(
+/// `POST /webhooks/stripe` and `POST /webhooks/paddle`.
+pub async fn webhook(
     req: HttpRequest,
+    path: web::Path<String>,
     body: web::Bytes,
-    secrets: web::Data<ProviderSecrets>,
+    settings: web::Data<ProviderSecrets>,
     db: web::Data<Db>,
     clock: web::Data<dyn Clock>,
     cipher: web::Data<DataCipher>,
     brand: web::Data<Brand>,
 ) -> Result<HttpResponse, WebError> {
+    let provider: Provider = path.parse().map_err(|_| WebError::NotFound)?;
+    let secret = match provider {
+        Provider::Stripe => settings.0.stripe_webhook_secret.as_ref(),
+        Provider::Paddle => settings.0.paddle_webhook_secret.as_ref(),
+    };
     let deps = Deps {
         db,
         clock,
         cipher,
         brand,
     };
-    receive(
-        &req,
-        &body,
-        Provider::Stripe,
-        secrets.0.stripe_webhook_secret.as_ref(),
-        &deps,
-    )
-    .await
-}
-
-pub async fn paddle_webhook(
-    req: HttpRequest,
-    body: web::Bytes,
-    secrets: web::Data<ProviderSecrets>,
-    db: web::Data<Db>,
-    clock: web::Data<dyn Clock>,
-    cipher: web::Data<DataCipher>,
-    brand: web::Data<Brand>,
-) -> Result<HttpResponse, WebError> {
-    let deps = Deps {
-        db,
-        clock,
-        cipher,
-        brand,
-    };
-    receive(
-        &req,
-        &body,
-        Provider::Paddle,
-        secrets.0.paddle_webhook_secret.as_ref(),
-        &deps,
-    )
-    .await
+    receive(&req, &body, provider, secret, &deps).await
 }
 
 fn scheme(provider: Provider) -> &'static signature::Scheme {

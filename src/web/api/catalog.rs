@@ -77,20 +77,12 @@ pub async fn create_product(
         download_url: parsed.download_url,
     };
     let ctx = token_ctx(&db, clock.as_ref(), &client, &req);
-    let reply = idempotency::run(
-        &req,
-        &db,
-        clock.as_ref(),
-        &client.token_id,
-        &body,
-        || async {
-            let product = catalog::create_product(&ctx, &input).await?;
-            let location = format!("/api/v1/products/{}", product.id);
-            Ok(Reply::json(StatusCode::CREATED, &ProductJson::from(product))?.at(location))
-        },
-    )
-    .await?;
-    Ok(reply.into_response())
+    idempotency::for_token(&req, &db, clock.as_ref(), &client, &body, || async {
+        let product = catalog::create_product(&ctx, &input).await?;
+        let location = format!("/api/v1/products/{}", product.id);
+        Ok(Reply::json(StatusCode::CREATED, &ProductJson::from(product))?.at(location))
+    })
+    .await
 }
 
 /// List products
@@ -185,24 +177,16 @@ pub async fn create_license_type(
         entitlements: parsed.entitlements,
     };
     let ctx = token_ctx(&db, clock.as_ref(), &client, &req);
-    let reply = idempotency::run(
-        &req,
-        &db,
-        clock.as_ref(),
-        &client.token_id,
-        &body,
-        || async {
-            let (row, entitlements) = catalog::create_license_type(&ctx, &input).await?;
-            let location = format!("/api/v1/license-types/{}", row.id);
-            Ok(Reply::json(
-                StatusCode::CREATED,
-                &LicenseTypeJson::new(row, entitlements),
-            )?
-            .at(location))
-        },
-    )
-    .await?;
-    Ok(reply.into_response())
+    idempotency::for_token(&req, &db, clock.as_ref(), &client, &body, || async {
+        let (row, entitlements) = catalog::create_license_type(&ctx, &input).await?;
+        let location = format!("/api/v1/license-types/{}", row.id);
+        Ok(Reply::json(
+            StatusCode::CREATED,
+            &LicenseTypeJson::new(row, entitlements),
+        )?
+        .at(location))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -299,22 +283,14 @@ pub async fn update_product(
         download_url,
     };
     let ctx = token_ctx(&db, clock.as_ref(), &client, &req);
-    let reply = idempotency::run(
-        &req,
-        &db,
-        clock.as_ref(),
-        &client.token_id,
-        &body,
-        || async {
-            catalog::update_product(&ctx, &id, &text).await?;
-            let product = catalog::product(&db, &id)
-                .await?
-                .ok_or(WebError::NotFound)?;
-            Reply::json(StatusCode::OK, &ProductJson::from(product))
-        },
-    )
-    .await?;
-    Ok(reply.into_response())
+    idempotency::for_token(&req, &db, clock.as_ref(), &client, &body, || async {
+        catalog::update_product(&ctx, &id, &text).await?;
+        let product = catalog::product(&db, &id)
+            .await?
+            .ok_or(WebError::NotFound)?;
+        Reply::json(StatusCode::OK, &ProductJson::from(product))
+    })
+    .await
 }
 
 /// One product
@@ -366,7 +342,7 @@ pub async fn delete_license_type(
     client.require(Scope::Write)?;
     let id: LicenseTypeId = id_from(&path)?;
     let ctx = token_ctx(&db, clock.as_ref(), &client, &req);
-    let reply = idempotency::run(&req, &db, clock.as_ref(), &client.token_id, &[], || async {
+    idempotency::for_token(&req, &db, clock.as_ref(), &client, &[], || async {
         match catalog::delete_license_type(&ctx, &id).await {
             Ok(()) => Ok(Reply::empty(StatusCode::NO_CONTENT)),
             Err(CatalogError::Conflict(msg)) => {
@@ -376,8 +352,7 @@ pub async fn delete_license_type(
             Err(e) => Err(e.into()),
         }
     })
-    .await?;
-    Ok(reply.into_response())
+    .await
 }
 
 /// Retire a license type
@@ -396,7 +371,7 @@ pub async fn retire_license_type(
     client.require(Scope::Write)?;
     let id: LicenseTypeId = id_from(&path)?;
     let ctx = token_ctx(&db, clock.as_ref(), &client, &req);
-    let reply = idempotency::run(&req, &db, clock.as_ref(), &client.token_id, &[], || async {
+    idempotency::for_token(&req, &db, clock.as_ref(), &client, &[], || async {
         let row = match catalog::retire_license_type(&ctx, &id).await {
             Err(CatalogError::NotFound(_)) => return Err(WebError::NotFound),
             other => other?,
@@ -404,6 +379,5 @@ pub async fn retire_license_type(
         let entitlements = catalog::type_entitlements(&db, &id).await?;
         Reply::json(StatusCode::OK, &LicenseTypeJson::new(row, entitlements))
     })
-    .await?;
-    Ok(reply.into_response())
+    .await
 }

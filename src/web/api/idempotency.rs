@@ -81,6 +81,25 @@ fn header_key(req: &HttpRequest) -> Result<Option<String>, WebError> {
     }
 }
 
+/// [`run`] for a request of an API token (its keys are the token's), as
+/// the response.
+pub async fn for_token<F, Fut>(
+    req: &HttpRequest,
+    db: &Db,
+    clock: &dyn Clock,
+    client: &crate::web::api::auth::ApiClient,
+    body: &[u8],
+    create: F,
+) -> Result<actix_web::HttpResponse, WebError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Reply, WebError>>,
+{
+    Ok(run(req, db, clock, &client.token_id, body, create)
+        .await?
+        .into_response())
+}
+
 /// Runs `create` at most once per (scope, Idempotency-Key); without the
 /// header it simply runs. Only successful answers are stored: a refused
 /// request may be retried.

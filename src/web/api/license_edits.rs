@@ -121,23 +121,15 @@ pub async fn update(
     let id = license_id(&path)?;
     let edit = LicensePatch::parse(&req, &body)?.into_edit()?;
     let ctx = token_ctx(&db, clock.as_ref(), &client, &req);
-    let reply = idempotency::run(
-        &req,
-        &db,
-        clock.as_ref(),
-        &client.token_id,
-        &body,
-        || async {
-            let edited = licensing::edit_license(&ctx, &brand, &id, &edit).await?;
-            let machines = licensing::active_machines(&db, &id, MACHINES_LISTED).await?;
-            Reply::json(
-                StatusCode::OK,
-                &LicenseDetail::new(&edited.license, &machines, edited.metadata, clock.now()),
-            )
-        },
-    )
-    .await?;
-    Ok(reply.into_response())
+    idempotency::for_token(&req, &db, clock.as_ref(), &client, &body, || async {
+        let edited = licensing::edit_license(&ctx, &brand, &id, &edit).await?;
+        let machines = licensing::active_machines(&db, &id, MACHINES_LISTED).await?;
+        Reply::json(
+            StatusCode::OK,
+            &LicenseDetail::new(&edited.license, &machines, edited.metadata, clock.now()),
+        )
+    })
+    .await
 }
 
 /// Deactivate one machine of a license
@@ -162,7 +154,7 @@ pub async fn deactivate_machine(
     let id = license_id(&license)?;
     let machine = MachineId::parse(&machine).map_err(|_| WebError::NotFound)?;
     let ctx = token_ctx(&db, clock.as_ref(), &client, &req);
-    let reply = idempotency::run(&req, &db, clock.as_ref(), &client.token_id, &[], || async {
+    idempotency::for_token(&req, &db, clock.as_ref(), &client, &[], || async {
         let done =
             licensing::deactivate_machine(&ctx, &id, &machine, DeactivatedBy::Vendor).await?;
         let machines = licensing::active_machines(&db, &id, MACHINES_LISTED).await?;
@@ -171,8 +163,7 @@ pub async fn deactivate_machine(
         detail.deactivated = Some(MachineJson::from(&done.machine));
         Reply::json(StatusCode::OK, &detail)
     })
-    .await?;
-    Ok(reply.into_response())
+    .await
 }
 
 impl LicenseDetail {

@@ -302,27 +302,19 @@ pub async fn create(
         },
     )
     .with_request_id(Some(rid));
-    let reply = idempotency::run(
-        &req,
-        &db,
-        clock.as_ref(),
-        &client.token_id,
-        &body,
-        || async {
-            let issued = licensing::issue_license(&ctx, &cipher, &brand, &request).await?;
-            let location = format!("/api/v1/licenses/{}", issued.license.id);
-            Ok(Reply::json(
-                StatusCode::CREATED,
-                &Created {
-                    license: LicenseJson::new(&issued.license, clock.now()),
-                    key: issued.key.expose(),
-                },
-            )?
-            .at(location))
-        },
-    )
-    .await?;
-    Ok(reply.into_response())
+    idempotency::for_token(&req, &db, clock.as_ref(), &client, &body, || async {
+        let issued = licensing::issue_license(&ctx, &cipher, &brand, &request).await?;
+        let location = format!("/api/v1/licenses/{}", issued.license.id);
+        Ok(Reply::json(
+            StatusCode::CREATED,
+            &Created {
+                license: LicenseJson::new(&issued.license, clock.now()),
+                key: issued.key.expose(),
+            },
+        )?
+        .at(location))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -528,28 +520,20 @@ pub async fn action(
     };
     // A retry with the same Idempotency-Key gets the first answer: a
     // renewal sent twice extends once.
-    let reply = idempotency::run(
-        &req,
-        &db,
-        clock.as_ref(),
-        &client.token_id,
-        &body,
-        || async {
-            let license = match (renewal, status_action) {
-                (Some(renewal), _) => licensing::renew(&ctx, &brand, &id, renewal, reason).await?,
-                (None, Some(action)) => {
-                    licensing::change_status(&ctx, &brand, &id, action, reason).await?
-                }
-                (None, None) => return Err(WebError::NotFound),
-            };
-            Reply::json(
-                StatusCode::OK,
-                &serde_json::json!({ "license": LicenseJson::new(&license, clock.now()) }),
-            )
-        },
-    )
-    .await?;
-    Ok(reply.into_response())
+    idempotency::for_token(&req, &db, clock.as_ref(), &client, &body, || async {
+        let license = match (renewal, status_action) {
+            (Some(renewal), _) => licensing::renew(&ctx, &brand, &id, renewal, reason).await?,
+            (None, Some(action)) => {
+                licensing::change_status(&ctx, &brand, &id, action, reason).await?
+            }
+            (None, None) => return Err(WebError::NotFound),
+        };
+        Reply::json(
+            StatusCode::OK,
+            &serde_json::json!({ "license": LicenseJson::new(&license, clock.now()) }),
+        )
+    })
+    .await
 }
 
 #[cfg(test)]

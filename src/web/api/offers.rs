@@ -129,20 +129,12 @@ pub async fn create_offer(
         },
     };
     let ctx = token_ctx(&db, clock.as_ref(), &client, &req);
-    let reply = idempotency::run(
-        &req,
-        &db,
-        clock.as_ref(),
-        &client.token_id,
-        &body,
-        || async {
-            let offer = offers::create_offer(&ctx, &input).await?;
-            let location = format!("/api/v1/offers/{}", offer.id);
-            Ok(Reply::json(StatusCode::CREATED, &OfferJson::from(offer))?.at(location))
-        },
-    )
-    .await?;
-    Ok(reply.into_response())
+    idempotency::for_token(&req, &db, clock.as_ref(), &client, &body, || async {
+        let offer = offers::create_offer(&ctx, &input).await?;
+        let location = format!("/api/v1/offers/{}", offer.id);
+        Ok(Reply::json(StatusCode::CREATED, &OfferJson::from(offer))?.at(location))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -228,21 +220,13 @@ pub async fn retire_offer(
     client.require(Scope::Write)?;
     let id = offer_id(&path)?;
     let ctx = token_ctx(&db, clock.as_ref(), &client, &req);
-    let reply = idempotency::run(
-        &req,
-        &db,
-        clock.as_ref(),
-        &client.token_id,
-        &body,
-        || async {
-            let offer = offers::retire_offer(&ctx, id.as_str())
-                .await
-                .map_err(not_found)?;
-            Reply::json(StatusCode::OK, &OfferJson::from(offer))
-        },
-    )
-    .await?;
-    Ok(reply.into_response())
+    idempotency::for_token(&req, &db, clock.as_ref(), &client, &body, || async {
+        let offer = offers::retire_offer(&ctx, id.as_str())
+            .await
+            .map_err(not_found)?;
+        Reply::json(StatusCode::OK, &OfferJson::from(offer))
+    })
+    .await
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
