@@ -304,3 +304,63 @@ async fn the_expiry_reminder_leads_to_the_renewal_page() {
         "{link}"
     );
 }
+
+#[tokio::test]
+async fn offers_take_the_providers_own_words_and_refuse_what_is_not_one() {
+    let app = shop_with_paddle_token().await;
+    let p = app.with_license(json!({})).await;
+    let offer = app
+        .offer(
+            &p.token,
+            json!({ "license_type_id": p.license_type_id, "name": "Monthly", "provider": "stripe",
+                    "price": "price_words", "payment_link": "https://buy.stripe.com/test_words",
+                    "billing": "recurring" }),
+        )
+        .await;
+    assert_eq!(offer["billing"], "subscription");
+    assert_eq!(offer["checkout_url"], "https://buy.stripe.com/test_words");
+    assert_eq!(offer["price_id"], "price_words");
+    let listed: Value = app
+        .get_json(
+            &format!("/api/v1/offers?license_type_id={}", p.license_type_id),
+            &p.token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+    for (body, field) in [
+        (json!({ "provider": "paypal" }), "provider"),
+        (json!({ "billing": "weekly" }), "billing"),
+        (
+            json!({ "checkout_url": "http://buy.stripe.com/x" }),
+            "checkout_url",
+        ),
+        (json!({ "price_id": "price with spaces" }), "price_id"),
+        (json!({ "duration_days": 0 }), "duration_days"),
+        (
+            json!({ "entitlements": ["no such feature"] }),
+            "entitlements",
+        ),
+    ] {
+        let mut full = json!({ "license_type_id": p.license_type_id, "name": "Bad",
+                               "provider": "stripe", "price_id": "price_bad", "billing": "one_time" });
+        for (k, v) in body.as_object().unwrap() {
+            full[k] = v.clone();
+        }
+        let res = app.post_json("/api/v1/offers", Some(&p.token), &full).await;
+        assert_eq!(res.status(), 422, "{field}");
+        let problem: Value = res.json().await.unwrap();
+        assert_eq!(problem["field"], field, "{problem}");
+    }
+    let res = app
+        .post_json(
+            "/api/v1/offers",
+            Some(&p.token),
+            &json!({ "license_type_id": p.license_type_id, "name": "Twice", "provider": "stripe",
+                     "price_id": "price_words", "billing": "one_time" }),
+        )
+        .await;
+    assert_eq!(res.status(), 409, "one offer per price");
+}

@@ -69,10 +69,13 @@ pub struct OfferBody {
     /// `stripe` or `paddle`.
     provider: String,
     /// Stripe `price_…` or Paddle `pri_…`: how the provider's events name it.
+    #[serde(alias = "price")]
     price_id: String,
     /// A Stripe Payment Link (`https://buy.stripe.com/…`): where "Buy" goes.
+    #[serde(alias = "payment_link", alias = "payment_link_url")]
     checkout_url: Option<String>,
-    /// `one_time` or `subscription`.
+    /// `one_time` (also `one-time`, `payment`) or `subscription` (also
+    /// `recurring`).
     billing: String,
     /// One-time offers: the days a purchase runs (absent: the type's).
     duration_days: Option<i64>,
@@ -87,6 +90,15 @@ pub struct OfferBody {
 fn word<T: std::str::FromStr>(field: &'static str, text: &str, known: &str) -> Result<T, WebError> {
     text.parse()
         .map_err(|_| invalid(field, format!("must be {known}")))
+}
+
+/// The billing word, with the spellings vendors bring from the providers.
+fn billing(text: &str) -> Result<Billing, WebError> {
+    match text {
+        "one-time" | "payment" | "once" => Ok(Billing::OneTime),
+        "recurring" => Ok(Billing::Subscription),
+        other => word::<Billing>("billing", other, "one_time or subscription"),
+    }
 }
 
 /// Create an offer
@@ -119,7 +131,7 @@ pub async fn create_offer(
         provider: word::<Provider>("provider", &parsed.provider, "stripe or paddle")?,
         price_id: parsed.price_id,
         checkout_url: parsed.checkout_url,
-        billing: word::<Billing>("billing", &parsed.billing, "one_time or subscription")?,
+        billing: billing(&parsed.billing)?,
         duration_days: parsed.duration_days,
         max_machines: parsed.max_machines,
         entitlements: parsed.entitlements,
