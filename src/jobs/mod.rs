@@ -62,13 +62,24 @@ pub const USAGE_FLUSH_EVERY: Duration = Duration::from_secs(2);
 /// their p99. It waits for no one, so it runs after them.
 const USAGE_WRITER_NICE: i32 = 10;
 
-/// Writes the validation usage batch every [`USAGE_FLUSH_EVERY`].
-pub async fn run_usage_flush(db: Db, recorder: std::sync::Arc<UsageRecorder>) {
+/// Writes the validation usage batch every [`USAGE_FLUSH_EVERY`] until
+/// `stop` fires. A write under way always finishes: the stop is heard only
+/// between writes, since a write cancelled half-way would drop the batch it
+/// had taken (a shutdown lost the validations of its last seconds).
+pub async fn run_usage_flush(
+    db: &Db,
+    recorder: &UsageRecorder,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
     let mut tick = tokio::time::interval(USAGE_FLUSH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
-        if let Err(e) = recorder.flush(&db).await {
+        tokio::select! {
+            biased;
+            _ = &mut stop => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = recorder.flush(db).await {
             tracing::warn!(error = %format!("{e:#}"), "writing validation usage failed; kept for the next try");
         }
     }
@@ -106,10 +117,7 @@ impl UsageWriter {
                         }
                     };
                     let db = own.as_ref().unwrap_or(&shared);
-                    tokio::select! {
-                        () = run_usage_flush(db.clone(), recorder.clone()) => {}
-                        _ = stopped => {}
-                    }
+                    run_usage_flush(db, &recorder, stopped).await;
                     if let Err(e) = recorder.flush(db).await {
                         tracing::warn!(error = %format!("{e:#}"), "writing the last validation usage failed");
                     }
