@@ -385,6 +385,10 @@ async fn machines_and_files(app: &TestApp, b: &Client, audit: &mut Audit, licens
             "phone rows keep their labels: {label}"
         );
     }
+    goto(b, app, &format!("/licenses/{license_id}/renew")).await;
+    audit.page(b, "license: renew or upgrade").await;
+    goto(b, app, "/buy").await;
+    audit.page(b, "buy").await;
     goto(b, app, &format!("/licenses/{license_id}")).await;
     audit.page(b, "license").await;
     click(b, "details.confirm summary").await;

@@ -21,13 +21,19 @@ function cleanEnv(dataDir) {
   return { ...env, LICENSOR_DATA_DIR: dataDir };
 }
 
-const licensor = (dataDir, ...args) => execFileSync(binary, args, { env: cleanEnv(dataDir), encoding: "utf8" });
+// The binary run through env(1) with this process's LICENSOR_* variables
+// unset: Deno adds the parent's environment to the one given, and the
+// server refuses a LICENSOR_ variable that is not a setting (LICENSOR_BIN).
+const unset = Object.keys(process.env).filter((k) => k.startsWith("LICENSOR_")).flatMap((k) => ["-u", k]);
+const command = (args) => ["/usr/bin/env", [...unset, binary, ...args]];
+
+const licensor = (dataDir, ...args) => execFileSync(...command(args), { env: cleanEnv(dataDir), encoding: "utf8" });
 
 async function startServer() {
   const dir = mkdtempSync(join(tmpdir(), "licensor-js-"));
   const data = join(dir, "data");
   const token = licensor(data, "admin", "token", "create", "--scope", "write", "--name", "js").trim().split("\n").pop();
-  const child = spawn(binary, ["serve"], {
+  const child = spawn(...command(["serve"]), {
     env: { ...cleanEnv(data), LICENSOR_LISTEN: "127.0.0.1:0", LICENSOR_LOG_FORMAT: "json" },
     stdio: ["ignore", "ignore", "pipe"],
   });
