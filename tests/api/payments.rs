@@ -70,6 +70,25 @@ async fn monthly_offer(s: &Shop) -> Value {
         .await
 }
 
+/// A Stripe subscription checkout of the monthly offer, with a fresh
+/// reference for the customer's organization.
+async fn monthly_checkout(s: &Shop, id: &str, subscription: &str) -> Value {
+    let offer = monthly_offer(s).await;
+    let reference = s
+        .app
+        .checkout(
+            &s.p.token,
+            offer["id"].as_str().unwrap(),
+            json!({ "organization_id": s.org }),
+        )
+        .await;
+    stripe_checkout(
+        id,
+        Some(&reference),
+        json!({ "mode": "subscription", "subscription": subscription, "payment_intent": null }),
+    )
+}
+
 #[tokio::test]
 async fn a_stripe_subscription_issues_renews_cancels_and_refunds_once_each() {
     let s = shop().await;
@@ -460,19 +479,7 @@ async fn unmatched_events_wait_for_the_vendor_and_apply_once_mapped() {
 async fn twenty_concurrent_deliveries_of_one_event_issue_one_license() {
     let s = shop().await;
     let app = &s.app;
-    let offer = monthly_offer(&s).await;
-    let reference = app
-        .checkout(
-            &s.p.token,
-            offer["id"].as_str().unwrap(),
-            json!({ "organization_id": s.org }),
-        )
-        .await;
-    let checkout = stripe_checkout(
-        "race",
-        Some(&reference),
-        json!({ "mode": "subscription", "subscription": "sub_race", "payment_intent": null }),
-    );
+    let checkout = monthly_checkout(&s, "race", "sub_race").await;
     let deliveries = (0..20).map(|_| app.stripe(&checkout));
     let answers = futures_util::future::join_all(deliveries).await;
     let mut applied = 0;
@@ -493,19 +500,7 @@ async fn twenty_concurrent_deliveries_of_one_event_issue_one_license() {
 async fn an_event_stored_before_a_crash_is_applied_once_by_the_retry() {
     let s = shop().await;
     let app = &s.app;
-    let offer = monthly_offer(&s).await;
-    let reference = app
-        .checkout(
-            &s.p.token,
-            offer["id"].as_str().unwrap(),
-            json!({ "organization_id": s.org }),
-        )
-        .await;
-    let checkout = stripe_checkout(
-        "crash",
-        Some(&reference),
-        json!({ "mode": "subscription", "subscription": "sub_crash", "payment_intent": null }),
-    );
+    let checkout = monthly_checkout(&s, "crash", "sub_crash").await;
     // What a crash right after storing leaves: the event received, not applied.
     sqlx::query(
         "INSERT INTO provider_events (provider, event_id, event_type, received_at, body, state) \
@@ -622,19 +617,7 @@ async fn payments_for_a_revoked_or_transferred_license_change_nothing() {
     let s = shop().await;
     let app = &s.app;
     let now = app.clock.now().unix();
-    let offer = monthly_offer(&s).await;
-    let reference = app
-        .checkout(
-            &s.p.token,
-            offer["id"].as_str().unwrap(),
-            json!({ "organization_id": s.org }),
-        )
-        .await;
-    let checkout = stripe_checkout(
-        "rv",
-        Some(&reference),
-        json!({ "mode": "subscription", "subscription": "sub_rv", "payment_intent": null }),
-    );
+    let checkout = monthly_checkout(&s, "rv", "sub_rv").await;
     app.settled(app.stripe(&checkout).await, "applied").await;
     let (license, expires, _, _) = license_of_org(app, &s.org).await;
     let res = app
@@ -662,9 +645,13 @@ async fn payments_for_a_revoked_or_transferred_license_change_nothing() {
     assert_eq!(license_of_org(app, &s.org).await.1, expires, "unchanged");
 
     // A renewal reference cannot be made for another organization's license.
+    let (offer_id,): (String,) = sqlx::query_as("SELECT id FROM offers")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
     let res = app
         .post_json(
-            &format!("/api/v1/offers/{}/checkout", offer["id"].as_str().unwrap()),
+            &format!("/api/v1/offers/{offer_id}/checkout"),
             Some(&s.p.token),
             &json!({ "purpose": "renew", "license_id": s.p.license_id, "organization_id": s.org }),
         )
