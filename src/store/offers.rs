@@ -166,6 +166,19 @@ pub async fn for_sale(pool: &AnyPool) -> Result<Vec<OfferForSale>, sqlx::Error> 
     .await
 }
 
+/// Whether an offer sells this product now (as [`for_sale`] lists them).
+pub async fn product_on_sale(pool: &AnyPool, product_id: &str) -> Result<bool, sqlx::Error> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM offers o JOIN license_types t ON t.id = o.license_type_id \
+         JOIN products p ON p.id = t.product_id WHERE p.id = $1 AND o.retired_at IS NULL \
+         AND t.retired_at IS NULL AND p.retired_at IS NULL",
+    )
+    .bind(product_id)
+    .fetch_one(pool)
+    .await?;
+    Ok(n > 0)
+}
+
 /// Retires an offer: no longer sold; its subscriptions keep renewing.
 pub async fn retire(tx: &mut Tx, id: &str, now: Timestamp) -> Result<bool, sqlx::Error> {
     let done =

@@ -36,7 +36,7 @@ pub use machines::{
 pub use notices::welcome;
 pub use purchase::{PaidTerms, PaymentNote};
 pub(crate) use purchase::{
-    email_purchase_in_tx, extend_to_in_tx, license_in_tx, note_cancellation_in_tx, upgrade_in_tx,
+    email_purchase_in_tx, extend_to_in_tx, note_cancellation_in_tx, upgrade_in_tx,
 };
 pub(crate) use status::change_status_in_tx;
 pub use status::{LicenseAction, Renewal, change_status, renew};

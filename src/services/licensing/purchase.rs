@@ -178,11 +178,3 @@ pub(crate) async fn email_purchase_in_tx(
     .await?;
     Ok(())
 }
-
-/// Reads a license inside the settling transaction.
-pub(crate) async fn license_in_tx(
-    tx: &mut Tx,
-    license_id: &LicenseId,
-) -> Result<LicenseView, LicensingError> {
-    view_in_tx(tx, license_id).await
-}

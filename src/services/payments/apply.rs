@@ -321,7 +321,7 @@ async fn owned_license(
     license_id: String,
 ) -> Result<LicenseId, Refusal> {
     let license_id = LicenseId::from_stored(license_id);
-    let license = licensing::license_in_tx(tx, &license_id).await?;
+    let license = licensing::view_in_tx(tx, &license_id).await?;
     let payer = reference.and_then(|r| r.organization_id.as_deref());
     if license.organization_id.as_deref() != payer {
         return attention(format!(
@@ -343,7 +343,7 @@ async fn renewal_until(
     if let (Billing::Subscription, Some(end)) = (offer.billing, period_end) {
         return Ok(end);
     }
-    let license = licensing::license_in_tx(tx, license_id).await?;
+    let license = licensing::view_in_tx(tx, license_id).await?;
     let days = match offer.duration_days.or(license.duration_days) {
         Some(days) => days,
         None => return attention("the offer and its type have no duration to renew for"),
@@ -519,7 +519,7 @@ async fn reversed(
             format!("a {noun}: the offer leaves the license as it is"),
         ));
     }
-    let view = licensing::license_in_tx(tx, &license).await?;
+    let view = licensing::view_in_tx(tx, &license).await?;
     if view.status != LicenseStatus::Active {
         return Ok(Outcome::applied(
             &license,

@@ -38,16 +38,6 @@ pub enum Receipt {
     Duplicate(EventState),
 }
 
-impl Receipt {
-    /// The state the event is in after this delivery.
-    pub fn state(&self) -> EventState {
-        match self {
-            Receipt::Settled(outcome) => outcome.state,
-            Receipt::Duplicate(state) => *state,
-        }
-    }
-}
-
 /// What the service needs beyond the context: the cipher new license keys
 /// are sealed with, and the brand emails speak with.
 pub struct Seller<'a> {
@@ -258,17 +248,5 @@ pub async fn events_of_license(
 
 /// Whether anything of this product can be bought now.
 pub async fn product_on_sale(ctx: &Ctx<'_>, product_id: &str) -> anyhow::Result<bool> {
-    Ok(crate::store::offers::for_sale(ctx.db.pool())
-        .await?
-        .iter()
-        .any(|o| o.product_id == product_id))
-}
-
-/// One stored event.
-pub async fn find_event(
-    ctx: &Ctx<'_>,
-    provider: Provider,
-    event_id: &str,
-) -> anyhow::Result<Option<EventRow>> {
-    Ok(payments::find_event(ctx.db.pool(), provider, event_id).await?)
+    Ok(crate::store::offers::product_on_sale(ctx.db.pool(), product_id).await?)
 }
